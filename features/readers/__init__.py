@@ -1,0 +1,1 @@
+"""Readers for the standard formats; each validates every record and quarantines failures."""

@@ -1,0 +1,1 @@
+"""Lodestar models: fitting, evaluation, MLflow tracking and registration."""
