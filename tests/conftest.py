@@ -1,0 +1,58 @@
+"""Fixtures every test may use: real keys, a real encrypted store, the shared real data."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from features.security import PersonalData
+from features.settings import Keyring, Settings
+from features.store import Store
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LODESTAR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real public data; read it, never copy it)."""
+    if not SHARED_DATA.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA} (set LODESTAR_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def make_keyring() -> Keyring:
+    return Keyring(
+        pseudonym_key=os.urandom(32),
+        field_keys={"k1": os.urandom(32)},
+        active_field_key_id="k1",
+        store_key=base64.b64encode(os.urandom(32)).decode(),
+        token_signing_key=os.urandom(32),
+    )
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return make_keyring()
+
+
+@pytest.fixture
+def personal(keyring: Keyring) -> PersonalData:
+    return PersonalData(keyring)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(environment="test", data_dir=tmp_path / "data", key_file=tmp_path / "keys.json")
+
+
+@pytest.fixture
+def store(tmp_path: Path, keyring: Keyring) -> Iterator[Store]:
+    """A real, encrypted DuckDB store in a temporary folder."""
+    opened = Store(tmp_path / "store.duckdb", encryption_key=keyring.store_key)
+    yield opened
+    opened.close()
