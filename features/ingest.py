@@ -44,7 +44,9 @@ class UnknownReaderError(ValueError):
 def get_reader(kind: str) -> Reader:
     target = READERS.get(kind)
     if target is None:
-        raise UnknownReaderError(f"unknown input kind {kind!r}; known: {', '.join(sorted(READERS))}")
+        raise UnknownReaderError(
+            f"unknown input kind {kind!r}; known: {', '.join(sorted(READERS))}"
+        )
     module_name, function_name = target.split(":")
     reader: Reader = getattr(importlib.import_module(module_name), function_name)
     return reader

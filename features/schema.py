@@ -54,7 +54,9 @@ def _c(name: str, sql_type: str, level: Level = "general", **kwargs: str) -> Col
     return Column(name, sql_type, level, **kwargs)  # type: ignore[arg-type]
 
 
-def _enc(name: str, personal: PersonalClass, description: str, level: Level = "important") -> Column:
+def _enc(
+    name: str, personal: PersonalClass, description: str, level: Level = "important"
+) -> Column:
     return Column(name, "BLOB", level, personal, "encrypted", description)
 
 
@@ -337,7 +339,9 @@ STATEMENTS = Table(
         _c("completion", "BOOLEAN"),
         _c("duration_seconds", "DOUBLE"),
         _c("knowledge_points", "VARCHAR[]"),
-        _c("item_difficulty", "DOUBLE", description="quiz item difficulty if the platform sends it"),
+        _c(
+            "item_difficulty", "DOUBLE", description="quiz item difficulty if the platform sends it"
+        ),
         _c("timestamp", "TIMESTAMP", description="UTC"),
         *_LINEAGE,
     ),

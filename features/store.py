@@ -50,7 +50,9 @@ def httpfs_extension_path() -> Path:
     import duckdb_extension_httpfs
 
     package_dir = Path(duckdb_extension_httpfs.__file__).parent
-    candidates = sorted(glob.glob(str(package_dir / "extensions" / "*" / "httpfs.duckdb_extension")))
+    candidates = sorted(
+        glob.glob(str(package_dir / "extensions" / "*" / "httpfs.duckdb_extension"))
+    )
     wanted = [c for c in candidates if f"v{duckdb.__version__}" in c]
     if not (wanted or candidates):
         raise StoreError("httpfs extension file not found; reinstall duckdb-extension-httpfs")

@@ -70,8 +70,10 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, str, object | RecordError
             try:
                 text = stripped.decode("utf-8")
             except UnicodeDecodeError as error:
-                yield line_no, stripped.decode("utf-8", "replace"), RecordError(
-                    f"not UTF-8: {error}"
+                yield (
+                    line_no,
+                    stripped.decode("utf-8", "replace"),
+                    RecordError(f"not UTF-8: {error}"),
                 )
                 continue
             try:

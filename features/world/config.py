@@ -19,7 +19,9 @@ class WorldConfig:
     scale: float = 1.0
     start: date = date(2025, 1, 1)
     end: date = date(2025, 12, 31)  # inclusive: one year of business
-    history_start: date = date(2021, 1, 1)  # supplier events (penalties, accidents) go back this far
+    history_start: date = date(
+        2021, 1, 1
+    )  # supplier events (penalties, accidents) go back this far
 
     @property
     def n_members(self) -> int:

@@ -1,0 +1,58 @@
+# Lodestar: `make demo` runs everything, `make test` tests everything. `make help` lists targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALE ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install lock demo world serve test test-all lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/activate: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(BIN)/activate
+
+install: $(BIN)/activate ## create .venv and install the locked dependencies
+
+lock: ## recompile requirements.lock from requirements.in (versions only, no addresses)
+	uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
+
+demo: install ## the main job: keys, demo world, ingestion, then the service on $(HOST):$(PORT)
+	$(BIN)/lodestar demo --scale $(SCALE)
+	$(BIN)/python -m serving demo-credentials
+	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
+
+world: install ## only generate and ingest the demo world
+	$(BIN)/lodestar demo --scale $(SCALE) --regenerate
+
+serve: install ## only start the service on the existing store
+	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
+
+test: install ## the test suite (what CI runs)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install ## every test, including slow full-size runs
+	$(BIN)/python -m pytest -q
+
+lint: install ## ruff (format check and lint) and mypy
+	$(BIN)/ruff format --check features training serving tests bench
+	$(BIN)/ruff check features training serving tests bench
+	$(BIN)/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format features training serving tests bench
+	$(BIN)/ruff check --fix features training serving tests bench
+
+bench: install ## benchmarks; figures go to bench/RESULTS.md
+	$(BIN)/python bench/ingest.py
+
+clean: ## remove the demo data (keeps the key file)
+	rm -rf data

@@ -1,0 +1,221 @@
+"""``lodestar``: the data command line (keys, demo world, ingestion, store summary).
+
+    lodestar keys init                 # a local key file (git-ignored), once per installation
+    lodestar generate --scale 1        # the demo world and its truth folder
+    lodestar ingest                    # ingest the demo world (or --kind KIND FILE...)
+    lodestar summary                   # row counts, quarantine reasons, last ingestion runs
+    lodestar classification            # every column's data classification (markdown)
+    lodestar demo                      # keys + generate (if missing) + ingest
+
+Settings come from ``LODESTAR_*`` environment variables; ``--data-dir`` and ``--key-file``
+override them. Exit codes: 0 success, 1 a command failed with a message, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from features.schema import TABLES
+from features.settings import MissingSecretError, Settings, init_key_file, rotate_field_key
+from features.store import StoreError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "key_file", None):
+        overrides["key_file"] = Path(args.key_file)
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.action == "init":
+        created = init_key_file(settings.key_file)
+        state = "created" if created else "already exists, kept"
+        print(f"key file {settings.key_file}: {state}")
+    else:
+        new_id = rotate_field_key(settings.key_file)
+        print(f"new field key {new_id} is active; older keys still decrypt existing rows")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from features.world.config import WorldConfig
+    from features.world.generate import generate_world
+
+    settings = _settings(args)
+    config = WorldConfig(seed=args.seed, scale=args.scale)
+    world_dir, truth_dir = settings.resolved_world_dir, settings.resolved_truth_dir
+    print(f"generating the demo world (seed {config.seed}, scale {config.scale}) ...")
+    with tqdm(total=1, desc="demo world", unit="world", disable=args.quiet) as bar:
+        manifest = generate_world(config, world_dir, truth_dir)
+        bar.update(1)
+    counts = manifest["counts"]
+    assert isinstance(counts, dict)
+    for name, value in counts.items():
+        print(f"  {name:<28} {value:>10,}")
+    print(f"world: {world_dir}   truth: {truth_dir}   ({manifest['seconds']} s)")
+    return 0
+
+
+def _progress_for(quiet: bool) -> Callable[[str, Path], Callable[[int], None] | None]:
+    def on_file(kind: str, path: Path) -> Callable[[int], None] | None:
+        if quiet:
+            return None
+        bar = tqdm(desc=f"{kind:<24}", unit="rec", unit_scale=True, leave=False)
+        return bar.update
+
+    return on_file
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from features.ingest import ingest_file, ingest_world
+    from features.security import PersonalData
+    from features.store import Store
+
+    settings = _settings(args)
+    keyring = settings.keyring()
+    personal = PersonalData(keyring)
+    started = time.perf_counter()
+    with Store.open(settings, keyring) as store:
+        if args.files:
+            if not args.kind:
+                print("--kind is required with files (see `lodestar ingest --help`)")
+                return 2
+            on_file = _progress_for(args.quiet)
+            reports = [
+                ingest_file(
+                    store, personal, args.kind, Path(f), on_chunk=on_file(args.kind, Path(f))
+                )
+                for f in args.files
+            ]
+            store.checkpoint()
+        else:
+            world_dir = Path(args.world) if args.world else settings.resolved_world_dir
+            if not world_dir.exists():
+                print(f"no world at {world_dir}: run `lodestar generate` first")
+                return 1
+            reports = ingest_world(store, personal, world_dir, on_file=_progress_for(args.quiet))
+    total_in = sum(r.records_in for r in reports)
+    total_ok = sum(r.accepted for r in reports)
+    total_q = sum(r.quarantined for r in reports)
+    for report in reports:
+        print(report)
+    print(
+        f"{'total':<24} {'':<40} in {total_in:>9,} = accepted {total_ok:>9,} + "
+        f"quarantined {total_q:>7,}   ({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from features.store import Store
+
+    settings = _settings(args)
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        print("table                      rows")
+        for name, count in store.table_counts().items():
+            print(f"  {name:<24} {count:>10,}")
+        reasons = store.query(
+            "SELECT reader, left(reason, 70) AS reason, count(*) AS n FROM quarantine "
+            "GROUP BY ALL ORDER BY n DESC LIMIT 15"
+        )
+        if not reasons.empty:
+            print("\nquarantine, top reasons")
+            print(reasons.to_string(index=False))
+        runs = store.query(
+            "SELECT reader, regexp_extract(source_file, '[^/]+$') AS file, records_in, accepted, "
+            "quarantined, new_rows, round(seconds, 2) AS seconds FROM ingest_runs "
+            "ORDER BY started_at DESC LIMIT 12"
+        )
+        if not runs.empty:
+            print("\nlatest ingestion runs")
+            print(runs.to_string(index=False))
+    return 0
+
+
+def cmd_classification(args: argparse.Namespace) -> int:
+    print("| table | column | type | level | personal | protection | description |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for table in TABLES.values():
+        for c in table.columns:
+            print(
+                f"| {table.name} | {c.name} | {c.sql_type} | {c.level} | {c.personal} | "
+                f"{c.protection} | {c.description} |"
+            )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    init_key_file(settings.key_file)
+    if args.regenerate or not (settings.resolved_world_dir / "manifest.json").exists():
+        if cmd_generate(args) != 0:
+            return 1
+    else:
+        print(f"using the existing world at {settings.resolved_world_dir} (--regenerate to redo)")
+    args.files, args.kind, args.world = [], None, None
+    return cmd_ingest(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lodestar", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data folder (default: $LODESTAR_DATA_DIR or ./data)")
+    common.add_argument("--key-file", help="key file (default: .lodestar/keys.json)")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", parents=[common], help="create or rotate local keys")
+    keys.add_argument("action", choices=["init", "rotate"])
+    keys.set_defaults(func=cmd_keys)
+
+    world_options = argparse.ArgumentParser(add_help=False)
+    world_options.add_argument("--seed", type=int, default=20251)
+    world_options.add_argument("--scale", type=float, default=1.0, help="1 = default size")
+
+    generate = sub.add_parser(
+        "generate", parents=[common, world_options], help="write the demo world"
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest files into the store")
+    ingest.add_argument("files", nargs="*", help="files to ingest (default: the demo world)")
+    ingest.add_argument("--kind", help="reader for the files: ocds, xapi, audit_outcomes, ...")
+    ingest.add_argument("--world", help="a folder laid out like the demo world")
+    ingest.set_defaults(func=cmd_ingest)
+
+    summary = sub.add_parser("summary", parents=[common], help="row counts and quarantine")
+    summary.set_defaults(func=cmd_summary)
+
+    classification = sub.add_parser("classification", help="data classification of every column")
+    classification.set_defaults(func=cmd_classification)
+
+    demo = sub.add_parser(
+        "demo", parents=[common, world_options], help="keys, demo world and ingestion in one go"
+    )
+    demo.add_argument("--regenerate", action="store_true", help="write the world again")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (MissingSecretError, StoreError, FileNotFoundError) as error:
+        print(f"lodestar: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
