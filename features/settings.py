@@ -105,6 +105,7 @@ class Settings(BaseSettings):
                 f"missing secret(s) {', '.join(missing)}: set LODESTAR_<NAME> or run "
                 f"`lodestar keys init --key-file {self.key_file}`"
             )
+        assert values["pseudonym_key"] and values["store_key"] and values["token_signing_key"]
         return Keyring(
             pseudonym_key=_b64(values["pseudonym_key"]),
             field_keys=field_keys,

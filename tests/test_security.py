@@ -35,7 +35,8 @@ def test_field_cipher_round_trip_and_no_plaintext() -> None:
     cipher = FieldCipher({"k1": os.urandom(32)}, "k1")
     token = cipher.encrypt("张三 13800138000", column="name_enc")
     assert token is not None
-    assert "张三".encode() not in token and b"13800138000" not in token
+    assert "张三".encode() not in token
+    assert b"13800138000" not in token
     assert cipher.decrypt(token, column="name_enc") == "张三 13800138000"
     assert cipher.encrypt(None, column="name_enc") is None
     # the same plaintext encrypts differently each time (random nonce)

@@ -14,7 +14,7 @@ from features.settings import MissingSecretError, Settings, init_key_file, rotat
 
 def test_missing_secrets_are_named(tmp_path: Path) -> None:
     settings = Settings(environment="test", key_file=tmp_path / "none.json")
-    with pytest.raises(MissingSecretError, match="pseudonym_key.*lodestar keys init"):
+    with pytest.raises(MissingSecretError, match=r"pseudonym_key.*lodestar keys init"):
         settings.keyring()
 
 

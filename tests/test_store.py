@@ -35,7 +35,7 @@ def test_unknown_columns_and_bad_types_fail_loudly(store: Store) -> None:
     with pytest.raises(StoreError, match="unknown columns"):
         store.insert_new("knowledge_points", _kp_frame().assign(extra=1))
     bad = pd.DataFrame({"kp_id": ["KP9"], "source_line": ["not a number"]})
-    with pytest.raises(Exception, match="Conversion Error|Could not convert"):
+    with pytest.raises(Exception, match=r"Conversion Error|Could not convert"):
         store.insert_new("knowledge_points", bad)
 
 
