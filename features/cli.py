@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from features.ingest import UnknownReaderError
 from features.schema import TABLES
 from features.settings import MissingSecretError, Settings, init_key_file, rotate_field_key
 from features.store import StoreError
@@ -212,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (MissingSecretError, StoreError, FileNotFoundError) as error:
+    except (MissingSecretError, StoreError, FileNotFoundError, UnknownReaderError) as error:
         print(f"lodestar: {error}", file=sys.stderr)
         return 1
 

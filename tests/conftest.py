@@ -56,3 +56,18 @@ def store(tmp_path: Path, keyring: Keyring) -> Iterator[Store]:
     opened = Store(tmp_path / "store.duckdb", encryption_key=keyring.store_key)
     yield opened
     opened.close()
+
+
+SMALL_SCALE = 0.05
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small demo world (scale 0.05), generated once per test session: (world, truth)."""
+    from features.world.config import WorldConfig
+    from features.world.generate import generate_world
+
+    root = tmp_path_factory.mktemp("small-world")
+    world_dir, truth_dir = root / "world", root / "truth"
+    generate_world(WorldConfig(scale=SMALL_SCALE), world_dir, truth_dir, parallel=False)
+    return world_dir, truth_dir
