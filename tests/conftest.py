@@ -71,3 +71,33 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     world_dir, truth_dir = root / "world", root / "truth"
     generate_world(WorldConfig(scale=SMALL_SCALE), world_dir, truth_dir, parallel=False)
     return world_dir, truth_dir
+
+
+@pytest.fixture(scope="session")
+def small_installation(
+    tmp_path_factory: pytest.TempPathFactory, small_world: tuple[Path, Path]
+) -> dict[str, str]:
+    """A keyed installation with the small world ingested, as LODESTAR_* environment values."""
+    import shutil
+
+    from features.cli import main
+
+    root = tmp_path_factory.mktemp("installation")
+    data_dir = root / "data"
+    shutil.copytree(small_world[0], data_dir / "world")
+    shutil.copytree(small_world[1], data_dir / "truth")
+    options = ["--data-dir", str(data_dir), "--key-file", str(root / "keys.json"), "--quiet"]
+    assert main(["keys", "init", *options]) == 0
+    assert main(["ingest", *options]) == 0
+    return {"LODESTAR_DATA_DIR": str(data_dir), "LODESTAR_KEY_FILE": str(root / "keys.json")}
+
+
+@pytest.fixture
+def small_store(small_installation: dict[str, str]) -> Iterator[Store]:
+    """The small installation's store, read-only."""
+    settings = Settings(
+        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
+        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
+    )
+    with Store.open(settings, settings.keyring(), read_only=True) as opened:
+        yield opened

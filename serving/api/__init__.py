@@ -1,0 +1,1 @@
+"""HTTP routes; ``api.main`` gathers the routers."""

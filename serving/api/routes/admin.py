@@ -1,0 +1,38 @@
+"""Store overview and the audit log, for staff roles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from serving import audit, queries
+from serving.deps import AdminDep, StoreDep, SummaryReaderDep
+from serving.schemas import AuditLogEntry, AuditLogPage, AuditLogQuery, StoreSummary
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/store/summary", response_model=StoreSummary)
+def store_summary(_caller: SummaryReaderDep, store: StoreDep) -> StoreSummary:
+    """Row counts of every table and the counts of each reader's latest ingestion."""
+    with store.use() as opened:
+        return queries.store_summary(opened)
+
+
+@router.get("/audit-log", response_model=AuditLogPage)
+def audit_log(
+    _caller: AdminDep, store: StoreDep, page: Annotated[AuditLogQuery, Query()]
+) -> AuditLogPage:
+    """A page of the audit log in writing order, and whether the whole chain verifies."""
+    with store.use() as opened:
+        entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
+        chain_valid = audit.verify_chain(opened)
+    return AuditLogPage(
+        entries=[AuditLogEntry(**asdict(entry)) for entry in entries],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        chain_valid=chain_valid,
+    )

@@ -1,0 +1,48 @@
+"""Liveness, readiness and metrics: no credential needed, no data returned."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving import queries
+from serving.deps import MetricsDep, RuntimeDep
+from serving.errors import ApiError, ErrorResponse
+from serving.schemas import Liveness, Readiness
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Liveness)
+async def healthz() -> Liveness:
+    """The process answers. Says nothing about the store."""
+    return Liveness()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": ErrorResponse, "description": "not ready, with the reason"}},
+)
+def readyz(runtime: RuntimeDep) -> Readiness:
+    """Keys resolved, store open and answering ``SELECT 1``."""
+    if runtime.store is None:
+        raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
+    try:
+        with runtime.store.use() as store:
+            return queries.readiness(store)
+    except duckdb.Error as error:
+        logger.error("readiness check failed: %s", error)
+        raise ApiError(503, "not_ready", "the store does not answer") from error
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(service_metrics: MetricsDep) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(service_metrics.registry), media_type=CONTENT_TYPE_LATEST)

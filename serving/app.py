@@ -1,0 +1,61 @@
+"""The app factory.
+
+``create_app(settings)`` builds the app without touching disk or keys; the lifespan resolves
+the keyring, opens the store and builds the personal-data helpers, and closes the store on
+shutdown. If that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is
+not ready (503), and every authenticated route answers 503.
+
+``/docs`` and ``/openapi.json`` stay public: they describe the API and hold no data, and the
+integrators who need them have no token yet. (Swagger UI loads its script from a CDN, so on
+a network without internet access the page stays blank; ``/openapi.json`` still works.)
+
+Middleware, outermost first: request id and last-resort 500, metrics, audit log, body limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from serving.api.main import api_router
+from serving.audit import AuditMiddleware
+from serving.context import RequestContextMiddleware
+from serving.errors import install_error_handlers
+from serving.limits import BodyLimitMiddleware
+from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.runtime import Runtime, open_runtime
+from serving.settings import ServiceSettings
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await anyio.to_thread.run_sync(open_runtime, settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(runtime.close)
+
+    app = FastAPI(
+        title="Lodestar",
+        summary="Study suggestions, procurement risk warnings and supplier ESG screening.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.runtime = Runtime(not_ready_reason="starting")
+    install_error_handlers(app)
+    app.include_router(api_router)
+    # add_middleware puts each new middleware outside the previous ones.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)
+    return app

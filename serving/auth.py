@@ -1,0 +1,148 @@
+"""Bearer tokens (JWT, HS256) and role checks.
+
+Tokens are signed with ``keyring.token_signing_key``; verification pins the algorithm,
+requires ``exp``, ``iat``, ``iss``, ``sub`` and ``jti``, checks the issuer and that the role
+is one of ``ROLES``. ``sub`` is the caller's id: the employee number for a member, the user
+name for staff. A missing, malformed, forged or expired token is a 401 with
+``WWW-Authenticate: Bearer``; a valid token with the wrong role is a 403. Both are written to
+the audit log (the dependency marks the request before checking anything).
+
+Whoever holds the key file can mint tokens (``lodestar-serve token``); it is the root of trust
+and is kept readable by its owner only (``features.settings.init_key_file``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, get_args
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from features.settings import Keyring
+from serving.audit import mark_for_audit
+from serving.errors import ApiError
+from serving.runtime import Runtime
+
+Role = Literal["member", "auditor", "procurement_manager", "esg_analyst", "party_officer", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+ISSUER = "lodestar"
+ALGORITHM = "HS256"
+_MAX_SUBJECT_CHARS = 128
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "jti"]
+
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT from `lodestar-serve token`")
+
+
+class InvalidTokenError(ValueError):
+    """The token is not one this service issued, or it has expired."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    subject: str
+    role: Role
+    token_id: str
+    expires_at: datetime
+
+
+def issue_token(
+    keyring: Keyring,
+    subject: str,
+    role: str,
+    ttl: timedelta,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """A signed token for ``subject`` in ``role``, valid for ``ttl`` from ``now``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if not subject or len(subject) > _MAX_SUBJECT_CHARS or subject != subject.strip():
+        raise ValueError("subject must be 1-128 characters without surrounding spaces")
+    if ttl <= timedelta(0):
+        raise ValueError("ttl must be positive")
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "role": role,
+        "iss": ISSUER,
+        "iat": issued,
+        "exp": issued + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, keyring.token_signing_key, algorithm=ALGORITHM)
+
+
+def verify_token(keyring: Keyring, token: str) -> Principal:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            keyring.token_signing_key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise InvalidTokenError("the token has expired") from error
+    except jwt.PyJWTError as error:
+        raise InvalidTokenError("the token is not valid") from error
+    subject, role, token_id = claims.get("sub"), claims.get("role"), claims.get("jti")
+    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_SUBJECT_CHARS:
+        raise InvalidTokenError("the token is not valid")
+    if role not in ROLES or not isinstance(token_id, str):
+        raise InvalidTokenError("the token is not valid")
+    return Principal(
+        subject=subject,
+        role=role,
+        token_id=token_id,
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )
+
+
+def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
+    challenge = 'Bearer realm="lodestar"'
+    if invalid_token:
+        challenge += ', error="invalid_token"'
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller of this request; marks the request for the audit log first."""
+    mark_for_audit(request.scope.setdefault("state", {}))
+    runtime: Runtime = request.app.state.runtime
+    if runtime.keyring is None:
+        raise ApiError(503, "service_unavailable", "credentials cannot be checked now")
+    if credentials is None:
+        raise _unauthorized("a bearer token is required", invalid_token=False)
+    try:
+        principal = verify_token(runtime.keyring, credentials.credentials)
+    except InvalidTokenError as error:
+        raise _unauthorized(str(error), invalid_token=True) from error
+    mark_for_audit(request.scope["state"], principal.subject, principal.role)
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[..., Any]:
+    """A dependency that returns the caller if their role is one of ``roles``, else 403."""
+    unknown = set(roles) - set(ROLES)
+    if not roles or unknown:
+        raise ValueError(f"require_roles needs known roles, got {roles!r}")
+    allowed = frozenset(roles)
+
+    async def caller_with_role(
+        principal: Annotated[Principal, Depends(authenticate)],
+    ) -> Principal:
+        if principal.role not in allowed:
+            raise ApiError(403, "forbidden", "your role may not use this resource")
+        return principal
+
+    return caller_with_role

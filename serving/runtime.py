@@ -1,0 +1,77 @@
+"""What the service holds while it runs: keys, the store, and one lock around the store.
+
+DuckDB's Python connection must not be used by two threads at once, and the service keeps a
+single connection (DuckDB allows one writing process per file). Every store access therefore
+goes through ``SharedStore.use()``, which holds one ``threading.Lock``; callers run in the
+threadpool (plain ``def`` routes, ``anyio.to_thread``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+
+from features.security import PersonalData
+from features.settings import Keyring, MissingSecretError
+from features.store import Store, StoreError
+from serving.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+class SharedStore:
+    """The one open ``Store``, used by one thread at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Store]:
+        with self._lock:
+            yield self._store
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+
+@dataclass
+class Runtime:
+    """Resources built by the lifespan. Any of them may be missing when startup failed:
+    ``not_ready_reason`` then says which, in words safe to show an unauthenticated caller
+    (the full error goes to the log)."""
+
+    keyring: Keyring | None = None
+    personal: PersonalData | None = None
+    store: SharedStore | None = None
+    not_ready_reason: str | None = None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+def open_runtime(settings: ServiceSettings) -> Runtime:
+    """Resolve the keyring, open the store; never raises for a missing key or a locked store,
+    so that liveness still answers and readiness can say what is wrong."""
+    runtime = Runtime()
+    try:
+        runtime.keyring = settings.keyring()
+    except (MissingSecretError, ValueError, OSError) as error:
+        logger.error("keys unavailable: %s", error)
+        runtime.not_ready_reason = "keys unavailable: a secret is missing or unreadable"
+        return runtime
+    runtime.personal = PersonalData(runtime.keyring)
+    try:
+        runtime.store = SharedStore(Store.open(settings, runtime.keyring))
+    except (StoreError, duckdb.Error, OSError) as error:
+        logger.error("store unavailable: %s", error)
+        runtime.not_ready_reason = "store unavailable: cannot open the database file"
+    return runtime

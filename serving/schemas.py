@@ -1,0 +1,84 @@
+"""Request and response bodies of the HTTP API (responses are what clients may rely on)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from serving.auth import Role
+
+# Employee numbers and user names: letters, digits and a few separators, as issued by HR.
+EMPLOYEE_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    tables: int = Field(ge=0, description="tables present in the store")
+
+
+class WhoAmI(BaseModel):
+    subject: str
+    role: Role
+    expires_at: datetime
+
+
+class IngestRunCounts(BaseModel):
+    reader: str
+    source_file: str | None
+    started_at: datetime | None
+    records_in: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    quarantined: int = Field(ge=0)
+
+
+class StoreSummary(BaseModel):
+    table_rows: dict[str, int] = Field(description="row count of every table")
+    latest_ingest_runs: list[IngestRunCounts] = Field(description="the latest run of each reader")
+
+
+class AuditLogQuery(BaseModel):
+    """Query parameters of ``GET /v1/audit-log``."""
+
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class AuditLogEntry(BaseModel):
+    seq: int
+    at: datetime
+    subject_key: str = Field(description="keyed pseudonym of the caller; '' if unauthenticated")
+    role: str
+    action: str
+    resource: str
+    status_code: int
+    request_id: str
+    prev_hash: str
+    entry_hash: str
+
+
+class AuditLogPage(BaseModel):
+    entries: list[AuditLogEntry]
+    total: int = Field(ge=0)
+    limit: int
+    offset: int
+    chain_valid: bool = Field(description="whether the whole hash chain verifies")
+
+
+class MemberRecord(BaseModel):
+    """A member's own record, decrypted."""
+
+    employee_no: str
+    name: str | None
+    phone: str | None
+    party_branch: str | None
+    role: str | None
+    unit: str | None
+    shift_pattern: str | None
+    crew: str | None
+    joined_on: date | None

@@ -1,0 +1,97 @@
+"""A real key file, a real encrypted store with two members, and the app over them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from features.security import PersonalData
+from features.settings import Keyring, init_key_file
+from features.store import Store
+from serving.app import create_app
+from serving.auth import issue_token
+from serving.settings import ServiceSettings
+
+MAX_BODY_BYTES = 1024
+
+# employee_no, name, phone, party branch
+MEMBERS = [
+    ("E1001", "张伟", "13800000001", "物资供应中心第一党支部"),
+    ("E1002", "李娜", "13900000002", "采购管理部党支部"),
+]
+
+
+def members_frame(personal: PersonalData) -> pd.DataFrame:
+    cipher = personal.cipher
+    rows = [
+        {
+            "member_key": personal.member_key(employee_no),
+            "employee_no_enc": cipher.encrypt(employee_no, column="employee_no_enc"),
+            "name_enc": cipher.encrypt(name, column="name_enc"),
+            "phone_enc": cipher.encrypt(phone, column="phone_enc"),
+            "party_member_enc": cipher.encrypt("true", column="party_member_enc"),
+            "party_branch_enc": cipher.encrypt(branch, column="party_branch_enc"),
+            "branch_key": personal.pseudonymiser.pseudonym("branch", branch),
+            "role": "buyer",
+            "unit": "物资供应中心",
+            "shift_pattern": "day",
+            "crew": None,
+            "joined_on": date(2019, 3, 1),
+        }
+        for employee_no, name, phone, branch in MEMBERS
+    ]
+    return pd.DataFrame(rows)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> ServiceSettings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "data_dir": tmp_path / "data",
+        "key_file": tmp_path / "keys.json",
+        "max_body_bytes": MAX_BODY_BYTES,
+        **overrides,
+    }
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def service_settings(tmp_path: Path) -> ServiceSettings:
+    settings = make_settings(tmp_path)
+    init_key_file(settings.key_file)
+    keyring = settings.keyring()
+    with Store.open(settings, keyring) as store:
+        assert store.insert_new("members", members_frame(PersonalData(keyring))) == len(MEMBERS)
+    return settings
+
+
+@pytest.fixture
+def service_keyring(service_settings: ServiceSettings) -> Keyring:
+    return service_settings.keyring()
+
+
+@pytest.fixture
+def service_personal(service_keyring: Keyring) -> PersonalData:
+    return PersonalData(service_keyring)
+
+
+@pytest.fixture
+def client(service_settings: ServiceSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(service_settings)) as test_client:
+        yield test_client
+
+
+def bearer(
+    keyring: Keyring, subject: str, role: str, *, ttl: timedelta = timedelta(minutes=5)
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(keyring, subject, role, ttl)}"}
+
+
+def expired_bearer(keyring: Keyring, subject: str, role: str) -> dict[str, str]:
+    past = datetime.now(UTC) - timedelta(hours=2)
+    token = issue_token(keyring, subject, role, timedelta(minutes=5), now=past)
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from features.security import PersonalData
+from features.settings import Keyring
+from features.store import Store
+from serving.audit import GENESIS_HASH, append_entry, verify_chain
+from tests.serving.conftest import bearer
+
+
+def _entries(client: TestClient) -> list[dict[str, object]]:
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        return store.query("SELECT * FROM audit_log ORDER BY seq").to_dict("records")
+
+
+def test_reads_and_denials_are_logged_with_pseudonyms(
+    client: TestClient, service_keyring: Keyring, service_personal: PersonalData
+) -> None:
+    member = bearer(service_keyring, "E1001", "member")
+    client.get("/v1/members/E1001", headers=member | {"X-Request-ID": "req-read"})
+    client.get("/v1/members/E1002", headers=member | {"X-Request-ID": "req-denied"})
+    client.get("/v1/whoami", headers={"X-Request-ID": "req-anonymous"})
+    client.get("/healthz")  # not authenticated, not audited
+    client.get("/metrics")
+
+    entries = _entries(client)
+    assert [e["request_id"] for e in entries] == ["req-read", "req-denied", "req-anonymous"]
+    assert [e["status_code"] for e in entries] == [200, 403, 401]
+    assert [e["seq"] for e in entries] == [1, 2, 3]
+    subject_key = service_personal.pseudonymiser.pseudonym("subject", "E1001")
+    assert [e["subject_key"] for e in entries] == [subject_key, subject_key, ""]
+    assert [e["role"] for e in entries] == ["member", "member", ""]
+    assert entries[0]["action"] == "GET"
+    assert entries[0]["resource"] == f"/v1/members/member:{service_personal.member_key('E1001')}"
+    assert entries[2]["resource"] == "/v1/whoami"
+    assert entries[0]["prev_hash"] == GENESIS_HASH
+    assert entries[1]["prev_hash"] == entries[0]["entry_hash"]
+    assert not any("E100" in str(value) for entry in entries for value in entry.values())
+
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        assert verify_chain(store)
+
+
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE audit_log SET status_code = 500 WHERE seq = 2",
+        "UPDATE audit_log SET subject_key = '' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 2",
+    ],
+)
+def test_tampering_breaks_the_chain(
+    client: TestClient, service_keyring: Keyring, tampering: str
+) -> None:
+    admin = bearer(service_keyring, "admin.li", "admin")
+    for _ in range(3):
+        client.get("/v1/whoami", headers=admin)
+    page = client.get("/v1/audit-log", headers=admin).json()
+    assert page["chain_valid"] is True
+
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        store.connection.execute(tampering)
+        assert not verify_chain(store)
+    assert client.get("/v1/audit-log", headers=admin).json()["chain_valid"] is False
+
+
+def test_audit_log_pages(client: TestClient, service_keyring: Keyring) -> None:
+    admin = bearer(service_keyring, "admin.li", "admin")
+    for _ in range(4):
+        client.get("/v1/whoami", headers=admin)
+    page = client.get("/v1/audit-log?limit=2&offset=1", headers=admin).json()
+    assert [entry["seq"] for entry in page["entries"]] == [2, 3]
+    assert (page["total"], page["limit"], page["offset"]) == (4, 2, 1)
+    assert page["chain_valid"] is True
+
+
+def test_chain_of_an_empty_log_verifies(store: Store) -> None:
+    assert verify_chain(store)
+    first = append_entry(
+        store,
+        subject_key="",
+        role="",
+        action="cli",
+        resource="keys rotate",
+        status_code=0,
+        request_id="r",
+        at=datetime(2025, 1, 1, 8, 0, 0, 123456),
+    )
+    assert first.seq == 1
+    assert first.prev_hash == GENESIS_HASH
+    assert verify_chain(store)
+
+
+def test_store_summary_shows_latest_run_per_reader(
+    client: TestClient, service_keyring: Keyring
+) -> None:
+    runs = pd.DataFrame(
+        {
+            "run_id": ["r1", "r2"],
+            "reader": ["ocds", "ocds"],
+            "source_file": ["old.jsonl", "new.jsonl"],
+            "source_sha256": ["a", "b"],
+            "records_in": [10, 12],
+            "accepted": [9, 11],
+            "quarantined": [1, 1],
+            "new_rows": [9, 2],
+            "started_at": [datetime(2025, 1, 1), datetime(2025, 2, 1)],
+            "seconds": [1.0, 1.0],
+        }
+    )
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        store.insert_new("ingest_runs", runs)
+    summary = client.get(
+        "/v1/store/summary", headers=bearer(service_keyring, "audit.zhao", "auditor")
+    ).json()
+    assert summary["table_rows"]["ingest_runs"] == 2
+    [latest] = summary["latest_ingest_runs"]
+    assert (latest["source_file"], latest["records_in"], latest["accepted"]) == (
+        "new.jsonl",
+        12,
+        11,
+    )
+    assert latest["quarantined"] == 1

@@ -1,0 +1,151 @@
+"""The command line, and one end-to-end run of a real uvicorn server in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from features.settings import Keyring
+from serving.auth import verify_token
+from serving.cli import listening_socket, main
+from serving.settings import ServiceSettings
+from tests.conftest import REPO_ROOT
+
+STARTUP_SECONDS = 30
+SHUTDOWN_SECONDS = 15
+
+
+def _environment(settings: ServiceSettings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
+    env |= {
+        "LODESTAR_ENVIRONMENT": "test",
+        "LODESTAR_DATA_DIR": str(settings.data_dir),
+        "LODESTAR_KEY_FILE": str(settings.key_file),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+def _token(settings: ServiceSettings, subject: str, role: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "serving", "token", "--subject", subject, "--role", role],
+        env=_environment(settings),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+def test_token_command_prints_a_verifiable_token(
+    service_settings: ServiceSettings, service_keyring: Keyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--key-file", str(service_settings.key_file), "--data-dir", "unused"]
+    code = main(["token", *args, "--subject", "E1001", "--role", "member", "--ttl-minutes", "3"])
+    assert code == 0
+    principal = verify_token(service_keyring, capsys.readouterr().out.strip())
+    assert (principal.subject, principal.role) == ("E1001", "member")
+
+
+def test_token_command_without_keys_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["token", "--key-file", str(tmp_path / "none.json"), "--subject", "a", "--role", "admin"]
+    )
+    assert code == 2
+    assert "missing secret" in capsys.readouterr().err
+
+
+def test_run_refuses_several_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--workers", "2"]) == 2
+    assert "DuckDB" in capsys.readouterr().err
+
+
+def test_listening_socket_sets_nodelay() -> None:
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
+    """A real ``python -m serving run`` on a free port; yields its base URL."""
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving", "run", "--port", "0"],
+        env=_environment(service_settings),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
+        line = process.stdout.readline() if ready else ""
+        assert line.startswith("Lodestar serving on http://"), (tmp_path / "server.log").read_text()
+        base_url = line.split(" on ", 1)[1].strip()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "server not ready in time"
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=SHUTDOWN_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=SHUTDOWN_SECONDS)
+            pytest.fail("server did not stop on SIGTERM")
+        finally:
+            log.close()
+            if process.stdout is not None:
+                process.stdout.close()
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        server_log = (tmp_path / "server.log").read_text()
+        assert process.returncode in (0, -signal.SIGTERM), server_log
+        assert "Application shutdown complete" in server_log
+
+
+def test_real_server_end_to_end(server: str, service_settings: ServiceSettings) -> None:
+    member = _token(service_settings, "E1001", "member")
+    admin = _token(service_settings, "admin.li", "admin")
+    with httpx.Client(base_url=server, timeout=10) as http:
+        whoami = http.get("/v1/whoami", headers={"Authorization": f"Bearer {member}"})
+        assert whoami.status_code == 200
+        assert whoami.json()["subject"] == "E1001"
+        assert whoami.headers["x-request-id"]
+        record = http.get("/v1/members/E1001", headers={"Authorization": f"Bearer {member}"})
+        assert record.json()["name"] == "张伟"
+        assert http.get("/v1/members/E1001").status_code == 401
+        # Several requests on one keep-alive connection answer promptly.
+        started = time.monotonic()
+        for _ in range(20):
+            assert http.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 5
+        log = http.get("/v1/audit-log", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert log["chain_valid"] is True
+        assert [entry["status_code"] for entry in log["entries"]] == [200, 200, 401]
