@@ -2,6 +2,7 @@
 
     python -m serving run [--host H] [--port P] [--data-dir D] [--key-file K]
     python -m serving token --subject E1001 --role member [--ttl-minutes 60]
+    python -m serving demo-credentials   # tokens for the demo's roles, and a curl to try
 
 Settings come from ``LODESTAR_*`` environment variables; the options override them.
 """
@@ -97,6 +98,62 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_STAFF = (
+    ("demo-admin", "admin"),
+    ("demo-auditor", "auditor"),
+    ("demo-manager", "procurement_manager"),
+    ("demo-esg", "esg_analyst"),
+    ("demo-party-officer", "party_officer"),
+)
+
+
+def _first_demo_member(settings: ServiceSettings) -> str | None:
+    """The first employee number of the demo world's staff register, if there is one."""
+    import csv
+
+    register = settings.resolved_world_dir / "learning" / "members.csv"
+    if not register.exists():
+        return None
+    with register.open(encoding="utf-8-sig", newline="") as handle:
+        first = next(csv.DictReader(handle), None)
+    return first.get("employee_no") if first else None
+
+
+def _demo_credentials(args: argparse.Namespace) -> int:
+    """Print demo tokens (and keep a copy under the data folder, which git ignores)."""
+    settings = _settings(args)
+    ttl = timedelta(minutes=settings.token_ttl_minutes)
+    try:
+        keyring = settings.keyring()
+    except MissingSecretError as error:
+        print(f"lodestar-serve: {error}", file=sys.stderr)
+        return 2
+    people = list(DEMO_STAFF)
+    member = _first_demo_member(settings)
+    if member:
+        people.append((member, "member"))
+    lines = [f"Demo credentials (valid {settings.token_ttl_minutes} minutes):"]
+    for subject, role in people:
+        lines.append(f"  {role:<20} {subject:<20} {issue_token(keyring, subject, role, ttl)}")
+    url = f"http://{settings.host}:{settings.port}"
+    lines += [
+        "Try:",
+        f"  curl -s {url}/readyz",
+        f'  curl -s -H "Authorization: Bearer <admin token>" {url}/v1/store/summary',
+    ]
+    if member:
+        lines.append(
+            f'  curl -s -H "Authorization: Bearer <member token>" {url}/v1/members/{member}'
+        )
+    text = "\n".join(lines)
+    print(text)
+    target = settings.data_dir / "demo-credentials.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text + "\n", encoding="utf-8")
+    target.chmod(0o600)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="overrides LODESTAR_DATA_DIR")
@@ -118,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--ttl-minutes", type=int, help="default LODESTAR_TOKEN_TTL_MINUTES")
     token.set_defaults(handler=_token)
+
+    demo = commands.add_parser(
+        "demo-credentials", parents=[common], help="print tokens for the demo's roles"
+    )
+    demo.set_defaults(handler=_demo_credentials)
     return parser
 
 

@@ -149,3 +149,26 @@ def test_real_server_end_to_end(server: str, service_settings: ServiceSettings) 
         log = http.get("/v1/audit-log", headers={"Authorization": f"Bearer {admin}"}).json()
         assert log["chain_valid"] is True
         assert [entry["status_code"] for entry in log["entries"]] == [200, 200, 401]
+
+
+def test_demo_credentials_issue_a_token_per_role(
+    service_settings: ServiceSettings,
+    service_keyring: Keyring,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    learning = tmp_path / "data" / "world" / "learning"
+    learning.mkdir(parents=True)
+    (learning / "members.csv").write_text("employee_no,name\nE777001,张三\n", encoding="utf-8")
+    args = ["--key-file", str(service_settings.key_file), "--data-dir", str(tmp_path / "data")]
+    assert main(["demo-credentials", *args]) == 0
+    printed = capsys.readouterr().out
+    tokens = {
+        line.split()[0]: line.split()[-1] for line in printed.splitlines() if line.count(".") == 2
+    }
+    assert set(tokens) >= {"admin", "auditor", "procurement_manager", "esg_analyst", "member"}
+    member = verify_token(service_keyring, tokens["member"])
+    assert (member.subject, member.role) == ("E777001", "member")
+    saved = tmp_path / "data" / "demo-credentials.txt"
+    assert saved.read_text(encoding="utf-8").strip() == printed.strip()
+    assert saved.stat().st_mode & 0o077 == 0
