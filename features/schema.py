@@ -464,6 +464,44 @@ AUDIT_LOG = Table(
     description="append-only, hash-chained log of who read or changed what",
 )
 
+ALERTS = Table(
+    "alerts",
+    (
+        _c("alert_id", "VARCHAR", description="stable: model name, version and ocid hashed"),
+        _c("ocid", "VARCHAR", "important"),
+        _c("decision_date", "TIMESTAMP", description="the date the process was scored as of"),
+        _c("buyer_id", "VARCHAR", "important"),
+        _c("supplier_ids", "VARCHAR[]", "important"),
+        _c("probability", "DOUBLE", "core", description="calibrated probability of a finding"),
+        _c("unsupervised_score", "DOUBLE", "core", description="anomaly score, 0..1"),
+        _c("warning_level", "VARCHAR", "core", description="red, orange, yellow"),
+        _c("red_flags", "VARCHAR", "core", description="JSON list of the red flags fired"),
+        _c("reasons", "VARCHAR", "core", description="JSON list of the top reasons"),
+        _c("model_name", "VARCHAR"),
+        _c("model_version", "VARCHAR"),
+        _c("scored_at", "TIMESTAMP"),
+        _c("status", "VARCHAR", description="open, confirmed, dismissed, needs_information"),
+    ),
+    key=("alert_id",),
+    description="procurement risk warnings from batch scoring",
+)
+
+REVIEWS = Table(
+    "reviews",
+    (
+        _c("review_id", "VARCHAR"),
+        _c("alert_id", "VARCHAR"),
+        _c("ocid", "VARCHAR", "important"),
+        _fp("reviewer_key", "HMAC pseudonym of the reviewer"),
+        _c("verdict", "VARCHAR", "core", description="confirmed, dismissed, needs_information"),
+        _c("scheme", "VARCHAR", "core"),
+        _enc("comment_enc", "personal", "reviewer's comment (may name people)", "core"),
+        _c("reviewed_at", "TIMESTAMP"),
+    ),
+    key=("review_id",),
+    description="reviewers' verdicts on alerts; each also becomes an audit outcome",
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -485,6 +523,8 @@ TABLES: dict[str, Table] = {
         SUPPLIERS,
         SUPPLIER_CERTIFICATIONS,
         SUPPLIER_EVENTS,
+        ALERTS,
+        REVIEWS,
         QUARANTINE,
         INGEST_RUNS,
         AUDIT_LOG,
