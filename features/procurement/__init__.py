@@ -1,0 +1,1 @@
+"""Procurement risk: red-flag indicators over OCDS contracting processes."""
