@@ -15,6 +15,8 @@ from features.store import Store
 from features.world.layout import TRUTH_MEMBERS, TRUTH_PROCESS_SCHEMES
 
 CST_OFFSET_HOURS = 8
+# latent columns of the member truth that the store cannot know
+TRUTH_MEMBER_COLUMNS = ["check_in_only", "ability", "mastery_gain"]
 
 
 def monthly_volumes(store: Store) -> pd.DataFrame:
@@ -48,7 +50,7 @@ def category_price_index(store: Store, *, min_items: int = 5) -> pd.DataFrame:
                count(*) AS items
         FROM items i JOIN processes p USING (ocid)
         WHERE i.unit_value_amount > 0 AND i.unit_value_currency = 'CNY'
-        GROUP BY ALL HAVING count(*) >= $min_items ORDER BY category, month
+        GROUP BY ALL HAVING count(*) >= ? ORDER BY category, month
         """,
         [min_items],
     )
@@ -134,4 +136,5 @@ def members_with_truth(
     """
     truth = pd.read_csv(truth_dir / TRUTH_MEMBERS, dtype={"employee_no": str})
     truth["member_key"] = [personal.member_key(no) for no in truth["employee_no"]]
-    return effort.merge(truth.drop(columns=["employee_no"]), on="member_key", how="left")
+    planted = truth[["member_key", *TRUTH_MEMBER_COLUMNS]]
+    return effort.merge(planted, on="member_key", how="left")

@@ -45,3 +45,24 @@ def test_effort_per_member(small_store: Store, column: str) -> None:
     effort = explore.study_effort_and_results(small_store)
     assert len(effort) == effort["member_key"].nunique()
     assert (effort[column].fillna(0) >= 0).all()
+
+
+def test_members_with_truth_join_through_the_pseudonym(
+    small_store: Store, small_installation: dict[str, str]
+) -> None:
+    from features.security import PersonalData
+    from features.settings import Settings
+
+    settings = Settings(
+        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
+        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
+    )
+    effort = explore.study_effort_and_results(small_store)
+    joined = explore.members_with_truth(
+        effort, settings.resolved_truth_dir, PersonalData(settings.keyring())
+    )
+    assert len(joined) == len(effort)
+    assert joined["check_in_only"].notna().all()
+    check_in = joined[joined["check_in_only"]]
+    others = joined[~joined["check_in_only"]]
+    assert check_in["logged_minutes"].median() > others["logged_minutes"].median()
