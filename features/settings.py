@@ -105,13 +105,38 @@ class Settings(BaseSettings):
                 f"missing secret(s) {', '.join(missing)}: set LODESTAR_<NAME> or run "
                 f"`lodestar keys init --key-file {self.key_file}`"
             )
-        assert values["pseudonym_key"] and values["store_key"] and values["token_signing_key"]
-        return Keyring(
-            pseudonym_key=_b64(values["pseudonym_key"]),
+        keyring = Keyring(
+            pseudonym_key=_b64(str(values["pseudonym_key"])),
             field_keys=field_keys,
             active_field_key_id=str(active_id),
             store_key=str(values["store_key"]),
-            token_signing_key=_b64(values["token_signing_key"]),
+            token_signing_key=_b64(str(values["token_signing_key"])),
+        )
+        if self.environment == "production":
+            _refuse_weak_keys(keyring)
+        return keyring
+
+
+PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "test"})
+
+
+def _refuse_weak_keys(keyring: Keyring) -> None:
+    """Outside development and tests every key must be 32 random bytes, never a placeholder."""
+    weak = [
+        name
+        for name, key in (
+            ("pseudonym_key", keyring.pseudonym_key),
+            ("token_signing_key", keyring.token_signing_key),
+            *((f"field_key {kid}", key) for kid, key in keyring.field_keys.items()),
+        )
+        if len(key) < 32
+    ]
+    if len(keyring.store_key) < 32 or keyring.store_key.lower() in PLACEHOLDER_SECRETS:
+        weak.append("store_key")
+    if weak:
+        raise MissingSecretError(
+            f"weak or placeholder secret(s) in production: {', '.join(weak)} "
+            "(each must be 32 random bytes; `lodestar keys init` makes such keys)"
         )
 
 

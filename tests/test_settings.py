@@ -54,3 +54,14 @@ def test_paths_derive_from_data_dir(tmp_path: Path) -> None:
     assert settings.resolved_store_path == tmp_path / "lodestar.duckdb"
     assert settings.resolved_world_dir == tmp_path / "world"
     assert settings.resolved_mlflow_tracking_uri.startswith("sqlite:///")
+
+
+def test_production_refuses_weak_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_file = tmp_path / "keys.json"
+    init_key_file(key_file)
+    assert Settings(environment="production", key_file=key_file).keyring()  # strong: accepted
+    monkeypatch.setenv("LODESTAR_STORE_KEY", "changeme")
+    monkeypatch.setenv("LODESTAR_TOKEN_SIGNING_KEY", base64.b64encode(b"short").decode())
+    with pytest.raises(MissingSecretError, match="store_key"):
+        Settings(environment="production", key_file=key_file).keyring()
+    assert Settings(environment="development", key_file=key_file).keyring()  # dev tolerates
