@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -52,6 +52,7 @@ from features.world.layout import SHIFT_PATTERNS, TRUTH_MASTERY, TRUTH_MEMBERS
 from features.world.learner_model import LatentLearners, LearningRates, sigmoid
 from features.world.people import COLD_START_RATE, MEMBER_COLUMNS, ROLES, sample_members
 
+STATEMENT_BATCH = 50_000  # statement lines serialised per write (bounds memory at any scale)
 CHECK_IN_ONLY_RATE = 0.08  # exact share of members planted as "check-in only"
 CHECK_IN_ABSORB = (0.0, 0.06)  # their absorption, uniform (typical members ≈ 1)
 CHECK_IN_DURATION_FACTOR = (2.0, 4.0)  # logged time ÷ the time the content needs, uniform
@@ -345,15 +346,16 @@ def generate_learning_world(
     (learning_dir / "catalogue.json").write_bytes(_catalogue_json(catalogue, cal))
     (learning_dir / "members.csv").write_text(_members_csv(members), encoding="utf-8")
     (world_dir / SHIFT_PATTERNS).write_text(shift_patterns_json(), encoding="utf-8")
-    statements = _statement_lines(config, cal, members, catalogue, sessions, rows)
-    (learning_dir / "statements.jsonl").write_bytes(statements)
+    with (learning_dir / "statements.jsonl").open("wb") as handle:
+        for batch in _statement_lines(config, cal, members, catalogue, sessions, rows):
+            handle.write(batch)
 
     (truth_dir / TRUTH_MEMBERS).write_text(
         _truth_members_csv(members, traits, sessions, rows, learners, cal), encoding="utf-8"
     )
-    (truth_dir / TRUTH_MASTERY).write_text(
-        _mastery_csv(members, monthly, cal, n_kps), encoding="utf-8"
-    )
+    with (truth_dir / TRUTH_MASTERY).open("w", encoding="utf-8") as text:
+        for part in _mastery_csv(members, monthly, cal, n_kps):
+            text.write(part)
     (truth_dir / TRUTH_LEARNING_RATES).write_text(
         _learning_rates_json(config, learners.rates, traits, factor), encoding="utf-8"
     )
@@ -1003,8 +1005,9 @@ def _statement_lines(
     catalogue: Catalogue,
     sessions: Sessions,
     rows: dict[str, np.ndarray],
-) -> bytes:
-    """The xAPI statements as JSON Lines (sorted keys), in time order."""
+) -> Iterator[bytes]:
+    """The xAPI statements as JSON Lines (sorted keys), in time order, in batches of
+    ``STATEMENT_BATCH`` lines so that memory stays flat at any scale."""
     n = int(rows["verb"].size)
     ids = _uuid4_strings(config.rng("learning-statement-ids"), n)
     actors = [
@@ -1119,8 +1122,13 @@ def _statement_lines(
             elif verb == _COMPLETED:
                 statement["result"] = {"duration": text, "completion": True}
         lines.append(dumps(statement, option=sort_keys))
-    lines.append(b"")
-    return b"\n".join(lines)
+        if len(lines) >= STATEMENT_BATCH:
+            lines.append(b"")
+            yield b"\n".join(lines)
+            lines = []
+    if lines:
+        lines.append(b"")
+        yield b"\n".join(lines)
 
 
 def _question_object(catalogue: Catalogue, item: int, question: int) -> dict[str, object]:
@@ -1201,14 +1209,17 @@ def _truth_members_csv(
     return frame.to_csv(index=False, lineterminator="\n")
 
 
-def _mastery_csv(members: pd.DataFrame, monthly: np.ndarray, cal: _Calendar, n_kps: int) -> str:
-    """Month-end mastery probabilities from each member's joining month on."""
+def _mastery_csv(
+    members: pd.DataFrame, monthly: np.ndarray, cal: _Calendar, n_kps: int
+) -> Iterator[str]:
+    """Month-end mastery probabilities from each member's joining month on, as CSV text in
+    one part per member (so memory stays flat at any scale)."""
     table = [f"{v / 10000:.4f}\n" for v in range(10001)]
     kp_ids = [f"KP{k + 1:02d}," for k in range(n_kps)]
     months = [f"{cal.start.year}-{m:02d}," for m in range(1, 13)]
     month_last = [cal.start + timedelta(days=int(cal.month_last[m])) for m in range(1, 13)]
     values = np.rint(monthly * 10000).astype(np.int64)  # (12, n, k)
-    parts = ["employee_no,kp_id,month,mastery\n"]
+    yield "employee_no,kp_id,month,mastery\n"
     for i, (employee_no, joined) in enumerate(
         zip(members["employee_no"], members["joined_on"], strict=True)
     ):
@@ -1216,12 +1227,13 @@ def _mastery_csv(members: pd.DataFrame, monthly: np.ndarray, cal: _Calendar, n_k
         if not active:
             continue
         member_values = values[active, i, :].T.tolist()  # (k, months)
+        parts: list[str] = []
         for k in range(n_kps):
             prefix = f"{employee_no},{kp_ids[k]}"
             parts.extend(
                 prefix + months[m] + table[v] for m, v in zip(active, member_values[k], strict=True)
             )
-    return "".join(parts)
+        yield "".join(parts)
 
 
 def _learning_rates_json(

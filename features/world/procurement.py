@@ -79,6 +79,7 @@ SCHEME_RATES: dict[str, float] = {
     "related_bidders": 0.009,
     "contract_inflation": 0.008,
 }
+RELEASE_BATCH = 10_000  # release lines serialised per write (bounds memory at any scale)
 APPROVAL_THRESHOLDS = (50_000.0, 500_000.0)  # as features.settings.Settings defaults
 LEGAL_TENDER_THRESHOLD = 2_000_000.0
 MINIMUM_TENDER_DAYS = 20
@@ -1159,15 +1160,20 @@ def generate_procurement_world(
     market = _market(config, world)
     plans = build_plans(market)
     writer = ReleaseWriter(market)
-    lines: list[bytes] = []
     award_days: list[date | None] = []
-    for seq, plan in enumerate(plans, start=1):
-        built = writer.build(plan, seq)
-        lines.append(orjson.dumps(built.release, option=orjson.OPT_SORT_KEYS))
-        award_days.append(built.award_day)
     releases_path = world_dir / "procurement" / "releases.jsonl"
     releases_path.parent.mkdir(parents=True, exist_ok=True)
-    releases_path.write_bytes(b"\n".join(lines) + b"\n")
+    with releases_path.open("wb") as handle:  # streamed: memory stays flat at any scale
+        lines: list[bytes] = []
+        for seq, plan in enumerate(plans, start=1):
+            built = writer.build(plan, seq)
+            lines.append(orjson.dumps(built.release, option=orjson.OPT_SORT_KEYS))
+            award_days.append(built.award_day)
+            if len(lines) >= RELEASE_BATCH:
+                handle.write(b"\n".join(lines) + b"\n")
+                lines = []
+        if lines:
+            handle.write(b"\n".join(lines) + b"\n")
     audits = audit_rows(config, plans, award_days)
     _write(
         world_dir / "procurement" / "audit_outcomes.csv",
