@@ -8,7 +8,7 @@ PORT ?= 8000
 SCALE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo world serve test test-all lint format bench clean
+.PHONY: help install lock demo models world serve test test-all lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -25,10 +25,15 @@ install: $(BIN)/activate ## create .venv and install the locked dependencies
 lock: ## recompile requirements.lock from requirements.in (versions only, no addresses)
 	uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
 
-demo: install ## the main job: keys, demo world, ingestion, then the service on $(HOST):$(PORT)
+demo: install ## the main job: keys, demo world, ingestion, models, then the service on $(HOST):$(PORT)
 	$(BIN)/lodestar demo --scale $(SCALE)
+	$(MAKE) --no-print-directory models
 	$(BIN)/python -m serving demo-credentials
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
+
+models: install ## train, gate and register the models on the store; score it into alerts
+	$(BIN)/python -m training.procurement_risk train --quiet --min-improvement 0.01
+	$(BIN)/python -m training.procurement_risk score --store-write --quiet
 
 world: install ## only generate and ingest the demo world
 	$(BIN)/lodestar demo --scale $(SCALE) --regenerate
