@@ -17,7 +17,6 @@ artefact itself is ``RiskModel.save``'s JSON and LightGBM text, under the artifa
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +46,6 @@ def predictions_frame(model: RiskModel, frame: pd.DataFrame) -> pd.DataFrame:
         },
         index=frame.index,
     )
-
-
-# MLflow warns, when the class is defined, that ``predict`` has no type hints; they are
-# left out on purpose (see ``predict``), so the warning is noise on every import.
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
 class RiskPyfunc(PythonModel):
