@@ -77,7 +77,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -86,7 +85,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +120,20 @@ from training.procurement_metrics import (
     reliability_table,
     top_k_weights,
 )
+from training.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    TRACKING_URI_ENV,
+    ChampionCannotScoreError,
+    GateDecision,
+    compare_with_champion,
+    experiment_id,
+    pinned_requirements,
+    resolve_tracking_uri,
+)
 
 EXPERIMENT = "procurement-risk"
 REGISTERED_MODEL = "procurement-risk"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-TRACKING_URI_ENV = "LODESTAR_MLFLOW_TRACKING_URI"
 
 OCID = "ocid"
 DECISION_DATE = "decision_date"
@@ -616,34 +622,13 @@ def plot_shap_summary(model: RiskModel, frame: pd.DataFrame, *, seed: int) -> An
 # MLflow
 
 
-def resolve_tracking_uri(settings: Settings, explicit: str | None = None) -> str:
-    return explicit or os.environ.get(TRACKING_URI_ENV) or settings.resolved_mlflow_tracking_uri
-
-
-def artifact_location(tracking_uri: str) -> str | None:
-    """For a SQLite tracking store: ``<folder of the .db>/mlartifacts`` (a file URI); for a
-    server, None (the server decides)."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    database = Path(tracking_uri[len(prefix) :]).resolve()
-    return (database.parent / "mlartifacts").as_uri()
-
-
 def _experiment_id(tracking_uri: str) -> str:
-    import mlflow
-
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(
-        mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location(tracking_uri))
-    )
+    return experiment_id(EXPERIMENT, tracking_uri)
 
 
 def pip_requirements() -> list[str]:
     """Pinned requirements of the logged model, from the installed versions."""
-    return [f"{package}=={installed_version(package)}" for package in PIP_PACKAGES]
+    return pinned_requirements(PIP_PACKAGES)
 
 
 def signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -657,15 +642,6 @@ def signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns).reset_index(drop=True)
 
 
-@dataclass
-class GateDecision:
-    promoted: bool
-    reason: str
-    challenger_pr_auc: float
-    champion_pr_auc: float = math.nan
-    champion_version: str | None = None
-
-
 def champion_gate(
     client: Any,
     test: pd.DataFrame,
@@ -673,41 +649,24 @@ def champion_gate(
     *,
     min_improvement: float,
 ) -> GateDecision:
-    """Compare the challenger with the current champion on the same test rows."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """Compare the challenger with the current champion on the same test rows (PR-AUC)."""
 
-    try:
-        champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
-    except MlflowException:
-        return GateDecision(True, "no champion yet", challenger_pr_auc)
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{champion.version}")
-    champion_model: RiskModel = loaded.unwrap_python_model().risk_model
-    try:
-        champion_scores = champion_model.predict_proba(test)
-    except FeatureFrameError as error:
-        return GateDecision(
-            True,
-            f"champion v{champion.version} cannot score today's features ({error})",
-            challenger_pr_auc,
-            champion_version=str(champion.version),
-        )
-    champion_pr_auc = pr_auc(test[LABEL].to_numpy(dtype=float), champion_scores)
-    if math.isnan(challenger_pr_auc):
-        promoted, reason = False, "no confirmed finding in the test months: nothing to compare"
-    elif math.isnan(champion_pr_auc) or challenger_pr_auc > champion_pr_auc + min_improvement:
-        promoted = True
-        reason = (
-            f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion.version} "
-            f"{champion_pr_auc:.4f} (+{min_improvement} required)"
-        )
-    else:
-        promoted = False
-        reason = (
-            f"challenger PR-AUC {challenger_pr_auc:.4f} does not beat champion "
-            f"v{champion.version} {champion_pr_auc:.4f} (+{min_improvement} required)"
-        )
-    return GateDecision(promoted, reason, challenger_pr_auc, champion_pr_auc, str(champion.version))
+    def champion_pr_auc(loaded: Any) -> float:
+        champion_model: RiskModel = loaded.unwrap_python_model().risk_model
+        try:
+            scores = champion_model.predict_proba(test)
+        except FeatureFrameError as error:
+            raise ChampionCannotScoreError(str(error)) from error
+        return pr_auc(test[LABEL].to_numpy(dtype=float), scores)
+
+    return compare_with_champion(
+        client,
+        REGISTERED_MODEL,
+        challenger_pr_auc,
+        champion_pr_auc,
+        min_improvement=min_improvement,
+        metric_name="PR-AUC",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -875,8 +834,8 @@ def train(
             mlflow.log_metrics(
                 _finite(
                     {
-                        "gate.challenger_pr_auc": gate.challenger_pr_auc,
-                        "gate.champion_pr_auc": gate.champion_pr_auc,
+                        "gate.challenger_pr_auc": gate.challenger_metric,
+                        "gate.champion_pr_auc": gate.champion_metric,
                     }
                 )
             )

@@ -40,7 +40,6 @@ from training.procurement_risk import (
     TrainingOptions,
     TrainResult,
     alert_id,
-    artifact_location,
     attach_labels,
     build_feature_frame,
     default_split,
@@ -49,6 +48,7 @@ from training.procurement_risk import (
     score,
     train,
 )
+from training.tracking import artifact_location
 
 PRICE_FEATURES = ("unit_price_to_category_median_180d", "unit_price_to_spec_median_180d")
 
@@ -252,16 +252,16 @@ def test_identical_run_stays_challenger(runs: list[TrainResult]) -> None:
     assert identical.data_version == first.data_version
     assert not identical.gate.promoted
     assert identical.gate.champion_version == "1"
-    assert identical.gate.champion_pr_auc == pytest.approx(identical.gate.challenger_pr_auc)
+    assert identical.gate.champion_metric == pytest.approx(identical.gate.challenger_metric)
 
 
 def test_weakened_challenger_is_judged_on_the_same_test(runs: list[TrainResult]) -> None:
     first, weakened = runs[0], runs[2]
     assert weakened.gate.champion_version == "1"
     # the champion was re-scored on this run's test months: the same number as its own run
-    assert weakened.gate.champion_pr_auc == pytest.approx(first.metrics["model.pr_auc"])
+    assert weakened.gate.champion_metric == pytest.approx(first.metrics["model.pr_auc"])
     assert weakened.gate.promoted == (
-        weakened.gate.challenger_pr_auc > weakened.gate.champion_pr_auc
+        weakened.gate.challenger_metric > weakened.gate.champion_metric
     )
 
 
