@@ -1,0 +1,692 @@
+"""Supplier ESG risk: train on point-in-time snapshots, evaluate against a points scorecard,
+track in MLflow, gate.
+
+Usage::
+
+    python -m training.supplier_esg train [--data-dir DIR] [--key-file FILE]
+        [--tracking-uri URI] [--n-estimators 200] [--num-leaves 7] [--learning-rate 0.05]
+        [--min-improvement 0] [--seed 0] [--quiet]
+
+Tracking URI: ``--tracking-uri``, else ``LODESTAR_MLFLOW_TRACKING_URI``, else SQLite in the data
+folder (``training.tracking.resolve_tracking_uri``).
+
+Snapshot design. One row per (registered supplier, cut date): features as of the cut
+(``features.esg.build.supplier_features``, events strictly before it), label 1 when a serious
+incident is dated in the 365 days from the cut (``SERIOUS_INCIDENT``: a safety accident, a
+listing — safety blacklist, debarment, court defaulter, serious-violation or tax-violation
+list — a serious or major environmental penalty, or a bribery finding). Cuts: trees on
+``TRAIN_CUTS`` (2022-01-01, 2022-07-01, 2023-01-01, 2023-07-01), Platt calibration on
+``CALIBRATION_CUT`` (2024-01-01), evaluation on ``TEST_CUT`` (2025-01-01, the held-out later
+period: incidents of 2025). A supplier appears on a cut only if it was in the register before
+it. Every training and calibration label window ends by the test cut (checked): a 2024-07-01
+training cut would label with incidents of the first half of 2025, the test period, for the
+same suppliers, so it is not used.
+
+Baseline: ``scorecard_points``, the points an analyst's checklist gives (documented at
+``SCORECARD_POINTS``). Evaluation on the test cut, in the same run: ROC-AUC and PR-AUC of model
+and scorecard; incident rate per band (must rise band to band: ``bands_rise`` 1/0); Brier and a
+reliability table; band shares and incident rates for small vs large suppliers and by region,
+with the ratio between groups (size and region come from the register for this check only:
+they are never features).
+
+MLflow: experiment ``supplier-esg``; parameters, metrics, data version (sha256 of the snapshot
+frame), plots (SHAP summary, reliability), the band table, and the model as a pyfunc
+(``features.esg.pyfunc.EsgPyfunc``) with signature, input example and pinned requirements,
+registered as ``supplier-esg`` with alias ``challenger``; it takes ``champion`` when
+``training.tracking.compare_with_champion`` says it beats the champion's ROC-AUC on the same
+test rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from features.esg.build import supplier_features
+from features.esg.history import SupplierHistory
+from features.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
+from features.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
+from features.esg.specs import (
+    FEATURES,
+    HAS_ANY_HISTORY,
+    MODEL_FEATURES,
+    MONOTONE_CONSTRAINTS,
+    SUPPLIER_ID,
+)
+from features.procurement.model import PlattCalibrator
+from features.settings import MissingSecretError, Settings
+from features.store import Store, StoreError
+from training.metrics import roc_auc
+from training.procurement_metrics import brier_score, pr_auc, reliability_table
+from training.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    TRACKING_URI_ENV,
+    ChampionCannotScoreError,
+    GateDecision,
+    compare_with_champion,
+    experiment_id,
+    pinned_requirements,
+    resolve_tracking_uri,
+)
+
+EXPERIMENT = "supplier-esg"
+REGISTERED_MODEL = "supplier-esg"
+LABEL = "label"
+CUT = "cut"
+PART = "part"
+HORIZON = timedelta(days=365)
+TRAIN_CUTS: tuple[date, ...] = (
+    date(2022, 1, 1),
+    date(2022, 7, 1),
+    date(2023, 1, 1),
+    date(2023, 7, 1),
+)
+CALIBRATION_CUT = date(2024, 1, 1)
+TEST_CUT = date(2025, 1, 1)
+PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")
+SHAP_SAMPLE_ROWS = 2_000
+MIN_GROUP_SIZE = 20
+"""Regions with fewer test suppliers are pooled as ``other`` in the fairness table."""
+
+SERIOUS_LISTINGS = frozenset(
+    {"safety_blacklist", "debarment", "court_defaulter", "serious_violation_list", "tax_violation"}
+)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot run on this data (one class only, overlapping windows ...)."""
+
+
+def is_serious_incident(event_type: str, severity: str | None) -> bool:
+    """The label's event: accident, listing, serious/major environmental penalty, bribery."""
+    if event_type in ("safety_accident", "bribery_finding") or event_type in SERIOUS_LISTINGS:
+        return True
+    return event_type == "env_penalty" and severity in ("serious", "major")
+
+
+# --------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    train_cuts: tuple[date, ...] = TRAIN_CUTS
+    calibration_cut: date = CALIBRATION_CUT
+    test_cut: date = TEST_CUT
+    n_estimators: int = 200
+    num_leaves: int = 7
+    learning_rate: float = 0.05
+    min_data_in_leaf: int = 20
+    min_improvement: float = 0.0
+    seed: int = 0
+    num_threads: int = 1
+
+    def check(self) -> None:
+        for cut in (*self.train_cuts, self.calibration_cut):
+            if cut + HORIZON > self.test_cut:
+                raise TrainingError(
+                    f"the label window of cut {cut} ends after the test cut {self.test_cut}: "
+                    "its labels would hold test-period incidents"
+                )
+
+    def lightgbm_params(self) -> dict[str, Any]:
+        return {
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": 0.9,
+            "lambda_l2": 1.0,
+            "monotone_constraints": list(MONOTONE_CONSTRAINTS),
+            "monotone_constraints_method": "advanced",
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "verbose": -1,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def read_register_groups(store: Store) -> pd.DataFrame:
+    """``supplier_id``, ``size_class``, ``region``: for the fairness check only."""
+    return store.query("SELECT supplier_id, size_class, region FROM suppliers")
+
+
+def incident_labels(history: SupplierHistory, supplier_ids: Sequence[str], cut: date) -> np.ndarray:
+    """1 where a serious incident is dated in [cut, cut + 365 days), else 0."""
+    end = cut + HORIZON
+    return np.array(
+        [
+            float(
+                any(
+                    cut <= e.event_date < end and is_serious_incident(e.event_type, e.severity)
+                    for e in history.get(sid).events
+                )
+            )
+            for sid in supplier_ids
+        ]
+    )
+
+
+def snapshot(history: SupplierHistory, cut: date, part: str) -> pd.DataFrame:
+    """Features as of ``cut`` and labels for every supplier registered before it."""
+    ids = [
+        sid
+        for sid in history.supplier_ids
+        if history.get(sid).registered_on is None or history.get(sid).registered_on < cut  # type: ignore[operator]
+    ]
+    frame = supplier_features(history, ids, cut)
+    frame[CUT] = pd.Timestamp(cut)
+    frame[PART] = part
+    frame[LABEL] = incident_labels(history, ids, cut)
+    return frame
+
+
+def build_snapshots(history: SupplierHistory, options: TrainingOptions) -> pd.DataFrame:
+    options.check()
+    frames = [snapshot(history, cut, "train") for cut in options.train_cuts]
+    frames.append(snapshot(history, options.calibration_cut, "calibration"))
+    frames.append(snapshot(history, options.test_cut, "test"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def data_version(frame: pd.DataFrame) -> str:
+    columns = [SUPPLIER_ID, CUT, *FEATURES, PART, LABEL]
+    hashed = pd.util.hash_pandas_object(frame[columns].astype(str), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Scorecard baseline
+
+SCORECARD_POINTS: dict[str, float] = {
+    "env_penalty_count_36m": 5.0,
+    "env_serious_penalty_count_36m": 10.0,
+    "safety_accident_count_36m": 10.0,
+    "accident_deaths_36m": 5.0,
+    "labour_events_count_36m": 3.0,
+    "quality_failure_count_36m": 3.0,
+    "litigation_count_36m": 1.0,
+    "bribery_finding_count_60m": 15.0,
+    "governance_listings_active": 20.0,
+    "safety_blacklist_listed": 20.0,
+    "required_marks_missing": 10.0,
+    "required_licences_missing": 10.0,
+    "claims_without_evidence": 2.0,
+}
+"""Points per unit of each feature: 5 per environmental penalty in 36 months and 10 more if
+serious or major; 10 per accident and 5 per death; 3 per labour or quality event; 1 per
+lawsuit; 15 per bribery finding; 20 per listing in force; 10 per missing mark or licence; 2
+per undocumented claim. Plus ``SCORECARD_MISSING_CERT_POINTS`` for each of ISO 14001 and ISO
+45001 not held and ``SCORECARD_TAX_POINTS`` by tax grade. Higher is riskier."""
+SCORECARD_MISSING_CERT_POINTS = 5.0
+SCORECARD_TAX_POINTS = {2.0: 2.0, 3.0: 5.0, 4.0: 10.0}  # M, C, D
+
+
+def scorecard_points(frame: pd.DataFrame) -> np.ndarray:
+    points = np.zeros(len(frame))
+    for name, weight in SCORECARD_POINTS.items():
+        points += weight * frame[name].astype(float).fillna(0.0).to_numpy()
+    for name in ("iso14001_valid", "iso45001_valid"):
+        points += SCORECARD_MISSING_CERT_POINTS * (frame[name].astype(float).fillna(0.0) == 0)
+    tax = frame["tax_credit_grade_rank"].astype(float)
+    points += tax.map(SCORECARD_TAX_POINTS).fillna(0.0).to_numpy()
+    return points
+
+
+# --------------------------------------------------------------------------------------------
+# Fit
+
+
+def fit_esg_model(snapshots: pd.DataFrame, options: TrainingOptions) -> EsgModel:
+    """Trees on the train cuts, Platt calibration on the calibration cut."""
+    train = snapshots[snapshots[PART] == "train"]
+    calibration = snapshots[snapshots[PART] == "calibration"]
+    for name, rows in (("train", train), ("calibration", calibration)):
+        if rows[LABEL].nunique() < 2:
+            raise TrainingError(f"the {name} snapshots hold fewer than two label classes")
+    dataset = lgb.Dataset(
+        train[MODEL_FEATURES].to_numpy(dtype=float),
+        label=train[LABEL].to_numpy(dtype=float),
+        feature_name=list(MODEL_FEATURES),
+        free_raw_data=False,
+    )
+    booster = lgb.train(options.lightgbm_params(), dataset, num_boost_round=options.n_estimators)
+    raw = booster.predict(calibration[MODEL_FEATURES].to_numpy(dtype=float), raw_score=True)
+    calibrator = PlattCalibrator().fit(raw, calibration[LABEL].to_numpy(dtype=int))
+    return EsgModel(
+        booster=booster,
+        calibrator=calibrator,
+        feature_names=MODEL_FEATURES,
+        metadata={
+            "train_cuts": [c.isoformat() for c in options.train_cuts],
+            "calibration_cut": options.calibration_cut.isoformat(),
+            "test_cut": options.test_cut.isoformat(),
+            "label": "serious ESG incident in the 365 days after the date",
+            "score": "100 x calibrated probability (percent)",
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluate
+
+
+def band_table(labels: np.ndarray, bands: Sequence[str]) -> pd.DataFrame:
+    """Per band (in order, then unknown): suppliers, incidents, incident rate."""
+    frame = pd.DataFrame({"band": list(bands), LABEL: labels})
+    rows = []
+    for band in (*BAND_NAMES, UNKNOWN):
+        members = frame[frame["band"] == band]
+        rows.append(
+            {
+                "band": band,
+                "suppliers": len(members),
+                "incidents": int(members[LABEL].sum()),
+                "incident_rate": float(members[LABEL].mean()) if len(members) else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def bands_rise(table: pd.DataFrame) -> bool:
+    """Incident rates strictly rise across the non-empty scored bands."""
+    rates = table[(table["band"] != UNKNOWN) & (table["suppliers"] > 0)]["incident_rate"]
+    values = rates.to_numpy(dtype=float)
+    return bool(len(values) >= 2 and np.all(np.diff(values) > 0))
+
+
+def group_table(groups: pd.Series, scores: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Per group: suppliers, mean score, share in high or severe band, incident rate."""
+    high = np.array([band_of(s) in ("high", "severe") for s in scores], dtype=float)
+    frame = pd.DataFrame(
+        {"group": groups.to_numpy(), "score": scores, "high_or_severe": high, LABEL: labels}
+    )
+    table = frame.groupby("group").agg(
+        suppliers=("score", "size"),
+        mean_score=("score", "mean"),
+        high_or_severe_share=("high_or_severe", "mean"),
+        incident_rate=(LABEL, "mean"),
+    )
+    return table.reset_index()
+
+
+def _ratio(high: float, low: float) -> float:
+    return high / low if low > 0 else math.nan
+
+
+def evaluate(
+    model: EsgModel, test: pd.DataFrame, groups: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Metrics and tables on the test cut (see the module docstring)."""
+    labels = test[LABEL].to_numpy(dtype=float)
+    probability = model.predict_proba(test)
+    scores = 100.0 * probability
+    card = scorecard_points(test)
+    bands = model.bands(test, scores)
+    table = band_table(labels, bands)
+    metrics: dict[str, float] = {
+        "test.suppliers": float(len(test)),
+        "test.incidents": float(labels.sum()),
+        "test.incident_rate": float(labels.mean()),
+        "model.roc_auc": roc_auc(labels, probability),
+        "model.pr_auc": pr_auc(labels, probability),
+        "model.brier": brier_score(labels, probability),
+        "model.mean_probability": float(probability.mean()),
+        "scorecard.roc_auc": roc_auc(labels, card),
+        "scorecard.pr_auc": pr_auc(labels, card),
+        "bands_rise": float(bands_rise(table)),
+    }
+    metrics["model_minus_scorecard.roc_auc"] = (
+        metrics["model.roc_auc"] - metrics["scorecard.roc_auc"]
+    )
+    for band, suppliers, rate in zip(
+        table["band"], table["suppliers"], table["incident_rate"], strict=True
+    ):
+        metrics[f"band.{band}.suppliers"] = float(suppliers)
+        metrics[f"band.{band}.incident_rate"] = float(rate)
+    joined = test[[SUPPLIER_ID]].merge(groups, on=SUPPLIER_ID, how="left")
+    size = group_table(joined["size_class"].fillna("unknown"), scores, labels)
+    by_size = size.set_index("group")
+    if {"small", "large"} <= set(by_size.index):
+        for what in ("high_or_severe_share", "mean_score", "incident_rate"):
+            small = float(by_size.loc["small", what])  # type: ignore[arg-type]
+            large = float(by_size.loc["large", what])  # type: ignore[arg-type]
+            metrics[f"fairness.size.small.{what}"] = small
+            metrics[f"fairness.size.large.{what}"] = large
+            metrics[f"fairness.size.small_to_large.{what}"] = _ratio(small, large)
+    regions = joined["region"].fillna("unknown")
+    counts = regions.value_counts()
+    pooled = regions.where(regions.map(counts) >= MIN_GROUP_SIZE, "other")
+    region = group_table(pooled, scores, labels)
+    large_regions = region[region["group"] != "other"]
+    if len(large_regions) >= 2:
+        for what in ("high_or_severe_share", "mean_score"):
+            values = large_regions[what].to_numpy(dtype=float)
+            metrics[f"fairness.region.max_to_min.{what}"] = _ratio(values.max(), values.min())
+        metrics["fairness.region.groups"] = float(len(large_regions))
+    reliability = reliability_table(labels, probability)
+    return metrics, {"bands": table, "size": size, "region": region, "reliability": reliability}
+
+
+def summary_text(metrics: dict[str, float], tables: dict[str, pd.DataFrame]) -> str:
+    lines = [
+        f"test cut: {int(metrics['test.suppliers'])} suppliers, "
+        f"{int(metrics['test.incidents'])} with a serious incident in the next 12 months "
+        f"({metrics['test.incident_rate']:.1%})",
+        "",
+        "| scorer | ROC-AUC | PR-AUC |",
+        "| --- | --- | --- |",
+        f"| model (calibrated probability) | {metrics['model.roc_auc']:.3f} | "
+        f"{metrics['model.pr_auc']:.3f} |",
+        f"| scorecard (points) | {metrics['scorecard.roc_auc']:.3f} | "
+        f"{metrics['scorecard.pr_auc']:.3f} |",
+        "",
+        f"Brier {metrics['model.brier']:.4f}; incident rate rises band to band: "
+        f"{'yes' if metrics['bands_rise'] else 'NO'}",
+        "",
+        tables["bands"].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        "by size class:",
+        tables["size"].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        "by region (regions under 20 test suppliers pooled as other):",
+        tables["region"].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reliability(table: pd.DataFrame) -> Any:
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 5))
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
+    axes.plot(table["mean_probability"], table["observed_rate"], marker="o", label="model")
+    axes.set_xlabel("mean calibrated probability")
+    axes.set_ylabel("observed incident share")
+    axes.set_title("reliability on the test cut")
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def plot_shap_summary(model: EsgModel, frame: pd.DataFrame, *, seed: int) -> Any:
+    import shap
+
+    plt = _pyplot()
+    sample = frame.sample(n=min(SHAP_SAMPLE_ROWS, len(frame)), random_state=seed)
+    matrix = model.matrix(sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        values = shap.TreeExplainer(model.booster).shap_values(matrix)
+    if isinstance(values, list):
+        values = values[-1]
+    plt.figure()
+    shap.summary_plot(
+        values, pd.DataFrame(matrix, columns=model.feature_names), show=False, max_display=20
+    )
+    figure = plt.gcf()
+    figure.tight_layout()
+    return figure
+
+
+# --------------------------------------------------------------------------------------------
+# Train
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    summary: str
+    data_version: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.model_version
+
+
+def signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """What a client sends: the model inputs and the coverage indicator, as float64."""
+    return frame[[*MODEL_FEATURES, HAS_ANY_HISTORY]].astype("float64").reset_index(drop=True)
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
+def champion_gate(
+    client: Any, test: pd.DataFrame, challenger_roc_auc: float, *, min_improvement: float
+) -> GateDecision:
+    def champion_roc_auc(loaded: Any) -> float:
+        champion: EsgModel = loaded.unwrap_python_model().esg_model
+        try:
+            probability = champion.predict_proba(test)
+        except FeatureFrameError as error:
+            raise ChampionCannotScoreError(str(error)) from error
+        return roc_auc(test[LABEL].to_numpy(dtype=float), probability)
+
+    return compare_with_champion(
+        client,
+        REGISTERED_MODEL,
+        challenger_roc_auc,
+        champion_roc_auc,
+        min_improvement=min_improvement,
+        metric_name="ROC-AUC",
+    )
+
+
+def train(
+    settings: Settings,
+    options: TrainingOptions | None = None,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Build snapshots, fit, evaluate, log, register and gate (see the module docstring)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    options = options or TrainingOptions()
+    uri = resolve_tracking_uri(settings, tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    bar = tqdm(total=5, disable=quiet, unit="step", desc="features")
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        history = SupplierHistory.from_store(store)
+        groups = read_register_groups(store)
+    snapshots = build_snapshots(history, options)
+    version_hash = data_version(snapshots)
+    bar.update(1)
+    bar.set_description("fit")
+    model = fit_esg_model(snapshots, options)
+    model.metadata["data_version"] = version_hash
+    bar.update(1)
+    bar.set_description("evaluate")
+    test = snapshots[snapshots[PART] == "test"].reset_index(drop=True)
+    metrics, tables = evaluate(model, test, groups)
+    for part, rows in snapshots.groupby(PART):
+        metrics[f"{part}.rows"] = float(len(rows))
+        metrics[f"{part}.positive_rate"] = float(rows[LABEL].mean())
+    summary = summary_text(metrics, tables)
+    bar.update(1)
+    bar.set_description("log")
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
+        mlflow.log_params(
+            {
+                "train_cuts": ",".join(c.isoformat() for c in options.train_cuts),
+                "calibration_cut": options.calibration_cut.isoformat(),
+                "test_cut": options.test_cut.isoformat(),
+                "horizon_days": HORIZON.days,
+                "label": "accident, listing, serious/major env penalty or bribery in 365 days",
+                "n_estimators": options.n_estimators,
+                "num_leaves": options.num_leaves,
+                "learning_rate": options.learning_rate,
+                "min_data_in_leaf": options.min_data_in_leaf,
+                "calibration": "platt",
+                "n_features": len(MODEL_FEATURES),
+                "monotone_constraints": ",".join(map(str, MONOTONE_CONSTRAINTS)),
+                "seed": options.seed,
+                "data_version": version_hash,
+            }
+        )
+        mlflow.set_tag("data_version", version_hash)
+        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_text(summary, "summary.md")
+        for name, table in tables.items():
+            mlflow.log_text(table.to_csv(index=False), f"tables/{name}.csv")
+        plt = _pyplot()
+        for figure, name in (
+            (plot_reliability(tables["reliability"]), "reliability.png"),
+            (plot_shap_summary(model, test, seed=options.seed), "shap_summary.png"),
+        ):
+            mlflow.log_figure(figure, f"plots/{name}")
+            plt.close(figure)
+        bar.update(1)
+        bar.set_description("register")
+        with tempfile.TemporaryDirectory() as folder:
+            saved = model.save(Path(folder) / ARTIFACT_KEY)
+            example = signature_frame(test.head(5))
+            signature = infer_signature(example, predictions_frame(model, example))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=EsgPyfunc(),
+                artifacts={ARTIFACT_KEY: str(saved)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=pinned_requirements(PIP_PACKAGES),
+                registered_model_name=REGISTERED_MODEL,
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        gate = champion_gate(
+            client, test, metrics["model.roc_auc"], min_improvement=options.min_improvement
+        )
+        if gate.promoted:
+            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
+        tags = {
+            "gate.decision": "promoted" if gate.promoted else "not promoted",
+            "gate.reason": gate.reason,
+            "gate.champion_version": gate.champion_version or "",
+        }
+        mlflow.set_tags(tags)
+        for key, value in tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+        mlflow.log_metrics(
+            _finite(
+                {
+                    "gate.challenger_roc_auc": gate.challenger_metric,
+                    "gate.champion_roc_auc": gate.champion_metric,
+                }
+            )
+        )
+        bar.update(1)
+    bar.close()
+    return TrainResult(
+        run_id=run.info.run_id,
+        model_version=version,
+        gate=gate,
+        metrics=metrics,
+        summary=summary,
+        data_version=version_hash,
+        tables=tables,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.supplier_esg",
+        description="Train, evaluate and register the supplier ESG risk model.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train", help="train, evaluate, register, gate")
+    fit.add_argument("--data-dir", type=Path, help="data folder ($LODESTAR_DATA_DIR)")
+    fit.add_argument("--key-file", type=Path, help="key file ($LODESTAR_KEY_FILE)")
+    fit.add_argument(
+        "--tracking-uri", help=f"MLflow tracking URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    )
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    defaults = TrainingOptions()
+    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
+    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    fit.add_argument("--min-data-in-leaf", type=int, default=defaults.min_data_in_leaf)
+    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.key_file:
+        overrides["key_file"] = args.key_file
+    settings = Settings(**overrides)
+    options = TrainingOptions(
+        n_estimators=args.n_estimators,
+        num_leaves=args.num_leaves,
+        learning_rate=args.learning_rate,
+        min_data_in_leaf=args.min_data_in_leaf,
+        min_improvement=args.min_improvement,
+        seed=args.seed,
+    )
+    started = time.perf_counter()
+    try:
+        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
+    except (TrainingError, StoreError, MissingSecretError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(result.summary)
+    print(
+        f"\nrun {result.run_id}: {REGISTERED_MODEL} v{result.model_version} "
+        f"{result.gate.reason}; {'promoted to' if result.gate.promoted else 'stays'} "
+        f"{CHAMPION if result.gate.promoted else CHALLENGER} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
