@@ -1,0 +1,1 @@
+"""Mastery (knowledge tracing), the check-in detector and the pyKT converter."""

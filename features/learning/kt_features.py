@@ -1,0 +1,308 @@
+"""Knowledge-tracing features: one row per response, computed from the learner's past only.
+
+The **event frame** (``build_events``) is the common input of the mastery model, the
+check-in detector and the recommender: one row per (statement, knowledge point) with the
+columns in ``EVENT_COLUMNS``:
+
+* ``kind`` ``"response"``: an ``answered`` statement with ``result.success``; ``correct`` is
+  1.0 or 0.0. A response on several knowledge points (KPs) becomes one row per KP (the
+  pyKT "concept expansion"): each row is predicted and scored.
+* ``kind`` ``"study"``: an ``experienced`` statement (reading or watching time) or a
+  ``passed``/``failed`` one (a quiz session's total time); ``minutes`` is its
+  ``duration_seconds / 60`` shared evenly between the item's KPs. ``completed`` statements
+  repeat the time of the session's ``experienced`` or ``passed``/``failed`` statement and are
+  not added (no double counting); ``launched`` statements carry no time.
+* ``kind`` ``"probe"``: a hypothetical next response with no outcome (``correct`` NaN), used
+  by ``MasteryModel.mastery_profile``; it gets features but never counts as history.
+
+``order`` breaks ties between events of one learner at the same ``timestamp`` (source order).
+
+**What "earlier" means.** Every feature of a row uses only rows of the *same learner* that
+come strictly before it in (``timestamp``, ``order``): the row's own outcome and everything
+after it are never used, so appending future events never changes an earlier row's features
+(tested). Features about *other* learners (item and KP difficulty) are not built here: they
+are learnt by ``features.learning.mastery.DifficultyTable`` from the training split only.
+
+``response_features`` is vectorised (sort once, then ``groupby`` cumulative sums, shifts and
+exponentially weighted means): about 1 s per 100k events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from features.store import Store
+
+MEMBER = "member_key"
+TIMESTAMP = "timestamp"
+ORDER = "order"
+KIND = "kind"
+ITEM = "item_id"
+KP = "kp_id"
+CORRECT = "correct"
+MINUTES = "minutes"
+STATED_DIFFICULTY = "stated_difficulty"
+EVENT_COLUMNS: tuple[str, ...] = (
+    MEMBER,
+    TIMESTAMP,
+    ORDER,
+    KIND,
+    ITEM,
+    KP,
+    CORRECT,
+    MINUTES,
+    STATED_DIFFICULTY,
+)
+
+RESPONSE, STUDY, PROBE = "response", "study", "probe"
+STUDY_VERBS = ("experienced", "passed", "failed")
+
+RECENCY_ALPHA = 0.3
+"""Weight of the newest response in the recency-weighted accuracy on a KP (count-based decay:
+a response ``n`` answers ago weighs ``(1 - alpha) ** n``)."""
+PRIOR_ACCURACY = 0.7
+"""Pseudo-observation mean used to shrink accuracies of learners with few answers."""
+ACCURACY_PSEUDO_COUNT = 2.0
+
+FEATURES: tuple[str, ...] = (
+    "kp_attempts",
+    "kp_successes",
+    "kp_failures",
+    "kp_accuracy",
+    "kp_recent_accuracy",
+    "kp_decayed_successes",
+    "kp_decayed_failures",
+    "days_since_kp_practice",
+    "kp_study_minutes",
+    "item_attempts",
+    "item_successes",
+    "member_attempts",
+    "member_accuracy",
+    "member_recent_accuracy",
+    "member_study_minutes",
+    "days_since_member_event",
+    "stated_difficulty",
+)
+"""The history features ``response_features`` returns, in this order."""
+
+_STATEMENT_COLUMNS = (
+    "member_key",
+    "verb",
+    "object_id",
+    "success",
+    "duration_seconds",
+    "knowledge_points",
+    "item_difficulty",
+    "timestamp",
+)
+
+
+class EventFrameError(ValueError):
+    """An event frame lacks a column or holds a kind the features do not know."""
+
+
+def build_events(source: Store | pd.DataFrame) -> pd.DataFrame:
+    """The event frame (``EVENT_COLUMNS``) from a store's ``statements`` or a frame of
+    statement rows (the ``statements`` columns ``member_key, verb, object_id, success,
+    duration_seconds, knowledge_points, item_difficulty, timestamp``), sorted by learner and
+    time. Statements without knowledge points are dropped (nothing to trace)."""
+    if isinstance(source, pd.DataFrame):
+        statements = source
+    else:
+        statements = source.query(
+            f"SELECT {', '.join(_STATEMENT_COLUMNS)} FROM statements "
+            "WHERE verb IN ('answered', 'experienced', 'passed', 'failed') "
+            "ORDER BY member_key, timestamp"
+        )
+    missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
+    if missing:
+        raise EventFrameError(f"statement frame lacks {', '.join(missing)}")
+    frame = statements.reset_index(drop=True)
+    is_response = (frame["verb"] == "answered") & frame["success"].notna()
+    is_study = frame["verb"].isin(STUDY_VERBS) & frame["duration_seconds"].notna()
+    frame = frame[is_response | is_study]
+    kps = frame["knowledge_points"].map(_as_tuple)
+    n_kps = kps.map(len)
+    keep = n_kps > 0
+    frame, kps, n_kps = frame[keep], kps[keep], n_kps[keep]
+    repeat = n_kps.to_numpy()
+    response = (frame["verb"] == "answered").to_numpy()
+    minutes = np.where(
+        response, 0.0, frame["duration_seconds"].to_numpy(dtype=float) / 60.0 / repeat
+    )
+    events = pd.DataFrame(
+        {
+            MEMBER: np.repeat(frame["member_key"].to_numpy(dtype=object), repeat),
+            TIMESTAMP: np.repeat(pd.to_datetime(frame["timestamp"]).to_numpy(), repeat),
+            ORDER: np.repeat(np.arange(len(frame)), repeat),
+            KIND: np.repeat(np.where(response, RESPONSE, STUDY), repeat),
+            ITEM: np.repeat(frame["object_id"].to_numpy(dtype=object), repeat),
+            KP: np.fromiter(
+                (kp for group in kps for kp in group), dtype=object, count=repeat.sum()
+            ),
+            CORRECT: np.repeat(
+                np.where(response, frame["success"].astype("float64").to_numpy(), np.nan), repeat
+            ),
+            MINUTES: np.repeat(minutes, repeat),
+            STATED_DIFFICULTY: np.repeat(frame["item_difficulty"].to_numpy(dtype=float), repeat),
+        }
+    )
+    return sort_events(events)
+
+
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)  # type: ignore[attr-defined]
+
+
+def sort_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Events in (learner, time, order) order with a fresh index; validates the columns."""
+    missing = [name for name in EVENT_COLUMNS if name not in events.columns]
+    if missing:
+        raise EventFrameError(f"event frame lacks {', '.join(missing)}")
+    unknown = set(events[KIND].unique()) - {RESPONSE, STUDY, PROBE}
+    if unknown:
+        raise EventFrameError(f"unknown event kinds: {sorted(unknown)}")
+    return events.sort_values([MEMBER, TIMESTAMP, ORDER], kind="stable").reset_index(drop=True)
+
+
+def probe_events(
+    member_key: str, kps: Iterable[str], as_of: pd.Timestamp, *, stated_difficulty: float
+) -> pd.DataFrame:
+    """One ``probe`` row per KP at ``as_of``: "the next item on this KP", of unknown id."""
+    kp_list = list(kps)
+    return pd.DataFrame(
+        {
+            MEMBER: member_key,
+            TIMESTAMP: pd.Timestamp(as_of),
+            ORDER: np.iinfo(np.int64).max,
+            KIND: PROBE,
+            ITEM: [f"probe:{kp}" for kp in kp_list],
+            KP: kp_list,
+            CORRECT: np.nan,
+            MINUTES: 0.0,
+            STATED_DIFFICULTY: stated_difficulty,
+        }
+    )
+
+
+def prior_sum(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``values`` over the earlier rows of its group (rows sorted so that
+    each group is contiguous and in time order); the row itself is excluded."""
+    inclusive = pd.Series(values).groupby(group, sort=False).cumsum().to_numpy()
+    return np.asarray(inclusive - values, dtype=float)
+
+
+def prior_state(after: pd.Series, group: np.ndarray) -> np.ndarray:
+    """Per row, ``after`` at the latest earlier row of its group where it is defined (a state
+    "after this event" defined on contributing rows, NaN elsewhere); NaN when none."""
+    shifted = after.groupby(group, sort=False).shift(1)
+    return np.asarray(shifted.groupby(group, sort=False).ffill().to_numpy(), dtype=float)
+
+
+def _codes(*columns: pd.Series) -> np.ndarray:
+    if len(columns) == 1:
+        return np.asarray(pd.factorize(columns[0], sort=False)[0])
+    frame = pd.concat(list(columns), axis=1)
+    return np.asarray(frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy())
+
+
+def _ewm_after(values: pd.Series, group: np.ndarray, how: str) -> pd.Series:
+    """Exponentially weighted mean or sum of ``values`` within each group, including the row
+    (count-based decay with ``RECENCY_ALPHA``)."""
+    windows = values.groupby(group, sort=False).ewm(alpha=RECENCY_ALPHA, adjust=True)
+    result = windows.mean() if how == "mean" else windows.sum()
+    return result.reset_index(level=0, drop=True).sort_index()
+
+
+def response_features(events: pd.DataFrame) -> pd.DataFrame:
+    """``FEATURES`` for every ``response`` and ``probe`` row of ``events`` (sorted by
+    ``sort_events``; the index of the result is the events' index of those rows).
+
+    Counts are over the learner's earlier responses (``kp_*`` on the row's KP, ``item_*`` on
+    the same item, ``member_*`` on all KPs); accuracies are shrunk towards ``PRIOR_ACCURACY``
+    with ``ACCURACY_PSEUDO_COUNT`` pseudo-answers; recency-weighted ones decay by count
+    (``RECENCY_ALPHA``), NaN before the first answer; days since the last response or study
+    on the KP (forgetting) and since the learner's last event, NaN when none; study minutes
+    are earlier ``study`` rows' minutes.
+    """
+    kind = events[KIND].to_numpy()
+    contributes = (kind == RESPONSE).astype(float)
+    correct = np.nan_to_num(events[CORRECT].to_numpy(dtype=float)) * contributes
+    study_minutes = np.where(kind == STUDY, events[MINUTES].to_numpy(dtype=float), 0.0)
+    seconds = events[TIMESTAMP].to_numpy().astype("datetime64[ns]").astype(np.int64) / 1e9
+    days = pd.Series(seconds / 86400.0)
+
+    member = _codes(events[MEMBER])
+    member_kp = _codes(events[MEMBER], events[KP])
+    member_item = _codes(events[MEMBER], events[ITEM])
+
+    kp_attempts = prior_sum(contributes, member_kp)
+    kp_successes = prior_sum(correct, member_kp)
+    member_attempts = prior_sum(contributes, member)
+    member_successes = prior_sum(correct, member)
+    pseudo = ACCURACY_PSEUDO_COUNT * PRIOR_ACCURACY
+
+    responded = contributes > 0
+    outcome = pd.Series(np.where(responded, correct, np.nan))
+    kp_recent = np.full(len(events), np.nan)
+    kp_decayed_successes = np.full(len(events), np.nan)
+    kp_decayed_failures = np.full(len(events), np.nan)
+    member_recent = np.full(len(events), np.nan)
+    if responded.any():
+        rows = np.flatnonzero(responded)
+        answered = outcome.iloc[rows].reset_index(drop=True)
+        kp_group, member_group = member_kp[rows], member[rows]
+        after = {
+            "kp_recent": _ewm_after(answered, kp_group, "mean"),
+            "kp_decayed_successes": _ewm_after(answered, kp_group, "sum"),
+            "kp_decayed_failures": _ewm_after(1.0 - answered, kp_group, "sum"),
+            "member_recent": _ewm_after(answered, member_group, "mean"),
+        }
+        full = {}
+        for name, values in after.items():
+            state = np.full(len(events), np.nan)
+            state[rows] = values.to_numpy()
+            full[name] = pd.Series(state)
+        kp_recent = prior_state(full["kp_recent"], member_kp)
+        kp_decayed_successes = np.nan_to_num(prior_state(full["kp_decayed_successes"], member_kp))
+        kp_decayed_failures = np.nan_to_num(prior_state(full["kp_decayed_failures"], member_kp))
+        member_recent = prior_state(full["member_recent"], member)
+
+    practice = days.where(kind != PROBE)
+    last_kp_practice = prior_state(practice, member_kp)
+    last_member_event = prior_state(practice, member)
+
+    features = pd.DataFrame(
+        {
+            "kp_attempts": kp_attempts,
+            "kp_successes": kp_successes,
+            "kp_failures": kp_attempts - kp_successes,
+            "kp_accuracy": (kp_successes + pseudo) / (kp_attempts + ACCURACY_PSEUDO_COUNT),
+            "kp_recent_accuracy": kp_recent,
+            "kp_decayed_successes": kp_decayed_successes,
+            "kp_decayed_failures": kp_decayed_failures,
+            "days_since_kp_practice": days.to_numpy() - last_kp_practice,
+            "kp_study_minutes": prior_sum(study_minutes, member_kp),
+            "item_attempts": prior_sum(contributes, member_item),
+            "item_successes": prior_sum(correct, member_item),
+            "member_attempts": member_attempts,
+            "member_accuracy": (member_successes + pseudo)
+            / (member_attempts + ACCURACY_PSEUDO_COUNT),
+            "member_recent_accuracy": member_recent,
+            "member_study_minutes": prior_sum(study_minutes, member),
+            "days_since_member_event": days.to_numpy() - last_member_event,
+            "stated_difficulty": events[STATED_DIFFICULTY].to_numpy(dtype=float),
+        },
+        index=events.index,
+    )
+    target = kind != STUDY
+    return features.loc[target, list(FEATURES)]

@@ -1,0 +1,406 @@
+"""Mastery (knowledge tracing): train on the store, evaluate on two leak-free splits, detect
+check-in without absorption, track in MLflow, register, gate.
+
+Usage::
+
+    python -m training.mastery train [--data-dir DIR] [--key-file FILE] [--tracking-uri URI]
+        [--test-months 3] [--n-estimators 300] [--num-leaves 15] [--learning-rate 0.05]
+        [--min-improvement 0] [--seed 0] [--quiet]
+
+Events: ``features.learning.kt_features.build_events`` on the store (read-only): every
+``answered`` statement with a success is a response to predict; ``experienced``,
+``passed``, ``failed`` durations are study time.
+
+Two splits, both reported in the same run, neither lets a learner's future into training:
+
+* **time**: train on every event before ``time_cut`` (the first day of the month
+  ``test_months`` before the last event's month, 1 October on the 2025 demo world), test on
+  the responses on or after it. Test rows' features use the learner's whole earlier history
+  (events before the cut included: that is what the service knows when it predicts), item
+  difficulty comes from the training months only.
+* **learner**: train on 80 % of the learners (all their events), test on the responses of the
+  other 20 % (``learner_folds`` fold 0), whom the model has never seen; their difficulty
+  features come from the training learners only.
+
+Each split reports ROC-AUC, log loss and accuracy at 0.5 of the model and of the PFA logistic
+baseline (``PfaLogistic``) on the same rows. The time-split model is the one registered (its
+test months are the gate's common ground): MLflow experiment ``mastery``, registered model
+``mastery`` (pyfunc ``features.learning.pyfunc.MasteryPyfunc``), alias ``challenger``, and
+``champion`` only when its time-split AUC beats the champion's on the same rows by more than
+``--min-improvement`` (``training.tracking.compare_with_champion``).
+
+Check-in: ``features.learning.checkin.detect_check_in`` over the whole year with the
+registered model; when ``<truth_dir>/members.csv`` exists (the demo world's planted
+"check-in only" members, joined through the pseudonym key), its precision and recall are
+logged. The truth is read for evaluation only, never for features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from features.learning.checkin import detect_check_in
+from features.learning.kt_features import (
+    CORRECT,
+    KIND,
+    MEMBER,
+    RESPONSE,
+    TIMESTAMP,
+    build_events,
+    sort_events,
+)
+from features.learning.mastery import MasteryModel, PfaLogistic, learner_folds
+from features.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
+from features.security import PersonalData
+from features.settings import MissingSecretError, Settings
+from features.store import Store, StoreError
+from features.world.layout import TRUTH_MEMBERS
+from training.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    TRACKING_URI_ENV,
+    ChampionCannotScoreError,
+    GateDecision,
+    compare_with_champion,
+    experiment_id,
+    pinned_requirements,
+    resolve_tracking_uri,
+)
+
+EXPERIMENT = "mastery"
+REGISTERED_MODEL = "mastery"
+PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")
+LEARNER_TEST_FOLDS = 5  # fold 0 of 5: a fifth of the learners is held out
+
+
+class TrainingError(RuntimeError):
+    """The store holds too little to train or evaluate the mastery model."""
+
+
+@dataclass
+class TrainingOptions:
+    test_months: int = 3
+    n_estimators: int = 300
+    num_leaves: int = 15
+    learning_rate: float = 0.05
+    min_improvement: float = 0.0
+    seed: int = 0
+
+    def model(self) -> MasteryModel:
+        return MasteryModel(
+            n_estimators=self.n_estimators,
+            num_leaves=self.num_leaves,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    time_cut: pd.Timestamp
+    check_in: pd.DataFrame = field(repr=False)
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, prefix: str) -> dict[str, float]:
+    """ROC-AUC, log loss and accuracy at 0.5; NaN when the rows hold one class only."""
+    if labels.size == 0 or np.unique(labels).size < 2:
+        return {f"{prefix}.auc": math.nan, f"{prefix}.log_loss": math.nan}
+    return {
+        f"{prefix}.auc": float(roc_auc_score(labels, scores)),
+        f"{prefix}.log_loss": float(log_loss(labels, np.clip(scores, 1e-6, 1 - 1e-6))),
+        f"{prefix}.accuracy": float(((scores >= 0.5) == (labels == 1)).mean()),
+    }
+
+
+def time_cut(events: pd.DataFrame, test_months: int) -> pd.Timestamp:
+    """First day of the month ``test_months`` before the last event's month."""
+    last = pd.Timestamp(events[TIMESTAMP].max())
+    return (last.to_period("M") - (test_months - 1)).to_timestamp()
+
+
+def evaluate_time_split(
+    events: pd.DataFrame, cut: pd.Timestamp, options: TrainingOptions
+) -> tuple[MasteryModel, pd.DataFrame, dict[str, float]]:
+    """Fit on events before ``cut``; score the responses from ``cut`` on. Returns the model,
+    the scored test rows (``correct``, ``model``, ``baseline``) and the metrics."""
+    train = events[events[TIMESTAMP] < cut]
+    if (train[KIND] == RESPONSE).sum() == 0 or (events[TIMESTAMP] >= cut).sum() == 0:
+        raise TrainingError(f"no responses on one side of the time cut {cut:%Y-%m-%d}")
+    model = options.model().fit(train)
+    baseline = PfaLogistic().fit(train)
+    scored = _score(events, model, baseline)
+    test = scored[scored[TIMESTAMP] >= cut]
+    return model, test, _metrics(test, "time")
+
+
+def evaluate_learner_split(
+    events: pd.DataFrame, options: TrainingOptions
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Fit on four fifths of the learners; score every response of the other fifth."""
+    held_out = learner_folds(events[MEMBER], LEARNER_TEST_FOLDS) == 0
+    train, test_events = events[~held_out], events[held_out]
+    if (train[KIND] == RESPONSE).sum() == 0 or (test_events[KIND] == RESPONSE).sum() == 0:
+        raise TrainingError("too few learners for a learner split")
+    model = options.model().fit(train)
+    baseline = PfaLogistic().fit(train)
+    scored = _score(test_events, model, baseline)
+    return scored, _metrics(scored, "learner")
+
+
+def _score(events: pd.DataFrame, model: MasteryModel, baseline: PfaLogistic) -> pd.DataFrame:
+    ordered = sort_events(events)
+    predicted = model.predict_next(ordered)
+    rows = ordered.loc[predicted.index]
+    return rows.assign(
+        model=predicted.to_numpy(),
+        baseline=baseline.predict_next(ordered).reindex(predicted.index).to_numpy(),
+    )
+
+
+def _metrics(scored: pd.DataFrame, split: str) -> dict[str, float]:
+    labels = scored[CORRECT].to_numpy(dtype=float)
+    return {
+        f"{split}.test_responses": float(len(scored)),
+        **binary_metrics(labels, scored["model"].to_numpy(), f"{split}.model"),
+        **binary_metrics(labels, scored["baseline"].to_numpy(), f"{split}.baseline"),
+    }
+
+
+def read_check_in_truth(settings: Settings, personal: PersonalData) -> pd.Series | None:
+    """Planted check-in-only flag per member key (evaluation only), or None without truth."""
+    path = settings.resolved_truth_dir / TRUTH_MEMBERS
+    if not path.is_file():
+        return None
+    truth = pd.read_csv(path, dtype={"employee_no": str, "check_in_only": str})
+    keys = [personal.member_key(number) for number in truth["employee_no"]]
+    return pd.Series(truth["check_in_only"].str.lower().eq("true").to_numpy(), index=keys)
+
+
+def check_in_metrics(detected: pd.DataFrame, truth: pd.Series) -> dict[str, float]:
+    """Precision and recall of ``flagged`` against the planted members (all members with
+    study count; planted members without any are missed), and the score's ROC-AUC."""
+    planted = truth.reindex(detected[MEMBER]).fillna(False).to_numpy(dtype=bool)
+    flagged = detected["flagged"].to_numpy(dtype=bool)
+    hits = int((flagged & planted).sum())
+    return {
+        "check_in.flagged": float(flagged.sum()),
+        "check_in.planted": float(truth.sum()),
+        "check_in.precision": hits / flagged.sum() if flagged.any() else math.nan,
+        "check_in.recall": hits / float(truth.sum()) if truth.any() else math.nan,
+        "check_in.score_auc": float(roc_auc_score(planted, detected["check_in_score"]))
+        if 0 < planted.sum() < planted.size
+        else math.nan,
+        "check_in.base_rate": float(truth.mean()),
+    }
+
+
+def data_version(events: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(events.astype(str), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def champion_gate(
+    client: Any, test: pd.DataFrame, events: pd.DataFrame, auc: float, *, min_improvement: float
+) -> GateDecision:
+    """Compare with the current champion on the same time-split test responses (ROC-AUC)."""
+
+    def champion_auc(loaded: Any) -> float:
+        champion: MasteryModel = loaded.unwrap_python_model().mastery_model
+        try:
+            predicted = champion.predict_next(events)
+        except (KeyError, ValueError) as error:
+            raise ChampionCannotScoreError(str(error)) from error
+        scores = predicted.reindex(test.index).to_numpy()
+        return float(roc_auc_score(test[CORRECT].to_numpy(dtype=float), scores))
+
+    return compare_with_champion(
+        client,
+        REGISTERED_MODEL,
+        auc,
+        champion_auc,
+        min_improvement=min_improvement,
+        metric_name="AUC",
+    )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
+def train(
+    settings: Settings,
+    options: TrainingOptions,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Build events, evaluate both splits, detect check-in, log, register and gate."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    uri = resolve_tracking_uri(settings, tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    keyring = settings.keyring()
+    with Store.open(settings, keyring, read_only=True) as store:
+        events = sort_events(build_events(store))
+    if (events[KIND] == RESPONSE).sum() == 0:
+        raise TrainingError("the store holds no answered statements")
+    cut = time_cut(events, options.test_months)
+    _say(quiet, f"{len(events):,} events; time cut {cut:%Y-%m-%d}")
+    model, time_test, metrics = evaluate_time_split(events, cut, options)
+    _say(quiet, f"time split: model AUC {metrics['time.model.auc']:.4f}")
+    _, learner_metrics = evaluate_learner_split(events, options)
+    metrics.update(learner_metrics)
+    _say(quiet, f"learner split: model AUC {metrics['learner.model.auc']:.4f}")
+    detected = detect_check_in(events, model=model)
+    truth = read_check_in_truth(settings, PersonalData(keyring))
+    if truth is not None:
+        metrics.update(check_in_metrics(detected, truth))
+    version_hash = data_version(events)
+    model.metadata_.update({"data_version": version_hash, "time_cut": cut.isoformat()})
+
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
+        mlflow.log_params(
+            {
+                "n_estimators": options.n_estimators,
+                "num_leaves": options.num_leaves,
+                "learning_rate": options.learning_rate,
+                "test_months": options.test_months,
+                "time_cut": cut.date().isoformat(),
+                "learner_split": f"fold 0 of {LEARNER_TEST_FOLDS} by learner hash held out",
+                "baseline": "PFA logistic regression (per-KP intercept and count slopes)",
+                "registered_split": "time",
+                "seed": options.seed,
+                "truth_available": truth is not None,
+            }
+        )
+        mlflow.set_tag("data_version", version_hash)
+        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_text(
+            detected.assign(reasons=detected["reasons"].map("; ".join)).to_csv(index=False),
+            "check_in.csv",
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            saved = model.save(Path(folder) / ARTIFACT_KEY)
+            example = events.head(20).assign(**{TIMESTAMP: events[TIMESTAMP].head(20).astype(str)})
+            signature = infer_signature(example, predictions_frame(model, example))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=MasteryPyfunc(),
+                artifacts={ARTIFACT_KEY: str(saved)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=pinned_requirements(PIP_PACKAGES),
+                registered_model_name=REGISTERED_MODEL,
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        gate = champion_gate(
+            client,
+            time_test,
+            events,
+            metrics["time.model.auc"],
+            min_improvement=options.min_improvement,
+        )
+        if gate.promoted:
+            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
+        tags = {
+            "gate.decision": "promoted" if gate.promoted else "not promoted",
+            "gate.reason": gate.reason,
+            "gate.champion_version": gate.champion_version or "",
+        }
+        mlflow.set_tags(tags)
+        for key, value in tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+        mlflow.log_metrics(
+            _finite(
+                {
+                    "gate.challenger_auc": gate.challenger_metric,
+                    "gate.champion_auc": gate.champion_metric,
+                }
+            )
+        )
+    return TrainResult(run.info.run_id, version, gate, metrics, cut, detected)
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.mastery",
+        description="Train, evaluate (time and learner splits) and register the mastery model.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train", help="train, evaluate, register, gate")
+    fit.add_argument("--data-dir", type=Path, help="data folder ($LODESTAR_DATA_DIR)")
+    fit.add_argument("--key-file", type=Path, help="key file ($LODESTAR_KEY_FILE)")
+    fit.add_argument(
+        "--tracking-uri", help=f"MLflow tracking URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    )
+    fit.add_argument("--quiet", action="store_true")
+    defaults = TrainingOptions()
+    fit.add_argument("--test-months", type=int, default=defaults.test_months)
+    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
+    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.key_file:
+        overrides["key_file"] = args.key_file
+    settings = Settings(**overrides)
+    options = TrainingOptions(
+        test_months=args.test_months,
+        n_estimators=args.n_estimators,
+        num_leaves=args.num_leaves,
+        learning_rate=args.learning_rate,
+        min_improvement=args.min_improvement,
+        seed=args.seed,
+    )
+    started = time.perf_counter()
+    try:
+        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
+    except (TrainingError, StoreError, MissingSecretError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for name, value in sorted(result.metrics.items()):
+        print(f"{name:32} {value:.4f}")
+    print(
+        f"run {result.run_id}: {REGISTERED_MODEL} v{result.model_version} {result.gate.reason}; "
+        f"{'promoted to ' + CHAMPION if result.gate.promoted else 'stays ' + CHALLENGER} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
