@@ -1,0 +1,460 @@
+"""Study recommender: train, evaluate against three baselines and in simulation, track, gate.
+
+Usage::
+
+    python -m training.recommender train [--data-dir DIR] [--key-file FILE]
+        [--tracking-uri URI] [--cut YYYY-MM-DD] [--train-months 3] [--baseline-days 90]
+        [--learning-weight 0] [--n-estimators 300] [--sim-weeks 4] [--sim-members N]
+        [--min-improvement 0] [--seed 0] [--quiet]
+
+Time split: the evaluation cut (``--cut``, default the first day of the last month with
+statements; December on the 2025 demo world) separates the past from the test month. The
+ranker trains on the ``--train-months`` months before it (features as of each month's first
+day, labels = items launched in the following 30 days; the last horizon ends at the cut).
+The baselines fit on the launches of the ``--baseline-days`` before the cut (a whole year
+would make last January's mandatory items the "most popular"). Test: for each member, the
+items they launched in the test month that they had not launched before the cut; every
+scorer recommends 10 items the member has not launched, from content published before the
+cut (content published during the test month exists for nobody). Metrics
+(``training.recsys_metrics``): NDCG@10, precision@10, recall@10, MAP@10, catalogue coverage,
+novelty and KP diversity, for the model, popularity, co-occurrence and EASE; the same with
+this month's mandatory items removed from lists and test sets (``voluntary.*``: what is left
+when the calendar does not help).
+
+Learning gain (when the truth folder exists; evaluation only): four simulated weeks from the
+cut, members follow the top three of the recommender and of popularity
+(``features.learning.simulate``); mean gain per policy and the paired difference.
+
+MLflow: experiment ``study-recommender``; parameters, metrics, the summary, the model as a
+pyfunc (``StudyRecommenderPyfunc``) registered as ``study-recommender`` with alias
+``challenger``; the champion gate (``training.tracking.compare_with_champion``) scores the
+champion on the same test month and promotes on NDCG@10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.learning.baselines import (
+    CooccurrenceRecommender,
+    EASERecommender,
+    PopularityRecommender,
+)
+from features.learning.candidates import EASE_L2, LearningData, Snapshot, item_kp_lists
+from features.learning.recommender import (
+    ARTIFACT_KEY,
+    StudyRecommender,
+    StudyRecommenderPyfunc,
+    default_cuts,
+    kp_names_from_store,
+)
+from features.learning.simulate import (
+    latent_from_truth,
+    popularity_policy,
+    recommender_policy,
+    simulate_learning_gain,
+)
+from features.security import PersonalData
+from features.settings import MissingSecretError, Settings
+from features.store import Store, StoreError
+from training.recsys_metrics import ranking_report
+from training.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    TRACKING_URI_ENV,
+    ChampionCannotScoreError,
+    GateDecision,
+    compare_with_champion,
+    experiment_id,
+    pinned_requirements,
+    resolve_tracking_uri,
+)
+
+EXPERIMENT = "study-recommender"
+REGISTERED_MODEL = "study-recommender"
+K = 10
+SCORERS = ("model", "popularity", "cooccurrence", "ease")
+PIP_PACKAGES = ("lodestar", "lightgbm", "pandas", "numpy", "mlflow")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot run on this data."""
+
+
+@dataclass(frozen=True)
+class RecommenderOptions:
+    cut: datetime | None = None
+    train_months: int = 3
+    baseline_days: int = 90
+    learning_weight: float = 0.0
+    n_estimators: int = 300
+    sim_weeks: int = 4
+    sim_members: int | None = None
+    min_improvement: float = 0.0
+    seed: int = 0
+
+
+def default_cut(statements: pd.DataFrame) -> datetime:
+    last = pd.Timestamp(statements["timestamp"].max())
+    return last.to_period("M").to_timestamp().to_pydatetime()
+
+
+def relevant_items(data: LearningData, snapshot: Snapshot, end: datetime) -> dict[str, set[str]]:
+    """Per member: items launched in ``[cut, end)`` and never launched before the cut."""
+    s = data.statements
+    test = s[
+        (s["verb"] == "launched") & (s["timestamp"] >= snapshot.as_of) & (s["timestamp"] < end)
+    ]
+    item_column = {item: j for j, item in enumerate(snapshot.items)}
+    index = snapshot.member_index
+    out: dict[str, set[str]] = {}
+    for member, item in zip(
+        test["member_key"].astype(str), test["content_id"].astype(str), strict=True
+    ):
+        row, column = index.get(member), item_column.get(item)
+        if row is not None and column is not None and snapshot.ever_launched[row, column]:
+            continue
+        out.setdefault(member, set()).add(item)
+    return out
+
+
+def baseline_lists(
+    data: LearningData, snapshot: Snapshot, *, days: int, k: int
+) -> dict[str, dict[str, list[str]]]:
+    """Top-k of each baseline, fit on launches in the ``days`` before the cut, excluding
+    every item the member launched before the cut and content not yet published."""
+    s = data.statements
+    start = pd.Timestamp(snapshot.as_of) - pd.Timedelta(days=days)
+    window = s[
+        (s["verb"] == "launched") & (s["timestamp"] >= start) & (s["timestamp"] < snapshot.as_of)
+    ]
+    interactions = pd.DataFrame({"user": window["member_key"], "item": window["content_id"]})
+    published = set(snapshot.items)
+    interactions = interactions[interactions["item"].isin(published)]
+    seen = {
+        key: {snapshot.items[j] for j in np.flatnonzero(snapshot.ever_launched[row])}
+        for row, key in enumerate(snapshot.member_keys)
+    }
+    out: dict[str, dict[str, list[str]]] = {}
+    models: dict[str, Any] = {
+        "popularity": PopularityRecommender(),
+        "cooccurrence": CooccurrenceRecommender(similarity="jaccard"),
+        "ease": EASERecommender(l2=EASE_L2),
+    }
+    for name, model in models.items():
+        model.fit(interactions)
+        lists = model.recommend(snapshot.member_keys, k + 60, exclude_seen=True)
+        out[name] = {
+            key: [i for i in items if i not in seen[key]][:k] for key, items in lists.items()
+        }
+    return out
+
+
+def model_lists(
+    recommender: StudyRecommender, snapshot: Snapshot, *, k: int, drop: set[str] | None = None
+) -> dict[str, list[str]]:
+    depth = k + (len(drop) if drop else 0)
+    ranked = recommender.rank_snapshot(snapshot, k=depth)
+    return {
+        snapshot.member_keys[row]: [
+            snapshot.items[item]
+            for item, _ in chosen
+            if not drop or snapshot.items[item] not in drop
+        ][:k]
+        for row, chosen in ranked.items()
+    }
+
+
+def evaluate(
+    recommender: StudyRecommender,
+    data: LearningData,
+    snapshot: Snapshot,
+    *,
+    end: datetime,
+    baseline_days: int,
+) -> dict[str, float]:
+    relevant = relevant_items(data, snapshot, end)
+    item_users = {item: int(n) for item, n in zip(snapshot.items, snapshot.item_users, strict=True)}
+    kps = item_kp_lists(snapshot)
+    lists = {"model": model_lists(recommender, snapshot, k=K)}
+    lists.update(baseline_lists(data, snapshot, days=baseline_days, k=K))
+    mandatory = {
+        item for item, flag in zip(snapshot.items, snapshot.mandatory_now, strict=True) if flag
+    }
+    voluntary_relevant = {m: items - mandatory for m, items in relevant.items()}
+    voluntary_lists = {"model": model_lists(recommender, snapshot, k=K, drop=mandatory)}
+    for name, per_member in baseline_lists(
+        data, snapshot, days=baseline_days, k=K + len(mandatory)
+    ).items():
+        voluntary_lists[name] = {
+            m: [i for i in items if i not in mandatory][:K] for m, items in per_member.items()
+        }
+    metrics: dict[str, float] = {}
+    common: dict[str, Any] = {
+        "k": K,
+        "catalogue_size": len(snapshot.items),
+        "item_users": item_users,
+        "n_users": len(snapshot.member_keys),
+        "item_kps": kps,
+    }
+    for name in SCORERS:
+        for metric, value in ranking_report(lists[name], relevant, **common).items():
+            metrics[f"{name}.{metric}"] = value
+        for metric, value in ranking_report(
+            voluntary_lists[name], voluntary_relevant, **common
+        ).items():
+            metrics[f"voluntary.{name}.{metric}"] = value
+    metrics["test.mandatory_share_of_relevant"] = float(
+        sum(len(items & mandatory) for items in relevant.values())
+        / max(sum(len(items) for items in relevant.values()), 1)
+    )
+    return metrics
+
+
+def summary_table(metrics: dict[str, float], prefix: str = "") -> str:
+    columns = [
+        f"ndcg@{K}",
+        f"precision@{K}",
+        f"recall@{K}",
+        f"map@{K}",
+        "coverage",
+        "novelty",
+        "kp_diversity",
+    ]
+    lines = ["| scorer | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    for name in SCORERS:
+        cells = [_cell(metrics.get(f"{prefix}{name}.{c}")) for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {
+        k.replace("@", "_at_"): float(v)
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(v)
+    }
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    summary: str
+
+
+def load_data(settings: Settings) -> tuple[LearningData, dict[str, tuple[str, str]]]:
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        return LearningData.from_store(store), kp_names_from_store(store)
+
+
+def train(
+    settings: Settings,
+    options: RecommenderOptions,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    import mlflow
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
+
+    uri = resolve_tracking_uri(settings, tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    data, kp_names = load_data(settings)
+    if data.statements.empty:
+        raise TrainingError("the store holds no statements")
+    cut = options.cut or default_cut(data.statements)
+    end = (pd.Timestamp(cut).to_period("M") + 1).to_timestamp().to_pydatetime()
+    cuts = default_cuts(cut, months=options.train_months)
+    if not cuts:
+        raise TrainingError(f"no training month before {cut:%Y-%m-%d}")
+    say(f"fit on cuts {[c.date().isoformat() for c in cuts]}, test {cut:%Y-%m}")
+    recommender = StudyRecommender(
+        learning_weight=options.learning_weight,
+        n_estimators=options.n_estimators,
+        seed=options.seed,
+    )
+    try:
+        recommender.fit(data, cuts)
+    except ValueError as error:
+        raise TrainingError(str(error)) from error
+    recommender.kp_names_ = kp_names
+    recommender.metadata_["evaluation_cut"] = cut.isoformat()
+    snapshot = Snapshot.build(data, cut)
+    say("evaluate")
+    metrics = evaluate(recommender, data, snapshot, end=end, baseline_days=options.baseline_days)
+
+    truth_dir = settings.resolved_truth_dir
+    if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
+        say("simulate learning gain")
+        month = (pd.Timestamp(cut) - pd.Timedelta(days=1)).strftime("%Y-%m")
+        personal = PersonalData(settings.keyring())
+        latent = latent_from_truth(truth_dir, personal.member_key, month)
+        members = latent.member_keys
+        if options.sim_members is not None:
+            members = list(
+                np.random.default_rng(options.seed).permutation(members)[: options.sim_members]
+            )
+        simulation = simulate_learning_gain(
+            data,
+            latent,
+            {"model": recommender_policy(recommender), "popularity": popularity_policy},
+            start=cut,
+            weeks=options.sim_weeks,
+            seed=options.seed,
+            members=members,
+        )
+        metrics.update({f"gain.{k}": v for k, v in simulation.summary.items()})
+
+    summary = (
+        summary_table(metrics)
+        + "\n\nwithout this month's mandatory items\n\n"
+        + summary_table(metrics, "voluntary.")
+    )
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
+        mlflow.log_params(
+            {
+                **recommender.get_params(),
+                "training_cuts": ",".join(c.date().isoformat() for c in cuts),
+                "evaluation_cut": cut.date().isoformat(),
+                "test_end": end.date().isoformat(),
+                "baseline_days": options.baseline_days,
+                "ease_l2": EASE_L2,
+                "relevance": "launched in the test month, not launched before the cut",
+                "sim_weeks": options.sim_weeks,
+            }
+        )
+        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_text(summary, "summary.md")
+        with tempfile.TemporaryDirectory() as folder:
+            saved = recommender.save(Path(folder) / ARTIFACT_KEY)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=StudyRecommenderPyfunc(),
+                artifacts={ARTIFACT_KEY: str(saved)},
+                pip_requirements=pinned_requirements(PIP_PACKAGES),
+                registered_model_name=REGISTERED_MODEL,
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        relevant = relevant_items(data, snapshot, end)
+
+        def champion_ndcg(loaded: Any) -> float:
+            champion: StudyRecommender = loaded.unwrap_python_model().recommender
+            try:
+                lists = model_lists(champion, snapshot, k=K)
+            except (ValueError, KeyError) as error:
+                raise ChampionCannotScoreError(str(error)) from error
+            report = ranking_report(
+                lists, relevant, k=K, catalogue_size=len(snapshot.items), item_users={}, n_users=1
+            )
+            return report[f"ndcg@{K}"]
+
+        gate = compare_with_champion(
+            client,
+            REGISTERED_MODEL,
+            metrics[f"model.ndcg@{K}"],
+            champion_ndcg,
+            min_improvement=options.min_improvement,
+            metric_name=f"NDCG@{K}",
+        )
+        if gate.promoted:
+            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
+        tags = {
+            "gate.decision": "promoted" if gate.promoted else "not promoted",
+            "gate.reason": gate.reason,
+            "gate.champion_version": gate.champion_version or "",
+        }
+        mlflow.set_tags(tags)
+        for key, value in tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+    return TrainResult(run.info.run_id, version, gate, metrics, summary)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.recommender")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train", help="train, evaluate, simulate, register, gate")
+    fit.add_argument("--data-dir", type=Path)
+    fit.add_argument("--key-file", type=Path)
+    fit.add_argument(
+        "--tracking-uri", help=f"MLflow URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    )
+    defaults = RecommenderOptions()
+    fit.add_argument("--cut", type=lambda t: datetime.fromisoformat(t), help="first test day")
+    fit.add_argument("--train-months", type=int, default=defaults.train_months)
+    fit.add_argument("--baseline-days", type=int, default=defaults.baseline_days)
+    fit.add_argument("--learning-weight", type=float, default=defaults.learning_weight)
+    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    fit.add_argument("--sim-weeks", type=int, default=defaults.sim_weeks)
+    fit.add_argument("--sim-members", type=int)
+    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    fit.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.key_file:
+        overrides["key_file"] = args.key_file
+    settings = Settings(**overrides)
+    options = RecommenderOptions(
+        cut=args.cut,
+        train_months=args.train_months,
+        baseline_days=args.baseline_days,
+        learning_weight=args.learning_weight,
+        n_estimators=args.n_estimators,
+        sim_weeks=args.sim_weeks,
+        sim_members=args.sim_members,
+        min_improvement=args.min_improvement,
+        seed=args.seed,
+    )
+    started = time.perf_counter()
+    try:
+        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
+    except (TrainingError, StoreError, MissingSecretError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(result.summary)
+    gains = {k: v for k, v in result.metrics.items() if k.startswith("gain.")}
+    if gains:
+        print("\nlearning gain (mean mastery probability, simulated weeks):")
+        for key, value in gains.items():
+            print(f"  {key}: {value:.5f}")
+    print(
+        f"\nrun {result.run_id}: {REGISTERED_MODEL} v{result.model_version} {result.gate.reason}; "
+        f"{'promoted to ' + CHAMPION if result.gate.promoted else 'stays ' + CHALLENGER} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
