@@ -31,9 +31,12 @@ demo: install ## the main job: keys, demo world, ingestion, models, then the ser
 	$(BIN)/python -m serving demo-credentials
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
-models: install ## train, gate and register the models on the store; score it into alerts
+models: install ## train, gate and register every model on the store; score it into alerts
 	$(BIN)/python -m training.procurement_risk train --quiet --min-improvement 0.01
 	$(BIN)/python -m training.procurement_risk score --store-write --quiet
+	$(BIN)/python -m training.supplier_esg train --quiet --min-improvement 0.01
+	$(BIN)/python -m training.mastery train --quiet --min-improvement 0.005
+	$(BIN)/python -m training.recommender train --quiet --min-improvement 0.01
 
 world: install ## only generate and ingest the demo world
 	$(BIN)/lodestar demo --scale $(SCALE) --regenerate
