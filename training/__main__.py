@@ -1,7 +1,9 @@
 """``python -m training <job> [args]``: run one training job's command line.
 
 Jobs: ``procurement-risk`` (``training.procurement_risk``), ``collusion``
-(``training.collusion``). Each job is also runnable as ``python -m training.<module>``.
+(``training.collusion``), ``supplier-esg`` (``training.supplier_esg``), ``mastery``
+(``training.mastery``), ``study-recommender`` (``training.recommender``). Each job is also
+runnable as ``python -m training.<module>``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import Sequence
 JOBS = {
     "procurement-risk": "training.procurement_risk",
     "collusion": "training.collusion",
+    "supplier-esg": "training.supplier_esg",
+    "mastery": "training.mastery",
+    "study-recommender": "training.recommender",
 }
 
 

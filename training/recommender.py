@@ -4,7 +4,7 @@ Usage::
 
     python -m training.recommender train [--data-dir DIR] [--key-file FILE]
         [--tracking-uri URI] [--cut YYYY-MM-DD] [--train-months 3] [--baseline-days 90]
-        [--learning-weight 0] [--n-estimators 300] [--sim-weeks 4] [--sim-members N]
+        [--learning-weight 0.5] [--n-estimators 300] [--sim-weeks 4] [--sim-members N]
         [--min-improvement 0] [--seed 0] [--quiet]
 
 Time split: the evaluation cut (``--cut``, default the first day of the last month with
@@ -20,6 +20,13 @@ cut (content published during the test month exists for nobody). Metrics
 novelty and KP diversity, for the model, popularity, co-occurrence and EASE; the same with
 this month's mandatory items removed from lists and test sets (``voluntary.*``: what is left
 when the calendar does not help).
+
+Mastery: ``StudyRecommender.fit`` fits a ``features.learning.mastery.MasteryModel`` on the
+events before the last training cut + horizon (so never on the test month) and saves it
+inside the recommender's artefact; every snapshot (training cuts, evaluation, simulation)
+reads P(correct) from it and the check-in flag from ``detect_check_in``. ``--learning-weight``
+(default 0.5) adds the learning-value term to the ranker's score
+(``features.learning.recommender.learning_value``).
 
 Learning gain (when the truth folder exists; evaluation only): four simulated weeks from the
 cut, members follow the top three of the recommender and of popularity
@@ -98,7 +105,7 @@ class RecommenderOptions:
     cut: datetime | None = None
     train_months: int = 3
     baseline_days: int = 90
-    learning_weight: float = 0.0
+    learning_weight: float = 0.5  # the learning-value term (see features.learning.recommender)
     n_estimators: int = 300
     sim_weeks: int = 4
     sim_members: int | None = None
@@ -188,16 +195,19 @@ def evaluate(
     relevant = relevant_items(data, snapshot, end)
     item_users = {item: int(n) for item, n in zip(snapshot.items, snapshot.item_users, strict=True)}
     kps = item_kp_lists(snapshot)
-    lists = {"model": model_lists(recommender, snapshot, k=K)}
-    lists.update(baseline_lists(data, snapshot, days=baseline_days, k=K))
     mandatory = {
         item for item, flag in zip(snapshot.items, snapshot.mandatory_now, strict=True) if flag
     }
+    deep = model_lists(recommender, snapshot, k=K + len(mandatory))
+    lists = {"model": {m: items[:K] for m, items in deep.items()}}
+    voluntary_lists = {
+        "model": {m: [i for i in items if i not in mandatory][:K] for m, items in deep.items()}
+    }
     voluntary_relevant = {m: items - mandatory for m, items in relevant.items()}
-    voluntary_lists = {"model": model_lists(recommender, snapshot, k=K, drop=mandatory)}
     for name, per_member in baseline_lists(
         data, snapshot, days=baseline_days, k=K + len(mandatory)
     ).items():
+        lists[name] = {m: items[:K] for m, items in per_member.items()}
         voluntary_lists[name] = {
             m: [i for i in items if i not in mandatory][:K] for m, items in per_member.items()
         }
@@ -238,6 +248,12 @@ def summary_table(metrics: dict[str, float], prefix: str = "") -> str:
         cells = [_cell(metrics.get(f"{prefix}{name}.{c}")) for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _same_mastery(a: StudyRecommender, b: StudyRecommender) -> bool:
+    if a.mastery_ is None or b.mastery_ is None:
+        return a.mastery_ is None and b.mastery_ is None
+    return bool(a.mastery_.booster_.model_to_string() == b.mastery_.booster_.model_to_string())
 
 
 def _cell(value: float | None) -> str:
@@ -302,8 +318,8 @@ def train(
         raise TrainingError(str(error)) from error
     recommender.kp_names_ = kp_names
     recommender.metadata_["evaluation_cut"] = cut.isoformat()
-    snapshot = Snapshot.build(data, cut)
-    say("evaluate")
+    snapshot = recommender.snapshot_at(data, cut)
+    say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})")
     metrics = evaluate(recommender, data, snapshot, end=end, baseline_days=options.baseline_days)
 
     truth_dir = settings.resolved_truth_dir
@@ -364,7 +380,13 @@ def train(
         def champion_ndcg(loaded: Any) -> float:
             champion: StudyRecommender = loaded.unwrap_python_model().recommender
             try:
-                lists = model_lists(champion, snapshot, k=K)
+                # the champion ranks with its own mastery model (an older one may have none)
+                own = (
+                    snapshot
+                    if _same_mastery(champion, recommender)
+                    else champion.snapshot_at(data, cut)
+                )
+                lists = model_lists(champion, own, k=K)
             except (ValueError, KeyError) as error:
                 raise ChampionCannotScoreError(str(error)) from error
             report = ranking_report(

@@ -20,9 +20,14 @@ Candidate sources (``candidate_sources``), each over the items a member has not 
 * cold start: a member with fewer than ``COLD_START_LAUNCHES`` launches gets more of
   ``role_popular`` and all of ``mandatory`` (their other sources are empty or noise).
 
-Mastery: ``SuccessRateMastery`` is a smoothed, recency-weighted per-KP success rate with the
-same ``mastery_profile(events, kps, as_of)`` as ``features.learning.mastery.MasteryModel``;
-pass any object with that method, or with ``mastery_matrix`` for speed, as ``mastery``.
+Mastery and check-in: pass a fitted ``features.learning.mastery.MasteryModel`` as ``mastery``
+to ``Snapshot.build``: P(correct) per member and KP comes from its ``mastery_profiles`` over
+the event frame (``LearningData.events``, ``kt_features.build_events``) cut at ``as_of``, and
+the "check-in without absorption" flag from ``features.learning.checkin.detect_check_in``
+over the ``CHECK_IN_DAYS`` before ``as_of`` with the same model. ``SuccessRateMastery`` (a
+smoothed, recency-weighted per-KP success rate) and the time-ratio rule (median logged time ≥
+``CHECK_IN_TIME_RATIO`` × the content's minutes) are only the cold-start fallback: no model
+given, or no answered statement before ``as_of`` to trace.
 """
 
 from __future__ import annotations
@@ -38,6 +43,22 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from features.learning.baselines import CooccurrenceRecommender, EASERecommender
+from features.learning.checkin import detect_check_in
+from features.learning.kt_features import (
+    CORRECT,
+    ITEM,
+    KIND,
+    KP,
+    MEMBER,
+    MINUTES,
+    ORDER,
+    PROBE,
+    RESPONSE,
+    STATED_DIFFICULTY,
+    TIMESTAMP,
+    build_events,
+    sort_events,
+)
 from features.rosters import RosterError, next_free_window
 
 FloatArray = NDArray[np.float64]
@@ -54,7 +75,8 @@ NEW_CONTENT_DAYS = 60
 HISTORY_DAYS = 365
 MASTERY_HALF_LIFE_DAYS = 120.0
 MASTERY_PRIOR_STRENGTH = 4.0  # pseudo-answers at the member's overall rate
-CHECK_IN_TIME_RATIO = 1.8  # logged ÷ expected minutes (median) above which time looks padded
+CHECK_IN_TIME_RATIO = 1.8  # fallback rule: logged ÷ expected minutes (median) above this
+CHECK_IN_DAYS = 90  # detect_check_in's window: the days before as_of
 LOCAL_OFFSET = timedelta(hours=8)  # statements are UTC; rosters are Asia/Shanghai wall time
 EASE_L2 = 200.0
 
@@ -77,6 +99,7 @@ CONTENT_COLUMNS = (
     "mandatory_month",
     "published_on",
 )
+OPTIONAL_STATEMENT_COLUMNS = ("object_id", "item_difficulty")  # defaults: content id, NaN
 MEMBER_COLUMNS = (MEMBER_KEY, "role", "shift_pattern", "crew", "joined_on")
 
 
@@ -92,11 +115,16 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 
 @dataclass
 class LearningData:
-    """Statements (UTC timestamps), content and members, as the store holds them."""
+    """Statements (UTC timestamps), content and members, as the store holds them.
+
+    ``statements`` may also carry ``object_id`` (the question or activity IRI) and
+    ``item_difficulty`` (``OPTIONAL_STATEMENT_COLUMNS``, read by the mastery model); without
+    them the content id and NaN stand in."""
 
     statements: pd.DataFrame
     content: pd.DataFrame
     members: pd.DataFrame
+    _events: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _require(self.statements, STATEMENT_COLUMNS, "statements")
@@ -104,6 +132,21 @@ class LearningData:
         _require(self.members, MEMBER_COLUMNS, "members")
         self.statements = self.statements.copy()
         self.statements["timestamp"] = pd.to_datetime(self.statements["timestamp"])
+        # True / False / missing as 1.0 / 0.0 / NaN, whatever the source's nullable dtype
+        raw = self.statements["success"].astype(object)
+        missing = raw.isna().to_numpy()
+        right = raw.where(~missing, False).astype(bool).to_numpy(dtype=float)
+        self.statements["success"] = np.where(missing, np.nan, right)
+        if "object_id" not in self.statements.columns:
+            self.statements["object_id"] = self.statements[CONTENT_ID]
+        else:
+            no_object = self.statements["object_id"].isna()
+            if no_object.any():
+                self.statements.loc[no_object, "object_id"] = self.statements.loc[
+                    no_object, CONTENT_ID
+                ]
+        if "item_difficulty" not in self.statements.columns:
+            self.statements["item_difficulty"] = np.nan
         self.content = self.content.copy()
         self.content["published_on"] = pd.to_datetime(self.content["published_on"])
         self.content["knowledge_points"] = self.content["knowledge_points"].map(_as_list)
@@ -116,7 +159,8 @@ class LearningData:
         return cls(
             statements=store.query(
                 "SELECT member_key, verb, content_id, knowledge_points, success, "
-                "duration_seconds, timestamp FROM statements ORDER BY timestamp"
+                "duration_seconds, timestamp, object_id, item_difficulty FROM statements "
+                "ORDER BY timestamp"
             ),
             content=store.query(
                 "SELECT content_id, title, knowledge_points, format, minutes, difficulty, "
@@ -130,8 +174,21 @@ class LearningData:
 
     def with_statements(self, extra: pd.DataFrame) -> LearningData:
         """A copy with ``extra`` statements appended (the simulation's study sessions)."""
-        combined = pd.concat([self.statements, extra[list(STATEMENT_COLUMNS)]], ignore_index=True)
-        return LearningData(combined, self.content, self.members)
+        columns = [*STATEMENT_COLUMNS, *(c for c in OPTIONAL_STATEMENT_COLUMNS if c in extra)]
+        combined = pd.concat([self.statements, extra[columns]], ignore_index=True)
+        out = LearningData(combined, self.content, self.members)
+        if self._events is not None:  # extend the event frame instead of rebuilding it
+            added = out.statements.iloc[len(self.statements) :]
+            new_events = build_events(added)
+            new_events[ORDER] = new_events[ORDER] + len(self.statements)
+            out._events = sort_events(pd.concat([self._events, new_events], ignore_index=True))
+        return out
+
+    def events(self) -> pd.DataFrame:
+        """The knowledge-tracing event frame of all statements (``build_events``; cached)."""
+        if self._events is None:
+            self._events = build_events(self.statements)
+        return self._events
 
 
 def _as_list(value: Any) -> list[str]:
@@ -242,6 +299,115 @@ def mastery_matrix(
     return p, attempts, since
 
 
+def _events_before(data: LearningData, as_of: pd.Timestamp) -> pd.DataFrame:
+    events = data.events()
+    return events[events[TIMESTAMP] < as_of]
+
+
+def _profile_matrices(
+    profiles: pd.DataFrame, member_keys: Sequence[str], kps: Sequence[str], as_of: pd.Timestamp
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``MasteryModel.mastery_profiles`` rows → ``(p_correct, attempts, days_since)`` matrices
+    (rows ``member_keys``, columns ``kps``; 0.5, 0 and ``inf`` where a cell is missing)."""
+    n, m = len(member_keys), len(kps)
+    p, attempts, since = np.full((n, m), 0.5), np.zeros((n, m)), np.full((n, m), np.inf)
+    rows = profiles[MEMBER_KEY].map({key: i for i, key in enumerate(member_keys)})
+    cols = profiles[KP_ID].map({kp: j for j, kp in enumerate(kps)})
+    keep = (rows.notna() & cols.notna()).to_numpy()
+    r = rows[keep].to_numpy(dtype=np.intp)
+    c = cols[keep].to_numpy(dtype=np.intp)
+    p[r, c] = profiles.loc[keep, "p_correct"].to_numpy(dtype=float)
+    attempts[r, c] = profiles.loc[keep, "attempts"].to_numpy(dtype=float)
+    last = pd.to_datetime(profiles.loc[keep, "last_practised"])
+    days = ((as_of - last).dt.total_seconds() / 86400.0).to_numpy(dtype=float)
+    since[r, c] = np.where(np.isfinite(days), days, np.inf)
+    return p, attempts, since
+
+
+def batch_profiles(
+    model: Any,
+    events: pd.DataFrame,
+    kps: Sequence[str],
+    as_of: pd.Timestamp | str,
+    *,
+    members: Sequence[str],
+) -> pd.DataFrame:
+    """``MasteryModel.mastery_profiles(events, kps, as_of, members=members)``, the same rows
+    and numbers (tested), with the probe rows built in one go rather than one frame per
+    learner (that loop is most of the cost for thousands of members)."""
+    moment = pd.Timestamp(as_of)
+    kp_list = [str(kp) for kp in kps]
+    learners = list(dict.fromkeys(members))
+    if not learners or not kp_list:
+        return pd.DataFrame(columns=[MEMBER_KEY, KP_ID, "p_correct", "attempts", "last_practised"])
+    past = events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)]
+    n_l, n_k = len(learners), len(kp_list)
+    probes = pd.DataFrame(
+        {
+            MEMBER: np.repeat(np.array(learners, dtype=object), n_k),
+            TIMESTAMP: moment,
+            ORDER: np.iinfo(np.int64).max,
+            KIND: PROBE,
+            ITEM: np.tile(np.array([f"probe:{kp}" for kp in kp_list], dtype=object), n_l),
+            KP: np.tile(np.array(kp_list, dtype=object), n_l),
+            CORRECT: np.nan,
+            MINUTES: 0.0,
+            STATED_DIFFICULTY: model.reference_difficulty_,
+        }
+    )
+    combined = sort_events(pd.concat([past[past[MEMBER].isin(learners)], probes]))
+    matrix = model.matrix(combined)
+    probe_rows = matrix[(combined.loc[matrix.index, KIND] == PROBE).to_numpy()]
+    keys = combined.loc[probe_rows.index, [MEMBER, KP]]
+    practised = past.groupby([MEMBER, KP])[TIMESTAMP].max().rename("last_practised")
+    profile = pd.DataFrame(
+        {
+            MEMBER_KEY: keys[MEMBER].to_numpy(),
+            KP_ID: keys[KP].to_numpy(),
+            "p_correct": model.booster_.predict(probe_rows, num_threads=1),
+            "attempts": probe_rows["kp_attempts"].to_numpy().astype(int),
+        }
+    )
+    profile = profile.merge(
+        practised.reset_index().rename(columns={MEMBER: MEMBER_KEY, KP: KP_ID}),
+        on=[MEMBER_KEY, KP_ID],
+        how="left",
+    )
+    return profile[[MEMBER_KEY, KP_ID, "p_correct", "attempts", "last_practised"]]
+
+
+class _ProfileReuse:
+    """A ``MasteryModel`` stand-in for ``detect_check_in`` that answers ``mastery_profiles``
+    at ``as_of`` from profiles already computed on the same events (every other call goes
+    to the model): the detector's end-of-window profile is the snapshot's own."""
+
+    def __init__(self, model: Any, profiles: pd.DataFrame, as_of: pd.Timestamp) -> None:
+        self.model = model
+        self.profiles = profiles
+        self.as_of = as_of
+
+    def mastery_profiles(
+        self,
+        events: pd.DataFrame,
+        kps: Sequence[str],
+        as_of: pd.Timestamp | str,
+        *,
+        members: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        kp_list = [str(kp) for kp in kps]
+        if pd.Timestamp(as_of) == self.as_of and members is not None:
+            wanted = list(members)
+            cached = self.profiles[
+                self.profiles[MEMBER_KEY].isin(wanted) & self.profiles[KP_ID].isin(kp_list)
+            ]
+            if len(cached) == len(set(wanted)) * len(set(kp_list)):
+                return cached.reset_index(drop=True)
+        if members is None:
+            result: pd.DataFrame = self.model.mastery_profiles(events, kp_list, as_of)
+            return result
+        return batch_profiles(self.model, events, kp_list, as_of, members=list(members))
+
+
 def month_end(as_of: datetime) -> datetime:
     first_next = (pd.Timestamp(as_of).to_period("M") + 1).to_timestamp()
     return first_next.to_pydatetime()
@@ -336,10 +502,23 @@ class Snapshot:
         done = verbs == "completed"
         completed[m_idx[done], i_idx[done]] = True
 
-        estimator = mastery if mastery is not None else SuccessRateMastery()
-        p_correct, attempts, since = mastery_matrix(
-            estimator, data.statements, member_keys, kps, as_of
+        past_events = (
+            _events_before(data, as_of_ts) if hasattr(mastery, "mastery_profiles") else None
         )
+        traced = past_events is not None and bool((past_events[KIND] == RESPONSE).any())
+        profiles: pd.DataFrame | None = None
+        if traced and n_k and past_events is not None:
+            profiles = batch_profiles(mastery, past_events, kps, as_of_ts, members=member_keys)
+            p_correct, attempts, since = _profile_matrices(profiles, member_keys, kps, as_of_ts)
+        else:  # cold start (or an estimator with the single-learner contract only)
+            estimator = (
+                mastery
+                if mastery is not None and not hasattr(mastery, "mastery_profiles")
+                else SuccessRateMastery()
+            )
+            p_correct, attempts, since = mastery_matrix(
+                estimator, data.statements, member_keys, kps, as_of
+            )
 
         popular_window = is_launch & (age_days <= POPULARITY_DAYS)
         recent_seen = np.zeros((n_m, n_i))
@@ -402,10 +581,20 @@ class Snapshot:
         time_ratio = (
             pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
         )
+        check_in_source = "given"
+        if check_in is None and profiles is not None and past_events is not None:
+            check_in = detect_check_in(
+                past_events,
+                model=_ProfileReuse(mastery, profiles, as_of_ts),  # type: ignore[arg-type]
+                start=as_of_ts - pd.Timedelta(days=CHECK_IN_DAYS),
+                end=as_of_ts,
+            )
+            check_in_source = "detect_check_in"
         if check_in is not None:
             flagged_keys = set(check_in.loc[check_in["flagged"].astype(bool), MEMBER_KEY])
-            flags = np.array([key in flagged_keys for key in member_keys])
+            flags = np.array([key in flagged_keys for key in member_keys], dtype=bool)
         else:
+            check_in_source = "time_ratio"
             flags = np.nan_to_num(time_ratio, nan=0.0) >= CHECK_IN_TIME_RATIO
 
         month = as_of_ts.strftime("%Y-%m")
@@ -440,6 +629,11 @@ class Snapshot:
             check_in=flags,
             mandatory_now=mandatory_now,
             theme_overlap=theme_overlap,
+            extras={
+                "mastery": "model" if profiles is not None else "stand-in",
+                "check_in_source": check_in_source,
+                "check_in": check_in,
+            },
         )
 
     # ---- derived matrices -------------------------------------------------------------------

@@ -17,14 +17,25 @@ Pipeline for one moment ``as_of`` (``Snapshot.build``, nothing at or after it is
    first day of a month, label 1 if the member launched the item within ``horizon_days``);
 4. re-ranking: members flagged "check-in without absorption" get practice (quiz, case) and
    short items pushed up and long videos and live lectures pushed down; with
-   ``learning_weight`` > 0 the mastery gap is added (in standard deviations of the member's
-   scores); then at most ``max_per_kp`` items per knowledge point, so that ten suggestions are
-   not one KP; when the caller gives ``minutes``, only items that fit are suggested.
+   ``learning_weight`` > 0 the item's learning value (``learning_value``: the mastery gap on
+   its KPs, weighted up for practice formats and for the minutes that fit) is added, in
+   standard deviations of the member's scores; then at most ``max_per_kp`` items per
+   knowledge point, so that ten suggestions are not one KP; when the caller gives
+   ``minutes``, only items that fit are suggested.
 
-Persistence: ``save`` writes ``study_recommender.json`` (parameters, feature names, metadata)
-and ``booster.txt`` (LightGBM's model text); ``load`` reads them back. The model holds no
-member data: ``recommend`` reads the current statements, content and members from the
-``context`` it is given (a ``LearningData`` or a ``Snapshot``), or from ``attach``.
+Mastery: ``fit`` takes a fitted ``features.learning.mastery.MasteryModel`` or, by default,
+fits one on the events before the end of the training period (the last cut + horizon: never
+anything the evaluation month holds); it is kept as ``mastery_`` and every snapshot the
+recommender builds (``fit``, ``training_frame``, ``recommend``, the simulation's policy)
+reads P(correct) from it and the check-in flag from ``detect_check_in`` with it. Without
+answered statements there is no model, and ``Snapshot.build``'s cold-start stand-in is used.
+
+Persistence: ``save`` writes ``study_recommender.json`` (parameters, feature names, metadata),
+``booster.txt`` (LightGBM's model text) and the mastery model under ``mastery/``
+(``MasteryModel.save``), so that serving needs one artefact; ``load`` reads them back. The
+model holds no member data (the mastery model keeps item and KP difficulty only):
+``recommend`` reads the current statements, content and members from the ``context`` it is
+given (a ``LearningData`` or a ``Snapshot``), or from ``attach``.
 """
 
 from __future__ import annotations
@@ -54,6 +65,8 @@ from features.learning.candidates import (
     candidate_sources,
     month_end,
 )
+from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP
+from features.learning.mastery import MasteryModel, MasteryModelError
 from features.world.learner_model import difficulty_logit
 
 FloatArray = NDArray[np.float64]
@@ -63,6 +76,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "study_recommender.json"
 BOOSTER_FILE = "booster.txt"
 ARTIFACT_KEY = "study_recommender"
+MASTERY_DIR = "mastery"
 
 SHORT_MINUTES = 10.0
 CHECK_IN_MARGIN = 1.0  # standard deviations of the member's candidate scores
@@ -215,6 +229,24 @@ def candidate_frame(
     return CandidateFrame(m=m, i=i, features=features, window=window)
 
 
+PRACTICE_WEIGHT = 1.5  # retrieval practice (quiz, case) against reading or watching
+
+
+def learning_value(snapshot: Snapshot, frame: CandidateFrame) -> FloatArray:
+    """What studying the item should teach the member, for the ``learning_weight`` term:
+    the mastery gap on the item's KPs × ``PRACTICE_WEIGHT`` for practice formats ×
+    ``log1p(minutes / 10)`` of the minutes that fit the member's window (more time teaches
+    more, with diminishing returns). A prior from the learning-science commonplaces, not
+    fitted to anything."""
+    fmt = snapshot.content["format"].astype(str).to_numpy()[frame.i]
+    minutes = snapshot.content["minutes"].to_numpy(dtype=float)[frame.i]
+    window = frame.window[frame.m]
+    spent = np.where(np.isfinite(window), np.minimum(minutes, window), minutes)
+    active = np.where(np.isin(fmt, PRACTICE_FORMATS), PRACTICE_WEIGHT, 1.0)
+    gap = frame.features["mastery_gap"].to_numpy(dtype=float)
+    return np.asarray(gap * active * np.log1p(spent / 10.0), dtype=float)
+
+
 def launch_labels(
     data: LearningData, snapshot: Snapshot, frame: CandidateFrame, *, horizon_days: int
 ) -> FloatArray:
@@ -262,6 +294,7 @@ class StudyRecommender:
         self.seed = seed
         self.num_threads = num_threads
         self.booster_: lgb.Booster | None = None
+        self.mastery_: MasteryModel | None = None
         self.metadata_: dict[str, Any] = {}
         self.data_: LearningData | None = None
         self.kp_names_: dict[str, tuple[str, str]] = {}
@@ -300,6 +333,27 @@ class StudyRecommender:
             "verbose": -1,
         }
 
+    def fit_mastery(self, data: LearningData, before: datetime) -> MasteryModel | None:
+        """A ``MasteryModel`` fitted on the events strictly before ``before``; ``None`` when
+        they hold no right and wrong answers to learn from (cold start)."""
+        events = data.events()
+        past = events[events[TIMESTAMP] < pd.Timestamp(before)]
+        answers = past.loc[past[KIND] == RESPONSE, CORRECT]
+        if answers.nunique() < 2:
+            return None
+        try:
+            model = MasteryModel(seed=self.seed).fit(past)
+        except MasteryModelError:
+            return None
+        model.metadata_["trained_before"] = pd.Timestamp(before).isoformat()
+        return model
+
+    def snapshot_at(
+        self, data: LearningData, as_of: datetime, *, check_in: pd.DataFrame | None = None
+    ) -> Snapshot:
+        """``Snapshot.build`` with this recommender's mastery model (no cache)."""
+        return Snapshot.build(data, as_of, mastery=self.mastery_, check_in=check_in)
+
     def training_frame(
         self,
         data: LearningData,
@@ -309,12 +363,14 @@ class StudyRecommender:
         check_in: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, FloatArray, list[int]]:
         """Features, labels and group sizes over all cuts; members with no launch in a cut's
-        horizon are dropped (they carry no ranking signal)."""
+        horizon are dropped (they carry no ranking signal). ``mastery`` defaults to
+        ``mastery_``."""
+        estimator = mastery if mastery is not None else self.mastery_
         frames: list[pd.DataFrame] = []
         labels: list[FloatArray] = []
         groups: list[int] = []
         for cut in cuts:
-            snapshot = Snapshot.build(data, cut, mastery=mastery, check_in=check_in)
+            snapshot = Snapshot.build(data, cut, mastery=estimator, check_in=check_in)
             frame = candidate_frame(snapshot, per_source=self.per_source)
             label = launch_labels(data, snapshot, frame, horizon_days=self.horizon_days)
             positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
@@ -337,10 +393,21 @@ class StudyRecommender:
         check_in: pd.DataFrame | None = None,
     ) -> StudyRecommender:
         """Train the ranker on the given cuts (features as of each cut, labels from the
-        ``horizon_days`` after it: keep every cut + horizon before the evaluation's cut)."""
-        features, labels, groups = self.training_frame(
-            data, cuts, mastery=mastery, check_in=check_in
-        )
+        ``horizon_days`` after it: keep every cut + horizon before the evaluation's cut).
+
+        ``mastery``: a fitted ``MasteryModel`` to use (it must not have seen anything after
+        the training period); by default one is fitted on the events before the last cut +
+        ``horizon_days``. It is kept as ``mastery_`` and saved with the ranker."""
+        if not cuts:
+            raise ValueError("no training cut")
+        training_end = max(pd.Timestamp(c) for c in cuts) + pd.Timedelta(days=self.horizon_days)
+        if mastery is not None:
+            self.mastery_ = mastery
+            mastery_source = "given"
+        else:
+            self.mastery_ = self.fit_mastery(data, training_end.to_pydatetime())
+            mastery_source = "fitted" if self.mastery_ is not None else "stand-in (no answers)"
+        features, labels, groups = self.training_frame(data, cuts, check_in=check_in)
         dataset = lgb.Dataset(
             features.to_numpy(dtype=float),
             label=labels,
@@ -357,6 +424,8 @@ class StudyRecommender:
             "training_groups": len(groups),
             "positive_rate": float(labels.mean()),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "training_end": training_end.isoformat(),
+            "mastery": mastery_source,
         }
         return self
 
@@ -381,8 +450,8 @@ class StudyRecommender:
         spread = np.where(spread > 0, spread, 1.0)
         adjusted = raw.copy()
         if self.learning_weight:
-            gap = frame.features["mastery_gap"].to_numpy()
-            adjusted += self.learning_weight * spread * gap / max(float(gap.std()), 1e-9)
+            value = learning_value(snapshot, frame)
+            adjusted += self.learning_weight * spread * value / max(float(value.std()), 1e-9)
         fmt = snapshot.content["format"].astype(str).to_numpy()[frame.i]
         minutes = snapshot.content["minutes"].to_numpy(dtype=float)[frame.i]
         flagged = snapshot.check_in[frame.m]
@@ -570,7 +639,7 @@ class StudyRecommender:
         key = (id(data), pd.Timestamp(as_of).to_pydatetime())
         if self._snapshot_cache is not None and self._snapshot_cache[0] == key:
             return self._snapshot_cache[1]
-        built = Snapshot.build(data, as_of)
+        built = self.snapshot_at(data, as_of)
         self._snapshot_cache = (key, built)
         return built
 
@@ -623,6 +692,9 @@ class StudyRecommender:
         directory.mkdir(parents=True, exist_ok=True)
         document = self.to_dict()
         (directory / BOOSTER_FILE).write_text(document.pop("booster"), encoding="utf-8")
+        if self.mastery_ is not None:
+            self.mastery_.save(directory / MASTERY_DIR)
+            document["mastery"] = MASTERY_DIR
         (directory / MODEL_FILE).write_text(
             json.dumps(document, ensure_ascii=False, allow_nan=False), encoding="utf-8"
         )
@@ -633,7 +705,10 @@ class StudyRecommender:
         directory = Path(directory)
         document = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
         document["booster"] = (directory / BOOSTER_FILE).read_text(encoding="utf-8")
-        return cls.from_dict(document)
+        model = cls.from_dict(document)
+        if document.get("mastery"):
+            model.mastery_ = MasteryModel.load(directory / str(document["mastery"]))
+        return model
 
 
 def kp_names_from_store(store: Any) -> dict[str, tuple[str, str]]:

@@ -15,8 +15,12 @@ window of their roster (``features.rosters.next_free_window`` two days apart: th
 studied is the item's minutes, cut to the window); the latent model applies the gains
 (``LatentLearners.study``), then seven days of forgetting. The sessions are written back to
 the policy's own history as xAPI-like statements (launched, completed, and for quizzes and
-cases answers drawn from the latent model, as the generator does), so next week's suggestions
-see them: the recommender's mastery estimate moves, popularity counts them.
+cases answers drawn from the latent model, as the generator does, and the time studied as an
+``experienced`` statement), so next week's suggestions see them: the recommender's mastery
+model traces the new answers and study time, popularity counts the launches. A policy with a
+``snapshot(data, as_of)`` method builds its own snapshots (the recommender's: with its
+``MasteryModel`` and ``detect_check_in``); others get ``Snapshot.build``'s cold-start
+stand-in (popularity reads no mastery).
 
 Gain per member = mean over KPs of the mastery probability at the end minus at the start.
 Policies are compared on the same members (paired): mean difference, its standard error and
@@ -49,6 +53,7 @@ Policy = Callable[[Snapshot, int], dict[str, list[str]]]
 """``policy(snapshot, n) -> {member_key: [content_id, ...]}`` (best first, at most n)."""
 
 MAX_KPS = 3
+CONTENT_IRI = "https://study.lodestar.invalid/content/"  # the demo platform's activity ids
 
 
 @dataclass
@@ -96,17 +101,28 @@ def popularity_policy(snapshot: Snapshot, n: int) -> dict[str, list[str]]:
     return out
 
 
-def recommender_policy(recommender: Any) -> Policy:
-    """The policy of a ``StudyRecommender`` (roster windows as the time fit, no reasons)."""
+class RecommenderPolicy:
+    """The policy of a ``StudyRecommender`` (roster windows as the time fit, no reasons); its
+    snapshots carry the recommender's mastery model and check-in flags."""
 
-    def policy(snapshot: Snapshot, n: int) -> dict[str, list[str]]:
-        ranked = recommender.rank_snapshot(snapshot, k=n)
+    def __init__(self, recommender: Any) -> None:
+        self.recommender = recommender
+
+    def snapshot(self, data: LearningData, as_of: datetime) -> Snapshot:
+        built: Snapshot = self.recommender.snapshot_at(data, as_of)
+        return built
+
+    def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
+        ranked = self.recommender.rank_snapshot(snapshot, k=n)
         return {
             snapshot.member_keys[row]: [snapshot.items[item] for item, _ in chosen]
             for row, chosen in ranked.items()
         }
 
-    return policy
+
+def recommender_policy(recommender: Any) -> RecommenderPolicy:
+    """The policy of a ``StudyRecommender`` (see ``RecommenderPolicy``)."""
+    return RecommenderPolicy(recommender)
 
 
 def _questions(fmt: str, minutes: float) -> int:
@@ -160,21 +176,32 @@ def simulate_learning_gain(
     """Run every policy from the same copy of the latent state (see the module docstring)."""
     history = data.statements[data.statements["timestamp"] < pd.Timestamp(start)]
     base = LearningData(history, data.content, data.members)
-    content = data.content.set_index(CONTENT_ID)
+    content: dict[str, dict[str, Any]] = {
+        str(record[CONTENT_ID]): {str(k): v for k, v in record.items()}
+        for record in data.content.to_dict("records")
+    }
     kp_column = {kp: j for j, kp in enumerate(latent.kps)}
     latent_row = {key: i for i, key in enumerate(latent.member_keys)}
-    roster = data.members.set_index(MEMBER_KEY)[["shift_pattern", "crew"]]
+    roster = {
+        str(key): (str(pattern), str(crew))
+        for key, pattern, crew in zip(
+            data.members[MEMBER_KEY],
+            data.members["shift_pattern"],
+            data.members["crew"],
+            strict=True,
+        )
+    }
     chosen_members = [
         key
         for key in (members if members is not None else latent.member_keys)
-        if key in latent_row and key in roster.index
+        if key in latent_row and key in roster
     ]
     rows = np.array([latent_row[key] for key in chosen_members], dtype=np.intp)
     start_probability = sigmoid(latent.learners.mastery[rows]).mean(axis=1)
     window_cache: dict[tuple[str, str, datetime], float] = {}
 
     def window(key: str, at: datetime) -> float:
-        pattern, crew = (str(v) for v in roster.loc[key])
+        pattern, crew = roster[key]
         cache_key = (pattern, crew, at)
         if cache_key not in window_cache:
             try:
@@ -190,13 +217,18 @@ def simulate_learning_gain(
         current = base
         for week in range(weeks):
             as_of = pd.Timestamp(start) + pd.Timedelta(days=7 * week)
-            snapshot = Snapshot.build(current, as_of.to_pydatetime())
+            build = getattr(policy, "snapshot", None)
+            snapshot = (
+                build(current, as_of.to_pydatetime())
+                if callable(build)
+                else Snapshot.build(current, as_of.to_pydatetime())
+            )
             suggestions = policy(snapshot, per_week)
             sessions: list[tuple[int, list[int], float, str, float]] = []
             statements: list[dict[str, Any]] = []
             for key in chosen_members:
                 for slot, item in enumerate(suggestions.get(key, [])[:per_week]):
-                    row: pd.Series = content.loc[item]  # type: ignore[assignment]
+                    row = content[item]
                     when = as_of.to_pydatetime() + timedelta(days=2 * slot, hours=10)
                     free = window(key, when + LOCAL_OFFSET)
                     minutes = float(min(float(row["minutes"]), free))
@@ -246,7 +278,7 @@ def simulate_learning_gain(
 def _session_statements(
     key: str,
     item: str,
-    row: pd.Series,
+    row: Mapping[str, Any],
     when: datetime,
     minutes: float,
     learners: LatentLearners,
@@ -256,18 +288,22 @@ def _session_statements(
 ) -> list[dict[str, Any]]:
     kps = list(row["knowledge_points"])
     done = minutes >= float(row["minutes"])
+    difficulty = float(row["difficulty"])
     out: list[dict[str, Any]] = [
-        _statement(key, "launched", item, kps, None, None, when),
+        _statement(key, "launched", item, kps, None, None, when, difficulty),
+        _statement(key, "experienced", item, kps, None, minutes * 60, when, difficulty),
     ]
     for q in range(_questions(str(row["format"]), minutes) if done else 0):
         kp = kps[q % len(kps)] if kps else None
         if kp is None or kp not in kp_column:
             continue
-        p = float(learners.p_correct(latent_row, kp_column[kp], float(row["difficulty"])))
+        p = float(learners.p_correct(latent_row, kp_column[kp], difficulty))
         success = bool(rng.random() < p)
-        out.append(_statement(key, "answered", item, [kp], success, 60.0, when))
+        out.append(
+            _statement(key, "answered", item, [kp], success, 60.0, when, difficulty, question=q + 1)
+        )
     if done:
-        out.append(_statement(key, "completed", item, kps, None, minutes * 60, when))
+        out.append(_statement(key, "completed", item, kps, None, minutes * 60, when, difficulty))
     return out
 
 
@@ -279,7 +315,11 @@ def _statement(
     success: bool | None,
     duration: float | None,
     when: datetime,
+    difficulty: float,
+    *,
+    question: int | None = None,
 ) -> dict[str, Any]:
+    object_id = f"{CONTENT_IRI}{item}" + (f"/questions/{question}" if question else "")
     return {
         MEMBER_KEY: key,
         "verb": verb,
@@ -288,4 +328,6 @@ def _statement(
         "success": success,
         "duration_seconds": duration,
         "timestamp": pd.Timestamp(when),
+        "object_id": object_id,
+        "item_difficulty": difficulty,
     }

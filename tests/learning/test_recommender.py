@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.learning.candidates import LearningData, Snapshot
+from features.learning.candidates import LearningData, Snapshot, batch_profiles
+from features.learning.mastery import MasteryModel
 from features.learning.recommender import StudyRecommender, default_cuts, kp_names_from_store
 from features.settings import Settings
 from features.store import Store
@@ -123,3 +124,90 @@ def test_save_and_load_give_the_same_suggestions(
     after = [s.content_id for s in loaded.recommend(member, k=10, context=snapshot)]
     assert before == after
     assert (tmp_path / "model" / "booster.txt").is_file()
+    # the mastery model travels inside the artefact: serving needs one model
+    assert (tmp_path / "model" / "mastery" / "booster.txt").is_file()
+    assert loaded.mastery_ is not None
+    assert fitted.mastery_ is not None
+    assert loaded.mastery_.booster_.model_to_string() == fitted.mastery_.booster_.model_to_string()
+    data = fitted.data_
+    assert data is not None
+    with_model = [s.content_id for s in loaded.recommend(member, k=10, as_of=CUT, context=data)]
+    assert with_model == [s.content_id for s in fitted.recommend(member, k=10, as_of=CUT)]
+
+
+def test_uses_the_real_mastery_model_and_check_in_detector(
+    fitted: StudyRecommender, snapshot: Snapshot, world: tuple[LearningData, dict]
+) -> None:
+    assert isinstance(fitted.mastery_, MasteryModel)
+    assert fitted.metadata_["mastery"] == "fitted"
+    assert pd.Timestamp(fitted.mastery_.metadata_["trained_before"]) <= pd.Timestamp(CUT)
+    built = fitted.snapshot_at(world[0], CUT)
+    assert built.extras["mastery"] == "model"
+    assert built.extras["check_in_source"] == "detect_check_in"
+    assert 0.0 < built.p_correct.min() <= built.p_correct.max() < 1.0
+    # the stand-in snapshot (no model) differs: the recommender does not read it
+    assert snapshot.extras["mastery"] == "stand-in"
+    assert not (built.p_correct == snapshot.p_correct).all()
+
+
+def test_mastery_model_never_sees_the_evaluation_month(
+    fitted: StudyRecommender, world: tuple[LearningData, dict]
+) -> None:
+    data = world[0]
+    before = data.statements[data.statements["timestamp"] < pd.Timestamp(CUT)]
+    cut_data = LearningData(before, data.content, data.members)
+    refit = StudyRecommender(n_estimators=30, min_data_in_leaf=10).fit(cut_data, default_cuts(CUT))
+    assert fitted.mastery_ is not None
+    assert refit.mastery_ is not None
+    assert fitted.mastery_.booster_.model_to_string() == refit.mastery_.booster_.model_to_string()
+
+
+def test_without_answers_the_cold_start_stand_in_is_used(
+    world: tuple[LearningData, dict],
+) -> None:
+    data = world[0]
+    unanswered = data.statements[data.statements["verb"] != "answered"]
+    model = StudyRecommender(n_estimators=10, min_data_in_leaf=10).fit(
+        LearningData(unanswered, data.content, data.members), default_cuts(CUT)
+    )
+    assert model.mastery_ is None
+    assert model.metadata_["mastery"].startswith("stand-in")
+    built = model.snapshot_at(LearningData(unanswered, data.content, data.members), CUT)
+    assert built.extras["mastery"] == "stand-in"
+    assert built.extras["check_in_source"] == "time_ratio"
+
+
+def test_batch_profiles_equal_the_mastery_models_own(
+    fitted: StudyRecommender, world: tuple[LearningData, dict]
+) -> None:
+    events = world[0].events()
+    past = events[events["timestamp"] < pd.Timestamp(CUT)]
+    members = [*sorted(past["member_key"].unique())[:7], "never-seen"]
+    kps = sorted(past["kp_id"].unique())[:9]
+    assert fitted.mastery_ is not None
+    expected = fitted.mastery_.mastery_profiles(past, kps, pd.Timestamp(CUT), members=members)
+    got = batch_profiles(fitted.mastery_, past, kps, pd.Timestamp(CUT), members=members)
+    key = ["member_key", "kp_id"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_appended_statements_extend_the_event_frame_as_a_rebuild_would(
+    world: tuple[LearningData, dict],
+) -> None:
+    data = world[0]
+    early = data.statements[data.statements["timestamp"] < pd.Timestamp("2025-11-01")]
+    late = data.statements[data.statements["timestamp"] >= pd.Timestamp("2025-11-01")]
+    base = LearningData(early, data.content, data.members)
+    base.events()
+    extended = base.with_statements(late).events()
+    rebuilt = LearningData(extended_statements(base, late), data.content, data.members).events()
+    columns = [c for c in rebuilt.columns if c != "order"]
+    pd.testing.assert_frame_equal(extended[columns], rebuilt[columns])
+
+
+def extended_statements(base: LearningData, extra: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([base.statements, extra[list(base.statements.columns)]], ignore_index=True)

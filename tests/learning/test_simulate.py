@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from features.learning.candidates import LearningData
 from features.learning.recommender import StudyRecommender, default_cuts
 from features.learning.simulate import (
+    Policy,
     latent_from_truth,
     paired_comparison,
     popularity_policy,
@@ -20,6 +22,7 @@ from features.learning.simulate import (
 from features.security import PersonalData
 from features.settings import Settings
 from features.store import Store
+from training.recommender import RecommenderOptions
 
 CUT = datetime(2025, 12, 1)
 
@@ -41,33 +44,48 @@ def test_paired_comparison_by_hand() -> None:
     assert result["se"] == pytest.approx(1.0 / np.sqrt(3))
 
 
+LEARNING_WEIGHT = RecommenderOptions().learning_weight  # the training job's default
+SEEDS = (0, 1)
+
+
 @pytest.fixture(scope="module")
-def simulation(setup: tuple[LearningData, Settings]) -> tuple[object, object]:
+def simulation(setup: tuple[LearningData, Settings]) -> tuple[dict[int, Any], Any]:
     data, settings = setup
     latent = latent_from_truth(
         settings.resolved_truth_dir, PersonalData(settings.keyring()).member_key, "2025-11"
     )
-    model = StudyRecommender(n_estimators=30, min_data_in_leaf=10).fit(data, default_cuts(CUT))
-    policies = {"model": recommender_policy(model), "popularity": popularity_policy}
-    first = simulate_learning_gain(data, latent, policies, start=CUT, weeks=4)
-    again = simulate_learning_gain(data, latent, policies, start=CUT, weeks=4)
-    return first, again
+    model = StudyRecommender(
+        n_estimators=30, min_data_in_leaf=10, learning_weight=LEARNING_WEIGHT
+    ).fit(data, default_cuts(CUT))
+    assert model.mastery_ is not None  # the policy reads the real mastery model
+    policies: dict[str, Policy] = {
+        "model": recommender_policy(model),
+        "popularity": popularity_policy,
+    }
+    runs = {
+        seed: simulate_learning_gain(data, latent, policies, start=CUT, weeks=4, seed=seed)
+        for seed in SEEDS
+    }
+    again = simulate_learning_gain(data, latent, policies, start=CUT, weeks=4, seed=SEEDS[0])
+    return runs, again
 
 
 def test_simulation_is_deterministic_and_members_gain(simulation: tuple) -> None:
-    first, again = simulation
-    assert first.summary == again.summary
-    assert first.summary["model.mean_gain"] > 0
-    assert first.summary["popularity.mean_gain"] > 0
+    runs, again = simulation
+    assert runs[SEEDS[0]].summary == again.summary
+    for run in runs.values():
+        assert run.summary["model.mean_gain"] > 0
+        assert run.summary["popularity.mean_gain"] > 0
 
 
-@pytest.mark.xfail(
-    reason="small world (100 members): the recommender gains 0.019 vs popularity 0.023; on the "
-    "default world it gains more (0.0211 vs 0.0169, paired t = 25)",
-    strict=False,
-)
-def test_recommender_gains_at_least_as_much_as_popularity_on_the_small_world(
-    simulation: tuple,
-) -> None:
-    first, _ = simulation
-    assert first.summary["model.mean_gain"] >= first.summary["popularity.mean_gain"]
+def test_recommender_gains_more_than_popularity_on_the_small_world(simulation: tuple) -> None:
+    """Following the recommender's top three (ranker + learning value at the training job's
+    default weight, 0.5) teaches more than following popularity, for every seed of the
+    answers drawn, paired over members (observed: about 0.029 against 0.023, paired t about
+    8; with weight 0, the ranker alone, 0.021 against 0.023: it loses)."""
+    runs, _ = simulation
+    for run in runs.values():
+        summary = run.summary
+        assert summary["model.mean_gain"] > summary["popularity.mean_gain"]
+        assert summary["model_vs_popularity.t"] > 3.0
+        assert summary["model_vs_popularity.share_better"] > 0.5

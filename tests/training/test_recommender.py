@@ -24,6 +24,8 @@ def test_train_registers_and_gates(small_installation: dict[str, str], tmp_path:
     for name in ("model", "popularity", "cooccurrence", "ease"):
         assert 0.0 <= first.metrics[f"{name}.ndcg@10"] <= 1.0
     assert "gain.model.mean_gain" in first.metrics
+    recommender = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{first.model_version}")
+    assert recommender.unwrap_python_model().recommender.mastery_ is not None
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
     assert str(champion.version) == first.model_version
@@ -33,3 +35,16 @@ def test_train_registers_and_gates(small_installation: dict[str, str], tmp_path:
     assert second.gate.champion_version == first.model_version
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
     assert loaded.unwrap_python_model().recommender is not None
+
+
+def test_training_cli_lists_every_job() -> None:
+    import importlib
+
+    from training.__main__ import JOBS, main
+
+    assert JOBS["study-recommender"] == "training.recommender"
+    assert {"procurement-risk", "collusion", "supplier-esg", "mastery"} <= set(JOBS)
+    for module in JOBS.values():
+        assert callable(importlib.import_module(module).main)
+    assert main([]) == 2
+    assert main(["no-such-job"]) == 2
