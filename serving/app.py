@@ -24,8 +24,11 @@ from serving.api.main import api_router
 from serving.audit import AuditMiddleware
 from serving.context import RequestContextMiddleware
 from serving.errors import install_error_handlers
+from serving.esg import EsgState, load_esg
+from serving.learning import LearningState, load_learning
 from serving.limits import BodyLimitMiddleware
 from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.procurement import ProcurementState, load_procurement
 from serving.runtime import Runtime, open_runtime
 from serving.settings import ServiceSettings
 
@@ -37,6 +40,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await anyio.to_thread.run_sync(open_runtime, settings)
         app.state.runtime = runtime
+        app.state.procurement = await anyio.to_thread.run_sync(load_procurement, settings, runtime)
+        app.state.esg = await anyio.to_thread.run_sync(load_esg, settings, runtime)
+        app.state.learning = await anyio.to_thread.run_sync(load_learning, settings, runtime)
         try:
             yield
         finally:
@@ -51,6 +57,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.runtime = Runtime(not_ready_reason="starting")
+    app.state.procurement = ProcurementState(unavailable_reason="starting")
+    app.state.esg = EsgState(unavailable_reason="starting")
+    app.state.learning = LearningState(unavailable_reason="starting")
     install_error_handlers(app)
     app.include_router(api_router)
     # add_middleware puts each new middleware outside the previous ones.

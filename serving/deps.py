@@ -9,7 +9,10 @@ from fastapi import Depends, Request
 from features.security import PersonalData
 from serving.auth import Principal, authenticate, require_roles
 from serving.errors import ApiError
+from serving.esg import EsgState, SupplierEsg
+from serving.learning import LearningState, Study
 from serving.metrics import ServiceMetrics
+from serving.procurement import ProcurementRisk, ProcurementState
 from serving.runtime import Runtime, SharedStore
 
 
@@ -35,6 +38,41 @@ async def get_personal(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Per
     return runtime.personal
 
 
+async def get_procurement_state(request: Request) -> ProcurementState:
+    state: ProcurementState = request.app.state.procurement
+    return state
+
+
+async def get_procurement_risk(
+    state: Annotated[ProcurementState, Depends(get_procurement_state)],
+) -> ProcurementRisk:
+    if state.risk is None:
+        raise ApiError(503, "model_unavailable", state.unavailable_reason or "model not loaded")
+    return state.risk
+
+
+async def get_esg_state(request: Request) -> EsgState:
+    state: EsgState = request.app.state.esg
+    return state
+
+
+async def get_supplier_esg(state: Annotated[EsgState, Depends(get_esg_state)]) -> SupplierEsg:
+    if state.esg is None:
+        raise ApiError(503, "model_unavailable", state.unavailable_reason or "model not loaded")
+    return state.esg
+
+
+async def get_learning_state(request: Request) -> LearningState:
+    state: LearningState = request.app.state.learning
+    return state
+
+
+async def get_study(state: Annotated[LearningState, Depends(get_learning_state)]) -> Study:
+    if state.study is None:
+        raise ApiError(503, "model_unavailable", state.unavailable_reason or "model not loaded")
+    return state.study
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 StoreDep = Annotated[SharedStore, Depends(get_store)]
@@ -47,3 +85,19 @@ SummaryReaderDep = Annotated[
     Depends(require_roles("admin", "auditor", "procurement_manager", "esg_analyst")),
 ]
 MemberRecordReaderDep = Annotated[Principal, Depends(require_roles("member", "admin"))]
+
+ProcurementStateDep = Annotated[ProcurementState, Depends(get_procurement_state)]
+ProcurementRiskDep = Annotated[ProcurementRisk, Depends(get_procurement_risk)]
+ProcurementReaderDep = Annotated[
+    Principal, Depends(require_roles("auditor", "procurement_manager"))
+]
+AlertReviewerDep = Annotated[Principal, Depends(require_roles("auditor"))]
+
+EsgStateDep = Annotated[EsgState, Depends(get_esg_state)]
+SupplierEsgDep = Annotated[SupplierEsg, Depends(get_supplier_esg)]
+EsgReaderDep = Annotated[Principal, Depends(require_roles("esg_analyst", "procurement_manager"))]
+
+LearningStateDep = Annotated[LearningState, Depends(get_learning_state)]
+StudyDep = Annotated[Study, Depends(get_study)]
+PartyOfficerDep = Annotated[Principal, Depends(require_roles("party_officer"))]
+XapiPosterDep = Annotated[Principal, Depends(require_roles("member", "admin"))]

@@ -300,7 +300,10 @@ def train(
         )
         with tempfile.TemporaryDirectory() as folder:
             saved = model.save(Path(folder) / ARTIFACT_KEY)
-            example = events.head(20).assign(**{TIMESTAMP: events[TIMESTAMP].head(20).astype(str)})
+            # responses only: a member's first events may hold none, and the example must
+            # give the model at least one row to predict (pseudonyms order members at random)
+            responses = events[events[KIND] == RESPONSE].head(20)
+            example = responses.assign(**{TIMESTAMP: responses[TIMESTAMP].astype(str)})
             signature = infer_signature(example, predictions_frame(model, example))
             info = mlflow.pyfunc.log_model(
                 name="model",

@@ -10,9 +10,16 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving import queries
-from serving.deps import MetricsDep, RuntimeDep
+from serving.deps import (
+    EsgStateDep,
+    LearningStateDep,
+    MetricsDep,
+    ProcurementStateDep,
+    RuntimeDep,
+)
 from serving.errors import ApiError, ErrorResponse
-from serving.schemas import Liveness, Readiness
+from serving.procurement_schemas import ServiceReadiness
+from serving.schemas import Liveness
 
 logger = logging.getLogger(__name__)
 
@@ -27,19 +34,30 @@ async def healthz() -> Liveness:
 
 @router.get(
     "/readyz",
-    response_model=Readiness,
+    response_model=ServiceReadiness,
     responses={503: {"model": ErrorResponse, "description": "not ready, with the reason"}},
 )
-def readyz(runtime: RuntimeDep) -> Readiness:
-    """Keys resolved, store open and answering ``SELECT 1``."""
+def readyz(
+    runtime: RuntimeDep,
+    procurement: ProcurementStateDep,
+    esg: EsgStateDep,
+    study: LearningStateDep,
+) -> ServiceReadiness:
+    """Keys resolved, store open and answering ``SELECT 1``; ``models`` says which models
+    are loaded and why one is not (a missing model leaves the service ready: only its
+    routes answer 503)."""
     if runtime.store is None:
         raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
     try:
         with runtime.store.use() as store:
-            return queries.readiness(store)
+            readiness = queries.readiness(store)
     except duckdb.Error as error:
         logger.error("readiness check failed: %s", error)
         raise ApiError(503, "not_ready", "the store does not answer") from error
+    return ServiceReadiness(
+        **readiness.model_dump(),
+        models=[procurement.readiness(), esg.readiness(), *study.readiness()],
+    )
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

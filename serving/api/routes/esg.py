@@ -1,0 +1,113 @@
+"""Supplier ESG: a supplier's screen, a tender's bidders ranked, the GRI 308/414 figures.
+
+ESG analysts and procurement managers read; every call (allowed or not) is written to the
+audit log by the middleware, the auth dependency marking it. Routes are plain ``def``
+(CPU-bound screening runs in the threadpool); the store is held only to read the tender's bids
+or the period's records, not while the model scores. No champion: 503 ``model_unavailable``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.exceptions import RequestValidationError
+
+from features.esg.ranking import NoBidsError, TenderNotFoundError, tender_bids
+from features.esg.reporting import period_records
+from serving import esg
+from serving.deps import EsgReaderDep, StoreDep, SupplierEsgDep
+from serving.errors import ApiError, ErrorDetail, ErrorResponse
+from serving.esg_schemas import (
+    MAX_ID_CHARS,
+    GriReportOut,
+    RankingRequest,
+    SupplierEsgOut,
+    TenderRankingOut,
+)
+
+router = APIRouter(tags=["supplier-esg"])
+
+_MODEL_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "no champion model is loaded"}
+}
+SupplierId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+Ocid = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+MAX_REPORT_DAYS = 366 * 5
+
+
+def _invalid(loc: list[str | int], message: str, kind: str) -> RequestValidationError:
+    return RequestValidationError([ErrorDetail(loc=loc, msg=message, type=kind).model_dump()])
+
+
+@router.get(
+    "/suppliers/{supplier_id}/esg",
+    response_model=SupplierEsgOut,
+    responses={
+        **_MODEL_UNAVAILABLE,
+        404: {"model": ErrorResponse, "description": "no such supplier"},
+    },
+)
+def supplier_esg(
+    _caller: EsgReaderDep,
+    model: SupplierEsgDep,
+    supplier_id: SupplierId,
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+) -> SupplierEsgOut:
+    """Score, band, action, pillars, knock-outs and the top five reasons (each with its
+    evidence, date and what would improve it). A supplier with no history is band
+    ``unknown``, marked for manual review, with a reason saying so: never safe."""
+    answer = esg.assess_supplier(model, supplier_id, as_of or date.today())
+    if answer is None:
+        raise ApiError(404, "not_found", "no such supplier in the register")
+    return answer
+
+
+@router.post(
+    "/tenders/{ocid}/esg-ranking",
+    response_model=TenderRankingOut,
+    responses={
+        **_MODEL_UNAVAILABLE,
+        404: {"model": ErrorResponse, "description": "no such tender"},
+    },
+)
+def tender_ranking(
+    _caller: EsgReaderDep,
+    model: SupplierEsgDep,
+    store: StoreDep,
+    ocid: Ocid,
+    body: RankingRequest | None = None,
+) -> TenderRankingOut:
+    """The tender's bidders at their lowest valid bid: knocked-out ones apart with their
+    knock-outs, the rest ranked by ``(1 − w) × price premium + w × ESG score / 100`` (lower
+    first; ``features.esg.ranking``), unknown-band bidders last and marked for manual
+    review. A tender without a valid priced bid is a 422 ``no_bids``."""
+    request = body or RankingRequest()
+    try:
+        with store.use() as opened:
+            tender = tender_bids(opened, ocid)
+    except TenderNotFoundError:
+        raise ApiError(404, "not_found", "no such tender") from None
+    except NoBidsError as error:
+        raise _invalid(["path", "ocid"], str(error), "no_bids") from None
+    return esg.rank_tender(model, tender, esg_weight=request.esg_weight, as_of=request.as_of)
+
+
+@router.get("/esg/report", response_model=GriReportOut, responses=_MODEL_UNAVAILABLE)
+def report(
+    _caller: EsgReaderDep,
+    model: SupplierEsgDep,
+    store: StoreDep,
+    date_from: Annotated[date, Query(alias="from", description="first day, inclusive")],
+    date_to: Annotated[date, Query(alias="to", description="last day, inclusive")],
+) -> GriReportOut:
+    """GRI 308 / 414 figures for the period (``features.esg.reporting``): suppliers
+    screened, flagged, put on corrective plans, dropped; new suppliers screened."""
+    if date_from > date_to:
+        raise _invalid(["query", "from"], "'from' is after 'to'", "period_reversed")
+    if (date_to - date_from).days > MAX_REPORT_DAYS:
+        raise _invalid(["query", "to"], "the period is longer than five years", "period_too_long")
+    with store.use() as opened:
+        records = period_records(opened, date_from, date_to)
+    return esg.report(model, records, date_from, date_to)

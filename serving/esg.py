@@ -1,0 +1,388 @@
+"""Supplier ESG in the service: the champion model and the supplier history it scores
+against, loaded once at startup; a supplier's assessment, a tender's ranked bidders and the
+GRI 308/414 figures of a period.
+
+Loading (``load_esg``, called by the lifespan) follows ``serving.procurement``: the tracking
+URI is ``Settings.resolved_mlflow_tracking_uri``; ``models:/supplier-esg@champion`` is
+resolved once to a version and that version is loaded (restart to pick up a new champion).
+A missing registry or champion does not stop the service: ``/readyz`` names the missing
+model and the ESG routes answer 503 ``model_unavailable``. A SQLite registry file that does
+not exist is not created.
+
+The history (``SupplierHistory``) is the store's register, certifications, events and
+deliveries as of startup; it is read-only and shared by the request threads. The tender's
+bids and the report's period records are read from the store per request (under the store
+lock), so a tender ingested after startup can be ranked; its bidders' histories are those
+of startup.
+
+A supplier's screen is as of ``as_of`` (default today; for a tender, its bid deadline):
+knock-outs first, then the model. Knocked out: action ``reject (knock-out)`` whatever the
+band. Band ``unknown`` (no history): no score, ``manual_review``, and a reason that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.esg.history import SupplierHistory
+from features.esg.ranking import (
+    RankedBidder,
+    TenderBids,
+    TenderRanking,
+    rank_bidders,
+    screen_suppliers,
+)
+from features.esg.reporting import PeriodRecords, esg_report
+from features.esg.specs import HAS_ANY_HISTORY
+from serving.esg_schemas import (
+    EsgReasonOut,
+    ExcludedBidderOut,
+    GriReportOut,
+    KnockOutOut,
+    PillarsOut,
+    RankedBidderOut,
+    SupplierEsgOut,
+    TenderRankingOut,
+)
+from serving.procurement_schemas import ModelReadiness, ModelRef
+from serving.runtime import Runtime
+from serving.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from features.esg.model import EsgModel
+
+logger = logging.getLogger(__name__)
+
+REGISTERED_MODEL = "supplier-esg"  # the name training registers (the registry is the hand-off)
+CHAMPION = "champion"
+REASONS_SHOWN = 5
+KNOCKED_OUT_ACTION = "reject_knocked_out"
+KNOCKED_OUT_TEXTS = ("rejected: fails a knock-out gate", "否决：未通过准入门槛")
+UNKNOWN_ACTION = "manual_review"
+UNKNOWN_TEXTS = ("manual review: nothing is known", "人工审核：无任何记录")
+BLEND = "blended = (1 − w) × (bid / lowest eligible bid − 1) + w × ESG score / 100; lower first"
+_SQLITE_PREFIX = "sqlite:///"
+_NO_HISTORY = EsgReasonOut(
+    feature=HAS_ANY_HISTORY,
+    value=0.0,
+    contribution=0.0,
+    direction="unknown",
+    sentence_en="no ESG history on record (no certificate, event or delivery): the risk is "
+    "unknown, not low; screen the supplier by hand before any award",
+    sentence_zh="无任何ESG记录（无证书、事件或交付记录）：风险未知而非低风险，授标前须人工审核",
+    improvement_en="provide certificates, licences and references with their documents",
+    improvement_zh="提供带证明文件的认证、许可证和业绩证明",
+)
+
+
+class ModelUnavailableError(RuntimeError):
+    """The champion cannot be loaded; the message is safe to show any caller."""
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class SupplierEsg:
+    """What screening needs, shared read-only by every request."""
+
+    model: EsgModel
+    name: str
+    version: str
+    history: SupplierHistory
+
+    @property
+    def model_ref(self) -> ModelRef:
+        return ModelRef(name=self.name, version=self.version)
+
+
+@dataclass(frozen=True)
+class EsgState:
+    """The loaded model, or why there is none."""
+
+    esg: SupplierEsg | None = None
+    unavailable_reason: str | None = None
+
+    def readiness(self) -> ModelReadiness:
+        if self.esg is None:
+            return ModelReadiness(
+                name=REGISTERED_MODEL,
+                alias=CHAMPION,
+                loaded=False,
+                reason=self.unavailable_reason or "not loaded",
+            )
+        return ModelReadiness(
+            name=self.esg.name, alias=CHAMPION, loaded=True, version=self.esg.version
+        )
+
+
+def load_champion(tracking_uri: str) -> tuple[EsgModel, str]:
+    """``models:/supplier-esg@champion`` as an ``EsgModel``, and its version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from features.esg.model import EsgModel
+
+    if tracking_uri.startswith(_SQLITE_PREFIX):
+        database = Path(tracking_uri[len(_SQLITE_PREFIX) :])
+        if not database.is_file():
+            raise ModelUnavailableError(
+                f"model {REGISTERED_MODEL}@{CHAMPION} is not registered (no model registry yet)"
+            )
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        registered = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    except MlflowException as error:
+        raise ModelUnavailableError(
+            f"model {REGISTERED_MODEL}@{CHAMPION} is not registered"
+        ) from error
+    version = str(registered.version)
+    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+    model = getattr(loaded.unwrap_python_model(), "esg_model", None)
+    if not isinstance(model, EsgModel):
+        raise ModelUnavailableError(
+            f"model {REGISTERED_MODEL} version {version} is not a supplier EsgModel"
+        )
+    return model, version
+
+
+def load_esg(settings: ServiceSettings, runtime: Runtime) -> EsgState:
+    """The champion and the store's supplier history; never raises (the service starts)."""
+    if runtime.store is None:
+        return EsgState(unavailable_reason=runtime.not_ready_reason or "store not open")
+    try:
+        model, version = load_champion(settings.resolved_mlflow_tracking_uri)
+    except ModelUnavailableError as error:
+        logger.warning("supplier ESG unavailable: %s", error)
+        return EsgState(unavailable_reason=str(error))
+    except Exception:
+        logger.exception("loading %s@%s failed", REGISTERED_MODEL, CHAMPION)
+        return EsgState(
+            unavailable_reason=f"model {REGISTERED_MODEL}@{CHAMPION} could not be loaded"
+        )
+    with runtime.store.use() as store:
+        history = SupplierHistory.from_store(store)
+    logger.info("supplier ESG: %s v%s loaded", REGISTERED_MODEL, version)
+    return EsgState(
+        esg=SupplierEsg(model=model, name=REGISTERED_MODEL, version=version, history=history)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Conversions
+
+
+def _finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _display(value: Any) -> float | str | None:
+    if value is None or isinstance(value, str):
+        return value
+    number = _finite_or_none(value)
+    return number if number is not None or isinstance(value, int | float) else str(value)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if hasattr(value, "date") and callable(value.date):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def knockout_out(knockout: Any) -> KnockOutOut:
+    return KnockOutOut(
+        code=str(knockout.code),
+        description_en=str(knockout.description_en),
+        description_zh=str(knockout.description_zh),
+        evidence=_text_or_none(getattr(knockout, "evidence", None)),
+        date=_as_date(getattr(knockout, "date", None)),
+    )
+
+
+def reason_out(reason: Any) -> EsgReasonOut:
+    values: Mapping[str, Any] = reason if isinstance(reason, Mapping) else vars(reason)
+    contribution = _finite_or_none(values.get("contribution")) or 0.0
+    return EsgReasonOut(
+        feature=str(values["feature"]),
+        value=_display(values.get("value")),
+        contribution=contribution,
+        direction=values.get("direction") or ("raises" if contribution > 0 else "lowers"),
+        sentence_en=str(values.get("sentence_en") or values["feature"]),
+        sentence_zh=str(values.get("sentence_zh") or values["feature"]),
+        evidence=_text_or_none(values.get("evidence")),
+        evidence_date=_as_date(values.get("evidence_date")),
+        improvement_en=values.get("improvement_en") or None,
+        improvement_zh=values.get("improvement_zh") or None,
+    )
+
+
+def pillars_out(assessment: Any) -> PillarsOut:
+    pillars: Mapping[str, Any] = getattr(assessment, "pillars", None) or {}
+    return PillarsOut(
+        E=_finite_or_none(pillars.get("E")),
+        S=_finite_or_none(pillars.get("S")),
+        G=_finite_or_none(pillars.get("G")),
+    )
+
+
+def _is_unknown(assessment: Any) -> bool:
+    return (
+        assessment is None
+        or bool(getattr(assessment, "unknown", False))
+        or assessment.band == "unknown"
+        or _finite_or_none(assessment.score) is None
+    )
+
+
+def reasons_out(assessment: Any) -> list[EsgReasonOut]:
+    """The assessment's reasons; for an unknown band, a first reason saying there is no
+    history (unless the model already gave one)."""
+    reasons = [reason_out(r) for r in (getattr(assessment, "reasons", None) or [])]
+    if _is_unknown(assessment) and not any(r.feature == HAS_ANY_HISTORY for r in reasons):
+        reasons = [_NO_HISTORY, *reasons]
+    return reasons[:REASONS_SHOWN]
+
+
+def _action(assessment: Any, knocked_out: bool) -> tuple[str, str, str]:
+    """(action, English, Chinese): a knock-out overrides the band; unknown is manual review."""
+    if knocked_out:
+        return (KNOCKED_OUT_ACTION, *KNOCKED_OUT_TEXTS)
+    if _is_unknown(assessment):
+        return (UNKNOWN_ACTION, *UNKNOWN_TEXTS)
+    return str(assessment.action), str(assessment.action_en), str(assessment.action_zh)
+
+
+# --------------------------------------------------------------------------------------------
+# Answers
+
+
+def assess_supplier(esg: SupplierEsg, supplier_id: str, as_of: date) -> SupplierEsgOut | None:
+    """The supplier's screen, or ``None`` when the id is not in the history."""
+    if supplier_id not in esg.history:
+        return None
+    screen = screen_suppliers(esg.history, esg.model, [supplier_id], as_of, k=REASONS_SHOWN)
+    assessment = screen.assessments.get(supplier_id)
+    knockouts = screen.knockouts.get(supplier_id, [])
+    unknown = assessment is None or _is_unknown(assessment)
+    action, action_en, action_zh = _action(assessment, bool(knockouts))
+    return SupplierEsgOut(
+        supplier_id=supplier_id,
+        as_of=as_of,
+        score=None if unknown or assessment is None else _finite_or_none(assessment.score),
+        band="unknown" if unknown or assessment is None else assessment.band,
+        action=action,
+        action_en=action_en,
+        action_zh=action_zh,
+        knocked_out=bool(knockouts),
+        manual_review=unknown,
+        pillars=pillars_out(assessment),
+        knockouts=[knockout_out(k) for k in knockouts],
+        reasons=reasons_out(assessment),
+        model=esg.model_ref,
+    )
+
+
+def _ranked_out(bidder: RankedBidder) -> RankedBidderOut:
+    assessment = bidder.assessment
+    action, action_en, action_zh = _action(assessment, False)
+    return RankedBidderOut(
+        rank=bidder.rank,
+        supplier_id=bidder.supplier_id,
+        bid_id=bidder.bid_id,
+        bid_amount=bidder.bid_amount,
+        currency=bidder.currency,
+        price_premium=bidder.price_premium,
+        esg_score=bidder.esg_score,
+        band=bidder.band,  # type: ignore[arg-type]
+        action=action,
+        action_en=action_en,
+        action_zh=action_zh,
+        blended=bidder.blended,
+        manual_review=bidder.manual_review,
+        pillars=pillars_out(assessment),
+        explanation_en=bidder.explanation_en,
+        explanation_zh=bidder.explanation_zh,
+        reasons=reasons_out(assessment),
+    )
+
+
+def ranking_out(esg: SupplierEsg, ranking: TenderRanking) -> TenderRankingOut:
+    return TenderRankingOut(
+        ocid=ranking.ocid,
+        as_of=ranking.as_of,
+        esg_weight=ranking.esg_weight,
+        blend=BLEND,
+        lowest_eligible_bid=ranking.lowest_eligible_bid,
+        recommended=ranking.recommended,
+        ranked=[_ranked_out(bidder) for bidder in ranking.ranked],
+        excluded=[
+            ExcludedBidderOut(
+                supplier_id=bidder.supplier_id,
+                bid_id=bidder.bid_id,
+                bid_amount=bidder.bid_amount,
+                currency=bidder.currency,
+                knockouts=[knockout_out(k) for k in bidder.knockouts],
+            )
+            for bidder in ranking.excluded
+        ],
+        model=esg.model_ref,
+    )
+
+
+def rank_tender(
+    esg: SupplierEsg, tender: TenderBids, *, esg_weight: float, as_of: date | None
+) -> TenderRankingOut:
+    """The ranking of bids read from the store (``features.esg.ranking.tender_bids``, under
+    the store lock); the screening itself runs without the lock."""
+    ranking = rank_bidders(
+        tender, esg.history, esg.model, esg_weight=esg_weight, as_of=as_of, k=REASONS_SHOWN
+    )
+    return ranking_out(esg, ranking)
+
+
+def report(
+    esg: SupplierEsg, records: PeriodRecords, date_from: date, date_to: date
+) -> GriReportOut:
+    """The figures from the period's records (``features.esg.reporting.period_records``,
+    read under the store lock)."""
+    figures = esg_report(records, esg.history, esg.model, date_from, date_to)
+    return GriReportOut(
+        date_from=figures.date_from,
+        date_to=figures.date_to,
+        in_scope=figures.in_scope,
+        screened=figures.screened,
+        screened_share=figures.screened_share,
+        pending_manual_review=figures.pending_manual_review,
+        knocked_out=figures.knocked_out,
+        flagged=figures.flagged,
+        flagged_by_pillar=figures.flagged_by_pillar,
+        corrective_plans=figures.corrective_plans,
+        dropped=figures.dropped,
+        new_suppliers=figures.new_suppliers,
+        new_screened_environmental=figures.new_screened,
+        new_screened_social=figures.new_screened,
+        new_screened_share=figures.new_screened_share,
+        active_in_period=figures.active_in_period,
+        active_flagged=figures.active_flagged,
+        corrective_actions_closed=figures.corrective_actions_closed,
+        bands=figures.bands,
+        model=esg.model_ref,
+    )

@@ -1,0 +1,797 @@
+"""Personalised study in the service: the mastery and recommender champions, the study data
+they read, and the answers of the study routes.
+
+Loading (``load_learning``, called by the lifespan) follows ``serving.esg``: the tracking URI
+is ``Settings.resolved_mlflow_tracking_uri``; ``models:/mastery@champion`` and
+``models:/study-recommender@champion`` are each resolved once to a version and loaded (restart
+to pick up a new champion). Both are needed: without either, ``/readyz`` names the missing
+one and the study read routes answer 503 ``model_unavailable`` (``POST /v1/xapi/statements``
+still stores statements: the models read them once loaded).
+
+The study data (``StudyData``) is read from the store once at startup: the statements the
+models need (no personal column but the member pseudonym), the catalogue, the members' roster
+fields and the knowledge points. Statements posted to the endpoint are stored first, then
+handed to ``StudyData.add_statements``; they are merged into the in-memory data before the
+next read (one merge for however many posts came in between), so the poster's next mastery
+profile and suggestions reflect them. A merge rebuilds the posting members' event frames and
+makes the recommender build a new snapshot (every member's dense state: about 5 s for 2,000
+members) on its next call.
+
+Moments are UTC. ``as_of`` defaults to now. The recommender's snapshot holds everything
+strictly before the start of an hour (``StudyRecommender.recommend`` rounds down); by default
+the service asks for the end of the current hour, so statements posted a minute ago count.
+The time the suggestions must fit is the caller's ``minutes``, else the member's next free
+window from their roster at the real ``as_of`` (Asia/Shanghai wall time, ``features.rosters``).
+
+Check-in: ``features.learning.checkin.detect_check_in`` with the mastery champion over the
+``CHECK_IN_DAYS`` days up to the latest statement (judged against every member with study
+time in that window: it is a relative flag). It is computed at startup and, after a merge, in
+a background thread at most once per ``CHECK_IN_REFRESH_SECONDS`` (about 10 s of work for
+2,000 members, too slow for a request): until then the previous flags are shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.learning.candidates import LOCAL_OFFSET, LearningData, Snapshot
+from features.learning.checkin import detect_check_in
+from features.learning.kt_features import EVENT_COLUMNS, MEMBER, TIMESTAMP, build_events
+from features.readers.common import RecordError
+from features.readers.xapi import STATEMENT_COLUMNS, parse_statement
+from features.rosters import RosterError, next_free_window
+from features.security import PersonalData
+from features.store import QuarantineRecord, Store
+from serving.learning_schemas import (
+    BranchMasteryOut,
+    CheckInOut,
+    DomainMasteryOut,
+    KpMasteryOut,
+    MasteryOut,
+    ReasonOut,
+    RecommendationsOut,
+    RejectedStatementOut,
+    SuggestionOut,
+)
+from serving.procurement_schemas import ModelReadiness, ModelRef
+from serving.runtime import Runtime
+from serving.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from features.learning.mastery import MasteryModel
+    from features.learning.recommender import StudyRecommender
+
+logger = logging.getLogger(__name__)
+
+MASTERY_MODEL = "mastery"  # the names training registers (the registry is the hand-off)
+RECOMMENDER_MODEL = "study-recommender"
+CHAMPION = "champion"
+CHECK_IN_DAYS = 90
+CHECK_IN_REFRESH_SECONDS = 300
+MIN_GROUP_SIZE = 5
+HTTP_READER = "xapi-http"
+HTTP_SOURCE = "POST /v1/xapi/statements"
+# What the service keeps of each statement: LearningData's columns and build_events' columns.
+STUDY_COLUMNS = (
+    "member_key",
+    "verb",
+    "object_id",
+    "content_id",
+    "knowledge_points",
+    "success",
+    "duration_seconds",
+    "item_difficulty",
+    "timestamp",
+)
+_SQLITE_PREFIX = "sqlite:///"
+
+
+class ModelUnavailableError(RuntimeError):
+    """A champion cannot be loaded; the message is safe to show any caller."""
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_champion(tracking_uri: str, name: str) -> tuple[Any, str]:
+    """The python model behind ``models:/<name>@champion``, and its version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if tracking_uri.startswith(_SQLITE_PREFIX):
+        database = Path(tracking_uri[len(_SQLITE_PREFIX) :])
+        if not database.is_file():
+            raise ModelUnavailableError(
+                f"model {name}@{CHAMPION} is not registered (no model registry yet)"
+            )
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        registered = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as error:
+        raise ModelUnavailableError(f"model {name}@{CHAMPION} is not registered") from error
+    version = str(registered.version)
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return loaded.unwrap_python_model(), version
+
+
+def load_mastery(tracking_uri: str) -> tuple[MasteryModel, str]:
+    from features.learning.mastery import MasteryModel
+
+    python_model, version = load_champion(tracking_uri, MASTERY_MODEL)
+    model = getattr(python_model, "mastery_model", None)
+    if not isinstance(model, MasteryModel):
+        raise ModelUnavailableError(f"model {MASTERY_MODEL} version {version} is not a mastery")
+    return model, version
+
+
+def load_recommender(tracking_uri: str) -> tuple[StudyRecommender, str]:
+    from features.learning.recommender import StudyRecommender
+
+    python_model, version = load_champion(tracking_uri, RECOMMENDER_MODEL)
+    model = getattr(python_model, "recommender", None)
+    if not isinstance(model, StudyRecommender):
+        raise ModelUnavailableError(
+            f"model {RECOMMENDER_MODEL} version {version} is not a study recommender"
+        )
+    return model, version
+
+
+def read_study_statements(store: Store, member_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """``STUDY_COLUMNS`` of the stored statements (of ``member_keys`` only, when given)."""
+    sql = f"SELECT {', '.join(STUDY_COLUMNS)} FROM statements"
+    if member_keys is None:
+        return store.query(sql + " ORDER BY timestamp")
+    marks = ", ".join("?" * len(member_keys))
+    return store.query(f"{sql} WHERE member_key IN ({marks}) ORDER BY timestamp", [*member_keys])
+
+
+@dataclass(frozen=True)
+class KnowledgePoint:
+    kp_id: str
+    name_en: str
+    name_zh: str
+    domain: str | None
+
+
+class StudyData:
+    """The statements, catalogue and members the models read, kept current by the endpoint.
+
+    Shared by the request threads: posted rows wait in ``_pending`` (under ``_lock``) and are
+    merged by the next reader. Frames handed out are never mutated afterwards (a merge builds
+    new ones), so a reader may use them without the lock.
+    """
+
+    def __init__(
+        self,
+        statements: pd.DataFrame,
+        content: pd.DataFrame,
+        members: pd.DataFrame,
+        knowledge_points: Sequence[KnowledgePoint],
+        mastery: MasteryModel,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[pd.DataFrame] = []
+        self._check_in_running = False
+        self._check_in_stale = False
+        self._mastery = mastery
+        self.knowledge_points = {kp.kp_id: kp for kp in knowledge_points}
+        self.learning = LearningData(statements[list(STUDY_COLUMNS)], content, members)
+        self.member_keys = frozenset(self.learning.members["member_key"].astype(str))
+        events = build_events(self.learning.statements)
+        self._events: dict[str, pd.DataFrame] = {
+            str(key): frame for key, frame in events.groupby(MEMBER, sort=False)
+        }
+        self.check_in, self.check_in_window = self._detect_check_in(events)
+
+    @classmethod
+    def from_store(cls, store: Store, mastery: MasteryModel) -> StudyData:
+        base = LearningData.from_store(store)
+        kps = store.query("SELECT kp_id, name_en, name_zh, domain FROM knowledge_points")
+        return cls(
+            read_study_statements(store),
+            base.content,
+            base.members,
+            [
+                KnowledgePoint(str(r.kp_id), str(r.name_en), str(r.name_zh), _text(r.domain))
+                for r in kps.itertuples()
+            ],
+            mastery,
+        )
+
+    @property
+    def kp_names(self) -> dict[str, tuple[str, str]]:
+        return {kp: (v.name_en, v.name_zh) for kp, v in self.knowledge_points.items()}
+
+    def add_statements(self, rows: pd.DataFrame) -> None:
+        """Queue stored statements (``STUDY_COLUMNS``) for the next read."""
+        if not rows.empty:
+            with self._lock:
+                self._pending.append(rows[list(STUDY_COLUMNS)])
+
+    def current(self) -> LearningData:
+        """The data with every queued statement merged."""
+        with self._lock:
+            if self._pending:
+                self._merge()
+            return self.learning
+
+    def events_of(self, member_key: str) -> pd.DataFrame:
+        with self._lock:
+            if self._pending:
+                self._merge()
+            found = self._events.get(member_key)
+            return _no_events() if found is None else found
+
+    def check_in_of(self, member_key: str) -> tuple[pd.Series | None, tuple[datetime, datetime]]:
+        with self._lock:
+            if self._pending:
+                self._merge()
+            found = self.check_in[self.check_in["member_key"] == member_key]
+            return (None if found.empty else found.iloc[0]), self.check_in_window
+
+    def _merge(self) -> None:
+        incoming = pd.concat(self._pending, ignore_index=True)
+        self._pending = []
+        base = self.learning
+        statements = pd.concat([base.statements, incoming], ignore_index=True)
+        # the store's nullable booleans and the posted True/False/None must stay one dtype
+        statements["success"] = _nullable_bool(statements["success"])
+        statements = statements.sort_values("timestamp", kind="stable", ignore_index=True)
+        self.learning = LearningData(statements, base.content, base.members)
+        touched = set(incoming["member_key"].astype(str))
+        rebuilt = build_events(statements[statements["member_key"].isin(touched)])
+        for key, frame in rebuilt.groupby(MEMBER, sort=False):
+            self._events[str(key)] = frame
+        self._check_in_stale = True
+        if not self._check_in_running:
+            self._check_in_running = True
+            threading.Thread(target=self._refresh_check_in, name="check-in", daemon=True).start()
+
+    def _refresh_check_in(self) -> None:
+        """Recompute the check-in detection off the request path (about 10 s for 2,000
+        members), at most once per ``CHECK_IN_REFRESH_SECONDS`` while statements arrive."""
+        try:
+            while True:
+                started = time.monotonic()
+                with self._lock:
+                    self._check_in_stale = False
+                    events = pd.concat(self._events.values(), ignore_index=True)
+                detected, window = self._detect_check_in(events)
+                with self._lock:
+                    self.check_in, self.check_in_window = detected, window
+                    if not self._check_in_stale:
+                        self._check_in_running = False
+                        return
+                time.sleep(max(0.0, CHECK_IN_REFRESH_SECONDS - (time.monotonic() - started)))
+        except Exception:
+            logger.exception("check-in detection failed; the previous result is kept")
+            with self._lock:
+                self._check_in_running = False
+
+    def _detect_check_in(
+        self, events: pd.DataFrame
+    ) -> tuple[pd.DataFrame, tuple[datetime, datetime]]:
+        if events.empty:
+            now = _utc_now()
+            return detect_check_in(events), (now - timedelta(days=CHECK_IN_DAYS), now)
+        end = pd.Timestamp(events["timestamp"].max()) + pd.Timedelta(seconds=1)
+        start = end - pd.Timedelta(days=CHECK_IN_DAYS)
+        detected = detect_check_in(events, model=self._mastery, start=start, end=end)
+        return detected, (start.to_pydatetime(), end.to_pydatetime())
+
+
+def _nullable_bool(values: pd.Series) -> pd.Series:
+    """True/False/missing as pandas' nullable boolean, whatever mix of None, NaN, pd.NA,
+    Python and numpy booleans ``values`` holds."""
+    missing = values.isna().to_numpy()
+    known = values.where(~missing, False).astype(bool).to_numpy()
+    return pd.Series(pd.arrays.BooleanArray(known, missing), index=values.index)
+
+
+def _no_events() -> pd.DataFrame:
+    """An empty event frame (a member without events gets the cold-start profile)."""
+    return pd.DataFrame(
+        {
+            name: pd.Series(dtype="datetime64[ns]" if name == TIMESTAMP else object)
+            for name in EVENT_COLUMNS
+        }
+    )
+
+
+@dataclass
+class Study:
+    """What the study routes need, shared by every request.
+
+    The recommender's snapshot (dense state of every member at the start of an hour) is
+    cached here with the data it was built from: a merge of posted statements or a new hour
+    builds a new one, once (concurrent requests wait for it rather than build their own)."""
+
+    mastery: MasteryModel
+    mastery_version: str
+    recommender: StudyRecommender
+    recommender_version: str
+    data: StudyData
+    _snapshot_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _snapshot: tuple[LearningData, datetime, Snapshot] | None = field(default=None, repr=False)
+
+    def snapshot(self, moment: datetime) -> Snapshot:
+        """The snapshot at the start of ``moment``'s hour, from the current data."""
+        data = self.data.current()
+        hour = moment.replace(minute=0, second=0, microsecond=0)
+        with self._snapshot_lock:
+            cached = self._snapshot
+            if cached is not None and cached[0] is data and cached[1] == hour:
+                return cached[2]
+            built = self.recommender.snapshot(data, hour)
+            self._snapshot = (data, hour, built)  # holding data keeps its id unique
+            return built
+
+    @property
+    def mastery_ref(self) -> ModelRef:
+        return ModelRef(name=MASTERY_MODEL, version=self.mastery_version)
+
+    @property
+    def recommender_ref(self) -> ModelRef:
+        return ModelRef(name=RECOMMENDER_MODEL, version=self.recommender_version)
+
+
+@dataclass(frozen=True)
+class LearningState:
+    """The loaded models and data, or why there are none."""
+
+    study: Study | None = None
+    unavailable_reason: str | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def readiness(self) -> list[ModelReadiness]:
+        out = []
+        for name in (MASTERY_MODEL, RECOMMENDER_MODEL):
+            version = self.versions.get(name)
+            if self.study is not None and version is not None:
+                out.append(ModelReadiness(name=name, alias=CHAMPION, loaded=True, version=version))
+            else:
+                reason = self.reasons.get(name) or self.unavailable_reason or "not loaded"
+                out.append(ModelReadiness(name=name, alias=CHAMPION, loaded=False, reason=reason))
+        return out
+
+
+def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:
+    """Both champions and the study data; never raises (the service starts)."""
+    if runtime.store is None:
+        return LearningState(unavailable_reason=runtime.not_ready_reason or "store not open")
+    uri = settings.resolved_mlflow_tracking_uri
+    versions: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    loaded: dict[str, Any] = {}
+    for name, loader in ((MASTERY_MODEL, load_mastery), (RECOMMENDER_MODEL, load_recommender)):
+        try:
+            loaded[name], versions[name] = loader(uri)
+        except ModelUnavailableError as error:
+            logger.warning("study model unavailable: %s", error)
+            reasons[name] = str(error)
+        except Exception:
+            logger.exception("loading %s@%s failed", name, CHAMPION)
+            reasons[name] = f"model {name}@{CHAMPION} could not be loaded"
+    if reasons:
+        return LearningState(
+            unavailable_reason="; ".join(reasons.values()), versions=versions, reasons=reasons
+        )
+    mastery, recommender = loaded[MASTERY_MODEL], loaded[RECOMMENDER_MODEL]
+    with runtime.store.use() as store:
+        data = StudyData.from_store(store, mastery)
+    recommender.attach(data.learning, kp_names=data.kp_names)
+    logger.info(
+        "study: %s v%s and %s v%s loaded",
+        MASTERY_MODEL,
+        versions[MASTERY_MODEL],
+        RECOMMENDER_MODEL,
+        versions[RECOMMENDER_MODEL],
+    )
+    study = Study(
+        mastery=mastery,
+        mastery_version=versions[MASTERY_MODEL],
+        recommender=recommender,
+        recommender_version=versions[RECOMMENDER_MODEL],
+        data=data,
+    )
+    return LearningState(study=study, versions=versions)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def utc_naive(moment: datetime | None) -> datetime:
+    """``moment`` as naive UTC (an aware one converted), or now."""
+    if moment is None:
+        return _utc_now()
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def roster_window(members: pd.DataFrame, member_key: str, at: datetime) -> float | None:
+    """Minutes of the member's next free window at ``at`` (UTC), from their roster."""
+    row = members[members["member_key"] == member_key]
+    if row.empty:
+        return None
+    pattern, crew = row.iloc[0]["shift_pattern"], row.iloc[0]["crew"]
+    try:
+        return float(next_free_window(str(pattern), str(crew), at + LOCAL_OFFSET)[1])
+    except RosterError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Answers
+
+
+def member_mastery(study: Study, employee_no: str, member_key: str, as_of: datetime) -> MasteryOut:
+    """The member's profile on every KP (weakest first) and their check-in flag."""
+    data = study.data
+    kps = sorted(data.knowledge_points)
+    events = data.events_of(member_key)
+    profile = study.mastery.mastery_profile(events, kps, pd.Timestamp(as_of))
+    rows = []
+    for record in profile.to_dict("records"):
+        kp = data.knowledge_points[str(record["kp_id"])]
+        rows.append(
+            KpMasteryOut(
+                kp_id=kp.kp_id,
+                name_en=kp.name_en,
+                name_zh=kp.name_zh,
+                domain=kp.domain,
+                p_correct=min(max(float(record["p_correct"]), 0.0), 1.0),
+                attempts=int(record["attempts"]),
+                last_practised=_moment(record["last_practised"]),
+            )
+        )
+    rows.sort(key=lambda row: (row.p_correct, row.kp_id))
+    detected, (start, end) = data.check_in_of(member_key)
+    return MasteryOut(
+        employee_no=employee_no,
+        as_of=as_of,
+        knowledge_points=rows,
+        check_in=_check_in_out(detected, start, end),
+        model=study.mastery_ref,
+    )
+
+
+def _check_in_out(detected: pd.Series | None, start: datetime, end: datetime) -> CheckInOut:
+    if detected is None:
+        return CheckInOut(
+            flagged=False,
+            score=None,
+            logged_minutes=0.0,
+            mastery_gain=None,
+            successes_per_hour=None,
+            reasons=[f"no study time logged in the {CHECK_IN_DAYS} days to {end:%Y-%m-%d}"],
+            window_start=start,
+            window_end=end,
+        )
+    return CheckInOut(
+        flagged=bool(detected["flagged"]),
+        score=_finite(detected["check_in_score"]),
+        logged_minutes=float(detected["logged_minutes"]),
+        mastery_gain=_finite(detected["mastery_gain"]),
+        successes_per_hour=_finite(detected["successes_per_hour"]),
+        reasons=[str(reason) for reason in detected["reasons"]],
+        window_start=start,
+        window_end=end,
+    )
+
+
+def recommendations(
+    study: Study,
+    employee_no: str,
+    member_key: str,
+    *,
+    k: int,
+    minutes: float | None,
+    as_of: datetime | None,
+) -> RecommendationsOut:
+    """Up to ``k`` suggestions with their reasons. ``as_of`` None: now, with every statement
+    stored so far (the snapshot is as of the end of the current hour)."""
+    moment = utc_naive(as_of)
+    snapshot_moment = (
+        moment
+        if as_of is not None
+        else moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    )
+    snapshot = study.snapshot(snapshot_moment)
+    source = "request"
+    if minutes is None:
+        minutes = roster_window(study.data.current().members, member_key, moment)
+        source = "roster" if minutes is not None else "none"
+    suggestions = study.recommender.recommend(
+        member_key, k=k, minutes=minutes, as_of=snapshot_moment, context=snapshot
+    )
+    items = [
+        SuggestionOut(
+            rank=rank,
+            content_id=s.content_id,
+            title=s.title,
+            format=s.format,
+            minutes=s.minutes,
+            knowledge_points=list(s.knowledge_points),
+            score=s.score,
+            reasons=[
+                ReasonOut(
+                    kind=str(r.get("kind")),
+                    kp_id=r.get("kp_id"),
+                    text_en=str(r.get("text_en")),
+                    text_zh=str(r.get("text_zh")),
+                )
+                for r in s.reasons
+            ],
+        )
+        for rank, s in enumerate(suggestions[:k], 1)
+    ]
+    return RecommendationsOut(
+        employee_no=employee_no,
+        as_of=moment,
+        k=k,
+        minutes=minutes,
+        minutes_source=source,  # type: ignore[arg-type]
+        items=items,
+        model=study.recommender_ref,
+        mastery_model=study.mastery_ref,
+    )
+
+
+def branch_mastery(study: Study, member_keys: Iterable[str], as_of: datetime) -> BranchMasteryOut:
+    """Counts, mean mastery per KP domain and the check-in share of the branch's members;
+    nothing when the branch has fewer than ``MIN_GROUP_SIZE`` members."""
+    keys = sorted(set(member_keys))
+    if len(keys) < MIN_GROUP_SIZE:
+        return BranchMasteryOut(
+            as_of=as_of,
+            min_group_size=MIN_GROUP_SIZE,
+            suppressed=True,
+            members=None,
+            members_with_study=None,
+            check_in_flagged=None,
+            check_in_share=None,
+            domains=[],
+            model=study.mastery_ref,
+        )
+    data = study.data
+    data.current()
+    events = pd.concat([data.events_of(key) for key in keys], ignore_index=True)
+    kps = sorted(data.knowledge_points)
+    profiles = study.mastery.mastery_profiles(events, kps, pd.Timestamp(as_of), members=keys)
+    domain = profiles["kp_id"].map(lambda kp: data.knowledge_points[kp].domain or "other")
+    by_domain = profiles.assign(domain=domain).groupby("domain")
+    domains = [
+        DomainMasteryOut(
+            domain=str(name),
+            knowledge_points=int(group["kp_id"].nunique()),
+            mean_p_correct=float(np.clip(group["p_correct"].mean(), 0.0, 1.0)),
+        )
+        for name, group in by_domain
+    ]
+    check_in = data.check_in[data.check_in["member_key"].isin(keys)]
+    with_study = len(check_in)
+    flagged = int(check_in["flagged"].astype(bool).sum())
+    return BranchMasteryOut(
+        as_of=as_of,
+        min_group_size=MIN_GROUP_SIZE,
+        suppressed=False,
+        members=len(keys),
+        members_with_study=with_study,
+        check_in_flagged=flagged,
+        check_in_share=flagged / with_study if with_study else None,
+        domains=domains,
+        model=study.mastery_ref,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Posted statements
+
+
+class ActorNotAllowedError(PermissionError):
+    """A member posted a statement about someone else."""
+
+
+@dataclass
+class StatementConflict:
+    index: int
+    statement_id: str
+
+
+@dataclass
+class PostedBatch:
+    """The outcome of a posted batch, in the posted order."""
+
+    statement_ids: list[str | None]  # None where the statement was rejected
+    rejected: list[RejectedStatementOut]
+    conflicts: list[StatementConflict]
+    new_rows: pd.DataFrame  # stored now (not before), STUDY_COLUMNS
+
+    @property
+    def stored_ids(self) -> list[str]:
+        return [sid for sid in self.statement_ids if sid is not None]
+
+
+def parse_batch(
+    statements: Sequence[Any], personal: PersonalData, *, only_member: str | None
+) -> tuple[list[dict[str, Any] | None], list[RejectedStatementOut]]:
+    """Each statement's row (None when invalid) and the rejections. ``only_member``: the
+    member key every valid statement's actor must have (``ActorNotAllowedError``)."""
+    rows: list[dict[str, Any] | None] = []
+    rejected: list[RejectedStatementOut] = []
+    for index, statement in enumerate(statements):
+        try:
+            row = parse_statement(statement, personal)
+        except RecordError as error:
+            own_id = statement.get("id") if isinstance(statement, dict) else None
+            rejected.append(
+                RejectedStatementOut(
+                    index=index,
+                    statement_id=str(own_id)[:64] if isinstance(own_id, str) else None,
+                    reason=str(error),
+                )
+            )
+            rows.append(None)
+            continue
+        if only_member is not None and row["member_key"] != only_member:
+            raise ActorNotAllowedError(f"statement {index}: members may post only their own")
+        rows.append(row)
+    return rows, rejected
+
+
+_COMPARED = tuple(name for name in STATEMENT_COLUMNS if name != "statement_id")
+
+
+def _same(stored: Mapping[str, Any], posted: Mapping[str, Any]) -> bool:
+    for name in _COMPARED:
+        left, right = stored.get(name), posted.get(name)
+        if name == "knowledge_points":
+            left = list(left) if left is not None else None
+            right = list(right) if right is not None else None
+        elif isinstance(left, float) or isinstance(right, float):
+            if left is None or right is None or pd.isna(left) or pd.isna(right):
+                if not (_missing(left) and _missing(right)):
+                    return False
+                continue
+            if not math.isclose(float(left), float(right), rel_tol=1e-12, abs_tol=1e-12):
+                return False
+            continue
+        elif name == "timestamp" and left is not None and right is not None:
+            left, right = pd.Timestamp(left), pd.Timestamp(right)
+        if _missing(left) and _missing(right):
+            continue
+        if left != right:
+            return False
+    return True
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def store_batch(
+    store: Store,
+    personal: PersonalData,
+    statements: Sequence[Any],
+    rows: Sequence[dict[str, Any] | None],
+    rejected: Sequence[RejectedStatementOut],
+) -> PostedBatch:
+    """Store the valid rows (new ids only) and quarantine the rejected statements, in one
+    transaction; the caller holds the store lock. A posted id already stored (or repeated in
+    the batch) with other content is a conflict: then nothing is stored."""
+    valid = [(i, row) for i, row in enumerate(rows) if row is not None]
+    ids = sorted({str(row["statement_id"]) for _, row in valid})
+    stored = (
+        store.query(
+            f"SELECT {', '.join(STATEMENT_COLUMNS)} FROM statements WHERE statement_id IN "
+            f"({', '.join('?' * len(ids))})",
+            [*ids],
+        )
+        if ids
+        else pd.DataFrame(columns=list(STATEMENT_COLUMNS))
+    )
+    known: dict[str, Mapping[str, Any]] = {
+        str(r["statement_id"]): {str(name): value for name, value in r.items()}
+        for r in stored.to_dict("records")
+    }
+    conflicts: list[StatementConflict] = []
+    fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, row in valid:
+        sid = str(row["statement_id"])
+        earlier = known.get(sid)
+        if earlier is None and sid in fresh:
+            earlier = fresh[sid][1]
+        if earlier is not None:
+            if not _same(earlier, row):
+                conflicts.append(StatementConflict(index, sid))
+            continue
+        fresh[sid] = (index, row)
+    statement_ids: list[str | None] = [
+        None if row is None else str(row["statement_id"]) for row in rows
+    ]
+    if conflicts:
+        return PostedBatch(statement_ids, list(rejected), conflicts, _empty_rows())
+    now = _utc_now()
+    frame = pd.DataFrame([row for _, row in fresh.values()], columns=list(STATEMENT_COLUMNS))
+    if not frame.empty:
+        frame["knowledge_points"] = frame["knowledge_points"].map(
+            lambda kps: None if kps is None else list(kps)
+        )
+        frame["source_file"] = HTTP_SOURCE
+        frame["source_line"] = [index + 1 for index, _ in fresh.values()]
+        frame["ingested_at"] = now
+    quarantined = _quarantine_records(statements, rejected)
+    with store.transaction():
+        if not frame.empty:
+            store.insert_new("statements", frame)
+        store.quarantine(quarantined, personal.cipher)
+    new_rows = frame[list(STUDY_COLUMNS)] if not frame.empty else _empty_rows()
+    return PostedBatch(statement_ids, list(rejected), [], new_rows)
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(STUDY_COLUMNS))
+
+
+def _quarantine_records(
+    statements: Sequence[Any], rejected: Sequence[RejectedStatementOut]
+) -> list[QuarantineRecord]:
+    """One record per rejected statement, keyed by the batch's hash and the 1-based index
+    (re-posting the same batch quarantines nothing twice)."""
+    if not rejected:
+        return []
+    texts = [json.dumps(s, sort_keys=True, ensure_ascii=False) for s in statements]
+    batch_sha = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    return [
+        QuarantineRecord(
+            reader=HTTP_READER,
+            source_file=HTTP_SOURCE,
+            source_sha256=batch_sha,
+            source_line=item.index + 1,
+            reason=item.reason,
+            record=texts[item.index],
+        )
+        for item in rejected
+    ]

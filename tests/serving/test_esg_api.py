@@ -1,0 +1,411 @@
+"""The supplier ESG routes over real components: the small world ingested into a real
+encrypted store, the ESG model trained and registered by the real training code in a SQLite
+MLflow registry, and the app built on both."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from features.esg.knockouts import knockouts_for
+from features.esg.ranking import tender_bids
+from features.settings import Keyring
+from serving.app import create_app
+from serving.esg import SupplierEsg
+from serving.settings import ServiceSettings
+from tests.serving.conftest import bearer
+from training.supplier_esg import TrainingOptions, train
+
+SMALL_OPTIONS = TrainingOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
+AS_OF = date(2025, 12, 31)
+REPORT = "/v1/esg/report"
+
+
+def supplier_url(supplier_id: str) -> str:
+    return f"/v1/suppliers/{supplier_id}/esg"
+
+
+def ranking_url(ocid: str) -> str:
+    return f"/v1/tenders/{ocid}/esg-ranking"
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    shutil.copy(source, target)
+    if Path(f"{source}.wal").exists():
+        shutil.copy(f"{source}.wal", f"{target}.wal")
+
+
+@pytest.fixture(scope="module")
+def installation(
+    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
+    """The small installation with its own store copy and an ESG champion trained on it."""
+    root = tmp_path_factory.mktemp("esg-api")
+    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
+    _copy_store(data_dir / "lodestar.duckdb", root / "lodestar.duckdb")
+    settings = ServiceSettings(
+        environment="test",
+        data_dir=data_dir,
+        store_path=root / "lodestar.duckdb",
+        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+    )
+    trained = train(
+        settings, SMALL_OPTIONS, tracking_uri=settings.resolved_mlflow_tracking_uri, quiet=True
+    )
+    assert trained.gate.promoted
+    return settings
+
+
+@pytest.fixture(scope="module")
+def keys(installation: ServiceSettings) -> Keyring:
+    return installation.keyring()
+
+
+@pytest.fixture(scope="module")
+def api(installation: ServiceSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(installation)) as client:
+        yield client
+
+
+def _esg(client: TestClient) -> SupplierEsg:
+    esg: SupplierEsg = client.app.state.esg.esg  # type: ignore[attr-defined]
+    return esg
+
+
+def _store(client: TestClient) -> Any:
+    return client.app.state.runtime.store.use()  # type: ignore[attr-defined]
+
+
+def analyst(keys: Keyring) -> dict[str, str]:
+    return bearer(keys, "esg.li", "esg_analyst")
+
+
+def manager(keys: Keyring) -> dict[str, str]:
+    return bearer(keys, "buyer.wang", "procurement_manager")
+
+
+@pytest.fixture(scope="module")
+def tender_with_a_knockout(api: TestClient) -> tuple[str, set[str]]:
+    """An ocid among whose bidders at least one fails a gate at the bid deadline, and those."""
+    esg = _esg(api)
+    with _store(api) as store:
+        ocids = store.query(
+            "SELECT ocid FROM bids WHERE status = 'valid' GROUP BY ocid "
+            "HAVING COUNT(*) >= 3 ORDER BY ocid"
+        )["ocid"].tolist()
+        for ocid in ocids:
+            tender = tender_bids(store, ocid)
+            out = {
+                sid
+                for sid in tender.bids["supplier_id"]
+                for category in tender.categories or [None]
+                if knockouts_for(esg.history, sid, tender.as_of, category)
+            }
+            if out and len(out) < len(tender.bids):
+                return ocid, out
+    pytest.fail("no tender of the small world has a knocked-out bidder")
+
+
+# --------------------------------------------------------------------------------------------
+# A supplier
+
+
+def test_readiness_names_the_esg_model(api: TestClient) -> None:
+    models = {m["name"]: m for m in api.get("/readyz").json()["models"]}
+    assert models["supplier-esg"] == {
+        "name": "supplier-esg",
+        "alias": "champion",
+        "loaded": True,
+        "version": "1",
+        "reason": None,
+    }
+
+
+def test_a_supplier_with_history(api: TestClient, keys: Keyring) -> None:
+    supplier_id = _esg(api).history.supplier_ids[0]
+    response = api.get(f"{supplier_url(supplier_id)}?as_of=2025-12-31", headers=analyst(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["supplier_id"] == supplier_id
+    assert body["as_of"] == "2025-12-31"
+    assert body["model"] == {"name": "supplier-esg", "version": "1"}
+    assert set(body["pillars"]) == {"E", "S", "G"}
+    assert 0 < len(body["reasons"]) <= 5
+    for reason in body["reasons"]:
+        assert all((reason["sentence_en"], reason["sentence_zh"]))
+        if reason["direction"] == "raises":
+            assert all((reason["improvement_en"], reason["improvement_zh"]))
+    if body["band"] != "unknown":
+        assert 0 <= body["score"] <= 100
+        assert body["knocked_out"] == bool(body["knockouts"])
+    for knockout in body["knockouts"]:
+        assert all((knockout["code"], knockout["description_zh"], knockout["date"]))
+        assert body["action"] == "reject_knocked_out"
+
+
+def test_every_knockout_carries_evidence(api: TestClient, keys: Keyring) -> None:
+    esg = _esg(api)
+    knocked = next(
+        sid for sid in esg.history.supplier_ids if knockouts_for(esg.history, sid, AS_OF)
+    )
+    body = api.get(f"{supplier_url(knocked)}?as_of={AS_OF}", headers=manager(keys)).json()
+    assert body["knocked_out"] is True
+    assert body["action"] == "reject_knocked_out"
+    assert all(k["evidence"] and k["date"] for k in body["knockouts"])
+
+
+def test_a_supplier_with_no_data_is_unknown_and_never_safe(api: TestClient, keys: Keyring) -> None:
+    # before anything is known about any supplier (the world's history starts in 2021); one
+    # that sells nothing needing a safety mark, so no gate decides first
+    esg, before = _esg(api), date(2000, 1, 1)
+    supplier_id = next(
+        sid for sid in esg.history.supplier_ids if not knockouts_for(esg.history, sid, before)
+    )
+    response = api.get(f"{supplier_url(supplier_id)}?as_of=2000-01-01", headers=analyst(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["band"] == "unknown"
+    assert body["score"] is None
+    assert body["manual_review"] is True
+    assert body["action"] == "manual_review"
+    assert body["knocked_out"] is False
+    assert body["reasons"][0]["feature"] == "has_any_history"
+    assert (
+        "unknown" in body["reasons"][0]["sentence_en"]
+        or "nothing is known" in (body["reasons"][0]["sentence_en"])
+    )
+
+
+def test_unknown_supplier_is_404(api: TestClient, keys: Keyring) -> None:
+    response = api.get(supplier_url("SUP-NOBODY"), headers=analyst(keys))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_bad_supplier_requests_are_clear_422(api: TestClient, keys: Keyring) -> None:
+    supplier_id = _esg(api).history.supplier_ids[0]
+    response = api.get(f"{supplier_url(supplier_id)}?as_of=yesterday", headers=analyst(keys))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["loc"] == ["query", "as_of"]
+    assert api.get(supplier_url("x" * 129), headers=analyst(keys)).status_code == 422
+
+
+# --------------------------------------------------------------------------------------------
+# A tender
+
+
+def test_ranking_removes_knocked_out_bidders(
+    api: TestClient, keys: Keyring, tender_with_a_knockout: tuple[str, set[str]]
+) -> None:
+    ocid, knocked_out = tender_with_a_knockout
+    response = api.post(ranking_url(ocid), json={"esg_weight": 0.3}, headers=manager(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    ranked = [b["supplier_id"] for b in body["ranked"]]
+    assert not knocked_out & set(ranked)
+    assert {b["supplier_id"] for b in body["excluded"]} == knocked_out
+    assert all(b["knockouts"] and b["knockouts"][0]["evidence"] for b in body["excluded"])
+    assert [b["rank"] for b in body["ranked"]] == list(range(1, len(ranked) + 1))
+    scored = [b for b in body["ranked"] if not b["manual_review"]]
+    assert [b["blended"] for b in scored] == sorted(b["blended"] for b in scored)
+    for bidder in scored:
+        expected = 0.7 * bidder["price_premium"] + 0.3 * bidder["esg_score"] / 100
+        assert bidder["blended"] == pytest.approx(expected)
+        assert all((bidder["explanation_en"], bidder["explanation_zh"]))
+    # unknown bands come after every scored bidder
+    flags = [b["manual_review"] for b in body["ranked"]]
+    assert flags == sorted(flags)
+    assert body["blend"].startswith("blended = (1 − w)")
+
+
+def test_no_knocked_out_supplier_at_any_weight(
+    api: TestClient, keys: Keyring, tender_with_a_knockout: tuple[str, set[str]]
+) -> None:
+    ocid, knocked_out = tender_with_a_knockout
+    for weight in (0.0, 0.5, 1.0):
+        body = api.post(ranking_url(ocid), json={"esg_weight": weight}, headers=analyst(keys))
+        assert body.status_code == 200
+        assert not knocked_out & {b["supplier_id"] for b in body.json()["ranked"]}
+
+
+def test_default_weight_and_empty_body(
+    api: TestClient, keys: Keyring, tender_with_a_knockout: tuple[str, set[str]]
+) -> None:
+    ocid, _ = tender_with_a_knockout
+    response = api.post(ranking_url(ocid), headers=analyst(keys))
+    assert response.status_code == 200, response.text
+    assert response.json()["esg_weight"] == 0.3
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"esg_weight": 1.5}, ["body", "esg_weight"]),
+        ({"esg_weight": -0.1}, ["body", "esg_weight"]),
+        ({"esg_weight": "heavy"}, ["body", "esg_weight"]),
+        ({"as_of": "soon"}, ["body", "as_of"]),
+    ],
+    ids=["above-one", "negative", "text", "bad-date"],
+)
+def test_bad_ranking_requests_are_clear_422(
+    api: TestClient,
+    keys: Keyring,
+    tender_with_a_knockout: tuple[str, set[str]],
+    body: dict[str, Any],
+    loc: list[str],
+) -> None:
+    ocid, _ = tender_with_a_knockout
+    response = api.post(ranking_url(ocid), json=body, headers=analyst(keys))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["loc"] == loc
+
+
+def test_unknown_tender_is_404(api: TestClient, keys: Keyring) -> None:
+    response = api.post(ranking_url("ocds-nowhere-1"), json={}, headers=analyst(keys))
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "no such tender"
+
+
+def test_tender_without_bids_is_a_clear_422(api: TestClient, keys: Keyring) -> None:
+    with _store(api) as store:
+        store.insert_new(
+            "processes",
+            pd.DataFrame([{"ocid": "ocds-esg-test-nobids", "title": "无投标的采购"}]),
+        )
+    response = api.post(ranking_url("ocds-esg-test-nobids"), json={}, headers=analyst(keys))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["details"] == [
+        {
+            "loc": ["path", "ocid"],
+            "msg": "tender ocds-esg-test-nobids has no valid priced bid to rank",
+            "type": "no_bids",
+        }
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def test_report_figures(api: TestClient, keys: Keyring) -> None:
+    response = api.get(f"{REPORT}?from=2025-01-01&to=2025-12-31", headers=analyst(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["in_scope"] == len(_esg(api).history.supplier_ids) or body["in_scope"] > 0
+    assert body["screened"] + body["pending_manual_review"] == body["in_scope"]
+    assert body["flagged"] >= body["knocked_out"]
+    assert body["dropped"] >= body["knocked_out"]
+    assert body["corrective_plans"] <= body["flagged"]
+    assert sum(body["bands"].values()) == body["in_scope"]
+    assert body["active_in_period"] > 0
+    assert body["corrective_actions_closed"] > 0
+    assert body["new_screened_environmental"] == body["new_screened_social"]
+
+
+@pytest.mark.parametrize(
+    ("query", "loc"),
+    [
+        ("from=2025-12-31&to=2025-01-01", ["query", "from"]),
+        ("from=2025-01-01", ["query", "to"]),
+        ("from=2025-13-01&to=2025-12-31", ["query", "from"]),
+        ("from=2000-01-01&to=2025-12-31", ["query", "to"]),
+    ],
+    ids=["reversed", "missing-to", "bad-month", "too-long"],
+)
+def test_bad_report_requests_are_clear_422(
+    api: TestClient, keys: Keyring, query: str, loc: list[str]
+) -> None:
+    response = api.get(f"{REPORT}?{query}", headers=manager(keys))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["loc"] == loc
+
+
+# --------------------------------------------------------------------------------------------
+# Roles and the audit log
+
+
+@pytest.mark.parametrize("role", ["member", "auditor", "party_officer", "admin"])
+def test_other_roles_cannot_read(api: TestClient, keys: Keyring, role: str) -> None:
+    headers = bearer(keys, "E1001", role)
+    supplier_id = _esg(api).history.supplier_ids[0]
+    assert api.get(supplier_url(supplier_id), headers=headers).status_code == 403
+    assert api.post(ranking_url("ocds-x"), json={}, headers=headers).status_code == 403
+    assert api.get(f"{REPORT}?from=2025-01-01&to=2025-01-31", headers=headers).status_code == 403
+
+
+def test_credentials_are_required(api: TestClient) -> None:
+    response = api.get(supplier_url("SUP-00001"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert api.post(ranking_url("ocds-x"), json={}).status_code == 401
+    assert api.get(f"{REPORT}?from=2025-01-01&to=2025-01-31").status_code == 401
+
+
+def test_every_read_is_in_the_audit_log(
+    api: TestClient, keys: Keyring, tender_with_a_knockout: tuple[str, set[str]]
+) -> None:
+    ocid, _ = tender_with_a_knockout
+    supplier_id = _esg(api).history.supplier_ids[0]
+    api.get(supplier_url(supplier_id), headers=analyst(keys) | {"X-Request-ID": "esg-supplier"})
+    api.post(ranking_url(ocid), json={}, headers=manager(keys) | {"X-Request-ID": "esg-rank"})
+    api.get(
+        f"{REPORT}?from=2025-01-01&to=2025-03-31",
+        headers=analyst(keys) | {"X-Request-ID": "esg-report"},
+    )
+    api.get(
+        supplier_url(supplier_id),
+        headers=bearer(keys, "E1001", "member") | {"X-Request-ID": "esg-denied"},
+    )
+    with _store(api) as store:
+        entries = store.query(
+            "SELECT request_id, action, resource, status_code, role FROM audit_log "
+            "WHERE request_id LIKE 'esg-%' ORDER BY seq"
+        ).to_dict("records")
+    assert [(e["request_id"], e["action"], e["resource"], e["status_code"]) for e in entries] == [
+        ("esg-supplier", "GET", supplier_url(supplier_id), 200),
+        ("esg-rank", "POST", ranking_url(ocid), 200),
+        ("esg-report", "GET", REPORT, 200),
+        ("esg-denied", "GET", supplier_url(supplier_id), 403),
+    ]
+    assert [e["role"] for e in entries] == [
+        "esg_analyst",
+        "procurement_manager",
+        "esg_analyst",
+        "member",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Without a champion
+
+
+def test_without_a_champion_the_routes_say_so(
+    service_settings: ServiceSettings, service_keyring: Keyring, tmp_path: Path
+) -> None:
+    settings = service_settings.model_copy(
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'none.db'}"}
+    )
+    with TestClient(create_app(settings)) as client:
+        models = {m["name"]: m for m in client.get("/readyz").json()["models"]}
+        assert models["supplier-esg"]["loaded"] is False
+        assert "supplier-esg@champion" in models["supplier-esg"]["reason"]
+        headers = bearer(service_keyring, "esg.li", "esg_analyst")
+        response = client.get(supplier_url("SUP-00001"), headers=headers)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "model_unavailable"
+        assert client.post(ranking_url("x"), json={}, headers=headers).status_code == 503
+        assert client.get(supplier_url("SUP-00001")).status_code == 401
+    assert not (tmp_path / "none.db").exists()

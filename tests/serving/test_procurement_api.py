@@ -1,0 +1,628 @@
+"""The procurement risk routes over real components: the small world ingested into a real
+encrypted store, a model trained and registered by the real training code in a SQLite MLflow
+registry, its batch scoring written to ``alerts``, and the app built on all of it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from features.procurement.build import features_for_release
+from features.settings import Keyring
+from serving.app import create_app
+from serving.procurement import ProcurementRisk
+from serving.settings import ServiceSettings
+from tests.conftest import REPO_ROOT
+from tests.serving.conftest import bearer
+from training.procurement_risk import (
+    TrainingOptions,
+    labels_from_outcomes,
+    read_audit_outcomes,
+    score,
+    train,
+)
+
+# The small world's confirmed findings are all decided March–August: split before them.
+SMALL_OPTIONS = TrainingOptions(
+    train_end=date(2025, 6, 1),
+    calibration_end=date(2025, 7, 1),
+    n_estimators=40,
+    num_leaves=7,
+    min_data_in_leaf=5,
+    num_threads=2,
+)
+RISK = "/v1/procurement/risk"
+ALERTS = "/v1/procurement/alerts"
+STARTUP_SECONDS = 60
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    shutil.copy(source, target)
+    if Path(f"{source}.wal").exists():
+        shutil.copy(f"{source}.wal", f"{target}.wal")
+
+
+@pytest.fixture(scope="module")
+def installation(
+    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
+    """The small installation with its own store copy, a champion trained on it by the
+    training code, and the champion's warnings written to ``alerts``."""
+    root = tmp_path_factory.mktemp("procurement-api")
+    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
+    _copy_store(data_dir / "lodestar.duckdb", root / "lodestar.duckdb")
+    settings = ServiceSettings(
+        environment="test",
+        data_dir=data_dir,
+        store_path=root / "lodestar.duckdb",
+        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+    )
+    uri = settings.resolved_mlflow_tracking_uri
+    trained = train(settings, SMALL_OPTIONS, tracking_uri=uri, quiet=True)
+    assert trained.gate.promoted
+    scored = score(settings, tracking_uri=uri, store_write=True, quiet=True)
+    assert scored.written is not None
+    assert scored.written > 10
+    return settings
+
+
+@pytest.fixture(scope="module")
+def keys(installation: ServiceSettings) -> Keyring:
+    return installation.keyring()
+
+
+@pytest.fixture(scope="module")
+def api(installation: ServiceSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(installation)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def releases(installation: ServiceSettings) -> list[dict[str, Any]]:
+    path = installation.resolved_world_dir / "procurement" / "releases.jsonl"
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _competitive(release: dict[str, Any]) -> bool:
+    details = release.get("bids", {}).get("details", [])
+    method = release.get("tender", {}).get("procurementMethod")
+    return bool(release.get("awards")) and method != "direct" and len(details) >= 2
+
+
+@pytest.fixture(scope="module")
+def alerted_release(api: TestClient, releases: list[dict[str, Any]]) -> dict[str, Any]:
+    """A competitive, awarded release that batch scoring warned about."""
+    with _store(api) as store:
+        alerted = set(store.query("SELECT ocid FROM alerts")["ocid"])
+    return next(r for r in releases if r["ocid"] in alerted and _competitive(r))
+
+
+def _store(client: TestClient) -> Any:
+    return client.app.state.runtime.store.use()  # type: ignore[attr-defined]
+
+
+def _risk(client: TestClient) -> ProcurementRisk:
+    risk: ProcurementRisk = client.app.state.procurement.risk  # type: ignore[attr-defined]
+    return risk
+
+
+def _procurement_model(readiness: dict[str, Any]) -> dict[str, Any]:
+    """This model's entry in ``/readyz`` (other models are listed beside it)."""
+    [model] = [m for m in readiness["models"] if m["name"] == "procurement-risk"]
+    return model
+
+
+def auditor(keys: Keyring) -> dict[str, str]:
+    return bearer(keys, "audit.zhao", "auditor")
+
+
+def manager(keys: Keyring) -> dict[str, str]:
+    return bearer(keys, "buyer.wang", "procurement_manager")
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+def test_readiness_names_the_loaded_model(api: TestClient) -> None:
+    body = api.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert _procurement_model(body) == {
+        "name": "procurement-risk",
+        "alias": "champion",
+        "loaded": True,
+        "version": "1",
+        "reason": None,
+    }
+
+
+def test_risk_of_a_real_release(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    response = api.post(RISK, json=alerted_release, headers=manager(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ocid"] == alerted_release["ocid"]
+    assert 0.0 <= body["probability"] <= 1.0
+    assert body["warning_level"] in {"red", "orange", "yellow", "none"}
+    assert body["model"] == {"name": "procurement-risk", "version": "1"}
+    assert body["supplier_known"] is True
+    assert body["unseen_categories"] == {}
+    reasons = body["reasons"]
+    assert 0 < len(reasons) <= 5
+    for reason in reasons:
+        assert reason["sentence_en"]
+        assert reason["sentence_zh"]
+        assert reason["direction"] == ("raises" if reason["contribution"] > 0 else "lowers")
+    for flag in body["red_flags"]:
+        assert flag["code"].startswith("R")
+        assert flag["description_zh"]
+
+    # The reasons are the five largest |SHAP| of the model's own explanation, which adds up
+    # (with the bias) to the raw score the probability was calibrated from.
+    risk = _risk(api)
+    frame = features_for_release(risk.history, alerted_release)
+    contributions = risk.model.contributions(frame)[0]
+    per_feature = contributions[:-1]
+    largest = np.argsort(-np.abs(per_feature), kind="stable")[: len(reasons)]
+    assert [r["feature"] for r in reasons] == [risk.model.feature_names[j] for j in largest]
+    assert [r["contribution"] for r in reasons] == pytest.approx(per_feature[largest].tolist())
+    assert body["expected_value"] == pytest.approx(contributions[-1])
+    assert body["raw_score"] == pytest.approx(contributions.sum())
+    assert body["raw_score"] == pytest.approx(risk.model.raw_score(frame)[0])
+
+
+def test_online_answer_equals_the_batch_warning(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    """The release sent over HTTP scores exactly as batch scoring scored the stored process."""
+    body = api.post(RISK, json=alerted_release, headers=auditor(keys)).json()
+    with _store(api) as store:
+        stored = store.query(
+            "SELECT probability, warning_level, reasons FROM alerts WHERE ocid = ?",
+            [alerted_release["ocid"]],
+        ).iloc[0]
+    assert body["probability"] == pytest.approx(stored["probability"], abs=1e-9)
+    assert body["warning_level"] == stored["warning_level"]
+    assert [r["feature"] for r in body["reasons"]] == [
+        r["feature"] for r in json.loads(stored["reasons"])
+    ]
+
+
+def test_unknown_supplier_is_scored_without_its_history(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    release = copy.deepcopy(alerted_release)
+    winner = release["awards"][0]["suppliers"][0]["id"]
+    renamed = "SUP-NOT-IN-REGISTER"
+    for bid in release["bids"]["details"]:
+        for tenderer in bid.get("tenderers", []):
+            if tenderer["id"] == winner:
+                tenderer["id"] = renamed
+    release["awards"][0]["suppliers"][0]["id"] = renamed
+    for party in release.get("parties", []):
+        if party.get("id") == winner:
+            party["id"] = renamed
+    response = api.post(RISK, json=release, headers=auditor(keys))
+    assert response.status_code == 200, response.text
+    assert response.json()["supplier_known"] is False
+
+
+def _without_bids(release: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(release)
+    changed["bids"]["details"] = []
+    return changed
+
+
+def _amount_as_text(release: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(release)
+    changed["awards"][0]["value"]["amount"] = "abc"
+    return changed
+
+
+def _without_ocid(release: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(release)
+    del changed["ocid"]
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("make_body", "loc"),
+    [
+        (lambda release: [release], ["body"]),
+        (lambda release: "not a release", ["body"]),
+        (_amount_as_text, ["body", "awards", 0, "value", "amount"]),
+        (_without_bids, ["body", "bids", "details"]),
+        (_without_ocid, ["body", "ocid"]),
+    ],
+    ids=["a-list", "a-string", "amount-as-text", "empty-bids", "missing-ocid"],
+)
+def test_bad_releases_get_a_422_with_where(
+    api: TestClient,
+    keys: Keyring,
+    alerted_release: dict[str, Any],
+    make_body: Any,
+    loc: list[str | int],
+) -> None:
+    response = api.post(RISK, json=make_body(alerted_release), headers=auditor(keys))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["request_id"]
+    [detail] = error["details"]
+    assert detail["loc"] == loc
+    assert detail["msg"]
+
+
+def test_malformed_shapes_never_crash(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    shapes: list[dict[str, Any]] = [
+        {"ocid": "ocds-x-1"},
+        {"ocid": "ocds-x-2", "tender": "open"},
+        {"ocid": "ocds-x-3", "awards": {"id": "a"}},
+        {"ocid": "ocds-x-4", "bids": {"details": "none"}},
+        {**copy.deepcopy(alerted_release), "awards": [{"id": "a", "value": {"amount": None}}]},
+        {**copy.deepcopy(alerted_release), "tender": {"items": [{"quantity": "ten"}]}},
+        {"ocid": " "},
+    ]
+    for shape in shapes:
+        response = api.post(RISK, json=shape, headers=auditor(keys))
+        assert response.status_code in (200, 422), (shape, response.text)
+        if response.status_code == 422:
+            assert response.json()["error"]["details"][0]["loc"][0] == "body"
+
+
+def test_batch_answers_every_release_in_order(
+    api: TestClient, keys: Keyring, releases: list[dict[str, Any]]
+) -> None:
+    good = [r for r in releases if _competitive(r)][:3]
+    sent: list[Any] = [good[0], {"ocid": 42}, good[1], "text", good[2]]
+    body = {"releases": sent}
+    response = api.post(f"{RISK}/batch", json=body, headers=auditor(keys))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [item["index"] for item in answer["items"]] == [0, 1, 2, 3, 4]
+    assert (answer["scored"], answer["failed"]) == (3, 2)
+    for position in (0, 2, 4):
+        item = answer["items"][position]
+        assert item["error"] is None
+        assert item["result"]["ocid"] == sent[position]["ocid"]
+    assert answer["items"][1]["error"]["details"][0]["loc"] == ["body", "releases", 1, "ocid"]
+    assert answer["items"][3]["error"]["details"][0]["loc"] == ["body", "releases", 3]
+    # each item scores as it would alone
+    alone = api.post(RISK, json=good[1], headers=auditor(keys)).json()
+    assert answer["items"][2]["result"]["probability"] == pytest.approx(alone["probability"])
+
+
+def test_batch_size_is_limited(api: TestClient, keys: Keyring) -> None:
+    empty = api.post(f"{RISK}/batch", json={"releases": []}, headers=auditor(keys))
+    assert empty.status_code == 422
+    too_many = api.post(
+        f"{RISK}/batch", json={"releases": [{"ocid": "x"}] * 501}, headers=auditor(keys)
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["error"]["details"][0]["loc"] == ["body", "releases"]
+
+
+# --------------------------------------------------------------------------------------------
+# Roles and the audit log
+
+
+@pytest.mark.parametrize("role", ["member", "esg_analyst", "party_officer"])
+def test_other_roles_cannot_read(
+    api: TestClient, keys: Keyring, role: str, alerted_release: dict[str, Any]
+) -> None:
+    headers = bearer(keys, "E1001", role)
+    assert api.post(RISK, json=alerted_release, headers=headers).status_code == 403
+    assert api.get(ALERTS, headers=headers).status_code == 403
+
+
+def test_credentials_are_required(api: TestClient, alerted_release: dict[str, Any]) -> None:
+    response = api.post(RISK, json=alerted_release)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert api.get(ALERTS).status_code == 401
+
+
+def test_procurement_manager_cannot_review(api: TestClient, keys: Keyring) -> None:
+    first = api.get(ALERTS, headers=manager(keys)).json()["alerts"][0]
+    response = api.post(
+        f"{ALERTS}/{first['alert_id']}/review",
+        json={"verdict": "dismissed"},
+        headers=manager(keys),
+    )
+    assert response.status_code == 403
+
+
+def test_every_read_is_in_the_audit_log(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    headers = manager(keys)
+    api.post(RISK, json=alerted_release, headers=headers | {"X-Request-ID": "risk-read"})
+    api.get(f"{ALERTS}?limit=1", headers=headers | {"X-Request-ID": "alerts-read"})
+    api.get(ALERTS, headers=bearer(keys, "E1001", "member") | {"X-Request-ID": "alerts-denied"})
+    with _store(api) as store:
+        entries = store.query(
+            "SELECT request_id, action, resource, status_code, role FROM audit_log "
+            "WHERE request_id IN ('risk-read', 'alerts-read', 'alerts-denied') ORDER BY seq"
+        ).to_dict("records")
+    assert [(e["request_id"], e["action"], e["resource"], e["status_code"]) for e in entries] == [
+        ("risk-read", "POST", RISK, 200),
+        ("alerts-read", "GET", ALERTS, 200),
+        ("alerts-denied", "GET", ALERTS, 403),
+    ]
+    assert [e["role"] for e in entries] == ["procurement_manager", "procurement_manager", "member"]
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts
+
+
+def test_alerts_are_ordered_and_paged(api: TestClient, keys: Keyring) -> None:
+    everything = api.get(f"{ALERTS}?limit=500", headers=auditor(keys)).json()
+    total = everything["total"]
+    assert total == len(everything["alerts"]) > 10
+    probabilities = [a["probability"] for a in everything["alerts"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    pages = [
+        api.get(f"{ALERTS}?limit=4&offset={offset}", headers=auditor(keys)).json()
+        for offset in (0, 4, 8)
+    ]
+    assert all(page["total"] == total for page in pages)
+    paged = [a["alert_id"] for page in pages for a in page["alerts"]]
+    assert paged == [a["alert_id"] for a in everything["alerts"][:12]]
+    assert (pages[1]["limit"], pages[1]["offset"]) == (4, 4)
+
+
+def test_alerts_filter(api: TestClient, keys: Keyring) -> None:
+    headers = auditor(keys)
+    everything = api.get(f"{ALERTS}?limit=500", headers=headers).json()["alerts"]
+
+    red_or_orange = api.get(f"{ALERTS}?level=red&level=orange&limit=500", headers=headers).json()
+    expected = [a["alert_id"] for a in everything if a["warning_level"] in {"red", "orange"}]
+    assert [a["alert_id"] for a in red_or_orange["alerts"]] == expected
+    assert red_or_orange["total"] == len(expected)
+
+    buyer = everything[0]["buyer_id"]
+    by_buyer = api.get(f"{ALERTS}?buyer_id={buyer}&limit=500", headers=headers).json()
+    assert by_buyer["total"] == sum(a["buyer_id"] == buyer for a in everything)
+
+    supplier = next(a["supplier_ids"][0] for a in everything if a["supplier_ids"])
+    by_supplier = api.get(f"{ALERTS}?supplier_id={supplier}&limit=500", headers=headers).json()
+    assert by_supplier["total"] == sum(supplier in a["supplier_ids"] for a in everything) > 0
+
+    day = everything[0]["decision_date"][:10]
+    one_day = api.get(f"{ALERTS}?date_from={day}&date_to={day}&limit=500", headers=headers).json()
+    assert one_day["total"] == sum(a["decision_date"][:10] == day for a in everything) > 0
+
+    assert api.get(f"{ALERTS}?level=purple", headers=headers).status_code == 422
+    backwards = api.get(f"{ALERTS}?date_from=2025-05-01&date_to=2025-04-01", headers=headers)
+    assert backwards.status_code == 422
+    assert api.get(f"{ALERTS}?limit=501", headers=headers).status_code == 422
+
+
+def test_alert_detail_and_unknown_alert(api: TestClient, keys: Keyring) -> None:
+    first = api.get(f"{ALERTS}?limit=1", headers=manager(keys)).json()["alerts"][0]
+    detail = api.get(f"{ALERTS}/{first['alert_id']}", headers=manager(keys))
+    assert detail.status_code == 200
+    body = detail.json()
+    assert body["ocid"] == first["ocid"]
+    assert 0 < len(body["reasons"]) <= 5
+    assert all(r["sentence_zh"] and r["sentence_en"] for r in body["reasons"])
+    assert [f["code"] for f in body["red_flags"]] == first["red_flag_codes"]
+    assert isinstance(body["history"], list)
+    missing = api.get(f"{ALERTS}/{'0' * 64}", headers=manager(keys))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert api.get(f"{ALERTS}/not-an-id", headers=manager(keys)).status_code == 422
+
+
+def test_review_flow(api: TestClient, keys: Keyring) -> None:
+    from features.security import PersonalData
+
+    alert = api.get(f"{ALERTS}?status=open&limit=1&offset=3", headers=auditor(keys)).json()
+    alert_id, ocid = alert["alerts"][0]["alert_id"], alert["alerts"][0]["ocid"]
+    url = f"{ALERTS}/{alert_id}/review"
+
+    asked = api.post(
+        url,
+        json={"verdict": "needs_information", "comment": "请补充报价明细"},
+        headers=auditor(keys),
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["status"] == "needs_information"
+    confirmed = api.post(
+        url,
+        json={"verdict": "confirmed", "scheme": "bid_rigging", "comment": "围标：报价同源"},
+        headers=auditor(keys),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert body["status"] == "confirmed"
+    reviewer = PersonalData(keys).pseudonymiser.pseudonym("subject", "audit.zhao")
+    assert [(h["verdict"], h["scheme"], h["comment"], h["reviewer"]) for h in body["history"]] == [
+        ("needs_information", None, "请补充报价明细", reviewer),
+        ("confirmed", "bid_rigging", "围标：报价同源", reviewer),
+    ]
+
+    # a manager sees the history without the comments
+    seen = api.get(f"{ALERTS}/{alert_id}", headers=manager(keys)).json()
+    assert [h["comment"] for h in seen["history"]] == [None, None]
+    assert seen["status"] == "confirmed"
+    filtered = api.get(f"{ALERTS}?status=confirmed", headers=manager(keys)).json()
+    assert alert_id in [a["alert_id"] for a in filtered["alerts"]]
+
+    # stored as an audit outcome the next training run reads as a positive label
+    with _store(api) as store:
+        outcomes = read_audit_outcomes(store)
+        origins = store.query(
+            "SELECT finding, scheme, origin, confirmed_at FROM audit_outcomes WHERE ocid = ? "
+            "AND origin = 'review' ORDER BY finding",
+            [ocid],
+        )
+        comments = store.query("SELECT comment_enc FROM reviews WHERE alert_id = ?", [alert_id])
+    assert origins["finding"].tolist() == ["confirmed", "needs_information"]
+    assert origins["scheme"].tolist() == ["bid_rigging", ""]
+    assert set(origins["origin"]) == {"review"}
+    labels = labels_from_outcomes(outcomes).set_index("ocid")
+    assert labels.loc[ocid, "label"] == 1
+    assert all(b"\xe5\x9b\xb4" not in bytes(c) for c in comments["comment_enc"])  # encrypted
+
+
+@pytest.mark.parametrize(
+    "review",
+    [
+        {"verdict": "confirmed"},
+        {"verdict": "confirmed", "scheme": "embezzlement"},
+        {"verdict": "dismissed", "scheme": "bid_rigging"},
+        {"verdict": "approved"},
+        {"verdict": "dismissed", "comment": "x" * 2001},
+    ],
+    ids=["no-scheme", "unknown-scheme", "dismissed-with-scheme", "bad-verdict", "long-comment"],
+)
+def test_bad_reviews_are_refused(api: TestClient, keys: Keyring, review: dict[str, Any]) -> None:
+    alert_id = api.get(f"{ALERTS}?limit=1", headers=auditor(keys)).json()["alerts"][0]["alert_id"]
+    response = api.post(f"{ALERTS}/{alert_id}/review", json=review, headers=auditor(keys))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_review_of_an_unknown_alert(api: TestClient, keys: Keyring) -> None:
+    response = api.post(
+        f"{ALERTS}/{'f' * 64}/review", json={"verdict": "dismissed"}, headers=auditor(keys)
+    )
+    assert response.status_code == 404
+
+
+# --------------------------------------------------------------------------------------------
+# Without a champion
+
+
+@pytest.mark.parametrize("registry", ["missing-file", "empty-registry"])
+def test_without_a_champion_the_service_starts_and_says_so(
+    service_settings: ServiceSettings,
+    service_keyring: Keyring,
+    tmp_path: Path,
+    registry: str,
+) -> None:
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    if registry == "empty-registry":
+        import mlflow
+
+        mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+        assert database.exists()
+    settings = service_settings.model_copy(update={"mlflow_tracking_uri": uri})
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        model = _procurement_model(ready.json())
+        assert model["loaded"] is False
+        assert "procurement-risk@champion" in model["reason"]
+        assert str(tmp_path) not in ready.text
+        headers = bearer(service_keyring, "audit.zhao", "auditor")
+        response = client.post(RISK, json={"ocid": "ocds-x-1"}, headers=headers)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "model_unavailable"
+        batch = client.post(f"{RISK}/batch", json={"releases": [{}]}, headers=headers)
+        assert batch.status_code == 503
+        # the alerts live in the store: they stay readable
+        assert client.get(ALERTS, headers=headers).json()["total"] == 0
+        # credentials are checked before the model: no state leaks to anonymous callers
+        assert client.post(RISK, json={"ocid": "x"}).status_code == 401
+    assert (registry == "empty-registry") == database.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Through a real uvicorn server
+
+
+@pytest.fixture
+def server(
+    installation: ServiceSettings, small_installation: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """``python -m serving run`` on a free port, on its own copy of the store (DuckDB allows
+    one writing process per file) and the module's registry."""
+    store = tmp_path / "lodestar.duckdb"
+    _copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / "lodestar.duckdb", store)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
+    env |= {
+        "LODESTAR_ENVIRONMENT": "test",
+        "LODESTAR_DATA_DIR": str(installation.data_dir),
+        "LODESTAR_KEY_FILE": str(installation.key_file),
+        "LODESTAR_STORE_PATH": str(store),
+        "LODESTAR_MLFLOW_TRACKING_URI": installation.resolved_mlflow_tracking_uri,
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "run", "--port", "0"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
+            line = process.stdout.readline() if ready else ""
+            assert line.startswith("Lodestar serving on http://"), log_path.read_text()
+            base_url = line.split(" on ", 1)[1].strip()
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while True:
+                try:
+                    if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "server not ready in time"
+                time.sleep(0.2)
+            yield base_url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def test_risk_through_a_real_server(
+    server: str, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    token = bearer(keys, "audit.zhao", "auditor", ttl=timedelta(minutes=2))
+    with httpx.Client(base_url=server, timeout=30) as http:
+        assert _procurement_model(http.get("/readyz").json())["loaded"] is True
+        response = http.post(RISK, json=alerted_release, headers=token)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert 0.0 <= body["probability"] <= 1.0
+        assert len(body["reasons"]) <= 5
+        assert body["model"]["version"] == "1"
+        bad = http.post(RISK, json=_amount_as_text(alerted_release), headers=token)
+        assert bad.status_code == 422
+        assert bad.json()["error"]["details"][0]["loc"] == ["body", "awards", 0, "value", "amount"]
