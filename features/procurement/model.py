@@ -100,6 +100,16 @@ def _display_value(value: Any) -> float | str | None:
     return None if math.isnan(number) else number
 
 
+def _is_missing(value: Any) -> bool:
+    """Missing as ``Series.dropna`` sees a scalar: None, NaN, pd.NA, NaT."""
+    if value is None or isinstance(value, str):
+        return value is None
+    if isinstance(value, float):
+        return math.isnan(value)
+    missing = pd.isna(value)
+    return isinstance(missing, bool | np.bool_) and bool(missing)
+
+
 def reason_sentences(feature: str, value: float | str | None) -> tuple[str, str]:
     """(English, Chinese) sentence for one feature value, from the feature's spec template."""
     spec = FEATURES.get(feature)
@@ -229,6 +239,65 @@ def _average_path_length(n_samples: FloatArray) -> FloatArray:
     return result
 
 
+_SCORE_CHUNK = 128
+"""Rows per step of the packed isolation-forest walk (bounds its ``[trees, rows]`` arrays)."""
+_PACKED_MAX_ROWS = 256
+"""Up to this many rows the packed walk is used (a request: about 0.1 ms instead of 5 ms for
+100 trees); beyond, the per-tree walk, faster on large batches."""
+
+
+@dataclass(frozen=True)
+class _PackedForest:
+    """An isolation forest's trees padded to one ``[n_trees, max_nodes]`` array per field
+    (padding is never reached: a walk stops at a leaf, ``left == -1``)."""
+
+    source: list[dict[str, np.ndarray]]
+    left: npt.NDArray[np.int64]
+    right: npt.NDArray[np.int64]
+    feature: npt.NDArray[np.int64]
+    threshold: FloatArray
+    leaf_path: FloatArray  # c(n_node_samples) per node
+
+    @classmethod
+    def from_trees(cls, trees: list[dict[str, np.ndarray]]) -> _PackedForest:
+        width = max(len(tree["left"]) for tree in trees)
+
+        def pad(key: str, fill: float, dtype: type) -> np.ndarray:
+            out: np.ndarray = np.full((len(trees), width), fill, dtype=dtype)
+            for t, tree in enumerate(trees):
+                out[t, : len(tree[key])] = tree[key]
+            return out
+
+        return cls(
+            source=trees,
+            left=pad("left", -1, np.int64),
+            right=pad("right", -1, np.int64),
+            feature=np.maximum(pad("feature", 0, np.int64), 0),  # leaves hold -2
+            threshold=pad("threshold", 0.0, np.float64),
+            leaf_path=_average_path_length(pad("n_node_samples", 1.0, np.float64)),
+        )
+
+    def path_length_sum(self, x: FloatArray) -> FloatArray:
+        """Per row of ``x`` (imputed, selected columns): the sum over trees, in tree order, of
+        the depth reached plus c(leaf size)."""
+        n_trees, n_rows = self.left.shape[0], x.shape[0]
+        tree = np.arange(n_trees)[:, None]
+        row = np.arange(n_rows)[None, :]
+        node = np.zeros((n_trees, n_rows), dtype=np.int64)
+        depth = np.zeros((n_trees, n_rows))
+        while True:
+            left = self.left[tree, node]
+            active = left != -1
+            if not active.any():
+                break
+            goes_left = x[row, self.feature[tree, node]] <= self.threshold[tree, node]
+            node = np.where(active, np.where(goes_left, left, self.right[tree, node]), node)
+            depth += active
+        per_tree = depth + self.leaf_path[tree, node]
+        # axis 0 of a C-ordered [trees, rows] array adds tree after tree, as the per-tree walk
+        return np.asarray(np.add.reduce(per_tree, axis=0), dtype=float)
+
+
 class IsolationScorer:
     """An isolation forest (sklearn ``IsolationForest``) fitted on numeric columns, exported to
     arrays and scored with numpy: identical to sklearn's ``-score_samples``.
@@ -246,6 +315,7 @@ class IsolationScorer:
         self.medians_: FloatArray | None = None
         self.max_samples_: int | None = None
         self.trees_: list[dict[str, np.ndarray]] | None = None
+        self._packed_cache: _PackedForest | None = None
 
     def fit(self, matrix: FloatArray, *, columns: Sequence[int]) -> IsolationScorer:
         from sklearn.ensemble import IsolationForest
@@ -279,10 +349,50 @@ class IsolationScorer:
         filled = np.where(np.isfinite(x), x, medians)
         return np.asarray(filled.astype(np.float32), dtype=float)
 
+    def _packed(self) -> _PackedForest:
+        """The trees as ``[n_trees, max_nodes]`` arrays (built once, rebuilt if ``trees_`` is
+        replaced), so that all trees are walked together."""
+        trees = self.trees_
+        assert trees is not None
+        packed = self._packed_cache
+        if packed is None or packed.source is not trees:
+            packed = _PackedForest.from_trees(trees)
+            self._packed_cache = packed
+        return packed
+
     def score(self, matrix: FloatArray) -> FloatArray:
-        """Anomaly score in 0..1 per row of the full feature matrix (higher = more unusual)."""
+        """Anomaly score in 0..1 per row of the full feature matrix (higher = more unusual).
+
+        A few rows (a request) walk all trees at once (``_score_packed``); many rows walk
+        one tree after another (``_score_per_tree``), which is faster there. Both give the
+        same numbers, bit for bit."""
         if self.trees_ is None or self.columns_ is None or self.medians_ is None:
             raise RuntimeError("IsolationScorer is not fitted")
+        if np.asarray(matrix).shape[0] <= _PACKED_MAX_ROWS:
+            return self._score_packed(matrix)
+        return self._score_per_tree(matrix)
+
+    def _score_packed(self, matrix: FloatArray) -> FloatArray:
+        """All trees walked at once, one level per step, on the packed arrays; the path
+        lengths summed tree by tree in tree order, as ``_score_per_tree`` does."""
+        assert self.trees_ is not None
+        assert self.columns_ is not None
+        assert self.medians_ is not None
+        assert self.max_samples_ is not None
+        x = self._impute(np.asarray(matrix, dtype=float)[:, self.columns_], self.medians_)
+        packed = self._packed()
+        depth_sum = np.empty(x.shape[0])
+        for start in range(0, x.shape[0], _SCORE_CHUNK):
+            stop = min(start + _SCORE_CHUNK, x.shape[0])
+            depth_sum[start:stop] = packed.path_length_sum(x[start:stop])
+        normaliser = len(self.trees_) * _average_path_length(np.array([self.max_samples_]))[0]
+        return np.asarray(2.0 ** (-depth_sum / normaliser), dtype=float)
+
+    def _score_per_tree(self, matrix: FloatArray) -> FloatArray:
+        """One tree after another, each walked by all rows together."""
+        assert self.trees_ is not None
+        assert self.columns_ is not None
+        assert self.medians_ is not None
         assert self.max_samples_ is not None
         x = self._impute(np.asarray(matrix, dtype=float)[:, self.columns_], self.medians_)
         rows = np.arange(x.shape[0])
@@ -392,6 +502,14 @@ class FeatureEncoder:
             column: {value: code for code, value in enumerate(values)}
             for column, values in self.categories.items()
         }
+        self._numeric_positions = [
+            j for j, name in enumerate(self.feature_names) if name not in self.categories
+        ]
+        self._categorical_positions = [
+            (j, self._category_index[name])
+            for j, name in enumerate(self.feature_names)
+            if name in self.categories
+        ]
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [name for name in self.feature_names if name not in frame.columns]
@@ -431,6 +549,50 @@ class FeatureEncoder:
                 except (TypeError, ValueError) as error:
                     raise FeatureFrameError(f"feature {name!r} is not numeric: {error}") from error
         return pd.DataFrame(columns, index=frame.index)
+
+    def _check_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for i, row in enumerate(rows):
+            missing = [name for name in self.feature_names if name not in row]
+            if missing:
+                raise FeatureFrameError(f"feature row {i} lacks key(s) {missing}")
+
+    def unseen_categories_of_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+        """``unseen_categories`` of the frame these rows would make (``feature_frame``)."""
+        self._check_rows(rows)
+        unseen: dict[str, list[str]] = {}
+        for column, index in self._category_index.items():
+            values = {str(row[column]) for row in rows if not _is_missing(row[column])}
+            new = sorted(values - set(index))
+            if new:
+                unseen[column] = new
+        return unseen
+
+    def matrix_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
+        """``matrix(feature_frame(rows))`` straight from ``process_features`` dicts, without
+        pandas: numeric values converted by numpy as ``feature_frame`` does, categorical
+        values looked up in the training categories (missing or unseen: NaN). Cheap for one
+        row or a few; for many rows the frame path is as fast."""
+        self._check_rows(rows)
+        unseen = self.unseen_categories_of_rows(rows)
+        if unseen:
+            log.warning("categories not seen in training, scored as missing: %s", unseen)
+        out = np.empty((len(rows), len(self.feature_names)), dtype=float)
+        numeric = self._numeric_positions
+        if numeric:
+            try:
+                values = np.array(
+                    [[row[self.feature_names[j]] for j in numeric] for row in rows],
+                    dtype=np.float64,
+                ).reshape(len(rows), len(numeric))
+            except (TypeError, ValueError) as error:
+                raise FeatureFrameError(f"a numeric feature is not numeric: {error}") from error
+            out[:, numeric] = values
+        for j, index in self._categorical_positions:
+            name = self.feature_names[j]
+            for i, row in enumerate(rows):
+                value = row[name]
+                out[i, j] = math.nan if _is_missing(value) else index.get(str(value), math.nan)
+        return out
 
     def matrix(self, frame: pd.DataFrame) -> FloatArray:
         """``[n, n_features]`` float64, categorical columns as their training codes (NaN for
@@ -547,6 +709,12 @@ class RiskModel:
     ) -> list[list[Reason]]:
         """The k largest contributions (by absolute value, zeros left out) of each row."""
         values = frame[self.feature_names].to_numpy(dtype=object)
+        return self._reasons(values, contributions, k=k)
+
+    def _reasons(
+        self, values: npt.NDArray[np.object_], contributions: FloatArray, *, k: int
+    ) -> list[list[Reason]]:
+        """Reasons from the feature values as given (``[n, n_features]`` objects)."""
         per_feature = contributions[:, : len(self.feature_names)]
         order = np.argsort(-np.abs(per_feature), axis=1, kind="stable")[:, :k]
         out: list[list[Reason]] = []
@@ -579,6 +747,30 @@ class RiskModel:
     def assess(self, frame: pd.DataFrame, *, k: int = 5) -> RiskAssessment:
         """Probability, level, unsupervised score, contributions and reasons in one pass."""
         matrix = self.matrix(frame)
+        values = frame[self.feature_names].to_numpy(dtype=object)
+        return self._assess(matrix, values, self.unseen_categories(frame), k=k)
+
+    def assess_rows(self, rows: Sequence[Mapping[str, Any]], *, k: int = 5) -> RiskAssessment:
+        """``assess(feature_frame(rows))`` from ``process_features`` dicts without building a
+        frame: the same numbers, levels and reasons, in about a millisecond for one row (what
+        the API scores a request with)."""
+        matrix = self.encoder.matrix_from_rows(rows)
+        # the values a frame would hold: numbers as float64 (as in the matrix), categories as given
+        values = matrix.astype(object)
+        for j, _ in self.encoder._categorical_positions:
+            name = self.feature_names[j]
+            for i, row in enumerate(rows):
+                values[i, j] = row[name]
+        return self._assess(matrix, values, self.encoder.unseen_categories_of_rows(rows), k=k)
+
+    def _assess(
+        self,
+        matrix: FloatArray,
+        values: npt.NDArray[np.object_],
+        unseen: dict[str, list[str]],
+        *,
+        k: int,
+    ) -> RiskAssessment:
         contributions = self.contributions_matrix(matrix)
         raw = contributions.sum(axis=1)
         probability = self.calibrator.transform(raw)
@@ -588,8 +780,8 @@ class RiskModel:
             warning_level=self.warning_level(probability),
             unsupervised_score=self.unsupervised_score_matrix(matrix),
             contributions=contributions,
-            reasons=self.reasons_from_contributions(frame, contributions, k=k),
-            unseen_categories=self.unseen_categories(frame),
+            reasons=self._reasons(values, contributions, k=k),
+            unseen_categories=unseen,
         )
 
     # ---- persistence ------------------------------------------------------------------------

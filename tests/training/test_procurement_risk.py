@@ -116,6 +116,29 @@ def test_default_split_on_a_calendar_year() -> None:
     assert parts[dates >= "2025-10-01"].eq("test").all()
 
 
+def _monthly(counts: dict[str, int]) -> pd.Series:
+    """Decision dates spread over each month, ``counts`` per month ("YYYY-MM")."""
+    parts = [
+        pd.Series(pd.date_range(f"{month}-01", f"{month}-28", periods=n))
+        for month, n in counts.items()
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_default_split_ignores_the_sparse_tail_of_the_demo_world() -> None:
+    # the scale-1 demo world's processes per month: tenders whose deadline falls after the
+    # snapshot give a 2026 tail (379 in January, 2 in February), with no audit outcomes yet
+    counts = {f"2025-{m:02d}": n for m, n in enumerate([1155, 1066] + [1700] * 10, start=1)}
+    dates = _monthly({**counts, "2026-01": 379, "2026-02": 2})
+    split = default_split(dates)
+    assert split == TimeSplit(train_end=date(2025, 9, 1), calibration_end=date(2025, 10, 1))
+    assert split.part(dates)[dates >= "2026-01-01"].eq("test").all()  # tested, not moving it
+
+    # a trailing month counts once it holds half the median month: then it is a test month
+    dates = _monthly({**counts, "2026-01": 900})
+    assert default_split(dates).calibration_end == date(2025, 11, 1)
+
+
 def test_label_cutoff_applies_to_training_not_test() -> None:
     frame = pd.DataFrame(
         {"ocid": ["a", "b"], "decision_date": pd.to_datetime(["2025-02-01", "2025-11-01"])}
