@@ -28,7 +28,7 @@ lock: ## recompile requirements.lock from requirements.in (versions only, no add
 demo: install ## the main job: keys, demo world, ingestion, models, then the service on $(HOST):$(PORT)
 	$(BIN)/lodestar demo --scale $(SCALE)
 	$(MAKE) --no-print-directory models
-	$(BIN)/python -m serving demo-credentials
+	LODESTAR_HOST=$(HOST) LODESTAR_PORT=$(PORT) $(BIN)/python -m serving demo-credentials
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
 models: install ## train, gate and register every model on the store; score it into alerts
