@@ -27,7 +27,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.esg.history import SupplierHistory
@@ -51,6 +50,7 @@ from serving.esg_schemas import (
     TenderRankingOut,
 )
 from serving.procurement_schemas import ModelReadiness, ModelRef
+from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
@@ -60,14 +60,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REGISTERED_MODEL = "supplier-esg"  # the name training registers (the registry is the hand-off)
-CHAMPION = "champion"
 REASONS_SHOWN = 5
 KNOCKED_OUT_ACTION = "reject_knocked_out"
 KNOCKED_OUT_TEXTS = ("rejected: fails a knock-out gate", "否决：未通过准入门槛")
 UNKNOWN_ACTION = "manual_review"
 UNKNOWN_TEXTS = ("manual review: nothing is known", "人工审核：无任何记录")
 BLEND = "blended = (1 − w) × (bid / lowest eligible bid − 1) + w × ESG score / 100; lower first"
-_SQLITE_PREFIX = "sqlite:///"
 _NO_HISTORY = EsgReasonOut(
     feature=HAS_ANY_HISTORY,
     value=0.0,
@@ -79,10 +77,6 @@ _NO_HISTORY = EsgReasonOut(
     improvement_en="provide certificates, licences and references with their documents",
     improvement_zh="提供带证明文件的认证、许可证和业绩证明",
 )
-
-
-class ModelUnavailableError(RuntimeError):
-    """The champion cannot be loaded; the message is safe to show any caller."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,33 +119,9 @@ class EsgState:
 
 def load_champion(tracking_uri: str) -> tuple[EsgModel, str]:
     """``models:/supplier-esg@champion`` as an ``EsgModel``, and its version."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     from features.esg.model import EsgModel
 
-    if tracking_uri.startswith(_SQLITE_PREFIX):
-        database = Path(tracking_uri[len(_SQLITE_PREFIX) :])
-        if not database.is_file():
-            raise ModelUnavailableError(
-                f"model {REGISTERED_MODEL}@{CHAMPION} is not registered (no model registry yet)"
-            )
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        registered = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
-    except MlflowException as error:
-        raise ModelUnavailableError(
-            f"model {REGISTERED_MODEL}@{CHAMPION} is not registered"
-        ) from error
-    version = str(registered.version)
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
-    model = getattr(loaded.unwrap_python_model(), "esg_model", None)
-    if not isinstance(model, EsgModel):
-        raise ModelUnavailableError(
-            f"model {REGISTERED_MODEL} version {version} is not a supplier EsgModel"
-        )
-    return model, version
+    return load_champion_model(tracking_uri, REGISTERED_MODEL, "esg_model", EsgModel)
 
 
 def load_esg(settings: ServiceSettings, runtime: Runtime) -> EsgState:

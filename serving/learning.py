@@ -41,7 +41,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +66,7 @@ from serving.learning_schemas import (
     SuggestionOut,
 )
 from serving.procurement_schemas import ModelReadiness, ModelRef
+from serving.registry import CHAMPION, ModelUnavailableError, load_python_model
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
@@ -78,7 +78,6 @@ logger = logging.getLogger(__name__)
 
 MASTERY_MODEL = "mastery"  # the names training registers (the registry is the hand-off)
 RECOMMENDER_MODEL = "study-recommender"
-CHAMPION = "champion"
 CHECK_IN_DAYS = 90
 CHECK_IN_REFRESH_SECONDS = 300
 MIN_GROUP_SIZE = 5
@@ -96,11 +95,6 @@ STUDY_COLUMNS = (
     "item_difficulty",
     "timestamp",
 )
-_SQLITE_PREFIX = "sqlite:///"
-
-
-class ModelUnavailableError(RuntimeError):
-    """A champion cannot be loaded; the message is safe to show any caller."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,24 +103,7 @@ class ModelUnavailableError(RuntimeError):
 
 def load_champion(tracking_uri: str, name: str) -> tuple[Any, str]:
     """The python model behind ``models:/<name>@champion``, and its version."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if tracking_uri.startswith(_SQLITE_PREFIX):
-        database = Path(tracking_uri[len(_SQLITE_PREFIX) :])
-        if not database.is_file():
-            raise ModelUnavailableError(
-                f"model {name}@{CHAMPION} is not registered (no model registry yet)"
-            )
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        registered = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as error:
-        raise ModelUnavailableError(f"model {name}@{CHAMPION} is not registered") from error
-    version = str(registered.version)
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return loaded.unwrap_python_model(), version
+    return load_python_model(tracking_uri, name)
 
 
 def load_mastery(tracking_uri: str) -> tuple[MasteryModel, str]:

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -65,20 +64,15 @@ from serving.procurement_schemas import (
     ReviewRequest,
     RiskAssessmentOut,
 )
+from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 REGISTERED_MODEL = "procurement-risk"  # the name training registers (the registry is the hand-off)
-CHAMPION = "champion"
 REASONS_SHOWN = 5
 INVALID_RELEASE = "invalid_release"
-_SQLITE_PREFIX = "sqlite:///"
-
-
-class ModelUnavailableError(RuntimeError):
-    """The champion cannot be loaded; the message is safe to show any caller."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,31 +115,7 @@ class ProcurementState:
 
 def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:
     """``models:/procurement-risk@champion`` as a ``RiskModel``, and its version."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if tracking_uri.startswith(_SQLITE_PREFIX):
-        database = Path(tracking_uri[len(_SQLITE_PREFIX) :])
-        if not database.is_file():
-            raise ModelUnavailableError(
-                f"model {REGISTERED_MODEL}@{CHAMPION} is not registered (no model registry yet)"
-            )
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        registered = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
-    except MlflowException as error:
-        raise ModelUnavailableError(
-            f"model {REGISTERED_MODEL}@{CHAMPION} is not registered"
-        ) from error
-    version = str(registered.version)
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
-    model = getattr(loaded.unwrap_python_model(), "risk_model", None)
-    if not isinstance(model, RiskModel):
-        raise ModelUnavailableError(
-            f"model {REGISTERED_MODEL} version {version} is not a procurement RiskModel"
-        )
-    return model, version
+    return load_champion_model(tracking_uri, REGISTERED_MODEL, "risk_model", RiskModel)
 
 
 def load_procurement(settings: ServiceSettings, runtime: Runtime) -> ProcurementState:
