@@ -27,25 +27,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import os
 import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import Load, Request, drive  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -156,86 +153,6 @@ def our_server(data_dir: Path, log_path: Path) -> Iterator[int]:
 
 # --------------------------------------------------------------------------------------------
 # Load
-
-
-Request = tuple[str, str, bytes | None]  # method, path, body
-
-
-@dataclass
-class Load:
-    latencies_s: list[float] = field(default_factory=list)
-    errors: int = 0
-    seconds: float = 0.0
-    first_error: str = ""
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies_s) + self.errors
-
-    def percentile_ms(self, q: float) -> float:
-        return 1000 * float(np.quantile(self.latencies_s, q)) if self.latencies_s else math.nan
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies_s) / self.seconds if self.seconds else math.nan
-
-
-def drive(
-    port: int,
-    requests: list[Request],
-    headers: dict[str, str],
-    *,
-    clients: int,
-    total: int,
-    seconds: float,
-) -> Load:
-    """``total`` requests (at most ``seconds``) from ``clients`` threads, each on one
-    keep-alive loopback connection, cycling through ``requests``."""
-    load = Load()
-    lock = threading.Lock()
-    counter = iter(range(total))
-    deadline = time.monotonic() + seconds
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        errors, first_error = 0, ""
-        while time.monotonic() < deadline:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            method, path, body = requests[n % len(requests)]
-            started = time.perf_counter()
-            try:
-                connection.request(method, path, body, headers)
-                response = connection.getresponse()
-                answer = response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException) as error:
-                ok, answer = False, repr(error).encode()
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            elapsed = time.perf_counter() - started
-            if ok:
-                mine.append(elapsed)
-            else:
-                errors += 1
-                first_error = first_error or answer[:300].decode(errors="replace")
-        connection.close()
-        with lock:
-            load.latencies_s += mine
-            load.errors += errors
-            load.first_error = load.first_error or first_error
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - started
-    return load
 
 
 def measure(

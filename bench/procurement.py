@@ -43,7 +43,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +51,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import Load, Request  # noqa: E402
+from bench.load import drive as drive_requests  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -283,25 +284,6 @@ def start_mlflow(stack: ExitStack, data_dir: Path, work: Path) -> int:
 # Load
 
 
-@dataclass
-class Load:
-    latencies_s: list[float] = field(default_factory=list)
-    errors: int = 0
-    seconds: float = 0.0
-    first_error: str = ""
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies_s) + self.errors
-
-    def percentile_ms(self, q: float) -> float:
-        return 1000 * float(np.quantile(self.latencies_s, q)) if self.latencies_s else math.nan
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies_s) / self.seconds if self.seconds else math.nan
-
-
 def drive(
     port: int,
     path: str,
@@ -312,53 +294,11 @@ def drive(
     requests: int,
     seconds: float,
 ) -> Load:
-    """``requests`` POSTs (at most ``seconds``) from ``clients`` threads, each on one
-    keep-alive connection, cycling through ``bodies``."""
-    load = Load()
-    lock = threading.Lock()
-    counter = iter(range(requests))
-    deadline = time.monotonic() + seconds
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        errors, first_error = 0, ""
-        while time.monotonic() < deadline:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            body = bodies[n % len(bodies)]
-            started = time.perf_counter()
-            try:
-                connection.request("POST", path, body, headers)
-                response = connection.getresponse()
-                answer = response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException) as error:
-                ok, answer = False, repr(error).encode()
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            elapsed = time.perf_counter() - started
-            if ok:
-                mine.append(elapsed)
-            else:
-                errors += 1
-                first_error = first_error or answer[:300].decode(errors="replace")
-        connection.close()
-        with lock:
-            load.latencies_s += mine
-            load.errors += errors
-            load.first_error = load.first_error or first_error
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    load.seconds = time.perf_counter() - started
-    return load
+    """``requests`` POSTs of ``bodies`` to ``path`` (at most ``seconds``; ``bench.load``)."""
+    work: list[Request] = [("POST", path, body) for body in bodies]
+    return drive_requests(
+        port, work, headers, clients=clients, total=requests, seconds=seconds, timeout=30.0
+    )
 
 
 def measure(port: int, path: str, bodies: list[bytes], headers: dict[str, str], seconds: float):
