@@ -68,10 +68,10 @@ from features.security import PersonalData
 from features.settings import MissingSecretError, Settings
 from features.store import Store, StoreError
 from features.world.layout import TRUTH_MEMBERS
+from training.cli import installation_arguments, settings_from
 from training.tracking import (
     CHALLENGER,
     CHAMPION,
-    TRACKING_URI_ENV,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
@@ -356,13 +356,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, evaluate (time and learner splits) and register the mastery model.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", help="train, evaluate, register, gate")
-    fit.add_argument("--data-dir", type=Path, help="data folder ($LODESTAR_DATA_DIR)")
-    fit.add_argument("--key-file", type=Path, help="key file ($LODESTAR_KEY_FILE)")
-    fit.add_argument(
-        "--tracking-uri", help=f"MLflow tracking URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    fit = commands.add_parser(
+        "train", parents=[installation_arguments()], help="train, evaluate, register, gate"
     )
-    fit.add_argument("--quiet", action="store_true")
     defaults = TrainingOptions()
     fit.add_argument("--test-months", type=int, default=defaults.test_months)
     fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
@@ -375,12 +371,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    if args.key_file:
-        overrides["key_file"] = args.key_file
-    settings = Settings(**overrides)
+    settings = settings_from(args)
     options = TrainingOptions(
         test_months=args.test_months,
         n_estimators=args.n_estimators,

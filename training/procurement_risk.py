@@ -111,6 +111,7 @@ from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_
 from features.settings import MissingSecretError, Settings
 from features.store import Store, StoreError
 from features.world.layout import TRUTH_PROCESS_SCHEMES
+from training.cli import installation_arguments, settings_from
 from training.metrics import roc_auc
 from training.procurement_metrics import (
     brier_score,
@@ -123,7 +124,6 @@ from training.procurement_metrics import (
 from training.tracking import (
     CHALLENGER,
     CHAMPION,
-    TRACKING_URI_ENV,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
@@ -1037,13 +1037,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, evaluate and register the procurement risk model; batch-score.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, help="data folder ($LODESTAR_DATA_DIR)")
-    common.add_argument("--key-file", type=Path, help="key file ($LODESTAR_KEY_FILE)")
-    common.add_argument(
-        "--tracking-uri", help=f"MLflow tracking URI (${TRACKING_URI_ENV}, else SQLite in data)"
-    )
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common = installation_arguments()
 
     fit = commands.add_parser("train", parents=[common], help="train, evaluate, register, gate")
     defaults = TrainingOptions()
@@ -1072,12 +1066,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    if args.key_file:
-        overrides["key_file"] = args.key_file
-    return Settings(**overrides)
+    return settings_from(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

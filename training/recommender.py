@@ -76,11 +76,11 @@ from features.learning.simulate import (
 from features.security import PersonalData
 from features.settings import MissingSecretError, Settings
 from features.store import Store, StoreError
+from training.cli import installation_arguments, settings_from
 from training.recsys_metrics import ranking_report
 from training.tracking import (
     CHALLENGER,
     CHAMPION,
-    TRACKING_URI_ENV,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
@@ -419,11 +419,10 @@ def train(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.recommender")
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", help="train, evaluate, simulate, register, gate")
-    fit.add_argument("--data-dir", type=Path)
-    fit.add_argument("--key-file", type=Path)
-    fit.add_argument(
-        "--tracking-uri", help=f"MLflow URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    fit = commands.add_parser(
+        "train",
+        parents=[installation_arguments()],
+        help="train, evaluate, simulate, register, gate",
     )
     defaults = RecommenderOptions()
     fit.add_argument("--cut", type=lambda t: datetime.fromisoformat(t), help="first test day")
@@ -435,18 +434,12 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--sim-members", type=int)
     fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
     fit.add_argument("--seed", type=int, default=defaults.seed)
-    fit.add_argument("--quiet", action="store_true")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    if args.key_file:
-        overrides["key_file"] = args.key_file
-    settings = Settings(**overrides)
+    settings = settings_from(args)
     options = RecommenderOptions(
         cut=args.cut,
         train_months=args.train_months,

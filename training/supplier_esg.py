@@ -71,12 +71,12 @@ from features.esg.specs import (
 from features.procurement.model import PlattCalibrator
 from features.settings import MissingSecretError, Settings
 from features.store import Store, StoreError
+from training.cli import installation_arguments, settings_from
 from training.metrics import roc_auc
 from training.procurement_metrics import brier_score, pr_auc, reliability_table
 from training.tracking import (
     CHALLENGER,
     CHAMPION,
-    TRACKING_URI_ENV,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
@@ -639,13 +639,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, evaluate and register the supplier ESG risk model.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", help="train, evaluate, register, gate")
-    fit.add_argument("--data-dir", type=Path, help="data folder ($LODESTAR_DATA_DIR)")
-    fit.add_argument("--key-file", type=Path, help="key file ($LODESTAR_KEY_FILE)")
-    fit.add_argument(
-        "--tracking-uri", help=f"MLflow tracking URI (${TRACKING_URI_ENV}, else SQLite in data)"
+    fit = commands.add_parser(
+        "train", parents=[installation_arguments()], help="train, evaluate, register, gate"
     )
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     defaults = TrainingOptions()
     fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
     fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
@@ -658,12 +654,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    if args.key_file:
-        overrides["key_file"] = args.key_file
-    settings = Settings(**overrides)
+    settings = settings_from(args)
     options = TrainingOptions(
         n_estimators=args.n_estimators,
         num_leaves=args.num_leaves,
