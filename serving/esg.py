@@ -50,7 +50,7 @@ from serving.esg_schemas import (
     TenderRankingOut,
 )
 from serving.procurement_schemas import ModelReadiness, ModelRef
-from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model
+from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model, model_readiness
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
@@ -105,16 +105,8 @@ class EsgState:
     unavailable_reason: str | None = None
 
     def readiness(self) -> ModelReadiness:
-        if self.esg is None:
-            return ModelReadiness(
-                name=REGISTERED_MODEL,
-                alias=CHAMPION,
-                loaded=False,
-                reason=self.unavailable_reason or "not loaded",
-            )
-        return ModelReadiness(
-            name=self.esg.name, alias=CHAMPION, loaded=True, version=self.esg.version
-        )
+        version = self.esg.version if self.esg is not None else None
+        return model_readiness(REGISTERED_MODEL, version, self.unavailable_reason)
 
 
 def load_champion(tracking_uri: str) -> tuple[EsgModel, str]:

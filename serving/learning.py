@@ -66,7 +66,7 @@ from serving.learning_schemas import (
     SuggestionOut,
 )
 from serving.procurement_schemas import ModelReadiness, ModelRef
-from serving.registry import CHAMPION, ModelUnavailableError, load_python_model
+from serving.registry import CHAMPION, ModelUnavailableError, load_python_model, model_readiness
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
@@ -337,15 +337,14 @@ class LearningState:
     reasons: Mapping[str, str] = field(default_factory=dict)
 
     def readiness(self) -> list[ModelReadiness]:
-        out = []
-        for name in (MASTERY_MODEL, RECOMMENDER_MODEL):
-            version = self.versions.get(name)
-            if self.study is not None and version is not None:
-                out.append(ModelReadiness(name=name, alias=CHAMPION, loaded=True, version=version))
-            else:
-                reason = self.reasons.get(name) or self.unavailable_reason or "not loaded"
-                out.append(ModelReadiness(name=name, alias=CHAMPION, loaded=False, reason=reason))
-        return out
+        return [
+            model_readiness(
+                name,
+                self.versions.get(name) if self.study is not None else None,
+                self.reasons.get(name) or self.unavailable_reason,
+            )
+            for name in (MASTERY_MODEL, RECOMMENDER_MODEL)
+        ]
 
 
 def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:

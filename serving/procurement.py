@@ -64,7 +64,7 @@ from serving.procurement_schemas import (
     ReviewRequest,
     RiskAssessmentOut,
 )
-from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model
+from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model, model_readiness
 from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 
@@ -101,16 +101,8 @@ class ProcurementState:
     unavailable_reason: str | None = None
 
     def readiness(self) -> ModelReadiness:
-        if self.risk is None:
-            return ModelReadiness(
-                name=REGISTERED_MODEL,
-                alias=CHAMPION,
-                loaded=False,
-                reason=self.unavailable_reason or "not loaded",
-            )
-        return ModelReadiness(
-            name=self.risk.name, alias=CHAMPION, loaded=True, version=self.risk.version
-        )
+        version = self.risk.version if self.risk is not None else None
+        return model_readiness(REGISTERED_MODEL, version, self.unavailable_reason)
 
 
 def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
+from serving.procurement_schemas import ModelReadiness
+
 CHAMPION = "champion"
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -55,3 +57,12 @@ def load_champion_model(
     if not isinstance(model, expected):
         raise ModelUnavailableError(f"model {name} version {version} is not a {expected.__name__}")
     return model, version
+
+
+def model_readiness(name: str, version: str | None, reason: str | None) -> ModelReadiness:
+    """What ``/readyz`` says of one model: loaded at ``version``, or why not."""
+    if version is None:
+        return ModelReadiness(
+            name=name, alias=CHAMPION, loaded=False, reason=reason or "not loaded"
+        )
+    return ModelReadiness(name=name, alias=CHAMPION, loaded=True, version=version)
