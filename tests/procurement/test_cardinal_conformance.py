@@ -37,8 +37,6 @@ INDICATORS = FIXTURES / "indicators"
 DOCS = FIXTURES / "docs_examples"
 ARMENIA = SHARED_DATA / "procurement" / "ocds_armenia" / "armenia_armeps_tenders_prepared.jsonl.gz"
 
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared Cardinal fixtures absent")
-
 
 def settings_from_fixture_name(name: str) -> CardinalSettings:
     """cardinal-rs ``build.rs``: ``IDENT[-field-value | -field-k1-v1-k2-v2...]``, ``+`` for
@@ -293,8 +291,7 @@ def test_descriptions_cover_every_code() -> None:
 
 @pytest.fixture(scope="module")
 def armenia() -> list[Any]:
-    if not ARMENIA.exists():
-        pytest.skip("Armenian data absent")
+    assert ARMENIA.exists(), f"shared data missing: {ARMENIA}"
     return load(ARMENIA)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 import uuid
@@ -361,13 +360,7 @@ def test_learner_model_answers_learns_and_forgets() -> None:
 
 # ---------------------------------------------------------------------- ingestion
 
-_READERS = ("features.readers.members", "features.readers.catalogue", "features.readers.xapi")
 
-
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in _READERS),
-    reason="learning readers not written yet",
-)
 def test_the_world_ingests_without_quarantine(
     world: tuple[Path, Path, dict[str, int]], store: Store, personal: PersonalData
 ) -> None:
