@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from features.security import PersonalData
+from serving.audit import AuditWriter
 from serving.auth import Principal, authenticate, require_roles
 from serving.errors import ApiError
 from serving.esg import EsgState, SupplierEsg
@@ -36,6 +37,12 @@ async def get_personal(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Per
     if runtime.personal is None:
         raise ApiError(503, "service_unavailable", runtime.not_ready_reason or "keys unavailable")
     return runtime.personal
+
+
+async def get_audit_writer(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AuditWriter:
+    if runtime.audit is None:
+        raise ApiError(503, "service_unavailable", runtime.not_ready_reason or "audit log closed")
+    return runtime.audit
 
 
 async def get_procurement_state(request: Request) -> ProcurementState:
@@ -77,6 +84,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 StoreDep = Annotated[SharedStore, Depends(get_store)]
 PersonalDep = Annotated[PersonalData, Depends(get_personal)]
+AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
 
 CallerDep = Annotated[Principal, Depends(authenticate)]
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]

@@ -1,4 +1,5 @@
-"""What the service holds while it runs: keys, the store, and one lock around the store.
+"""What the service holds while it runs: keys, the store, one lock around the store, and
+the audit log's writer (which replays the audit journal when it opens).
 
 DuckDB's Python connection must not be used by two threads at once, and the service keeps a
 single connection (DuckDB allows one writing process per file). Every store access therefore
@@ -19,6 +20,8 @@ import duckdb
 from features.security import PersonalData
 from features.settings import Keyring, MissingSecretError
 from features.store import Store, StoreError
+from serving.audit import AuditWriter, open_audit_writer
+from serving.audit_journal import AuditJournal, AuditJournalError, journal_dir_for
 from serving.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -50,9 +53,13 @@ class Runtime:
     keyring: Keyring | None = None
     personal: PersonalData | None = None
     store: SharedStore | None = None
+    audit: AuditWriter | None = None
     not_ready_reason: str | None = None
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
+            self.audit = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -74,4 +81,12 @@ def open_runtime(settings: ServiceSettings) -> Runtime:
     except (StoreError, duckdb.Error, OSError) as error:
         logger.error("store unavailable: %s", error)
         runtime.not_ready_reason = "store unavailable: cannot open the database file"
+        return runtime
+    journal_dir = journal_dir_for(settings.resolved_store_path)
+    try:
+        journal = AuditJournal(journal_dir, runtime.personal.cipher)
+        runtime.audit = open_audit_writer(runtime.store, journal)
+    except (AuditJournalError, duckdb.Error, OSError) as error:
+        logger.error("audit log unavailable: %s (journal %s)", error, journal_dir)
+        runtime.not_ready_reason = "audit log unavailable: its journal cannot be replayed"
     return runtime

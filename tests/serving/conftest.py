@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -83,6 +84,14 @@ def service_personal(service_keyring: Keyring) -> PersonalData:
 def client(service_settings: ServiceSettings) -> Iterator[TestClient]:
     with TestClient(create_app(service_settings)) as test_client:
         yield test_client
+
+
+def audited_store(client: TestClient) -> AbstractContextManager[Store]:
+    """The app's store, after moving every journaled audit entry into ``audit_log``."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.audit.flush()
+    store: AbstractContextManager[Store] = runtime.store.use()
+    return store
 
 
 def bearer(

@@ -10,11 +10,11 @@ from features.security import PersonalData
 from features.settings import Keyring
 from features.store import Store
 from serving.audit import GENESIS_HASH, append_entry, verify_chain
-from tests.serving.conftest import bearer
+from tests.serving.conftest import audited_store, bearer
 
 
 def _entries(client: TestClient) -> list[dict[str, object]]:
-    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+    with audited_store(client) as store:
         return store.query("SELECT * FROM audit_log ORDER BY seq").to_dict("records")
 
 

@@ -20,7 +20,7 @@ from features.settings import Keyring
 from serving.app import create_app
 from serving.esg import SupplierEsg
 from serving.settings import ServiceSettings
-from tests.serving.conftest import bearer
+from tests.serving.conftest import audited_store, bearer
 from training.supplier_esg import TrainingOptions, train
 
 SMALL_OPTIONS = TrainingOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
@@ -369,7 +369,7 @@ def test_every_read_is_in_the_audit_log(
         supplier_url(supplier_id),
         headers=bearer(keys, "E1001", "member") | {"X-Request-ID": "esg-denied"},
     )
-    with _store(api) as store:
+    with audited_store(api) as store:
         entries = store.query(
             "SELECT request_id, action, resource, status_code, role FROM audit_log "
             "WHERE request_id LIKE 'esg-%' ORDER BY seq"

@@ -29,7 +29,7 @@ from serving import learning
 from serving.app import create_app
 from serving.learning import MIN_GROUP_SIZE, Study
 from serving.settings import ServiceSettings
-from tests.serving.conftest import bearer
+from tests.serving.conftest import audited_store, bearer
 from training.mastery import TrainingOptions
 from training.mastery import train as train_mastery
 from training.recommender import RecommenderOptions
@@ -621,7 +621,7 @@ def test_every_read_is_in_the_audit_log(
         json=statement(me.employee_no, when=datetime(2025, 11, 30)),
         headers=member(keys, me) | VERSION | {"X-Request-ID": "learn-post"},
     )
-    with _store(api) as store:
+    with audited_store(api) as store:
         entries = store.query(
             "SELECT request_id, action, resource, status_code FROM audit_log "
             "WHERE request_id LIKE 'learn-%' ORDER BY seq"

@@ -29,7 +29,7 @@ from serving.app import create_app
 from serving.procurement import ProcurementRisk
 from serving.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
-from tests.serving.conftest import bearer
+from tests.serving.conftest import audited_store, bearer
 from training.procurement_risk import (
     TrainingOptions,
     labels_from_outcomes,
@@ -360,7 +360,7 @@ def test_every_read_is_in_the_audit_log(
     api.post(RISK, json=alerted_release, headers=headers | {"X-Request-ID": "risk-read"})
     api.get(f"{ALERTS}?limit=1", headers=headers | {"X-Request-ID": "alerts-read"})
     api.get(ALERTS, headers=bearer(keys, "E1001", "member") | {"X-Request-ID": "alerts-denied"})
-    with _store(api) as store:
+    with audited_store(api) as store:
         entries = store.query(
             "SELECT request_id, action, resource, status_code, role FROM audit_log "
             "WHERE request_id IN ('risk-read', 'alerts-read', 'alerts-denied') ORDER BY seq"

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving import audit, queries
-from serving.deps import AdminDep, StoreDep, SummaryReaderDep
+from serving.deps import AdminDep, AuditWriterDep, StoreDep, SummaryReaderDep
+from serving.errors import ApiError
 from serving.schemas import AuditLogEntry, AuditLogPage, AuditLogQuery, StoreSummary
 
 router = APIRouter(tags=["admin"])
@@ -23,9 +24,17 @@ def store_summary(_caller: SummaryReaderDep, store: StoreDep) -> StoreSummary:
 
 @router.get("/audit-log", response_model=AuditLogPage)
 def audit_log(
-    _caller: AdminDep, store: StoreDep, page: Annotated[AuditLogQuery, Query()]
+    _caller: AdminDep,
+    store: StoreDep,
+    writer: AuditWriterDep,
+    page: Annotated[AuditLogQuery, Query()],
 ) -> AuditLogPage:
-    """A page of the audit log in writing order, and whether the whole chain verifies."""
+    """A page of the audit log in writing order, and whether the whole chain verifies. This
+    request's own entry is written as it answers, so it shows from the next read on."""
+    try:
+        writer.flush()
+    except audit.AuditUnavailableError:
+        raise ApiError(503, "audit_unavailable", "the audit log cannot be read") from None
     with store.use() as opened:
         entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
         chain_valid = audit.verify_chain(opened)
