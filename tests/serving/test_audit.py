@@ -15,7 +15,8 @@ from tests.serving.conftest import audited_store, bearer
 
 def _entries(client: TestClient) -> list[dict[str, object]]:
     with audited_store(client) as store:
-        return store.query("SELECT * FROM audit_log ORDER BY seq").to_dict("records")
+        rows = store.query("SELECT * FROM audit_log ORDER BY seq").to_dict("records")
+    return [{str(name): value for name, value in row.items()} for row in rows]
 
 
 def test_reads_and_denials_are_logged_with_pseudonyms(
