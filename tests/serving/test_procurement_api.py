@@ -27,6 +27,7 @@ from features.procurement.build import features_for_release
 from features.settings import Keyring
 from serving.app import create_app
 from serving.procurement import ProcurementRisk
+from serving.procurement_schemas import RiskAssessmentOut
 from serving.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
 from tests.serving.conftest import audited_store, bearer
@@ -188,6 +189,18 @@ def test_risk_of_a_real_release(
     assert body["expected_value"] == pytest.approx(contributions[-1])
     assert body["raw_score"] == pytest.approx(contributions.sum())
     assert body["raw_score"] == pytest.approx(risk.model.raw_score(frame)[0])
+
+
+def test_the_answer_is_the_documented_model(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    """The route serialises its answer itself (``model_response``): the body must still be
+    exactly the ``RiskAssessmentOut`` the OpenAPI schema names."""
+    body = api.post(RISK, json=alerted_release, headers=manager(keys)).json()
+    assert RiskAssessmentOut.model_validate(body).model_dump(mode="json") == body
+    schema = api.get("/openapi.json").json()
+    answer = schema["paths"][RISK]["post"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"]["$ref"].endswith("/RiskAssessmentOut")
 
 
 def test_online_answer_equals_the_batch_warning(

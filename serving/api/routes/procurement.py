@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from features.procurement.build import ReleaseError
 from serving import procurement
@@ -33,6 +33,7 @@ from serving.procurement_schemas import (
     RiskBatchRequest,
     RiskBatchResponse,
 )
+from serving.schemas import model_response
 
 router = APIRouter(prefix="/procurement", tags=["procurement"])
 
@@ -56,15 +57,16 @@ def assess_risk(
             openapi_examples={"release": {"value": RELEASE_EXAMPLE}},
         ),
     ],
-) -> RiskAssessmentOut:
+) -> Response:
     """Probability, warning level, red flags and the top five reasons of one process, as of
     its decision date. An invalid release is a 422 whose ``loc`` is the JSON path of the
     problem; a supplier missing from the register is scored, without history features
     (``supplier_known`` false)."""
     try:
-        return procurement.assess_release(risk, release)
+        assessment = procurement.assess_release(risk, release)
     except ReleaseError as error:
         raise procurement.invalid_release(error) from None
+    return model_response(assessment)
 
 
 @router.post("/risk/batch", response_model=RiskBatchResponse, responses=_MODEL_UNAVAILABLE)
