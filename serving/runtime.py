@@ -85,7 +85,9 @@ def open_runtime(settings: ServiceSettings) -> Runtime:
     journal_dir = journal_dir_for(settings.resolved_store_path)
     try:
         journal = AuditJournal(journal_dir, runtime.personal.cipher)
-        runtime.audit = open_audit_writer(runtime.store, journal)
+        runtime.audit = open_audit_writer(
+            runtime.store, journal, move_every_s=settings.audit_move_seconds
+        )
     except (AuditJournalError, duckdb.Error, OSError) as error:
         logger.error("audit log unavailable: %s (journal %s)", error, journal_dir)
         runtime.not_ready_reason = "audit log unavailable: its journal cannot be replayed"

@@ -21,6 +21,12 @@ class ServiceSettings(Settings):
         description="uvicorn worker processes; only 1 is accepted while the store is DuckDB, "
         "which allows one writing process per file (the audit log is written on every request)",
     )
+    audit_move_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="how often journaled audit entries are moved into the audit_log table",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=0, description="larger bodies get 413")
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"

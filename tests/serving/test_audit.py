@@ -9,7 +9,10 @@ from fastapi.testclient import TestClient
 from features.security import PersonalData
 from features.settings import Keyring
 from features.store import Store
+from serving.app import create_app
 from serving.audit import GENESIS_HASH, append_entry, verify_chain
+from serving.audit_journal import journal_dir_for
+from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 
 
@@ -127,3 +130,20 @@ def test_store_summary_shows_latest_run_per_reader(
         11,
     )
     assert latest["quarantined"] == 1
+
+
+def test_a_damaged_journal_keeps_the_service_unready(
+    service_settings: ServiceSettings, service_keyring: Keyring
+) -> None:
+    journal_dir = journal_dir_for(service_settings.resolved_store_path)
+    journal_dir.mkdir()
+    (journal_dir / "000000000001.journal").write_bytes(b"not a sealed entry\nnor this\n")
+    with TestClient(create_app(service_settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "audit log unavailable" in ready.json()["error"]["message"]
+        admin = bearer(service_keyring, "admin.li", "admin")
+        response = client.get("/v1/whoami", headers=admin)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "audit_unavailable"
+    assert (journal_dir / "000000000001.journal").exists()  # left for inspection

@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from features.settings import Keyring
+from features.store import Store
+from serving.audit_journal import journal_dir_for
 from serving.auth import verify_token
 from serving.cli import listening_socket, main
 from serving.settings import ServiceSettings
@@ -82,13 +85,16 @@ def test_listening_socket_sets_nodelay() -> None:
         sock.close()
 
 
-@pytest.fixture
-def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
-    """A real ``python -m serving run`` on a free port; yields its base URL."""
-    log = (tmp_path / "server.log").open("w")
+@contextmanager
+def running_server(
+    settings: ServiceSettings, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A real ``python -m serving run`` on a free port, until it is ready: (base URL,
+    process). On exit the process is stopped (SIGTERM) if it still runs."""
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "serving", "run", "--port", "0"],
-        env=_environment(service_settings),
+        env=_environment(settings) | (extra_env or {}),
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -98,7 +104,7 @@ def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
         line = process.stdout.readline() if ready else ""
-        assert line.startswith("Lodestar serving on http://"), (tmp_path / "server.log").read_text()
+        assert line.startswith("Lodestar serving on http://"), log_path.read_text()
         base_url = line.split(" on ", 1)[1].strip()
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
@@ -107,10 +113,10 @@ def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "server not ready in time"
             time.sleep(0.1)
-        yield base_url
+        yield base_url, process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -124,10 +130,17 @@ def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
             log.close()
             if process.stdout is not None:
                 process.stdout.close()
-        # uvicorn shuts down gracefully, then re-raises the signal it caught.
-        server_log = (tmp_path / "server.log").read_text()
-        assert process.returncode in (0, -signal.SIGTERM), server_log
-        assert "Application shutdown complete" in server_log
+
+
+@pytest.fixture
+def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
+    """A real server for the test; checks that it shuts down gracefully on SIGTERM."""
+    with running_server(service_settings, tmp_path / "server.log") as (base_url, process):
+        yield base_url
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    server_log = (tmp_path / "server.log").read_text()
+    assert process.returncode in (0, -signal.SIGTERM), server_log
+    assert "Application shutdown complete" in server_log
 
 
 def test_real_server_end_to_end(server: str, service_settings: ServiceSettings) -> None:
@@ -172,3 +185,34 @@ def test_demo_credentials_issue_a_token_per_role(
     saved = tmp_path / "data" / "demo-credentials.txt"
     assert saved.read_text(encoding="utf-8").strip() == printed.strip()
     assert saved.stat().st_mode & 0o077 == 0
+
+
+def test_a_killed_server_loses_no_audit_entry(
+    service_settings: ServiceSettings, service_keyring: Keyring, tmp_path: Path
+) -> None:
+    """SIGKILL after answering, before the entries reach the table: the journal has them,
+    and the next start puts them in the log, chain intact."""
+    admin = _token(service_settings, "admin.li", "admin")
+    slow_mover = {"LODESTAR_AUDIT_MOVE_SECONDS": "3600"}
+    with running_server(service_settings, tmp_path / "killed.log", slow_mover) as (url, process):
+        for request_id in ("answered-1", "answered-2"):
+            response = httpx.get(
+                f"{url}/v1/whoami",
+                headers={"Authorization": f"Bearer {admin}", "X-Request-ID": request_id},
+            )
+            assert response.status_code == 200
+        process.kill()
+        process.wait(timeout=SHUTDOWN_SECONDS)
+    journal = journal_dir_for(service_settings.resolved_store_path)
+    assert sum(path.stat().st_size for path in journal.iterdir()) > 0
+    with Store.open(service_settings, service_keyring, read_only=True) as store:
+        assert store.count("audit_log") == 0
+
+    with running_server(service_settings, tmp_path / "restarted.log") as (url, _):
+        page = httpx.get(f"{url}/v1/audit-log", headers={"Authorization": f"Bearer {admin}"})
+    assert [entry["request_id"] for entry in page.json()["entries"]] == [
+        "answered-1",
+        "answered-2",
+    ]
+    assert page.json()["chain_valid"] is True
+    assert "replayed 2 audit entries" in (tmp_path / "restarted.log").read_text()

@@ -43,10 +43,11 @@ def readyz(
     esg: EsgStateDep,
     study: LearningStateDep,
 ) -> ServiceReadiness:
-    """Keys resolved, store open and answering ``SELECT 1``; ``models`` says which models
+    """Keys resolved, store open and answering ``SELECT 1``, audit log writable (its journal
+    replayed); ``models`` says which models
     are loaded and why one is not (a missing model leaves the service ready: only its
     routes answer 503)."""
-    if runtime.store is None:
+    if runtime.store is None or runtime.audit is None:
         raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
     try:
         with runtime.store.use() as store:
