@@ -7,6 +7,12 @@ name for staff. A missing, malformed, forged or expired token is a 401 with
 ``WWW-Authenticate: Bearer``; a valid token with the wrong role is a 403. Both are written to
 the audit log (the dependency marks the request before checking anything).
 
+Roles keep the three duties of 等保 2.0 (MLPS) apart: ``admin`` (系统管理员) runs the
+service and may read member records; ``security_auditor`` (审计管理员) reads the service's own
+audit log and nothing else; the admin cannot read the log, and no role can change it. The
+business roles: ``member`` (their own study), ``auditor`` (procurement audit: reads and reviews
+warnings), ``procurement_manager``, ``esg_analyst``, ``party_officer`` (branch aggregates).
+
 Whoever holds the key file can mint tokens (``lodestar-serve token``); it is the root of trust
 and is kept readable by its owner only (``features.settings.init_key_file``).
 """
@@ -28,7 +34,15 @@ from serving.audit import mark_for_audit
 from serving.errors import ApiError
 from serving.runtime import Runtime
 
-Role = Literal["member", "auditor", "procurement_manager", "esg_analyst", "party_officer", "admin"]
+Role = Literal[
+    "member",
+    "auditor",
+    "procurement_manager",
+    "esg_analyst",
+    "party_officer",
+    "admin",
+    "security_auditor",
+]
 ROLES: tuple[str, ...] = get_args(Role)
 ISSUER = "lodestar"
 ALGORITHM = "HS256"

@@ -100,6 +100,7 @@ def _token(args: argparse.Namespace) -> int:
 
 DEMO_STAFF = (
     ("demo-admin", "admin"),
+    ("demo-security-auditor", "security_auditor"),
     ("demo-auditor", "auditor"),
     ("demo-manager", "procurement_manager"),
     ("demo-esg", "esg_analyst"),

@@ -87,7 +87,7 @@ PersonalDep = Annotated[PersonalData, Depends(get_personal)]
 AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
 
 CallerDep = Annotated[Principal, Depends(authenticate)]
-AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+AuditLogReaderDep = Annotated[Principal, Depends(require_roles("security_auditor"))]
 SummaryReaderDep = Annotated[
     Principal,
     Depends(require_roles("admin", "auditor", "procurement_manager", "esg_analyst")),

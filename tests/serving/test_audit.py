@@ -61,7 +61,7 @@ def test_reads_and_denials_are_logged_with_pseudonyms(
 def test_tampering_breaks_the_chain(
     client: TestClient, service_keyring: Keyring, tampering: str
 ) -> None:
-    admin = bearer(service_keyring, "admin.li", "admin")
+    admin = bearer(service_keyring, "sec.wang", "security_auditor")
     for _ in range(3):
         client.get("/v1/whoami", headers=admin)
     page = client.get("/v1/audit-log", headers=admin).json()
@@ -74,7 +74,7 @@ def test_tampering_breaks_the_chain(
 
 
 def test_audit_log_pages(client: TestClient, service_keyring: Keyring) -> None:
-    admin = bearer(service_keyring, "admin.li", "admin")
+    admin = bearer(service_keyring, "sec.wang", "security_auditor")
     for _ in range(4):
         client.get("/v1/whoami", headers=admin)
     page = client.get("/v1/audit-log?limit=2&offset=1", headers=admin).json()
@@ -142,7 +142,7 @@ def test_a_damaged_journal_keeps_the_service_unready(
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "audit log unavailable" in ready.json()["error"]["message"]
-        admin = bearer(service_keyring, "admin.li", "admin")
+        admin = bearer(service_keyring, "sec.wang", "security_auditor")
         response = client.get("/v1/whoami", headers=admin)
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "audit_unavailable"

@@ -145,7 +145,7 @@ def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
 
 def test_real_server_end_to_end(server: str, service_settings: ServiceSettings) -> None:
     member = _token(service_settings, "E1001", "member")
-    admin = _token(service_settings, "admin.li", "admin")
+    security_auditor = _token(service_settings, "sec.wang", "security_auditor")
     with httpx.Client(base_url=server, timeout=10) as http:
         whoami = http.get("/v1/whoami", headers={"Authorization": f"Bearer {member}"})
         assert whoami.status_code == 200
@@ -159,7 +159,9 @@ def test_real_server_end_to_end(server: str, service_settings: ServiceSettings) 
         for _ in range(20):
             assert http.get("/healthz").status_code == 200
         assert time.monotonic() - started < 5
-        log = http.get("/v1/audit-log", headers={"Authorization": f"Bearer {admin}"}).json()
+        log = http.get(
+            "/v1/audit-log", headers={"Authorization": f"Bearer {security_auditor}"}
+        ).json()
         assert log["chain_valid"] is True
         assert [entry["status_code"] for entry in log["entries"]] == [200, 200, 401]
 
@@ -179,7 +181,14 @@ def test_demo_credentials_issue_a_token_per_role(
     tokens = {
         line.split()[0]: line.split()[-1] for line in printed.splitlines() if line.count(".") == 2
     }
-    assert set(tokens) >= {"admin", "auditor", "procurement_manager", "esg_analyst", "member"}
+    assert set(tokens) >= {
+        "admin",
+        "security_auditor",
+        "auditor",
+        "procurement_manager",
+        "esg_analyst",
+        "member",
+    }
     member = verify_token(service_keyring, tokens["member"])
     assert (member.subject, member.role) == ("E777001", "member")
     saved = tmp_path / "data" / "demo-credentials.txt"
@@ -192,13 +201,13 @@ def test_a_killed_server_loses_no_audit_entry(
 ) -> None:
     """SIGKILL after answering, before the entries reach the table: the journal has them,
     and the next start puts them in the log, chain intact."""
-    admin = _token(service_settings, "admin.li", "admin")
+    security_auditor = _token(service_settings, "sec.wang", "security_auditor")
     slow_mover = {"LODESTAR_AUDIT_MOVE_SECONDS": "3600"}
     with running_server(service_settings, tmp_path / "killed.log", slow_mover) as (url, process):
         for request_id in ("answered-1", "answered-2"):
             response = httpx.get(
                 f"{url}/v1/whoami",
-                headers={"Authorization": f"Bearer {admin}", "X-Request-ID": request_id},
+                headers={"Authorization": f"Bearer {security_auditor}", "X-Request-ID": request_id},
             )
             assert response.status_code == 200
         process.kill()
@@ -209,7 +218,9 @@ def test_a_killed_server_loses_no_audit_entry(
         assert store.count("audit_log") == 0
 
     with running_server(service_settings, tmp_path / "restarted.log") as (url, _):
-        page = httpx.get(f"{url}/v1/audit-log", headers={"Authorization": f"Bearer {admin}"})
+        page = httpx.get(
+            f"{url}/v1/audit-log", headers={"Authorization": f"Bearer {security_auditor}"}
+        )
     assert [entry["request_id"] for entry in page.json()["entries"]] == [
         "answered-1",
         "answered-2",

@@ -67,8 +67,8 @@ def test_wrong_method_is_405_with_allow(error_client: TestClient) -> None:
 def test_invalid_query_is_422_with_details(
     error_client: TestClient, service_keyring: Keyring
 ) -> None:
-    admin = bearer(service_keyring, "admin.li", "admin")
-    response = error_client.get("/v1/audit-log?limit=0&offset=-1", headers=admin)
+    reader = bearer(service_keyring, "sec.wang", "security_auditor")
+    response = error_client.get("/v1/audit-log?limit=0&offset=-1", headers=reader)
     assert response.status_code == 422
     error = _error(response)
     assert error["code"] == "validation_error"

@@ -1,4 +1,4 @@
-"""Store overview and the audit log, for staff roles."""
+"""Store overview for staff roles; the audit log for the security auditor only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving import audit, queries
-from serving.deps import AdminDep, AuditWriterDep, StoreDep, SummaryReaderDep
+from serving.deps import AuditLogReaderDep, AuditWriterDep, StoreDep, SummaryReaderDep
 from serving.errors import ApiError
 from serving.schemas import AuditLogEntry, AuditLogPage, AuditLogQuery, StoreSummary
 
@@ -24,7 +24,7 @@ def store_summary(_caller: SummaryReaderDep, store: StoreDep) -> StoreSummary:
 
 @router.get("/audit-log", response_model=AuditLogPage)
 def audit_log(
-    _caller: AdminDep,
+    _caller: AuditLogReaderDep,
     store: StoreDep,
     writer: AuditWriterDep,
     page: Annotated[AuditLogQuery, Query()],
