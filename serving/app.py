@@ -5,9 +5,10 @@ the keyring, opens the store and builds the personal-data helpers, and closes th
 shutdown. If that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is
 not ready (503), and every authenticated route answers 503.
 
-``/docs`` and ``/openapi.json`` stay public: they describe the API and hold no data, and the
-integrators who need them have no token yet. (Swagger UI loads its script from a CDN, so on
-a network without internet access the page stays blank; ``/openapi.json`` still works.)
+``/docs`` (Swagger UI), ``/redoc`` and ``/openapi.json`` stay public: they describe the API
+and hold no data, and the integrators who need them have no token yet. The pages' scripts and
+styles are served by the service itself (``/static-offline-docs``, from the
+``fastapi-offline`` package), not from a CDN: the mine sites' networks have no internet.
 
 Middleware, outermost first: request id and last-resort 500, metrics, audit log, body limit.
 """
@@ -20,6 +21,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from serving.api.main import api_router
 from serving.audit import AuditMiddleware
@@ -59,7 +61,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         finally:
             await anyio.to_thread.run_sync(runtime.close)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Lodestar",
         summary="Study suggestions, procurement risk warnings and supplier ESG screening.",
         version="0.1.0",

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from features.settings import Keyring
@@ -83,3 +85,15 @@ def test_openapi_is_public_and_lists_versioned_routes(client: TestClient) -> Non
     schema = client.get("/openapi.json").json()
     assert {"/v1/whoami", "/v1/members/{employee_no}", "/v1/audit-log"} <= set(schema["paths"])
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_the_internet(client: TestClient, page: str) -> None:
+    """Sites have no internet: every script and style the page loads is served here."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+        assert client.get(asset).status_code == 200, asset
