@@ -3,7 +3,9 @@
 Each entry's ``entry_hash`` is ``sha256(prev_hash + canonical JSON of the entry)`` where the
 entry is every column but the two hashes, and the first ``prev_hash`` is 64 zeros. Changing,
 inserting or deleting an entry anywhere but at the end breaks the chain (``verify_chain``).
-Truncating the tail is only caught by comparing with a copy of the latest hash kept elsewhere.
+Truncating the tail leaves a valid chain: it is caught by comparing with a head recorded
+elsewhere (``GET /v1/audit-log`` returns the head and checks an anchor passed back to it; the
+head is also logged when the writer starts and closes, so the process log holds copies).
 
 Who: the caller's subject is stored as a keyed pseudonym (``subject`` namespace), or ``''``
 when the request carried no valid credential. What: method, and the path with personal path
@@ -162,7 +164,7 @@ def append_entries(store: Store, pending: list[dict[str, Any]]) -> list[AuditEnt
     with the store to themselves; the service writes through its ``AuditWriter``."""
     if not pending:
         return []
-    prev_seq, prev_hash = _table_head(store)
+    prev_seq, prev_hash = table_head(store)
     entries = _chain(prev_seq, prev_hash, pending)
     _insert(store, entries)
     return entries
@@ -357,6 +359,7 @@ class AuditWriter:
             self.flush()
         except AuditUnavailableError:
             logger.exception("audit entries left in the journal for the next start")
+        logger.info("audit log head at close: seq %d, hash %s", *self.head)
 
     @property
     def head(self) -> tuple[int, str]:
@@ -365,7 +368,15 @@ class AuditWriter:
             return self._head_seq, self._head_hash
 
 
-def _table_head(store: Store) -> tuple[int, str]:
+def entry_hash_at(store: Store, seq: int) -> str | None:
+    """The stored hash of entry ``seq``; None when there is no such entry."""
+    row = store.connection.execute(
+        "SELECT entry_hash FROM audit_log WHERE seq = ?", [seq]
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def table_head(store: Store) -> tuple[int, str]:
     """(last seq, its hash) of the table. ``max(seq)`` comes from the column's statistics;
     ``ORDER BY seq DESC LIMIT 1`` sorted the whole table (4 ms at 100,000 entries)."""
     last = store.connection.execute(
@@ -378,7 +389,7 @@ def _insert_missing(store: Store, entries: list[AuditEntry]) -> None:
     """Insert the entries the table does not have yet, checking that they continue its chain.
     Entries it has already (a move retried after its commit went through) must be the same
     entries, hash for hash; anything else is a fork and raises ``AuditJournalError``."""
-    head_seq, head_hash = _table_head(store)
+    head_seq, head_hash = table_head(store)
     present = [entry for entry in entries if entry.seq <= head_seq]
     if present:
         stored = dict(
@@ -436,7 +447,8 @@ def open_audit_writer(shared: SharedStore, journal: AuditJournal, **options: Any
     """Replay the journal, read the head from the table and start the writer."""
     replay_journal(shared, journal)
     with shared.use() as store:
-        head = _table_head(store)
+        head = table_head(store)
+    logger.info("audit log head at start: seq %d, hash %s", *head)
     return AuditWriter(shared, journal, head, **options)
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from serving.auth import Role
 
@@ -60,6 +60,18 @@ class AuditLogQuery(BaseModel):
 
     limit: int = Field(default=100, ge=1, le=500)
     offset: int = Field(default=0, ge=0)
+    anchor_seq: int | None = Field(
+        default=None, ge=1, description="an entry recorded earlier, outside the service"
+    )
+    anchor_hash: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="that entry's entry_hash"
+    )
+
+    @model_validator(mode="after")
+    def _anchor_is_whole(self) -> AuditLogQuery:
+        if (self.anchor_seq is None) != (self.anchor_hash is None):
+            raise ValueError("anchor_seq and anchor_hash go together")
+        return self
 
 
 class AuditLogEntry(BaseModel):
@@ -81,6 +93,14 @@ class AuditLogPage(BaseModel):
     limit: int
     offset: int
     chain_valid: bool = Field(description="whether the whole hash chain verifies")
+    head_seq: int = Field(ge=0, description="the last entry: record it outside the service")
+    head_hash: str = Field(description="the last entry's hash (64 zeros when empty)")
+    anchor_matches: bool | None = Field(
+        default=None,
+        description="the anchor entry is still there with that hash (None: no anchor given). "
+        "With chain_valid, nothing up to the anchor was changed or removed; the hash chain "
+        "alone cannot show that entries after the last recorded anchor were cut off",
+    )
 
 
 class MemberRecord(BaseModel):

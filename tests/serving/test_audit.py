@@ -147,3 +147,31 @@ def test_a_damaged_journal_keeps_the_service_unready(
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "audit_unavailable"
     assert (journal_dir / "000000000001.journal").exists()  # left for inspection
+
+
+def test_an_anchor_recorded_elsewhere_reveals_a_cut_tail(
+    client: TestClient, service_keyring: Keyring
+) -> None:
+    reader = bearer(service_keyring, "sec.wang", "security_auditor")
+    for _ in range(4):
+        client.get("/v1/whoami", headers=reader)
+    recorded = client.get("/v1/audit-log", headers=reader).json()
+    anchor = {"anchor_seq": recorded["head_seq"], "anchor_hash": recorded["head_hash"]}
+    assert recorded["head_seq"] == 4
+    assert recorded["head_hash"] == recorded["entries"][-1]["entry_hash"]
+    assert recorded["anchor_matches"] is None
+
+    later = client.get("/v1/audit-log", params=anchor, headers=reader).json()
+    assert (later["chain_valid"], later["anchor_matches"]) == (True, True)
+
+    with audited_store(client) as store:  # someone cuts off the newest entries
+        store.connection.execute("DELETE FROM audit_log WHERE seq >= 3")
+    cut = client.get("/v1/audit-log", params=anchor, headers=reader).json()
+    assert cut["chain_valid"] is True  # the chain alone cannot tell
+    assert cut["anchor_matches"] is False
+
+
+def test_an_anchor_needs_both_halves(client: TestClient, service_keyring: Keyring) -> None:
+    reader = bearer(service_keyring, "sec.wang", "security_auditor")
+    response = client.get("/v1/audit-log", params={"anchor_seq": 1}, headers=reader)
+    assert response.status_code == 422

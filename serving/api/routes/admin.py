@@ -29,8 +29,11 @@ def audit_log(
     writer: AuditWriterDep,
     page: Annotated[AuditLogQuery, Query()],
 ) -> AuditLogPage:
-    """A page of the audit log in writing order, and whether the whole chain verifies. This
-    request's own entry is written as it answers, so it shows from the next read on."""
+    """A page of the audit log in writing order, whether the whole chain verifies, and its
+    head. Deleting the newest entries leaves a valid chain: record ``head_seq`` and
+    ``head_hash`` outside the service now and then, and pass them back as ``anchor_seq`` and
+    ``anchor_hash`` to check that the log still holds that entry. This request's own entry is
+    written as it answers, so it shows from the next read on."""
     try:
         writer.flush()
     except audit.AuditUnavailableError:
@@ -38,10 +41,19 @@ def audit_log(
     with store.use() as opened:
         entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
         chain_valid = audit.verify_chain(opened)
+        head_seq, head_hash = audit.table_head(opened)
+        anchor_matches = (
+            None
+            if page.anchor_seq is None
+            else audit.entry_hash_at(opened, page.anchor_seq) == page.anchor_hash
+        )
     return AuditLogPage(
         entries=[AuditLogEntry(**asdict(entry)) for entry in entries],
         total=total,
         limit=page.limit,
         offset=page.offset,
         chain_valid=chain_valid,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        anchor_matches=anchor_matches,
     )
