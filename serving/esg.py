@@ -16,8 +16,21 @@ lock), so a tender ingested after startup can be ranked; its bidders' histories 
 of startup.
 
 A supplier's screen is as of ``as_of`` (default today; for a tender, its bid deadline):
-knock-outs first, then the model. Knocked out: action ``reject (knock-out)`` whatever the
-band. Band ``unknown`` (no history): no score, ``manual_review``, and a reason that says so.
+gates first, then the model. A supplier-wide knock-out (a listing, a major accident) makes it
+not ``eligible``: action ``reject_knocked_out`` whatever the band. A missing or expired MA/KA
+mark or licence restricts only its category (``restricted_categories``): the supplier stays
+eligible for the rest, and a tender buying that category sets it apart
+(``features.esg.ranking``). Band ``unknown`` (no history): no score, ``manual_review``, and a
+reason that says so.
+
+Every answer says how old the supplier data is (``freshness``: the history's
+``data_through``, and ``stale`` with a note when ``as_of`` is more than 30 days past it): the
+default ``as_of`` is today, right in production, but on a store that is not kept up to date
+a screen today cannot see recent listings.
+
+Speed: the screen scores straight from feature dicts (``EsgModel.assess_rows``, LightGBM on
+one thread) and the routes serialise the answer in their own thread
+(``serving.schemas.model_response``).
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from features.esg.history import SupplierHistory
+from features.esg.history import DataFreshness, SupplierHistory
 from features.esg.ranking import (
     RankedBidder,
     TenderBids,
@@ -40,6 +53,8 @@ from features.esg.ranking import (
 from features.esg.reporting import PeriodRecords, esg_report
 from features.esg.specs import HAS_ANY_HISTORY
 from serving.esg_schemas import (
+    CategoryRestrictionOut,
+    DataFreshnessOut,
     EsgReasonOut,
     ExcludedBidderOut,
     GriReportOut,
@@ -172,10 +187,32 @@ def _text_or_none(value: Any) -> str | None:
 def knockout_out(knockout: Any) -> KnockOutOut:
     return KnockOutOut(
         code=str(knockout.code),
+        category=_text_or_none(getattr(knockout, "category", None)),
         description_en=str(knockout.description_en),
         description_zh=str(knockout.description_zh),
         evidence=_text_or_none(getattr(knockout, "evidence", None)),
         date=_as_date(getattr(knockout, "date", None)),
+    )
+
+
+def restrictions_out(restrictions: list[Any]) -> list[CategoryRestrictionOut]:
+    """Restrictions grouped by category, in the order the categories were checked."""
+    by_category: dict[str, list[KnockOutOut]] = {}
+    for restriction in restrictions:
+        by_category.setdefault(str(restriction.category), []).append(knockout_out(restriction))
+    return [
+        CategoryRestrictionOut(category=category, restrictions=found)
+        for category, found in by_category.items()
+    ]
+
+
+def freshness_out(freshness: DataFreshness) -> DataFreshnessOut:
+    return DataFreshnessOut(
+        data_through=freshness.data_through,
+        days_after_data=freshness.days_after_data,
+        stale=freshness.stale,
+        note_en=freshness.note_en,
+        note_zh=freshness.note_zh,
     )
 
 
@@ -243,20 +280,28 @@ def assess_supplier(esg: SupplierEsg, supplier_id: str, as_of: date) -> Supplier
     screen = screen_suppliers(esg.history, esg.model, [supplier_id], as_of, k=REASONS_SHOWN)
     assessment = screen.assessments.get(supplier_id)
     knockouts = screen.knockouts.get(supplier_id, [])
+    restricted = restrictions_out(screen.restrictions.get(supplier_id, []))
     unknown = assessment is None or _is_unknown(assessment)
     action, action_en, action_zh = _action(assessment, bool(knockouts))
+    if restricted and not knockouts:
+        categories = ", ".join(c.category for c in restricted)
+        action_en = f"{action_en}; not for restricted categories {categories}"
+        action_zh = f"{action_zh}；受限类别 {categories} 不得采购"
     return SupplierEsgOut(
         supplier_id=supplier_id,
         as_of=as_of,
+        freshness=freshness_out(esg.history.freshness(as_of)),
         score=None if unknown or assessment is None else _finite_or_none(assessment.score),
         band="unknown" if unknown or assessment is None else assessment.band,
         action=action,
         action_en=action_en,
         action_zh=action_zh,
+        eligible=not knockouts,
         knocked_out=bool(knockouts),
         manual_review=unknown,
         pillars=pillars_out(assessment),
         knockouts=[knockout_out(k) for k in knockouts],
+        restricted_categories=restricted,
         reasons=reasons_out(assessment),
         model=esg.model_ref,
     )
@@ -290,6 +335,7 @@ def ranking_out(esg: SupplierEsg, ranking: TenderRanking) -> TenderRankingOut:
     return TenderRankingOut(
         ocid=ranking.ocid,
         as_of=ranking.as_of,
+        freshness=freshness_out(esg.history.freshness(ranking.as_of)),
         esg_weight=ranking.esg_weight,
         blend=BLEND,
         lowest_eligible_bid=ranking.lowest_eligible_bid,
@@ -329,6 +375,7 @@ def report(
     return GriReportOut(
         date_from=figures.date_from,
         date_to=figures.date_to,
+        freshness=freshness_out(esg.history.freshness(date_to)),
         in_scope=figures.in_scope,
         screened=figures.screened,
         screened_share=figures.screened_share,

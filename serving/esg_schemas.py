@@ -17,13 +17,45 @@ MAX_ID_CHARS = 128
 
 
 class KnockOutOut(BaseModel):
-    """A gate that removes the supplier before any model: with its evidence and date."""
+    """A gate the supplier fails, with its evidence and date: supplier-wide (``category``
+    None: a listing or a major accident, nothing may be bought from it) or a restriction on one
+    catalogue category (a missing or expired MA/KA mark or licence: that category may not be
+    bought from it)."""
 
-    code: str = Field(examples=["court_defaulter"])
+    code: str = Field(examples=["COURT_DEFAULTER", "MISSING_SAFETY_MARK"])
+    category: str | None = Field(
+        default=None, description="the catalogue category barred; None: supplier-wide"
+    )
     description_en: str
     description_zh: str
     evidence: str | None = Field(description="document or record the gate rests on")
-    date: dt.date | None = Field(description="date of the event or listing")
+    date: dt.date | None = Field(
+        description="date of the event or listing; for a restriction, the date checked"
+    )
+
+
+class CategoryRestrictionOut(BaseModel):
+    """A catalogue category the supplier may not be bought from, and why."""
+
+    category: str = Field(examples=["M04"])
+    restrictions: list[KnockOutOut] = Field(min_length=1)
+
+
+class DataFreshnessOut(BaseModel):
+    """How old the supplier data behind the answer is (``features.esg.history``)."""
+
+    data_through: dt.date | None = Field(
+        description="latest supplier event, certificate or register date the service loaded"
+    )
+    days_after_data: int | None = Field(
+        description="as_of − data_through in days (negative: a date inside the data)"
+    )
+    stale: bool = Field(
+        description="as_of is more than 30 days after data_through (or there is no data): "
+        "listings, accidents and expiries since the data ends are not seen"
+    )
+    note_en: str | None = None
+    note_zh: str | None = None
 
 
 class EsgReasonOut(BaseModel):
@@ -54,6 +86,7 @@ class PillarsOut(BaseModel):
 class SupplierEsgOut(BaseModel):
     supplier_id: str
     as_of: dt.date = Field(description="the date the features and gates are as of")
+    freshness: DataFreshnessOut
     score: float | None = Field(ge=0, le=100, description="ESG risk 0-100; None when unknown")
     band: Band = Field(
         description="negligible < 10 ≤ low < 20 ≤ medium < 30 ≤ high < 40 ≤ severe; unknown: "
@@ -66,10 +99,20 @@ class SupplierEsgOut(BaseModel):
     )
     action_en: str
     action_zh: str
-    knocked_out: bool = Field(description="a gate removes the supplier whatever its score")
+    eligible: bool = Field(
+        description="no supplier-wide knock-out: it may be bought from, except in "
+        "restricted_categories"
+    )
+    knocked_out: bool = Field(
+        description="not eligible: a supplier-wide knock-out removes it whatever its score"
+    )
     manual_review: bool = Field(description="band unknown: a person must screen it first")
     pillars: PillarsOut
-    knockouts: list[KnockOutOut]
+    knockouts: list[KnockOutOut] = Field(description="supplier-wide gates failed")
+    restricted_categories: list[CategoryRestrictionOut] = Field(
+        description="categories of its register entry it may not be bought from (a missing or "
+        "expired MA/KA mark or licence); they bar a tender only when it buys that category"
+    )
     reasons: list[EsgReasonOut] = Field(max_length=5, description="largest |contribution| first")
     model: ModelRef
 
@@ -118,6 +161,7 @@ class ExcludedBidderOut(BaseModel):
 class TenderRankingOut(BaseModel):
     ocid: str
     as_of: dt.date
+    freshness: DataFreshnessOut
     esg_weight: float
     blend: str = Field(description="the formula the ranking applies")
     lowest_eligible_bid: float | None
@@ -125,7 +169,10 @@ class TenderRankingOut(BaseModel):
         description="first ranked bidder awardable without further review (band up to medium)"
     )
     ranked: list[RankedBidderOut]
-    excluded: list[ExcludedBidderOut] = Field(description="knocked out, with their reasons")
+    excluded: list[ExcludedBidderOut] = Field(
+        description="barred from this tender (a supplier-wide knock-out or a restriction in one "
+        "of its categories), with their gates"
+    )
     model: ModelRef
 
 
@@ -134,11 +181,12 @@ class GriReportOut(BaseModel):
 
     date_from: dt.date
     date_to: dt.date
+    freshness: DataFreshnessOut = Field(description="of the screen as of date_to")
     in_scope: int = Field(ge=0, description="suppliers in the register at the period's end")
     screened: int = Field(ge=0, description="GRI 308-2a / 414-2a")
     screened_share: float | None
     pending_manual_review: int = Field(ge=0, description="band unknown: not yet screened")
-    knocked_out: int = Field(ge=0)
+    knocked_out: int = Field(ge=0, description="with a supplier-wide knock-out")
     flagged: int = Field(ge=0, description="knocked out, high or severe (308-2b / 414-2b)")
     flagged_by_pillar: dict[str, int] = Field(description="model-flagged, by main pillar")
     corrective_plans: int = Field(ge=0, description="band high (308-2d / 414-2d)")

@@ -1,7 +1,9 @@
 """Supplier ESG features as of a date: one code path for training snapshots and serving.
 
 ``supplier_features(history, supplier_ids, as_of)`` gives one row per supplier id (in the
-order given; duplicates kept): ``IDENTITY_COLUMNS`` then every ``FEATURES`` column. Point in
+order given; duplicates kept): ``IDENTITY_COLUMNS`` then every ``FEATURES`` column.
+``supplier_rows`` gives the same rows as dicts (every feature a Python float), for the
+service, which scores one or a few suppliers without building a frame. Point in
 time: events, deliveries and listings count only when dated strictly *before* ``as_of``;
 a certificate counts when in force at ``as_of`` and backed by a document (the evidence rule:
 a claim without one is absent, never good). Windows: 36 months (1,095 days) for counts, 60
@@ -199,14 +201,21 @@ def supplier_row(history: SupplierHistory, supplier_id: str, as_of: date) -> dic
     return {SUPPLIER_ID: supplier_id, AS_OF: as_of, **{name: out[name] for name in FEATURE_NAMES}}
 
 
+def supplier_rows(
+    history: SupplierHistory, supplier_ids: Sequence[str], as_of: date
+) -> list[dict[str, object]]:
+    """``supplier_row`` of every id, in order: what ``supplier_features`` makes a frame of,
+    and what the service scores straight from (``EsgModel.assess_rows``)."""
+    if isinstance(as_of, pd.Timestamp):
+        as_of = as_of.date()
+    return [supplier_row(history, str(sid), as_of) for sid in supplier_ids]
+
+
 def supplier_features(
     history: SupplierHistory, supplier_ids: Sequence[str], as_of: date
 ) -> pd.DataFrame:
     """One row per id in ``supplier_ids`` (``OUTPUT_COLUMNS``), features as of ``as_of``."""
-    if isinstance(as_of, pd.Timestamp):
-        as_of = as_of.date()
-    rows = [supplier_row(history, str(sid), as_of) for sid in supplier_ids]
-    frame = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+    frame = pd.DataFrame(supplier_rows(history, supplier_ids, as_of), columns=OUTPUT_COLUMNS)
     frame[FEATURE_NAMES] = frame[FEATURE_NAMES].astype("float64")
     return frame
 

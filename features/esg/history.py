@@ -10,6 +10,12 @@ read only what was dated before it.
 Register attributes that are not criteria by rule (ownership, region, registered capital,
 founding date; ``features.esg.specs.NOT_CRITERIA``) are never read into the history.
 
+``data_through`` is the latest date the history knows of: an event, a certificate's start or
+an entry in the register (deliveries and certificate expiries are not counted: they are not
+news about the supplier). ``freshness(as_of)`` compares a screen's date with it: a screen more
+than ``STALE_AFTER_DAYS`` after the data ends may miss listings and accidents that happened
+since (the store is behind, not the supplier clean).
+
 Deliveries follow the procurement model's definitions: a delivery milestone met at
 ``date_met`` (late when a day or more after ``due_date``) or not met (late, dated the day
 after it was due); an acceptance milestone not met is a quality rejection dated when due.
@@ -19,7 +25,7 @@ Each counts for every supplier of the contract's award.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -57,6 +63,9 @@ _EVENT_COLUMNS = (
     "listed_until",
     "evidence_document",
 )
+STALE_AFTER_DAYS = 30
+"""A screen more than this many days after ``data_through`` is on stale data."""
+
 _DELIVERY_QUERY = """
 SELECT a.supplier_ids, m.milestone_type, m.status, m.due_date, m.date_met
 FROM milestones m
@@ -153,6 +162,50 @@ def _rows(frame: pd.DataFrame | None, columns: tuple[str, ...]) -> list[tuple[An
     return list(present.astype(object).where(present.notna(), None).itertuples(index=False))
 
 
+@dataclass(frozen=True)
+class DataFreshness:
+    """How far a screen's ``as_of`` is past the supplier data it reads."""
+
+    data_through: date | None  # latest event, certificate or register date; None: no data
+    as_of: date
+
+    @property
+    def days_after_data(self) -> int | None:
+        """``as_of`` − ``data_through`` in days (negative: a screen inside the data)."""
+        return None if self.data_through is None else (self.as_of - self.data_through).days
+
+    @property
+    def stale(self) -> bool:
+        """No supplier data, or ``as_of`` more than ``STALE_AFTER_DAYS`` after it ends."""
+        days = self.days_after_data
+        return days is None or days > STALE_AFTER_DAYS
+
+    @property
+    def note_en(self) -> str | None:
+        if self.data_through is None:
+            return "the store holds no supplier data: every screen is unknown"
+        if not self.stale:
+            return None
+        return (
+            f"stale data: the supplier data runs through {self.data_through.isoformat()}, "
+            f"{self.days_after_data} days before {self.as_of.isoformat()}; listings, accidents "
+            "and expiries since then are not seen (load newer supplier data, or screen as of a "
+            "date inside it)"
+        )
+
+    @property
+    def note_zh(self) -> str | None:
+        if self.data_through is None:
+            return "库中无供应商数据：所有筛查结果均为未知"
+        if not self.stale:
+            return None
+        return (
+            f"数据陈旧：供应商数据截至 {self.data_through.isoformat()}，早于筛查日期 "
+            f"{self.as_of.isoformat()} {self.days_after_data} 天；此后的失信名单、事故和证书到期"
+            "均未反映（请导入更新的供应商数据，或按数据期内的日期筛查）"
+        )
+
+
 class SupplierHistory:
     """Everything known per supplier, read once; read-only afterwards and safe to share.
 
@@ -173,6 +226,11 @@ class SupplierHistory:
             record.carbon_intensity, record.carbon_reported = carbon_intensity(
                 record.reported_emission_intensity, record.categories, self.category_factors
             )
+        self.data_through = _data_through(suppliers.values())
+
+    def freshness(self, as_of: date) -> DataFreshness:
+        """How far ``as_of`` is past ``data_through`` (the module docstring)."""
+        return DataFreshness(self.data_through, as_of)
 
     def get(self, supplier_id: str) -> SupplierRecord:
         """The supplier's record; an unregistered supplier gets an empty one (nothing known)."""
@@ -281,6 +339,21 @@ class SupplierHistory:
             entry.events.sort(key=lambda e: (e.event_date, e.event_id))
             entry.deliveries.sort(key=lambda d: d.when)
         return cls(suppliers, category_factors=category_factors)
+
+
+def _data_through(records: Iterable[SupplierRecord]) -> date | None:
+    """The latest event date, certificate start or register date of ``records``."""
+    dates = [
+        day
+        for record in records
+        for day in (
+            record.registered_on,
+            *(e.event_date for e in record.events),
+            *(c.valid_from for c in record.certifications),
+        )
+        if day is not None
+    ]
+    return max(dates, default=None)
 
 
 def _delivery(kind: Any, status: Any, due: date | None, met: date | None) -> Delivery | None:

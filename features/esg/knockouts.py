@@ -1,25 +1,34 @@
 """Knock-outs: gates a supplier must pass before any model score counts (DOMAIN.md).
 
-Each ``KnockOut`` names its code, a sentence in English and Chinese, the evidence (the
-document reference of the event or certificate; the event id when the record has none) and
-its date. ``knockouts_for(history, supplier_id, as_of, category=None)`` reads what was dated
-on or before ``as_of`` (a listing published today applies today):
+Two kinds of gate, because they bar different things:
 
-* ``DEBARMENT``, ``COURT_DEFAULTER``, ``SERIOUS_VIOLATION``, ``TAX_VIOLATION``: a listing in
+* **supplier-wide** (``SUPPLIER_WIDE_CODES``): the supplier may not be bought from at all.
+  ``DEBARMENT``, ``COURT_DEFAULTER``, ``SERIOUS_VIOLATION``, ``TAX_VIOLATION``: a listing in
   force at ``as_of`` (began on or before it, ``listed_until`` after it; without
-  ``listed_until`` the default term of ``DEFAULT_LISTING_YEARS``);
-* ``SAFETY_BLACKLIST``: the production-safety blacklist, one year, three on a repeat listing
-  (when the record gives no end);
-* ``MISSING_SAFETY_MARK``: a category needing a coal-mine product safety mark
-  (``MARK_REQUIRED_CATEGORIES``) without an MA/KA mark for it that is in force at ``as_of``
-  and backed by a document (a mark without a document is missing; an expired one says so);
-* ``MISSING_LICENCE``: a licence the category needs (``REQUIRED_LICENCES``) missing, expired
-  or without a document;
-* ``MAJOR_ACCIDENT``: an accident of grade larger (较大) or worse, or with three or more
+  ``listed_until`` the default term of ``DEFAULT_LISTING_YEARS``); ``SAFETY_BLACKLIST``: the
+  production-safety blacklist, one year, three on a repeat listing (when the record gives no
+  end); ``MAJOR_ACCIDENT``: an accident of grade larger (较大) or worse, or with three or more
   deaths, in the 36 months up to ``as_of``.
+* **category-specific** (``CATEGORY_CODES``), a *restriction*: buying that catalogue category
+  from the supplier is not allowed, its other categories are untouched.
+  ``MISSING_SAFETY_MARK``: a category needing a coal-mine product safety mark
+  (``MARK_REQUIRED_CATEGORIES``) without an MA/KA mark for it that is in force at ``as_of``
+  and backed by a document (the evidence rule: a mark without a document is missing; an
+  expired one says so); ``MISSING_LICENCE``: a licence the category needs
+  (``REQUIRED_LICENCES``) missing, expired or without a document.
 
-``category``: the material category being bought (a tender's); ``None`` checks every category
-in the supplier's register entry that needs a mark or licence.
+Each ``KnockOut`` names its code, a sentence in English and Chinese, the evidence (the
+document reference of the event or certificate; the event id when the record has none), its
+date (of the event or listing; for a restriction, the date checked) and, for a restriction,
+its ``category``. Everything dated on or before ``as_of`` is read (a listing published today
+applies today).
+
+``gates_for(history, supplier_id, as_of, categories=None)`` gives both kinds: the supplier
+screen checks every category of the supplier's register entry (``categories=None``) and is
+*eligible* without a supplier-wide knock-out, whatever its restrictions; a tender checks the
+categories it buys and bars a bidder with a supplier-wide knock-out or a restriction in one of
+them (``Gates.barring``). ``knockouts_for(..., category)`` is that list for one category
+(``None``: supplier-wide only).
 
 The discharge permit is not a gate here: traders of chemicals, steel and cement need none, and
 the register does not say who produces; it stays a signal for the analyst.
@@ -27,11 +36,12 @@ the register does not say who produces; it stays a signal for the analyst.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from features.esg.history import Certification, Event, SupplierHistory
+from features.esg.history import Certification, Event, SupplierHistory, SupplierRecord
 
 MARK_REQUIRED_CATEGORIES: frozenset[str] = frozenset(
     {"M01", "M03", "M04", "M05", "M06", "M07", "M08", "M09", "M10", "M12"}
@@ -97,6 +107,14 @@ _TEXTS: dict[str, tuple[str, str]] = {
 _GRADE_ZH = {"general": "一般", "larger": "较大", "major": "重大", "extraordinary": "特别重大"}
 
 
+SUPPLIER_WIDE_CODES: frozenset[str] = frozenset(
+    {*GOVERNANCE_LISTINGS.values(), "SAFETY_BLACKLIST", "MAJOR_ACCIDENT"}
+)
+"""Gates that bar the supplier from every purchase."""
+CATEGORY_CODES: frozenset[str] = frozenset({"MISSING_SAFETY_MARK", "MISSING_LICENCE"})
+"""Gates that bar one catalogue category only (restrictions)."""
+
+
 @dataclass(frozen=True)
 class KnockOut:
     code: str
@@ -104,11 +122,42 @@ class KnockOut:
     description_zh: str
     evidence: str | None
     date: date | None
+    category: str | None = None  # the category a restriction bars; None: supplier-wide
+
+    @property
+    def supplier_wide(self) -> bool:
+        return self.category is None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["date"] = None if self.date is None else self.date.isoformat()
         return out
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What a supplier fails at a date: ``knockouts`` bar it from everything (supplier-wide,
+    in a stable order: listings, then accidents); ``restrictions`` bar one category each (in
+    the order of the categories checked)."""
+
+    knockouts: tuple[KnockOut, ...] = ()
+    restrictions: tuple[KnockOut, ...] = ()
+
+    @property
+    def eligible(self) -> bool:
+        """No supplier-wide knock-out: it may be bought from, outside its restrictions."""
+        return not self.knockouts
+
+    @property
+    def restricted_categories(self) -> tuple[str, ...]:
+        """The categories it may not be bought from, in the order checked, each once."""
+        return tuple(dict.fromkeys(r.category for r in self.restrictions if r.category))
+
+    def barring(self, categories: Iterable[str]) -> list[KnockOut]:
+        """Every gate that bars buying any of ``categories`` from the supplier: the
+        supplier-wide knock-outs, then the restrictions of those categories."""
+        wanted = set(categories)
+        return [*self.knockouts, *(r for r in self.restrictions if r.category in wanted)]
 
 
 def _years_later(day: date, years: int) -> date:
@@ -174,12 +223,8 @@ def _certificate_gap(
     return True, " (not yet in force)", "（尚未生效）", latest.evidence_document
 
 
-def knockouts_for(
-    history: SupplierHistory, supplier_id: str, as_of: date, category: str | None = None
-) -> list[KnockOut]:
-    """Every gate the supplier fails at ``as_of`` (empty: it passes), in a stable order."""
-    record = history.get(supplier_id)
-    out: list[KnockOut] = []
+def _listing_knockouts(record: SupplierRecord, as_of: date) -> list[KnockOut]:
+    out = []
     for event, until in active_listings(record.events, as_of, inclusive=True):
         code = GOVERNANCE_LISTINGS.get(event.event_type, "SAFETY_BLACKLIST")
         en, zh = _TEXTS[code]
@@ -188,38 +233,11 @@ def knockouts_for(
             KnockOut(code, en.format(until=stamp), zh.format(until=stamp), _evidence(event),
                      event.event_date)
         )  # fmt: skip
-    categories = [category] if category is not None else list(record.categories)
-    for code in categories:
-        if code in MARK_REQUIRED_CATEGORIES:
-            missing, detail, detail_zh, evidence = _certificate_gap(
-                record.certifications, MARK_TYPES, code, as_of
-            )
-            if missing:
-                en, zh = _TEXTS["MISSING_SAFETY_MARK"]
-                out.append(
-                    KnockOut(
-                        "MISSING_SAFETY_MARK",
-                        en.format(category=code, detail=detail),
-                        zh.format(category=code, detail_zh=detail_zh),
-                        evidence,
-                        as_of,
-                    )
-                )
-        for licence in REQUIRED_LICENCES.get(code, ()):
-            missing, detail, detail_zh, evidence = _certificate_gap(
-                record.certifications, frozenset({licence}), code, as_of
-            )
-            if missing:
-                en, zh = _TEXTS["MISSING_LICENCE"]
-                out.append(
-                    KnockOut(
-                        "MISSING_LICENCE",
-                        en.format(licence=licence, category=code, detail=detail),
-                        zh.format(licence=licence, category=code, detail_zh=detail_zh),
-                        evidence,
-                        as_of,
-                    )
-                )
+    return out
+
+
+def _accident_knockouts(record: SupplierRecord, as_of: date) -> list[KnockOut]:
+    out = []
     window_start = as_of - MAJOR_ACCIDENT_WINDOW
     for event in record.events:
         if window_start < event.event_date <= as_of and is_major_accident(event):
@@ -236,3 +254,70 @@ def knockouts_for(
                 )
             )
     return out
+
+
+def _category_restrictions(record: SupplierRecord, category: str, as_of: date) -> list[KnockOut]:
+    out = []
+    if category in MARK_REQUIRED_CATEGORIES:
+        missing, detail, detail_zh, evidence = _certificate_gap(
+            record.certifications, MARK_TYPES, category, as_of
+        )
+        if missing:
+            en, zh = _TEXTS["MISSING_SAFETY_MARK"]
+            out.append(
+                KnockOut(
+                    "MISSING_SAFETY_MARK",
+                    en.format(category=category, detail=detail),
+                    zh.format(category=category, detail_zh=detail_zh),
+                    evidence,
+                    as_of,
+                    category,
+                )
+            )
+    for licence in REQUIRED_LICENCES.get(category, ()):
+        missing, detail, detail_zh, evidence = _certificate_gap(
+            record.certifications, frozenset({licence}), category, as_of
+        )
+        if missing:
+            en, zh = _TEXTS["MISSING_LICENCE"]
+            out.append(
+                KnockOut(
+                    "MISSING_LICENCE",
+                    en.format(licence=licence, category=category, detail=detail),
+                    zh.format(licence=licence, category=category, detail_zh=detail_zh),
+                    evidence,
+                    as_of,
+                    category,
+                )
+            )
+    return out
+
+
+def gates_for(
+    history: SupplierHistory,
+    supplier_id: str,
+    as_of: date,
+    categories: Sequence[str] | None = None,
+) -> Gates:
+    """The supplier-wide knock-outs and the restrictions of ``categories`` (``None``: every
+    category of the supplier's register entry) at ``as_of``."""
+    record = history.get(supplier_id)
+    checked = record.categories if categories is None else categories
+    return Gates(
+        knockouts=(*_listing_knockouts(record, as_of), *_accident_knockouts(record, as_of)),
+        restrictions=tuple(
+            restriction
+            for category in dict.fromkeys(checked)
+            for restriction in _category_restrictions(record, category, as_of)
+        ),
+    )
+
+
+def knockouts_for(
+    history: SupplierHistory, supplier_id: str, as_of: date, category: str | None = None
+) -> list[KnockOut]:
+    """Every gate that bars buying ``category`` from the supplier at ``as_of`` (empty: it
+    passes): the supplier-wide knock-outs and that category's restrictions. ``None`` (no
+    category being bought): the supplier-wide knock-outs only."""
+    categories = () if category is None else (category,)
+    return gates_for(history, supplier_id, as_of, categories).barring(categories)

@@ -4,7 +4,8 @@ Per row of a supplier feature frame (``features.esg.build.supplier_features``; e
 are ignored) it answers ``score`` (100 × calibrated probability), ``probability`` and
 ``band`` (``unknown`` when ``has_any_history`` is 0 or absent). No explanations and no
 knock-outs: the service unwraps ``.esg_model`` (``loaded.unwrap_python_model().esg_model``)
-and calls ``EsgModel.assess`` after ``features.esg.knockouts.knockouts_for``.
+and screens with ``features.esg.ranking.screen_suppliers`` (the gates of
+``features.esg.knockouts``, then ``EsgModel.assess_rows``).
 
 It lives in ``features/`` because the training run that logs it and the service that loads it
 both import it. The artefact is ``EsgModel.save``'s JSON and LightGBM text, under the artifact

@@ -4,10 +4,13 @@ Who is ranked (``tender_bids``): every supplier named as a tenderer on a ``valid
 tender with a positive amount, at its lowest such bid (a consortium bid counts for each of its
 tenderers). Disqualified, pending and withdrawn bids are not offers the buyer can accept.
 
-What removes a bidder: a knock-out (``features.esg.knockouts``: debarment, court defaulter,
-safety blacklist, a missing safety mark for the tender's category, a major accident in the
-last 36 months ...). A knocked-out bidder is listed apart, with the knock-outs and their
-evidence, and never ranked, whatever its price or score.
+What removes a bidder: a gate that bars what the tender buys (``features.esg.knockouts``): a
+supplier-wide knock-out (debarment, court defaulter, safety blacklist, a major accident in the
+last 36 months ...) or a restriction in one of the tender's item categories (a missing or
+expired MA/KA mark or licence for it). A restriction in a category the tender does not buy
+removes no one. A removed bidder is listed apart, with its gates and their evidence, and never
+ranked, whatever its price or score. A tender whose items carry no category is checked against
+the supplier-wide knock-outs only (there is no category to check).
 
 The blend, for each remaining bidder with a known ESG band (lower is better)::
 
@@ -41,9 +44,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from features.esg.build import supplier_features
+from features.esg.build import supplier_rows
 from features.esg.history import SupplierHistory
-from features.esg.knockouts import knockouts_for
+from features.esg.knockouts import gates_for
 from features.store import Store
 
 if TYPE_CHECKING:
@@ -81,15 +84,34 @@ class ScoredSupplier(Protocol):
 
 
 @dataclass(frozen=True)
+class Offer:
+    """A supplier's lowest valid bid on a tender."""
+
+    supplier_id: str
+    bid_id: str
+    bid_amount: float
+    currency: str | None
+
+
+@dataclass(frozen=True)
 class TenderBids:
-    """A tender's rankable offers: one row per supplier (``SUPPLIER_ID``, ``BID_ID``,
-    ``BID_AMOUNT``, ``BID_CURRENCY``), lowest bid first; and what the screen is as of."""
+    """A tender's rankable offers, one per supplier, lowest bid first; and what the screen is
+    as of."""
 
     ocid: str
     title: str | None
     as_of: date  # the bid deadline, else the release date: when the bids were evaluated
     categories: tuple[str, ...]  # material categories of the tender's items
-    bids: pd.DataFrame
+    offers: tuple[Offer, ...]
+
+    @property
+    def bids(self) -> pd.DataFrame:
+        """The offers as a frame: ``SUPPLIER_ID``, ``BID_ID``, ``BID_AMOUNT``,
+        ``BID_CURRENCY`` (what ``rank`` also takes)."""
+        return pd.DataFrame(
+            [(o.supplier_id, o.bid_id, o.bid_amount, o.currency) for o in self.offers],
+            columns=[SUPPLIER_ID, BID_ID, BID_AMOUNT, BID_CURRENCY],
+        )
 
 
 @dataclass(frozen=True)
@@ -151,37 +173,53 @@ def _as_date(value: Any) -> date | None:
 
 def tender_bids(store: Store, ocid: str) -> TenderBids:
     """The tender's lowest valid bid per supplier. Raises ``TenderNotFoundError`` when the
-    ocid is not in ``processes`` and ``NoBidsError`` when no valid priced bid remains."""
-    process = store.query(
+    ocid is not in ``processes`` and ``NoBidsError`` when no valid priced bid remains.
+
+    Read with three queries into plain rows, no frame: it runs under the store lock on every
+    ranking request."""
+    connection = store.connection
+    process = connection.execute(
         "SELECT title, tender_period_end, release_date FROM processes WHERE ocid = ?", [ocid]
-    )
-    if process.empty:
+    ).fetchone()
+    if process is None:
         raise TenderNotFoundError(ocid)
-    row = process.iloc[0]
-    as_of = _as_date(row["tender_period_end"]) or _as_date(row["release_date"]) or date.today()
-    categories = store.query(
-        "SELECT DISTINCT classification_id FROM items "
-        "WHERE ocid = ? AND classification_id IS NOT NULL ORDER BY 1",
-        [ocid],
-    )["classification_id"].tolist()
-    raw = store.query(
-        "SELECT bid_id, value_amount, value_currency, UNNEST(tenderer_ids) AS supplier_id "
-        "FROM bids WHERE ocid = ? AND status = ? AND value_amount > 0",
-        [ocid, VALID_BID_STATUS],
+    title, deadline, released = process
+    as_of = _as_date(deadline) or _as_date(released) or date.today()
+    categories = sorted(
+        {
+            str(category)
+            for (category,) in connection.execute(
+                "SELECT classification_id FROM items "
+                "WHERE ocid = ? AND classification_id IS NOT NULL",
+                [ocid],
+            ).fetchall()
+        }
     )
-    raw = raw[raw[SUPPLIER_ID].notna() & raw["value_amount"].map(math.isfinite)]
-    if raw.empty:
+    offers = sorted(
+        (
+            (float(amount), str(bid_id), str(supplier_id), _currency(currency))
+            for bid_id, amount, currency, tenderers in connection.execute(
+                "SELECT bid_id, value_amount, value_currency, tenderer_ids "
+                "FROM bids WHERE ocid = ? AND status = ? AND value_amount > 0",
+                [ocid, VALID_BID_STATUS],
+            ).fetchall()
+            if math.isfinite(amount)
+            for supplier_id in tenderers or ()
+            if supplier_id is not None
+        ),
+        key=lambda offer: (offer[0], offer[1]),
+    )
+    lowest: dict[str, Offer] = {}
+    for amount, bid_id, supplier_id, currency in offers:
+        lowest.setdefault(supplier_id, Offer(supplier_id, bid_id, amount, currency))
+    if not lowest:
         raise NoBidsError(f"tender {ocid} has no valid priced bid to rank")
-    lowest = (
-        raw.sort_values(["value_amount", BID_ID], kind="stable")
-        .drop_duplicates(SUPPLIER_ID)
-        .rename(columns={"value_amount": BID_AMOUNT, "value_currency": BID_CURRENCY})
-        .loc[:, [SUPPLIER_ID, BID_ID, BID_AMOUNT, BID_CURRENCY]]
-        .reset_index(drop=True)
-    )
-    title = row["title"] if isinstance(row["title"], str) else None
     return TenderBids(
-        ocid=ocid, title=title, as_of=as_of, categories=tuple(categories), bids=lowest
+        ocid=ocid,
+        title=title if isinstance(title, str) else None,
+        as_of=as_of,
+        categories=tuple(categories),
+        offers=tuple(lowest.values()),
     )
 
 
@@ -223,8 +261,22 @@ def _explanations(
     )
 
 
+def _offers(bids: pd.DataFrame | Sequence[Offer]) -> list[Offer]:
+    if not isinstance(bids, pd.DataFrame):
+        return list(bids)
+    return [
+        Offer(
+            str(getattr(row, SUPPLIER_ID)),
+            str(getattr(row, BID_ID)),
+            float(getattr(row, BID_AMOUNT)),
+            _currency(getattr(row, BID_CURRENCY)),
+        )
+        for row in bids.itertuples(index=False)
+    ]
+
+
 def rank(
-    bids: pd.DataFrame,
+    bids: pd.DataFrame | Sequence[Offer],
     assessments: Mapping[str, ScoredSupplier],
     knockouts: Mapping[str, Sequence[Any]],
     *,
@@ -232,7 +284,8 @@ def rank(
     ocid: str = "",
     as_of: date | None = None,
 ) -> TenderRanking:
-    """Rank the bidders of ``bids`` (one row per supplier, as ``tender_bids`` returns).
+    """Rank the bidders of ``bids`` (one per supplier: ``TenderBids.offers``, or a frame with
+    its columns, as ``TenderBids.bids``).
 
     ``assessments`` maps supplier id to its ESG assessment (absent: not in the register);
     ``knockouts`` maps supplier id to its knock-outs (absent or empty: none)."""
@@ -240,9 +293,9 @@ def rank(
         raise ValueError(f"esg_weight must be in [0, 1], got {esg_weight}")
     excluded: list[ExcludedBidder] = []
     eligible: list[tuple[str, str, float, str | None]] = []
-    for row in bids.itertuples(index=False):
-        supplier_id, bid_id = str(getattr(row, SUPPLIER_ID)), str(getattr(row, BID_ID))
-        amount, currency = float(getattr(row, BID_AMOUNT)), _currency(getattr(row, BID_CURRENCY))
+    for offer in _offers(bids):
+        supplier_id, bid_id = offer.supplier_id, offer.bid_id
+        amount, currency = offer.bid_amount, offer.currency
         found = list(knockouts.get(supplier_id) or [])
         if found:
             excluded.append(ExcludedBidder(supplier_id, bid_id, amount, currency, found))
@@ -295,12 +348,14 @@ def rank(
 
 
 def unique_knockouts(knockouts: Iterable[Any]) -> list[Any]:
-    """Knock-outs found under several categories, each once (by code, evidence and date)."""
+    """Knock-outs listed more than once, each once (by code, category, evidence and date: the
+    same missing mark in two categories is two restrictions)."""
     seen: set[tuple[Any, ...]] = set()
     kept = []
     for knockout in knockouts:
         key = (
             getattr(knockout, "code", None),
+            getattr(knockout, "category", None),
             str(getattr(knockout, "evidence", "")),
             getattr(knockout, "date", None),
         )
@@ -316,11 +371,15 @@ def unique_knockouts(knockouts: Iterable[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class Screen:
-    """Per supplier id: its assessment (absent when not in the register) and knock-outs."""
+    """Per supplier id: its assessment (absent when not in the register), the gates that bar
+    it from what was screened (``knockouts``: the supplier-wide knock-outs, and with
+    ``categories`` the restrictions in them) and its category ``restrictions`` (of the
+    categories checked). Ids with nothing barring or restricted are absent from those."""
 
     as_of: date
     assessments: dict[str, Any]
     knockouts: dict[str, list[Any]]
+    restrictions: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def screen_suppliers(
@@ -332,27 +391,36 @@ def screen_suppliers(
     categories: Sequence[str] = (),
     k: int = 5,
 ) -> Screen:
-    """Knock-outs (for each of ``categories``, or the supplier's own when none is given) and
-    the model's assessment with its top ``k`` reasons, of every id in the register, as of
-    ``as_of``. Ids not in the register get no assessment (the ranking treats them as
-    unknown) and no knock-outs (nothing is known about them)."""
+    """Gates and the model's assessment with its top ``k`` reasons, of every id in the
+    register, as of ``as_of``.
+
+    Without ``categories`` (a supplier's screen, the GRI report) each supplier is checked for
+    the supplier-wide knock-outs, and its register categories for restrictions that bar
+    nothing else. With ``categories`` (a tender's) those categories are checked and a
+    restriction in one of them bars the supplier. Ids not in the register get no assessment
+    (the ranking treats them as unknown) and no gates (nothing is known about them).
+
+    Scores come from ``EsgModel.assess_rows`` on ``supplier_rows``: the reference path
+    (``assess`` on a ``supplier_features`` frame) gives the same, at several times the cost
+    for the few suppliers of a request."""
     known = [sid for sid in dict.fromkeys(supplier_ids) if sid in history]
     knockouts: dict[str, list[Any]] = {}
-    checked: Sequence[str | None] = list(categories) or [None]
+    restrictions: dict[str, list[Any]] = {}
     for sid in known:
-        found = [
-            knockout
-            for category in checked
-            for knockout in knockouts_for(history, sid, as_of, category=category)
-        ]
-        if found:
-            knockouts[sid] = unique_knockouts(found)
+        gates = gates_for(history, sid, as_of, list(categories) if categories else None)
+        barring = gates.barring(categories) if categories else list(gates.knockouts)
+        if barring:
+            knockouts[sid] = barring
+        if gates.restrictions:
+            restrictions[sid] = list(gates.restrictions)
     assessments: dict[str, Any] = {}
     if known:
-        frame = supplier_features(history, known, as_of)
-        for assessment in model.assess(frame, k=k, history=history):
+        rows = supplier_rows(history, known, as_of)
+        for assessment in model.assess_rows(rows, k=k, history=history):
             assessments[str(assessment.supplier_id)] = assessment
-    return Screen(as_of=as_of, assessments=assessments, knockouts=knockouts)
+    return Screen(
+        as_of=as_of, assessments=assessments, knockouts=knockouts, restrictions=restrictions
+    )
 
 
 def rank_bidders(
@@ -370,10 +438,10 @@ def rank_bidders(
     if not 0.0 <= esg_weight <= 1.0:
         raise ValueError(f"esg_weight must be in [0, 1], got {esg_weight}")
     when = as_of or tender.as_of
-    ids = tender.bids[SUPPLIER_ID].astype(str).tolist()
+    ids = [offer.supplier_id for offer in tender.offers]
     screen = screen_suppliers(history, model, ids, when, categories=tender.categories, k=k)
     return rank(
-        tender.bids,
+        tender.offers,
         screen.assessments,
         screen.knockouts,
         esg_weight=esg_weight,

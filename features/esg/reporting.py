@@ -2,7 +2,9 @@
 figures for a reporting period, from the store and the ESG model.
 
 The screen is the one the service applies: knock-outs first, then the model's band, as of
-the last day of the period (point in time: nothing after ``date_to`` is read). Who counts:
+the last day of the period (point in time: nothing after ``date_to`` is read). "Knocked out"
+is a supplier-wide gate (a listing, a major accident); a missing mark or licence restricts one
+category and neither flags nor drops the supplier. Who counts:
 
 * **in scope**: suppliers in the register on ``date_to`` (``registered_on`` on or before it,
   or not recorded);
@@ -224,7 +226,8 @@ def esg_report(
     in_scope = records.register.loc[
         registered.isna() | (registered <= date_to), SUPPLIER_ID
     ].astype(str)
-    screen = screen_suppliers(history, model, in_scope.tolist(), date_to)
+    # the figures read bands, pillars and gates, never the reasons: k=0 skips writing them
+    screen = screen_suppliers(history, model, in_scope.tolist(), date_to, k=0)
     return gri_figures(
         records.register,
         screen.assessments,

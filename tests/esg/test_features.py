@@ -19,7 +19,14 @@ from features.esg.carbon import (
     spend_based_intensity,
 )
 from features.esg.history import SupplierHistory
-from features.esg.knockouts import MARK_REQUIRED_CATEGORIES, knockouts_for
+from features.esg.knockouts import (
+    CATEGORY_CODES,
+    MARK_REQUIRED_CATEGORIES,
+    SUPPLIER_WIDE_CODES,
+    Gates,
+    gates_for,
+    knockouts_for,
+)
 from features.esg.specs import FEATURES, MODEL_FEATURES, MONOTONE_CONSTRAINTS, NOT_CRITERIA
 from features.store import Store
 from features.world.suppliers_gen import MA_CATEGORIES
@@ -163,8 +170,11 @@ def test_knockouts_by_hand() -> None:
         [_cert("MA", category="M04", evidence=None)],
         categories=["M04", "M13"],
     )
+    # no category being bought: the supplier-wide gates only
     codes = sorted(k.code for k in knockouts_for(history, "S1", AS_OF))
-    assert codes == ["DEBARMENT", "MAJOR_ACCIDENT", "MISSING_SAFETY_MARK", "SAFETY_BLACKLIST"]
+    assert codes == ["DEBARMENT", "MAJOR_ACCIDENT", "SAFETY_BLACKLIST"]
+    assert all(k.supplier_wide and k.code in SUPPLIER_WIDE_CODES
+               for k in knockouts_for(history, "S1", AS_OF))  # fmt: skip
     accident = next(k for k in knockouts_for(history, "S1", AS_OF) if k.code == "MAJOR_ACCIDENT")
     assert accident.date == date(2022, 1, 1)
     assert accident.evidence == "DOC-1"
@@ -173,10 +183,77 @@ def test_knockouts_by_hand() -> None:
     assert "SAFETY_BLACKLIST" not in later
     assert "DEBARMENT" in later
     assert "DEBARMENT" not in {k.code for k in knockouts_for(history, "S1", date(2025, 1, 2))}
-    # a tender for a category without a mark requirement does not check marks
+    # buying M04 also needs its mark; buying M13 does not
+    assert "MISSING_SAFETY_MARK" in {
+        k.code for k in knockouts_for(history, "S1", AS_OF, category="M04")
+    }
     assert "MISSING_SAFETY_MARK" not in {
         k.code for k in knockouts_for(history, "S1", AS_OF, category="M13")
     }
+
+
+def test_a_missing_mark_restricts_its_category_only() -> None:
+    # the mark is claimed without a document: missing (the evidence rule), for M04 alone
+    history = _history(
+        certs=[_cert("MA", category="M04", evidence=None)], categories=["M04", "M13"]
+    )
+    gates = gates_for(history, "S1", AS_OF)
+    assert gates.eligible
+    assert gates.knockouts == ()
+    (restriction,) = gates.restrictions
+    assert restriction.code == "MISSING_SAFETY_MARK"
+    assert restriction.code in CATEGORY_CODES
+    assert restriction.category == "M04"
+    assert not restriction.supplier_wide
+    assert restriction.evidence == "MA-M04"  # the certificate claimed, not a document
+    assert restriction.date == AS_OF
+    assert "without a document" in restriction.description_en
+    assert gates.restricted_categories == ("M04",)
+    assert gates.barring(["M13"]) == []
+    assert gates.barring(["M13", "M04"]) == [restriction]
+    assert restriction.as_dict()["category"] == "M04"
+    # the supplier screen does not knock it out; a tender for M04 does
+    assert knockouts_for(history, "S1", AS_OF) == []
+    assert knockouts_for(history, "S1", AS_OF, category="M04") == [restriction]
+
+
+def test_a_supplier_wide_gate_bars_every_category() -> None:
+    history = _history(
+        [_event("court_defaulter", date(2023, 6, 1))],
+        [_cert("MA", category="M04")],
+        categories=["M04", "M13"],
+    )
+    gates = gates_for(history, "S1", AS_OF)
+    assert not gates.eligible
+    assert gates.restrictions == ()
+    for category in ("M04", "M13", "M99"):
+        assert [k.code for k in gates.barring([category])] == ["COURT_DEFAULTER"]
+
+
+def test_missing_licences_are_restrictions_of_their_category() -> None:
+    # explosives (M09) need an MA mark, an explosives permit and a safety permit
+    history = _history(
+        certs=[
+            _cert("MA", category="M09"),
+            _cert("explosives_permit", category="M09", valid_to=date(2023, 12, 1)),
+        ],
+        categories=["M09", "M13"],
+    )
+    gates = gates_for(history, "S1", AS_OF)
+    assert gates.eligible
+    assert [(r.code, r.category) for r in gates.restrictions] == [
+        ("MISSING_LICENCE", "M09"),
+        ("MISSING_LICENCE", "M09"),
+    ]
+    expired, missing = gates.restrictions
+    assert "explosives_permit" in expired.description_en
+    assert "expired" in expired.description_en
+    assert "safety_permit" in missing.description_en
+    assert "none on record" in missing.description_en
+    assert gates.restricted_categories == ("M09",)
+    # a tender's category is checked even when the register does not list it
+    other = gates_for(history, "S1", AS_OF, ["M04"])
+    assert [(r.code, r.category) for r in other.restrictions] == [("MISSING_SAFETY_MARK", "M04")]
 
 
 def test_repeat_safety_blacklisting_lasts_three_years() -> None:
@@ -190,10 +267,57 @@ def test_valid_documented_mark_passes_and_expired_mark_fails() -> None:
     valid = _history(certs=[_cert("MA", category="M04")], categories=["M04"])
     expired = _history(certs=[_cert("MA", category="M04", valid_to=date(2023, 1, 1))],
                        categories=["M04"])  # fmt: skip
-    assert knockouts_for(valid, "S1", AS_OF) == []
-    (knockout,) = knockouts_for(expired, "S1", AS_OF)
-    assert knockout.code == "MISSING_SAFETY_MARK"
-    assert "expired" in knockout.description_en
+    assert gates_for(valid, "S1", AS_OF) == Gates()
+    assert knockouts_for(valid, "S1", AS_OF, category="M04") == []
+    (restriction,) = gates_for(expired, "S1", AS_OF).restrictions
+    assert restriction.code == "MISSING_SAFETY_MARK"
+    assert "expired 2023-01-01" in restriction.description_en
+    assert knockouts_for(expired, "S1", AS_OF, category="M04") == [restriction]
+
+
+# ---------------------------------------------------------------------------- freshness
+
+
+def test_data_through_is_the_latest_event_certificate_or_register_date() -> None:
+    history = _history(
+        [_event("env_penalty", date(2023, 6, 1)), _event("litigation", date(2023, 9, 30))],
+        [_cert("ISO9001", valid_from=date(2023, 10, 2), valid_to=date(2027, 1, 1))],
+        registered_on=date(2020, 1, 1),
+    )
+    # the certificate's expiry (2027) is not data about the supplier; its start is
+    assert history.data_through == date(2023, 10, 2)
+    assert SupplierHistory.from_frames({}, category_factors={}).data_through is None
+
+
+@pytest.mark.parametrize(
+    ("as_of", "days", "stale"),
+    [
+        (date(2023, 9, 1), -31, False),  # inside the data
+        (date(2023, 11, 1), 30, False),  # 30 days after: still fresh
+        (date(2023, 11, 2), 31, True),
+    ],
+    ids=["inside", "thirty-days", "thirty-one-days"],
+)
+def test_a_screen_more_than_thirty_days_past_the_data_is_stale(
+    as_of: date, days: int, stale: bool
+) -> None:
+    history = _history([_event("env_penalty", date(2023, 10, 2))], registered_on=None)
+    freshness = history.freshness(as_of)
+    assert freshness.data_through == date(2023, 10, 2)
+    assert freshness.days_after_data == days
+    assert freshness.stale is stale
+    assert (freshness.note_en is not None) is stale
+    if stale:
+        assert "2023-10-02" in str(freshness.note_en)
+        assert "2023-10-02" in str(freshness.note_zh)
+
+
+def test_no_supplier_data_is_stale() -> None:
+    freshness = SupplierHistory.from_frames({}, category_factors={}).freshness(AS_OF)
+    assert freshness.data_through is None
+    assert freshness.days_after_data is None
+    assert freshness.stale
+    assert "no supplier data" in str(freshness.note_en)
 
 
 def test_mark_categories_follow_the_catalogue() -> None:

@@ -21,8 +21,7 @@ from features.procurement.model import PlattCalibrator
 AS_OF = date(2024, 1, 1)
 
 
-@pytest.fixture(scope="module")
-def model() -> EsgModel:
+def synthetic_model() -> EsgModel:
     """A small monotone model on synthetic rows where penalties and accidents raise risk."""
     rng = np.random.default_rng(0)
     n = 3_000
@@ -40,6 +39,11 @@ def model() -> EsgModel:
     booster = lgb.train(params, lgb.Dataset(x, y, feature_name=MODEL_FEATURES), 40)
     raw = booster.predict(x, raw_score=True)
     return EsgModel(booster=booster, calibrator=PlattCalibrator().fit(raw, y))
+
+
+@pytest.fixture(scope="module")
+def model() -> EsgModel:
+    return synthetic_model()
 
 
 def _history(events: list[dict], supplier: str = "S1") -> SupplierHistory:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
+from features.esg.history import SupplierHistory
 from features.esg.knockouts import KnockOut
 from features.esg.model import ACTIONS, EsgAssessment, band_of
 from features.esg.ranking import (
@@ -17,12 +18,17 @@ from features.esg.ranking import (
     BID_ID,
     SUPPLIER_ID,
     NoBidsError,
+    Offer,
+    TenderBids,
     TenderNotFoundError,
     rank,
+    rank_bidders,
+    screen_suppliers,
     tender_bids,
     unique_knockouts,
 )
 from features.store import Store
+from tests.esg.test_model import synthetic_model
 
 AS_OF = date(2025, 6, 30)
 
@@ -162,6 +168,80 @@ def test_renaming_a_bidder_changes_nothing_but_its_name() -> None:
 def test_duplicate_knockouts_are_kept_once() -> None:
     first, again, other = knockout(), knockout(), knockout("COURT_DEFAULTER")
     assert unique_knockouts([first, again, other]) == [first, other]
+    # the same missing mark in two categories is two restrictions
+    m04, m05 = (
+        KnockOut("MISSING_SAFETY_MARK", "no mark", "无标志", None, AS_OF, category)
+        for category in ("M04", "M05")
+    )
+    assert unique_knockouts([m04, m05, m04]) == [m04, m05]
+
+
+# --------------------------------------------------------------------------------------------
+# Gates in a screen: a restriction bars its category only
+
+
+def _gated_history() -> SupplierHistory:
+    """R sells M04 and M13 with no mark for M04; D is a court defaulter; C is clean."""
+    register = pd.DataFrame(
+        [
+            {"supplier_id": sid, "categories": categories, "tax_credit_grade": "B",
+             "reported_emission_intensity": None, "registered_on": date(2020, 1, 1)}
+            for sid, categories in (("R", ["M04", "M13"]), ("D", ["M13"]), ("C", ["M04", "M13"]))
+        ]
+    )  # fmt: skip
+    certificates = pd.DataFrame(
+        [
+            {"supplier_id": sid, "cert_type": "MA", "cert_no": f"MA-{sid}", "category": "M04",
+             "valid_from": date(2022, 1, 1), "valid_to": date(2027, 1, 1),
+             "evidence_document": f"MA-{sid}.pdf"}
+            for sid in ("D", "C")
+        ]
+    )  # fmt: skip
+    events = pd.DataFrame(
+        [
+            {"event_id": "E1", "supplier_id": "D", "event_type": "court_defaulter",
+             "event_date": date(2025, 1, 10), "severity": None, "deaths": 0, "fine_cny": 0.0,
+             "listed_until": None, "evidence_document": "COURT-1"},
+            {"event_id": "E2", "supplier_id": "R", "event_type": "env_penalty",
+             "event_date": date(2024, 3, 1), "severity": "minor", "deaths": 0,
+             "fine_cny": 10_000.0, "listed_until": None, "evidence_document": "ENV-1"},
+        ]
+    )  # fmt: skip
+    return SupplierHistory.from_frames(
+        {"suppliers": register, "supplier_certifications": certificates, "supplier_events": events},
+        category_factors={"M04": 0.2, "M13": 0.15},
+    )
+
+
+def _tender(*categories: str) -> TenderBids:
+    offers = (Offer("D", "BID-1", 90.0, "CNY"), Offer("R", "BID-2", 100.0, "CNY"),
+              Offer("C", "BID-3", 120.0, "CNY"))  # fmt: skip
+    return TenderBids(ocid="T", title=None, as_of=AS_OF, categories=categories, offers=offers)
+
+
+def test_the_supplier_screen_restricts_without_knocking_out() -> None:
+    history = _gated_history()
+    screen = screen_suppliers(history, synthetic_model(), ["R", "D", "C"], AS_OF)
+    assert set(screen.knockouts) == {"D"}
+    assert [k.code for k in screen.knockouts["D"]] == ["COURT_DEFAULTER"]
+    assert [(r.code, r.category) for r in screen.restrictions["R"]] == [
+        ("MISSING_SAFETY_MARK", "M04")
+    ]
+    assert set(screen.restrictions) == {"R"}
+    assert set(screen.assessments) == {"R", "D", "C"}
+
+
+def test_a_restriction_bars_a_tender_of_its_category_only() -> None:
+    history, model = _gated_history(), synthetic_model()
+    for_m13 = rank_bidders(_tender("M13"), history, model, esg_weight=0.3)
+    assert {b.supplier_id for b in for_m13.ranked} == {"R", "C"}
+    assert [b.supplier_id for b in for_m13.excluded] == ["D"]
+    for_m04 = rank_bidders(_tender("M04", "M13"), history, model, esg_weight=0.3)
+    assert [b.supplier_id for b in for_m04.ranked] == ["C"]
+    barred = {b.supplier_id: b.knockouts for b in for_m04.excluded}
+    assert [(k.code, k.category) for k in barred["R"]] == [("MISSING_SAFETY_MARK", "M04")]
+    assert [(k.code, k.category) for k in barred["D"]] == [("COURT_DEFAULTER", None)]
+    assert for_m04.lowest_eligible_bid == 120.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,6 +303,9 @@ def test_tender_bids_from_the_store(store: Store) -> None:
         ["C", "BID-4", 110.0],
         ["D", "BID-4", 110.0],
     ]
+    assert tender.offers[0] == Offer("A", "BID-2", 100.0, "CNY")
+    # the frame and the offers rank alike
+    assert rank(tender.bids, {}, {}) == rank(tender.offers, {}, {})
     with pytest.raises(NoBidsError, match="T2"):
         tender_bids(store, "T2")
     with pytest.raises(TenderNotFoundError):

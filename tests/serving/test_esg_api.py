@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.esg.knockouts import knockouts_for
+from features.esg.knockouts import CATEGORY_CODES, SUPPLIER_WIDE_CODES, gates_for, knockouts_for
 from features.esg.ranking import tender_bids
 from features.settings import Keyring
 from serving.app import create_app
@@ -78,6 +78,13 @@ def api(installation: ServiceSettings) -> Iterator[TestClient]:
 def _esg(client: TestClient) -> SupplierEsg:
     esg: SupplierEsg = client.app.state.esg.esg  # type: ignore[attr-defined]
     return esg
+
+
+def _data_through(client: TestClient) -> date:
+    """The date the loaded supplier history runs through (the demo world has one)."""
+    through = _esg(client).history.data_through
+    assert through is not None
+    return through
 
 
 def _store(client: TestClient) -> Any:
@@ -145,10 +152,18 @@ def test_a_supplier_with_history(api: TestClient, keys: Keyring) -> None:
             assert all((reason["improvement_en"], reason["improvement_zh"]))
     if body["band"] != "unknown":
         assert 0 <= body["score"] <= 100
-        assert body["knocked_out"] == bool(body["knockouts"])
+    assert body["knocked_out"] == bool(body["knockouts"]) == (not body["eligible"])
     for knockout in body["knockouts"]:
         assert all((knockout["code"], knockout["description_zh"], knockout["date"]))
+        assert knockout["category"] is None
         assert body["action"] == "reject_knocked_out"
+    assert body["freshness"] == {
+        "data_through": _data_through(api).isoformat(),
+        "days_after_data": (AS_OF - _data_through(api)).days,
+        "stale": False,
+        "note_en": None,
+        "note_zh": None,
+    }
 
 
 def test_every_knockout_carries_evidence(api: TestClient, keys: Keyring) -> None:
@@ -158,8 +173,67 @@ def test_every_knockout_carries_evidence(api: TestClient, keys: Keyring) -> None
     )
     body = api.get(f"{supplier_url(knocked)}?as_of={AS_OF}", headers=manager(keys)).json()
     assert body["knocked_out"] is True
+    assert body["eligible"] is False
     assert body["action"] == "reject_knocked_out"
     assert all(k["evidence"] and k["date"] for k in body["knockouts"])
+    assert {k["code"] for k in body["knockouts"]} <= SUPPLIER_WIDE_CODES
+
+
+def test_a_missing_mark_restricts_its_category_not_the_supplier(
+    api: TestClient, keys: Keyring
+) -> None:
+    esg = _esg(api)
+    gates = {sid: gates_for(esg.history, sid, AS_OF) for sid in esg.history.supplier_ids}
+    restricted = next(sid for sid, g in gates.items() if g.eligible and g.restrictions)
+    response = api.get(f"{supplier_url(restricted)}?as_of={AS_OF}", headers=analyst(keys))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["eligible"] is True
+    assert body["knocked_out"] is False
+    assert body["knockouts"] == []
+    assert body["action"] != "reject_knocked_out"
+    expected = gates[restricted]
+    assert ", ".join(expected.restricted_categories) in body["action_en"]
+    assert ", ".join(expected.restricted_categories) in body["action_zh"]
+    assert [c["category"] for c in body["restricted_categories"]] == list(
+        expected.restricted_categories
+    )
+    listed = [r for c in body["restricted_categories"] for r in c["restrictions"]]
+    assert [(r["code"], r["category"]) for r in listed] == [
+        (r.code, r.category) for r in expected.restrictions
+    ]
+    for category in body["restricted_categories"]:
+        for restriction in category["restrictions"]:
+            assert restriction["code"] in CATEGORY_CODES
+            assert restriction["category"] == category["category"]
+            assert restriction["date"] == AS_OF.isoformat()
+            assert restriction["description_en"]
+            assert restriction["description_zh"]
+    # fewer suppliers are knocked out than are restricted or knocked out (the old screen)
+    knocked = sum(not g.eligible for g in gates.values())
+    old_screen = sum(not g.eligible or bool(g.restrictions) for g in gates.values())
+    assert knocked < old_screen
+
+
+def test_freshness_flags_a_screen_long_after_the_data(api: TestClient, keys: Keyring) -> None:
+    esg = _esg(api)
+    supplier_id, through = esg.history.supplier_ids[0], esg.history.data_through
+    assert through is not None
+    late = through + timedelta(days=31)
+    body = api.get(f"{supplier_url(supplier_id)}?as_of={late}", headers=analyst(keys)).json()
+    assert body["freshness"]["data_through"] == through.isoformat()
+    assert body["freshness"]["days_after_data"] == 31
+    assert body["freshness"]["stale"] is True
+    assert through.isoformat() in body["freshness"]["note_en"]
+    assert through.isoformat() in body["freshness"]["note_zh"]
+    on_time = through + timedelta(days=30)
+    body = api.get(f"{supplier_url(supplier_id)}?as_of={on_time}", headers=analyst(keys)).json()
+    assert body["freshness"]["stale"] is False
+    assert body["freshness"]["note_en"] is None
+    # the default is today: flagged exactly when today is more than 30 days past the data
+    body = api.get(supplier_url(supplier_id), headers=analyst(keys)).json()
+    assert body["as_of"] == date.today().isoformat()
+    assert body["freshness"]["stale"] is ((date.today() - through).days > 30)
 
 
 def test_a_supplier_with_no_data_is_unknown_and_never_safe(api: TestClient, keys: Keyring) -> None:
@@ -215,6 +289,14 @@ def test_ranking_removes_knocked_out_bidders(
     assert not knocked_out & set(ranked)
     assert {b["supplier_id"] for b in body["excluded"]} == knocked_out
     assert all(b["knockouts"] and b["knockouts"][0]["evidence"] for b in body["excluded"])
+    with _store(api) as store:
+        categories = set(tender_bids(store, ocid).categories)
+    for bidder in body["excluded"]:
+        for gate in bidder["knockouts"]:
+            # supplier-wide, or a restriction in a category this tender buys
+            assert gate["category"] is None or gate["category"] in categories
+    assert body["freshness"]["data_through"] == _data_through(api).isoformat()
+    assert body["freshness"]["stale"] is False  # screened as of the bid deadline
     assert [b["rank"] for b in body["ranked"]] == list(range(1, len(ranked) + 1))
     scored = [b for b in body["ranked"] if not b["manual_review"]]
     assert [b["blended"] for b in scored] == sorted(b["blended"] for b in scored)
@@ -313,6 +395,19 @@ def test_report_figures(api: TestClient, keys: Keyring) -> None:
     assert body["active_in_period"] > 0
     assert body["corrective_actions_closed"] > 0
     assert body["new_screened_environmental"] == body["new_screened_social"]
+    assert body["freshness"]["stale"] is False
+    assert body["freshness"]["days_after_data"] == (date(2025, 12, 31) - _data_through(api)).days
+
+
+def test_openapi_names_the_response_models(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    for path, method, schema in (
+        ("/v1/suppliers/{supplier_id}/esg", "get", "SupplierEsgOut"),
+        ("/v1/tenders/{ocid}/esg-ranking", "post", "TenderRankingOut"),
+        ("/v1/esg/report", "get", "GriReportOut"),
+    ):
+        content = paths[path][method]["responses"]["200"]["content"]["application/json"]
+        assert content["schema"]["$ref"].endswith(f"/{schema}")
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 ESG analysts and procurement managers read; every call (allowed or not) is written to the
 audit log by the middleware, the auth dependency marking it. Routes are plain ``def``
-(CPU-bound screening runs in the threadpool); the store is held only to read the tender's bids
-or the period's records, not while the model scores. No champion: 503 ``model_unavailable``.
+(CPU-bound screening runs in the threadpool) and serialise their answer there
+(``model_response``; each keeps its ``response_model`` for the OpenAPI schema); the store is
+held only to read the tender's bids or the period's records, not while the model scores. No
+champion: 503 ``model_unavailable``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from features.esg.ranking import NoBidsError, TenderNotFoundError, tender_bids
@@ -26,6 +28,7 @@ from serving.esg_schemas import (
     SupplierEsgOut,
     TenderRankingOut,
 )
+from serving.schemas import model_response
 
 router = APIRouter(tags=["supplier-esg"])
 
@@ -53,15 +56,23 @@ def supplier_esg(
     _caller: EsgReaderDep,
     model: SupplierEsgDep,
     supplier_id: SupplierId,
-    as_of: Annotated[date | None, Query(description="default: today")] = None,
-) -> SupplierEsgOut:
-    """Score, band, action, pillars, knock-outs and the top five reasons (each with its
-    evidence, date and what would improve it). A supplier with no history is band
+    as_of: Annotated[
+        date | None,
+        Query(
+            description="default: today; ``freshness`` says how far it is past the supplier "
+            "data (stale beyond 30 days)"
+        ),
+    ] = None,
+) -> Response:
+    """Score, band, action, pillars, gates and the top five reasons (each with its evidence,
+    date and what would improve it). ``eligible`` is false only for a supplier-wide knock-out
+    (a listing, a major accident); a missing or expired MA/KA mark or licence restricts its
+    category only (``restricted_categories``). A supplier with no history is band
     ``unknown``, marked for manual review, with a reason saying so: never safe."""
     answer = esg.assess_supplier(model, supplier_id, as_of or date.today())
     if answer is None:
         raise ApiError(404, "not_found", "no such supplier in the register")
-    return answer
+    return model_response(answer)
 
 
 @router.post(
@@ -78,11 +89,12 @@ def tender_ranking(
     store: StoreDep,
     ocid: Ocid,
     body: RankingRequest | None = None,
-) -> TenderRankingOut:
-    """The tender's bidders at their lowest valid bid: knocked-out ones apart with their
-    knock-outs, the rest ranked by ``(1 − w) × price premium + w × ESG score / 100`` (lower
-    first; ``features.esg.ranking``), unknown-band bidders last and marked for manual
-    review. A tender without a valid priced bid is a 422 ``no_bids``."""
+) -> Response:
+    """The tender's bidders at their lowest valid bid: those barred (a supplier-wide
+    knock-out, or a restriction in a category the tender buys) apart with their gates, the
+    rest ranked by ``(1 − w) × price premium + w × ESG score / 100`` (lower first;
+    ``features.esg.ranking``), unknown-band bidders last and marked for manual review. A
+    tender without a valid priced bid is a 422 ``no_bids``."""
     request = body or RankingRequest()
     try:
         with store.use() as opened:
@@ -91,7 +103,9 @@ def tender_ranking(
         raise ApiError(404, "not_found", "no such tender") from None
     except NoBidsError as error:
         raise _invalid(["path", "ocid"], str(error), "no_bids") from None
-    return esg.rank_tender(model, tender, esg_weight=request.esg_weight, as_of=request.as_of)
+    return model_response(
+        esg.rank_tender(model, tender, esg_weight=request.esg_weight, as_of=request.as_of)
+    )
 
 
 @router.get("/esg/report", response_model=GriReportOut, responses=_MODEL_UNAVAILABLE)
@@ -101,7 +115,7 @@ def report(
     store: StoreDep,
     date_from: Annotated[date, Query(alias="from", description="first day, inclusive")],
     date_to: Annotated[date, Query(alias="to", description="last day, inclusive")],
-) -> GriReportOut:
+) -> Response:
     """GRI 308 / 414 figures for the period (``features.esg.reporting``): suppliers
     screened, flagged, put on corrective plans, dropped; new suppliers screened."""
     if date_from > date_to:
@@ -110,4 +124,4 @@ def report(
         raise _invalid(["query", "to"], "the period is longer than five years", "period_too_long")
     with store.use() as opened:
         records = period_records(opened, date_from, date_to)
-    return esg.report(model, records, date_from, date_to)
+    return model_response(esg.report(model, records, date_from, date_to))
