@@ -13,15 +13,51 @@ models need (no personal column but the member pseudonym), the catalogue, the me
 fields and the knowledge points. Statements posted to the endpoint are stored first, then
 handed to ``StudyData.add_statements``; they are merged into the in-memory data before the
 next read (one merge for however many posts came in between), so the poster's next mastery
-profile and suggestions reflect them. A merge rebuilds the posting members' event frames and
-makes the recommender build a new snapshot (every member's dense state: about 5 s for 2,000
-members) on its next call.
+profile and suggestions reflect them. A merge rebuilds the posting members' event frames.
 
-Moments are UTC. ``as_of`` defaults to now. The recommender's snapshot holds everything
-strictly before the start of an hour (``StudyRecommender.recommend`` rounds down); by default
-the service asks for the end of the current hour, so statements posted a minute ago count.
-The time the suggestions must fit is the caller's ``minutes``, else the member's next free
-window from their roster at the real ``as_of`` (Asia/Shanghai wall time, ``features.rosters``).
+Moments are UTC. ``as_of`` defaults to now. The time the suggestions must fit is the caller's
+``minutes``, else the member's next free window from their roster at the real ``as_of``
+(Asia/Shanghai wall time, ``features.rosters``).
+
+Snapshots. Suggestions are ranked from a ``features.learning.candidates.Snapshot``: every
+member's dense state strictly before a moment. A full build takes about 5-10 s for 2,000
+members, so no request in the steady state waits for one. ``Study`` keeps two:
+
+* the live snapshot, for requests without ``as_of``: as of the end of the current hour (so
+  statements posted a minute ago count), built by ``load_learning`` before the service
+  reports ready;
+* one for an explicit ``as_of`` (the start of its hour), built by the first request for that
+  hour, which waits (replaying a past moment is not the steady state), and kept until a
+  request for another hour replaces it.
+
+After a merge, the posting members' rows in both are out of date. Each such member's next
+suggestion request recomputes their rows first (``Snapshot.with_members``, the code of the
+full build applied to their statements: launches, completions, mastery, days since practice,
+time ratio, check-in flag, KP interest, format shares, co-occurrence and EASE scores; tens of
+milliseconds) and keeps them; on the live snapshot they are computed at the current hour's
+end, so statements of a new hour count. What stays from the last full build, and how old it
+may be:
+
+* the population parts (``candidates.Population``): popularity over 90 days overall and per
+  role, the members per item, the co-occurrence and EASE item-item weights, each role's
+  format shares, the completion rate per item on day and shift rosters, the stand-in's
+  success rate and the check-in detector's logged-minutes threshold; and the catalogue
+  (items published before the build's moment, this month's mandatory items and themes). A
+  background thread rebuilds the live snapshot in full when the first live request of a new
+  hour comes, and, after posted statements, once ``SNAPSHOT_REFRESH_SECONDS`` (300 s) have
+  passed since the previous build started. So a post enters the live population at most
+  300 s plus one build's time (5-10 s on an idle machine) after the first suggestion request
+  that follows it, and in the first seconds of an hour (one build) the population is as of
+  the previous hour's end: content published in that hour is not suggested yet, and at a
+  month's turn the mandatory flags are last month's;
+* the rows of members who posted nothing since the last full build: computed at its moment,
+  at most an hour plus one build before the live moment (their days since practice are that
+  much short; nothing they posted is missing);
+* the explicit-moment snapshot's population is never refreshed: it is that of the data when
+  its first request came, with posters' rows updated as above.
+
+Statements stamped at or after the moment of the snapshot they are merged into (a client's
+clock ahead) count from the first full build past their stamp.
 
 Check-in: ``features.learning.checkin.detect_check_in`` with the mastery champion over the
 ``CHECK_IN_DAYS`` days up to the latest statement (judged against every member with study
@@ -45,8 +81,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from features.learning.candidates import LOCAL_OFFSET, LearningData, Snapshot
+from features.learning.candidates import LOCAL_OFFSET, LearningData, Population, Snapshot
 from features.learning.checkin import detect_check_in
 from features.learning.kt_features import EVENT_COLUMNS, MEMBER, TIMESTAMP, build_events
 from features.readers.common import RecordError
@@ -80,6 +117,8 @@ MASTERY_MODEL = "mastery"  # the names training registers (the registry is the h
 RECOMMENDER_MODEL = "study-recommender"
 CHECK_IN_DAYS = 90
 CHECK_IN_REFRESH_SECONDS = 300
+SNAPSHOT_REFRESH_SECONDS = 300
+MAX_CHUNKS = 64  # Arrow chunks a merged statement column may have before it is compacted
 MIN_GROUP_SIZE = 5
 HTTP_READER = "xapi-http"
 HTTP_SOURCE = "POST /v1/xapi/statements"
@@ -150,7 +189,9 @@ class StudyData:
 
     Shared by the request threads: posted rows wait in ``_pending`` (under ``_lock``) and are
     merged by the next reader. Frames handed out are never mutated afterwards (a merge builds
-    new ones), so a reader may use them without the lock.
+    new ones), so a reader may use them without the lock. The members whose statements were
+    merged are remembered until ``drain`` hands them to the one consumer (``Study``, whose
+    snapshot rows of those members are then out of date).
     """
 
     def __init__(
@@ -163,6 +204,7 @@ class StudyData:
     ) -> None:
         self._lock = threading.Lock()
         self._pending: list[pd.DataFrame] = []
+        self._undrained: set[str] = set()
         self._check_in_running = False
         self._check_in_stale = False
         self._mastery = mastery
@@ -207,6 +249,15 @@ class StudyData:
                 self._merge()
             return self.learning
 
+    def drain(self) -> tuple[LearningData, frozenset[str]]:
+        """The data with every queued statement merged, and the members whose statements
+        were merged since the previous ``drain`` (one consumer: the study's snapshots)."""
+        with self._lock:
+            if self._pending:
+                self._merge()
+            touched, self._undrained = frozenset(self._undrained), set()
+            return self.learning, touched
+
     def events_of(self, member_key: str) -> pd.DataFrame:
         with self._lock:
             if self._pending:
@@ -225,12 +276,15 @@ class StudyData:
         incoming = pd.concat(self._pending, ignore_index=True)
         self._pending = []
         base = self.learning
-        statements = pd.concat([base.statements, incoming], ignore_index=True)
         # the store's nullable booleans and the posted True/False/None must stay one dtype
-        statements["success"] = _nullable_bool(statements["success"])
-        statements = statements.sort_values("timestamp", kind="stable", ignore_index=True)
+        # (LearningData's: 1.0, 0.0, NaN). Appended, not re-sorted by time: no reader needs
+        # the order, and a member's events come out the same (build_events sorts by member
+        # and time, and equal times keep this order, as a stable sort would).
+        incoming["success"] = _nullable_bool(incoming["success"]).astype("float64")
+        statements = _compacted(pd.concat([base.statements, incoming], ignore_index=True))
         self.learning = LearningData(statements, base.content, base.members)
         touched = set(incoming["member_key"].astype(str))
+        self._undrained |= touched
         rebuilt = build_events(statements[statements["member_key"].isin(touched)])
         for key, frame in rebuilt.groupby(MEMBER, sort=False):
             self._events[str(key)] = frame
@@ -247,8 +301,8 @@ class StudyData:
                 started = time.monotonic()
                 with self._lock:
                     self._check_in_stale = False
-                    events = pd.concat(self._events.values(), ignore_index=True)
-                detected, window = self._detect_check_in(events)
+                    frames = list(self._events.values())  # never mutated: concat unlocked
+                detected, window = self._detect_check_in(pd.concat(frames, ignore_index=True))
                 with self._lock:
                     self.check_in, self.check_in_window = detected, window
                     if not self._check_in_stale:
@@ -272,6 +326,24 @@ class StudyData:
         return detected, (start.to_pydatetime(), end.to_pydatetime())
 
 
+def _compacted(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its Arrow-backed columns in one chunk each once one has more than
+    ``MAX_CHUNKS``: every merge appends a chunk, and selecting a member's rows among hundreds
+    of thousands slows down with thousands of chunks (about 2 ms a column, once per
+    ``MAX_CHUNKS`` merges)."""
+    compacted = frame
+    for name in frame.columns:
+        values = frame[name].array
+        if not isinstance(values, pd.arrays.ArrowExtensionArray):
+            continue
+        arrow = pa.array(values)
+        if isinstance(arrow, pa.ChunkedArray) and arrow.num_chunks > MAX_CHUNKS:
+            if compacted is frame:
+                compacted = frame.copy(deep=False)
+            compacted[name] = pd.array(arrow.combine_chunks(), dtype=values.dtype)
+    return compacted
+
+
 def _nullable_bool(values: pd.Series) -> pd.Series:
     """True/False/missing as pandas' nullable boolean, whatever mix of None, NaN, pd.NA,
     Python and numpy booleans ``values`` holds."""
@@ -290,33 +362,288 @@ def _no_events() -> pd.DataFrame:
     )
 
 
+def live_moment(now: datetime) -> datetime:
+    """The moment the live snapshot is as of: the end of ``now``'s hour (UTC), so that every
+    statement stored so far counts."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
 @dataclass
+class _Kept:
+    """A kept snapshot and the members whose rows in it miss merged statements (each with
+    the number of the merge that marked it). While a full build for this slot runs,
+    ``merged_during_build`` collects the members merged after the build took its data: they
+    are the stale ones of the new snapshot."""
+
+    snapshot: Snapshot | None = None
+    stale: dict[str, int] = field(default_factory=dict)
+    merged_during_build: dict[str, int] | None = None
+
+    def mark(self, member_keys: Iterable[str], merge: int) -> None:
+        for key in member_keys:
+            self.stale[key] = merge
+            if self.merged_during_build is not None:
+                self.merged_during_build[key] = merge
+
+    def install(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.stale = self.merged_during_build or {}
+        self.merged_during_build = None
+
+
+@dataclass(eq=False)
 class Study:
     """What the study routes need, shared by every request.
 
-    The recommender's snapshot (dense state of every member at the start of an hour) is
-    cached here with the data it was built from: a merge of posted statements or a new hour
-    builds a new one, once (concurrent requests wait for it rather than build their own)."""
+    Snapshots (see the module docstring): the live one (``start`` builds it, a background
+    thread rebuilds it) and one for an explicit moment. A request takes the kept snapshot;
+    when its member has statements merged since their rows were computed, their rows are
+    recomputed first (``Snapshot.with_members``: tens of milliseconds) and the result kept.
+    ``builds`` counts full builds, ``member_updates`` row updates."""
 
     mastery: MasteryModel
     mastery_version: str
     recommender: StudyRecommender
     recommender_version: str
     data: StudyData
-    _snapshot_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _snapshot: tuple[LearningData, datetime, Snapshot] | None = field(default=None, repr=False)
+    refresh_seconds: float = SNAPSHOT_REFRESH_SECONDS
+    builds: int = 0
+    member_updates: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _update_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _build_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _wake: threading.Condition = field(init=False, repr=False)
+    _live: _Kept = field(default_factory=_Kept, repr=False)
+    _other: _Kept = field(default_factory=_Kept, repr=False)
+    _merges: int = field(default=0, repr=False)
+    _live_moment: datetime | None = field(default=None, repr=False)
+    _live_behind: bool = field(default=False, repr=False)
+    _last_live_build: float = field(default=-math.inf, repr=False)
+    _retry_at: float = field(default=-math.inf, repr=False)
+    _builder_running: bool = field(default=False, repr=False)
+    _live_building: bool = field(default=False, repr=False)
 
-    def snapshot(self, moment: datetime) -> Snapshot:
-        """The snapshot at the start of ``moment``'s hour, from the current data."""
-        data = self.data.current()
-        hour = moment.replace(minute=0, second=0, microsecond=0)
-        with self._snapshot_lock:
-            cached = self._snapshot
-            if cached is not None and cached[0] is data and cached[1] == hour:
-                return cached[2]
-            built = self.recommender.snapshot(data, hour)
-            self._snapshot = (data, hour, built)  # holding data keeps its id unique
-            return built
+    def __post_init__(self) -> None:
+        self._wake = threading.Condition(self._lock)
+
+    # -- the snapshots ----------------------------------------------------------------------
+
+    def start(self, now: datetime | None = None) -> None:
+        """Build the live snapshot (as of the end of ``now``'s hour) unless there is one: at
+        startup, before the service reports ready, so that no request waits for it."""
+        with self._build_lock:
+            with self._lock:
+                if self._live.snapshot is not None:
+                    return
+                moment = live_moment(now or _utc_now())
+                self._live_moment = moment
+                data = self._absorb()
+                self._live.merged_during_build = {}
+                self._live_behind = False
+                self._last_live_build = time.monotonic()
+            try:
+                built = self._build(data, moment)
+            except Exception:
+                with self._lock:
+                    self._live.merged_during_build = None
+                raise
+            with self._lock:
+                self._live.install(built)
+
+    def snapshot_for(self, member_key: str, moment: datetime | None = None) -> Snapshot:
+        """The snapshot to answer ``member_key`` from, with that member's rows reflecting
+        every statement merged so far. ``moment`` None: the live snapshot (the end of the
+        current hour); else the one at the start of ``moment``'s hour (built on its first
+        request: the service keeps one such, besides the live one)."""
+        if moment is None:
+            target = live_moment(_utc_now())
+            with self._lock:
+                self._absorb()
+                started = self._live.snapshot is not None
+                if started and (self._live_moment is None or target > self._live_moment):
+                    self._live_moment = target
+                    self._ensure_builder()
+            if not started:
+                self.start()
+            view = self._member_view(self._live, member_key, None)
+            assert view is not None
+            return view
+        hour = pd.Timestamp(moment.replace(minute=0, second=0, microsecond=0))
+        while True:  # again if another moment's build replaced the kept one meanwhile
+            view = self._member_view(self._kept_at(hour), member_key, hour)
+            if view is not None:
+                return view
+
+    @property
+    def live_population(self) -> Population | None:
+        """The population parts of the live snapshot (those of its last full build)."""
+        with self._lock:
+            return None if self._live.snapshot is None else self._live.snapshot.population
+
+    @property
+    def building(self) -> bool:
+        """Whether a background build of the live snapshot is running now."""
+        with self._lock:
+            return self._live_building
+
+    @property
+    def refresh_pending(self) -> bool:
+        """Whether the live snapshot's population misses merged statements or the hour
+        requests have moved to (a background build is due, waiting or running)."""
+        with self._lock:
+            snapshot, moment = self._live.snapshot, self._live_moment
+            moved = (
+                snapshot is not None
+                and moment is not None
+                and snapshot.population.as_of < pd.Timestamp(moment)
+            )
+            return self._live_building or self._live_behind or moved
+
+    def _absorb(self) -> LearningData:
+        """The current data; members merged since the last call are marked stale in both
+        kept snapshots, and a live refresh is scheduled. Under ``_lock``."""
+        data, touched = self.data.drain()
+        if touched:
+            self._merges += 1
+            for kept in (self._live, self._other):
+                kept.mark(touched, self._merges)
+            if self._live.snapshot is not None:
+                self._live_behind = True
+                self._ensure_builder()
+        return data
+
+    def _build(self, data: LearningData, moment: datetime) -> Snapshot:
+        built = self.recommender.snapshot_at(data, moment)
+        with self._lock:
+            self.builds += 1
+        return built
+
+    def _kept_at(self, hour: pd.Timestamp) -> _Kept:
+        """The slot whose snapshot is fully built as of ``hour``, building one if none is
+        (the request waits: explicit moments are for replaying the past, not the steady
+        state; concurrent requests wait for the one build)."""
+        with self._lock:
+            found = self._find(hour)
+        if found is not None:
+            return found
+        with self._build_lock:
+            with self._lock:
+                found = self._find(hour)
+                if found is not None:
+                    return found
+                data = self._absorb()
+                self._other.merged_during_build = {}
+            try:
+                built = self._build(data, hour.to_pydatetime())
+            except Exception:
+                with self._lock:
+                    self._other.merged_during_build = None
+                raise
+            with self._lock:
+                self._other.install(built)
+                return self._other
+
+    def _find(self, hour: pd.Timestamp) -> _Kept | None:
+        for kept in (self._live, self._other):
+            if kept.snapshot is not None and _fully_at(kept.snapshot, hour):
+                return kept
+        return None
+
+    def _member_view(
+        self, kept: _Kept, member_key: str, hour: pd.Timestamp | None
+    ) -> Snapshot | None:
+        """``kept``'s snapshot after recomputing ``member_key``'s rows if they are stale (at
+        the live moment for the live snapshot, so that statements of a new hour count);
+        None if ``hour`` is given and the slot no longer holds that hour's snapshot."""
+
+        def held() -> Snapshot | None:
+            snapshot = kept.snapshot
+            if snapshot is None or (hour is not None and not _fully_at(snapshot, hour)):
+                return None
+            return snapshot
+
+        with self._lock:
+            self._absorb()
+            snapshot = held()
+            if snapshot is None or member_key not in kept.stale:
+                return snapshot
+        with self._update_lock:
+            with self._lock:
+                data = self._absorb()
+                snapshot = held()
+                merge = kept.stale.get(member_key)
+                if snapshot is None or merge is None:
+                    return snapshot
+                moment = snapshot.as_of
+                if hour is None and self._live_moment is not None:
+                    moment = max(moment, self._live_moment)
+            updated = snapshot.with_members(data, [member_key], as_of=moment)
+            with self._lock:
+                self.member_updates += 1
+                if kept.snapshot is snapshot:
+                    kept.snapshot = updated
+                    if kept.stale.get(member_key) == merge:
+                        del kept.stale[member_key]
+            return updated
+
+    # -- the background refresh of the live snapshot ----------------------------------------
+
+    def _ensure_builder(self) -> None:
+        """Start the refresh thread, or wake it to look again. Under ``_lock``."""
+        if self._builder_running:
+            self._wake.notify_all()
+            return
+        self._builder_running = True
+        threading.Thread(target=self._refresh, name="study-snapshot", daemon=True).start()
+
+    def _next_live_build(self) -> datetime | None:
+        """The moment to build the live snapshot for next, once it is due (waiting on
+        ``_wake`` until then), or None when nothing is to do. Under ``_lock``."""
+        while True:
+            snapshot, moment = self._live.snapshot, self._live_moment
+            if snapshot is None or moment is None:
+                return None
+            now = time.monotonic()
+            if now < self._retry_at:
+                self._wake.wait(self._retry_at - now)
+                continue
+            if snapshot.population.as_of < pd.Timestamp(moment):
+                return moment
+            if not self._live_behind:
+                return None
+            due = self._last_live_build + self.refresh_seconds
+            if now >= due:
+                return moment
+            self._wake.wait(due - now)
+
+    def _refresh(self) -> None:
+        """Full builds of the live snapshot off the request path: at once when requests have
+        moved to a new hour, and at most once per ``refresh_seconds`` while statements are
+        merged. Requests use the previous snapshot meanwhile."""
+        while True:
+            with self._lock:
+                moment = self._next_live_build()
+                if moment is None:
+                    self._builder_running = False
+                    return
+                data = self._absorb()
+                self._live.merged_during_build = {}
+                self._live_behind = False
+                self._last_live_build = time.monotonic()
+                self._live_building = True
+            try:
+                built = self._build(data, moment)
+            except Exception:
+                logger.exception("building the study snapshot failed; the previous one is kept")
+                with self._lock:  # the posts it was for are still missing: retry later
+                    self._live_building = False
+                    self._live_behind = True
+                    self._live.merged_during_build = None
+                    self._retry_at = time.monotonic() + self.refresh_seconds
+                continue
+            with self._lock:
+                self._live.install(built)
+                self._live_building = False
 
     @property
     def mastery_ref(self) -> ModelRef:
@@ -325,6 +652,12 @@ class Study:
     @property
     def recommender_ref(self) -> ModelRef:
         return ModelRef(name=RECOMMENDER_MODEL, version=self.recommender_version)
+
+
+def _fully_at(snapshot: Snapshot, hour: pd.Timestamp) -> bool:
+    """Whether ``snapshot`` is as of ``hour``, population included (not a live snapshot whose
+    rows moved on to a later hour)."""
+    return bool(snapshot.population.as_of == hour and pd.Timestamp(snapshot.as_of) == hour)
 
 
 @dataclass(frozen=True)
@@ -386,6 +719,10 @@ def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:
         recommender_version=versions[RECOMMENDER_MODEL],
         data=data,
     )
+    try:
+        study.start()  # the live snapshot: the first suggestion request must not build it
+    except Exception:
+        logger.exception("building the study snapshot at startup failed; the first request will")
     return LearningState(study=study, versions=versions)
 
 
@@ -509,19 +846,12 @@ def recommendations(
     """Up to ``k`` suggestions with their reasons. ``as_of`` None: now, with every statement
     stored so far (the snapshot is as of the end of the current hour)."""
     moment = utc_naive(as_of)
-    snapshot_moment = (
-        moment
-        if as_of is not None
-        else moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    )
-    snapshot = study.snapshot(snapshot_moment)
+    snapshot = study.snapshot_for(member_key, None if as_of is None else moment)
     source = "request"
     if minutes is None:
-        minutes = roster_window(study.data.current().members, member_key, moment)
+        minutes = roster_window(snapshot.members, member_key, moment)
         source = "roster" if minutes is not None else "none"
-    suggestions = study.recommender.recommend(
-        member_key, k=k, minutes=minutes, as_of=snapshot_moment, context=snapshot
-    )
+    suggestions = study.recommender.recommend(member_key, k=k, minutes=minutes, context=snapshot)
     items = [
         SuggestionOut(
             rank=rank,

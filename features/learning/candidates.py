@@ -7,6 +7,20 @@ before ``as_of`` into dense member × item and member × KP matrices (the defaul
 handful of array operations. Nothing at or after ``as_of`` is read: statements are cut at it,
 and content published after it does not exist yet.
 
+A build has three parts. The ``Catalogue`` reads no statement (items published before
+``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
+own figures come from their statements and events alone (launches, completions, P(correct),
+attempts, days since practice, time ratio). The ``Population`` is what needs every member:
+popularity, the members per item, the co-occurrence and EASE item-item weights, each role's
+format shares, the completion rate per item by roster type, the stand-in's overall success
+rate and the check-in detector's logged-minutes threshold. The rows that read it (a member's
+co-occurrence and EASE scores: their launched items times the weights; their format shares,
+smoothed towards their role's; their check-in flag: the detector's rule with the threshold)
+come last. ``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
+only against the snapshot's population, which it keeps: with the population of
+``build(data, as_of)`` it gives that build's rows (tested), in tens of milliseconds where the
+build takes seconds. The service updates a poster's rows so (``serving.learning``).
+
 Candidate sources (``candidate_sources``), each over the items a member has not launched yet:
 
 * ``role_popular``: the most launched items among members of the same role (last 90 days);
@@ -23,18 +37,18 @@ Candidate sources (``candidate_sources``), each over the items a member has not 
 Mastery and check-in: pass a fitted ``features.learning.mastery.MasteryModel`` as ``mastery``
 to ``Snapshot.build``: P(correct) per member and KP comes from its ``mastery_profiles`` over
 the event frame (``LearningData.events``, ``kt_features.build_events``) cut at ``as_of``, and
-the "check-in without absorption" flag from ``features.learning.checkin.detect_check_in``
-over the ``CHECK_IN_DAYS`` before ``as_of`` with the same model. ``SuccessRateMastery`` (a
-smoothed, recency-weighted per-KP success rate) and the time-ratio rule (median logged time ≥
-``CHECK_IN_TIME_RATIO`` × the content's minutes) are only the cold-start fallback: no model
-given, or no answered statement before ``as_of`` to trace.
+the "check-in without absorption" flag from ``features.learning.checkin`` (the parts of
+``detect_check_in``) over the ``CHECK_IN_DAYS`` before ``as_of`` with the same model.
+``SuccessRateMastery`` (a smoothed, recency-weighted per-KP success rate) and the time-ratio
+rule (median logged time ≥ ``CHECK_IN_TIME_RATIO`` × the content's minutes) are only the
+cold-start fallback: no model given, or no answered statement before ``as_of`` to trace.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -43,18 +57,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from features.learning.baselines import CooccurrenceRecommender, EASERecommender
-from features.learning.checkin import detect_check_in
+from features.learning.checkin import check_in_evidence, check_in_flags, high_time_minutes
 from features.learning.kt_features import (
-    CORRECT,
-    ITEM,
     KIND,
-    KP,
-    MEMBER,
-    MINUTES,
     ORDER,
-    PROBE,
     RESPONSE,
-    STATED_DIFFICULTY,
     TIMESTAMP,
     build_events,
     sort_events,
@@ -130,12 +137,21 @@ class LearningData:
         _require(self.statements, STATEMENT_COLUMNS, "statements")
         _require(self.content, CONTENT_COLUMNS, "content")
         _require(self.members, MEMBER_COLUMNS, "members")
-        self.statements = self.statements.copy()
+        # copy-on-write (pandas 3): columns set below never reach the caller's frame, and a
+        # deep copy of every statement would cost each merge of posted ones
+        self.statements = self.statements.copy(deep=False)
         self.statements["timestamp"] = pd.to_datetime(self.statements["timestamp"])
         # True / False / missing as 1.0 / 0.0 / NaN, whatever the source's nullable dtype
-        raw = self.statements["success"].astype(object)
-        missing = raw.isna().to_numpy()
-        right = raw.where(~missing, False).astype(bool).to_numpy(dtype=float)
+        # (floats, as an earlier LearningData left them, without a detour through objects)
+        success = self.statements["success"]
+        if success.dtype == np.float64:
+            values = success.to_numpy()
+            missing = np.isnan(values)
+            right = (values != 0).astype(float)
+        else:
+            raw = success.astype(object)
+            missing = raw.isna().to_numpy()
+            right = raw.where(~missing, False).astype(bool).to_numpy(dtype=float)
         self.statements["success"] = np.where(missing, np.nan, right)
         if "object_id" not in self.statements.columns:
             self.statements["object_id"] = self.statements[CONTENT_ID]
@@ -211,23 +227,23 @@ class SuccessRateMastery:
     half_life_days: float = MASTERY_HALF_LIFE_DAYS
     prior_strength: float = MASTERY_PRIOR_STRENGTH
 
-    def mastery_matrix(
+    def _weighted(
         self,
         events: pd.DataFrame,
         member_keys: Sequence[str],
         kps: Sequence[str],
         as_of: datetime,
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``(p_correct, attempts, days_since_practised)``, each ``(n_members, n_kps)``;
-        attempts are recency-weighted, days are ``inf`` when never practised."""
+    ) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
+        """Recency-weighted attempts and successes, days since the last answer (``inf``
+        when none), each ``(n_members, n_kps)``, and whether any answer precedes ``as_of``."""
         n, m = len(member_keys), len(kps)
-        p = np.full((n, m), 0.5)
         attempts = np.zeros((n, m))
+        successes = np.zeros((n, m))
         since = np.full((n, m), np.inf)
         answers = events[(events["verb"] == "answered") & (events["timestamp"] < as_of)]
         answers = answers[answers["success"].notna()]
         if answers.empty:
-            return p, attempts, since
+            return attempts, successes, since, False
         member_index = {key: i for i, key in enumerate(member_keys)}
         kp_index = {kp: j for j, kp in enumerate(kps)}
         exploded = answers[[MEMBER_KEY, "knowledge_points", "success", "timestamp"]].explode(
@@ -243,10 +259,40 @@ class SuccessRateMastery:
         age_days = age.to_numpy(dtype=float) / 86400.0
         weight = 0.5 ** (age_days / self.half_life_days)
         np.add.at(attempts, (rows, cols), weight)
-        successes = np.zeros((n, m))
         np.add.at(successes, (rows, cols), weight * right)
         np.minimum.at(since, (rows, cols), age_days)
-        overall = successes.sum() / max(attempts.sum(), 1e-9)
+        return attempts, successes, since, True
+
+    def overall_rate(
+        self,
+        events: pd.DataFrame,
+        member_keys: Sequence[str],
+        kps: Sequence[str],
+        as_of: datetime,
+    ) -> float | None:
+        """The weighted share right over the answers of ``member_keys`` on ``kps`` before
+        ``as_of`` (None when nobody answered): what every member is shrunk towards."""
+        attempts, successes, _, answered = self._weighted(events, member_keys, kps, as_of)
+        return float(successes.sum() / max(attempts.sum(), 1e-9)) if answered else None
+
+    def mastery_matrix(
+        self,
+        events: pd.DataFrame,
+        member_keys: Sequence[str],
+        kps: Sequence[str],
+        as_of: datetime,
+        *,
+        overall: float | None = None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(p_correct, attempts, days_since_practised)``, each ``(n_members, n_kps)``;
+        attempts are recency-weighted, days are ``inf`` when never practised. ``overall``:
+        the rate to shrink towards (default: ``overall_rate`` of these members; a snapshot
+        updating a few members passes everyone's); with neither, every cell is 0.5."""
+        attempts, successes, since, answered = self._weighted(events, member_keys, kps, as_of)
+        if overall is None and answered:
+            overall = float(successes.sum() / max(attempts.sum(), 1e-9))
+        if overall is None:
+            return np.full(attempts.shape, 0.5), attempts, since
         member_rate = (successes.sum(axis=1) + self.prior_strength * overall) / (
             attempts.sum(axis=1) + self.prior_strength
         )
@@ -324,60 +370,8 @@ def _profile_matrices(
     return p, attempts, since
 
 
-def batch_profiles(
-    model: Any,
-    events: pd.DataFrame,
-    kps: Sequence[str],
-    as_of: pd.Timestamp | str,
-    *,
-    members: Sequence[str],
-) -> pd.DataFrame:
-    """``MasteryModel.mastery_profiles(events, kps, as_of, members=members)``, the same rows
-    and numbers (tested), with the probe rows built in one go rather than one frame per
-    learner (that loop is most of the cost for thousands of members)."""
-    moment = pd.Timestamp(as_of)
-    kp_list = [str(kp) for kp in kps]
-    learners = list(dict.fromkeys(members))
-    if not learners or not kp_list:
-        return pd.DataFrame(columns=[MEMBER_KEY, KP_ID, "p_correct", "attempts", "last_practised"])
-    past = events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)]
-    n_l, n_k = len(learners), len(kp_list)
-    probes = pd.DataFrame(
-        {
-            MEMBER: np.repeat(np.array(learners, dtype=object), n_k),
-            TIMESTAMP: moment,
-            ORDER: np.iinfo(np.int64).max,
-            KIND: PROBE,
-            ITEM: np.tile(np.array([f"probe:{kp}" for kp in kp_list], dtype=object), n_l),
-            KP: np.tile(np.array(kp_list, dtype=object), n_l),
-            CORRECT: np.nan,
-            MINUTES: 0.0,
-            STATED_DIFFICULTY: model.reference_difficulty_,
-        }
-    )
-    combined = sort_events(pd.concat([past[past[MEMBER].isin(learners)], probes]))
-    matrix = model.matrix(combined)
-    probe_rows = matrix[(combined.loc[matrix.index, KIND] == PROBE).to_numpy()]
-    keys = combined.loc[probe_rows.index, [MEMBER, KP]]
-    practised = past.groupby([MEMBER, KP])[TIMESTAMP].max().rename("last_practised")
-    profile = pd.DataFrame(
-        {
-            MEMBER_KEY: keys[MEMBER].to_numpy(),
-            KP_ID: keys[KP].to_numpy(),
-            "p_correct": model.booster_.predict(probe_rows, num_threads=1),
-            "attempts": probe_rows["kp_attempts"].to_numpy().astype(int),
-        }
-    )
-    profile = profile.merge(
-        practised.reset_index().rename(columns={MEMBER: MEMBER_KEY, KP: KP_ID}),
-        on=[MEMBER_KEY, KP_ID],
-        how="left",
-    )
-    return profile[[MEMBER_KEY, KP_ID, "p_correct", "attempts", "last_practised"]]
-
-
 class _ProfileReuse:
-    """A ``MasteryModel`` stand-in for ``detect_check_in`` that answers ``mastery_profiles``
+    """A ``MasteryModel`` stand-in for ``check_in_evidence`` that answers ``mastery_profiles``
     at ``as_of`` from profiles already computed on the same events (every other call goes
     to the model): the detector's end-of-window profile is the snapshot's own."""
 
@@ -402,10 +396,8 @@ class _ProfileReuse:
             ]
             if len(cached) == len(set(wanted)) * len(set(kp_list)):
                 return cached.reset_index(drop=True)
-        if members is None:
-            result: pd.DataFrame = self.model.mastery_profiles(events, kp_list, as_of)
-            return result
-        return batch_profiles(self.model, events, kp_list, as_of, members=list(members))
+        result: pd.DataFrame = self.model.mastery_profiles(events, kp_list, as_of, members=members)
+        return result
 
 
 def month_end(as_of: datetime) -> datetime:
@@ -413,10 +405,293 @@ def month_end(as_of: datetime) -> datetime:
     return first_next.to_pydatetime()
 
 
+# --------------------------------------------------------------------------------------------
+# Snapshots: the catalogue, the population, and each member's rows
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What a snapshot knows that no statement changes: the content published before
+    ``as_of`` (rows follow ``items``), its KPs and formats, this month's mandatory themes, and
+    the members' roster fields (rows follow ``member_keys``)."""
+
+    as_of: pd.Timestamp
+    member_keys: list[str]
+    member_index: dict[str, int]
+    items: list[str]
+    item_index: dict[str, int]
+    kps: list[str]
+    content: pd.DataFrame  # indexed like items
+    members: pd.DataFrame  # indexed like member_keys
+    item_kp: FloatArray  # (n_items, n_kps) 0/1
+    format_onehot: FloatArray  # (n_items, n_formats) 0/1, columns FORMATS
+    mandatory_now: BoolArray  # (n_items,)
+    theme_overlap: FloatArray  # (n_items,) share of the item's KPs among this month's themes
+    roles: list[str]
+    member_role: NDArray[np.intp]  # (n_members,) row of ``roles``
+    shift_worker: BoolArray  # (n_members,) on a roster other than "day"
+
+    @classmethod
+    def at(cls, data: LearningData, as_of: pd.Timestamp) -> Catalogue:
+        content = data.content[data.content["published_on"] < as_of]
+        content = content.sort_values(CONTENT_ID).reset_index(drop=True)
+        items = content[CONTENT_ID].astype(str).tolist()
+        kps = sorted({kp for row in content["knowledge_points"] for kp in row})
+        kp_index = {kp: j for j, kp in enumerate(kps)}
+        item_kp = np.zeros((len(items), len(kps)))
+        for j, row in enumerate(content["knowledge_points"]):
+            for kp in row:
+                item_kp[j, kp_index[kp]] = 1.0
+        item_format = content["format"].astype(str).to_numpy()
+        format_onehot = np.stack([(item_format == f).astype(float) for f in FORMATS], axis=1)
+        mandatory_now = (
+            content["mandatory_month"].astype(str) == as_of.strftime("%Y-%m")
+        ).to_numpy()
+        theme_kps = item_kp[mandatory_now].sum(axis=0) > 0
+        theme_overlap = (item_kp @ theme_kps.astype(float)) / np.maximum(item_kp.sum(axis=1), 1.0)
+        members = data.members.sort_values(MEMBER_KEY).reset_index(drop=True)
+        member_keys = members[MEMBER_KEY].astype(str).tolist()
+        roles, member_role = np.unique(members["role"].astype(str).to_numpy(), return_inverse=True)
+        return cls(
+            as_of=as_of,
+            member_keys=member_keys,
+            member_index={key: i for i, key in enumerate(member_keys)},
+            items=items,
+            item_index={item: j for j, item in enumerate(items)},
+            kps=kps,
+            content=content,
+            members=members,
+            item_kp=item_kp,
+            format_onehot=format_onehot,
+            mandatory_now=mandatory_now,
+            theme_overlap=theme_overlap,
+            roles=[str(role) for role in roles],
+            member_role=np.asarray(member_role, dtype=np.intp).reshape(-1),
+            shift_worker=(members["shift_pattern"].astype(str) != "day").to_numpy(),
+        )
+
+
+@dataclass(frozen=True)
+class Population:
+    """The part of a snapshot computed over every member by one full build
+    (``Snapshot.build``), which ``Snapshot.with_members`` keeps while it recomputes some
+    members' rows against it: popularity (90 days, overall and per role), the members per
+    item, the co-occurrence (Jaccard) and EASE item-item weights over the launches of the
+    last ``HISTORY_DAYS``, each role's format shares, the completion rate per item on day and
+    shift rosters, how mastery is read (the model, or the stand-in and its overall success
+    rate) and the check-in source with the detector's logged-minutes threshold (its top
+    third: the only relative part of the flag)."""
+
+    catalogue: Catalogue
+    recent_popularity: FloatArray  # (n_items,) share of all members, 90 days
+    role_popularity: FloatArray  # (n_roles, n_items) share of the role's members, 90 days
+    item_users: FloatArray  # (n_items,) members who ever launched it
+    cooccurrence_weights: FloatArray  # (n_items, n_items) zero diagonal, zero if unlaunched
+    ease_weights: FloatArray  # (n_items, n_items) EASE's B, likewise
+    role_format_share: FloatArray  # (n_roles, n_formats) smoothed share of launches
+    engagement: FloatArray  # (2, n_items) completion rate: day roster, then shift rosters
+    mastery: Any  # the estimator given to ``build`` (or None)
+    traced: bool  # P(correct) from ``mastery.mastery_profiles`` (else the stand-in)
+    stand_in_rate: float | None  # the stand-in's overall success rate (None: no answer)
+    check_in_source: str  # "detect_check_in", "given" or "time_ratio"
+    check_in_minutes: float  # detect_check_in's high-time threshold (NaN: no study time)
+    check_in_given: frozenset[str]  # the flagged members of a given check_in frame
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.catalogue.as_of
+
+
+@dataclass
+class _MemberState:
+    """Some members' own figures (row ``r`` is ``keys[r]``), from their statements and events
+    before the moment only: what ``build`` computes for everyone and ``with_members`` for a
+    few, by this same code."""
+
+    keys: list[str]
+    launched: FloatArray  # (n, n_items) launch counts in HISTORY_DAYS
+    ever_launched: BoolArray
+    completed: BoolArray
+    recent_seen: FloatArray  # (n, n_items) 0/1 launched in POPULARITY_DAYS
+    time_ratio: FloatArray  # (n,)
+    p_correct: FloatArray  # (n, n_kps)
+    attempts: FloatArray
+    days_since_practised: FloatArray
+    profiles: pd.DataFrame | None  # the model's profiles of these members (traced only)
+
+
+def _member_state(
+    catalogue: Catalogue,
+    statements: pd.DataFrame,
+    events: pd.DataFrame | None,
+    keys: list[str],
+    as_of: pd.Timestamp,
+    *,
+    mastery: Any,
+    traced: bool,
+    stand_in_rate: float | None,
+) -> _MemberState:
+    """``keys``' figures at ``as_of`` from ``statements`` (and ``events``, before ``as_of``,
+    when ``traced``); rows of other members in them are ignored."""
+    member_index = {key: i for i, key in enumerate(keys)}
+    n_m, n_i = len(keys), len(catalogue.items)
+    past = statements[statements["timestamp"] < as_of]
+    rows_m = past[MEMBER_KEY].map(member_index)
+    rows_i = past[CONTENT_ID].map(catalogue.item_index)
+    known = rows_m.notna() & rows_i.notna()
+    past = past[known]
+    m_idx = rows_m[known].to_numpy(dtype=np.intp)
+    i_idx = rows_i[known].to_numpy(dtype=np.intp)
+    verbs = past["verb"].to_numpy()
+    age_days = (as_of - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
+    is_launch = verbs == "launched"
+
+    launched = np.zeros((n_m, n_i))
+    recent = is_launch & (age_days <= HISTORY_DAYS)
+    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1.0)
+    ever = np.zeros((n_m, n_i), dtype=bool)
+    ever[m_idx[is_launch], i_idx[is_launch]] = True
+    completed = np.zeros((n_m, n_i), dtype=bool)
+    done = verbs == "completed"
+    completed[m_idx[done], i_idx[done]] = True
+    popular_window = is_launch & (age_days <= POPULARITY_DAYS)
+    recent_seen = np.zeros((n_m, n_i))
+    recent_seen[m_idx[popular_window], i_idx[popular_window]] = 1.0
+
+    minutes_expected = catalogue.content["minutes"].to_numpy(dtype=float)
+    duration = past["duration_seconds"].to_numpy(dtype=float)
+    experienced = (verbs == "experienced") & np.isfinite(duration)
+    ratio = duration[experienced] / 60.0 / np.maximum(minutes_expected[i_idx[experienced]], 1.0)
+    time_ratio = (
+        pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
+    )
+
+    profiles: pd.DataFrame | None = None
+    stand_in = _stand_in(mastery)
+    if traced and events is not None:
+        profiles = mastery.mastery_profiles(events, catalogue.kps, as_of, members=keys)
+        p_correct, attempts, since = _profile_matrices(profiles, keys, catalogue.kps, as_of)
+    elif stand_in is not None:  # no model, or no answer to trace before as_of
+        p_correct, attempts, since = stand_in.mastery_matrix(
+            statements, keys, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+        )
+    else:  # an estimator with the single-learner contract only
+        p_correct, attempts, since = mastery_matrix(
+            mastery, statements, keys, catalogue.kps, as_of.to_pydatetime()
+        )
+    return _MemberState(
+        keys=keys,
+        launched=launched,
+        ever_launched=ever,
+        completed=completed,
+        recent_seen=recent_seen,
+        time_ratio=time_ratio,
+        p_correct=p_correct,
+        attempts=attempts,
+        days_since_practised=since,
+        profiles=profiles,
+    )
+
+
+def _stand_in(mastery: Any) -> SuccessRateMastery | None:
+    """The success-rate stand-in that reads mastery when nothing is traced: the one given,
+    else a default one, unless ``mastery`` is another single-learner estimator (None)."""
+    if isinstance(mastery, SuccessRateMastery):
+        return mastery
+    if mastery is None or hasattr(mastery, "mastery_profiles"):
+        return SuccessRateMastery()
+    return None
+
+
+def _member_rows(population: Population, state: _MemberState) -> dict[str, FloatArray]:
+    """The rows of ``state``'s members that read the population: co-occurrence and EASE
+    scores (their launched items times the item-item weights; zero without history), format
+    shares (smoothed towards their role's) and KP interest."""
+    catalogue = population.catalogue
+    binary = (state.launched > 0).astype(float)
+    has_history = binary.sum(axis=1) > 0
+    format_counts = binary @ catalogue.format_onehot
+    roles = catalogue.member_role[[catalogue.member_index[key] for key in state.keys]]
+    role_share = population.role_format_share[roles]
+    kp_counts = binary @ catalogue.item_kp
+    return {
+        "cooccurrence": np.where(
+            has_history[:, None], binary @ population.cooccurrence_weights, 0.0
+        ),
+        "ease": np.where(has_history[:, None], binary @ population.ease_weights, 0.0),
+        "format_share": (format_counts + 3.0 * role_share)
+        / (format_counts.sum(axis=1, keepdims=True) + 3.0),
+        "kp_interest": kp_counts / np.maximum(kp_counts.sum(axis=1, keepdims=True), 1.0),
+    }
+
+
+def _check_in_evidence(
+    mastery: Any, events: pd.DataFrame, profiles: pd.DataFrame, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``check_in_evidence`` over the ``CHECK_IN_DAYS`` before ``as_of``, the end-of-window
+    profiles taken from the snapshot's own."""
+    return check_in_evidence(
+        events,
+        model=_ProfileReuse(mastery, profiles, as_of),  # type: ignore[arg-type]
+        start=as_of - pd.Timedelta(days=CHECK_IN_DAYS),
+        end=as_of,
+    )
+
+
+def _check_in_flags(
+    population: Population,
+    state: _MemberState,
+    evidence: pd.DataFrame | None,
+) -> BoolArray:
+    """``state``'s members' check-in flags by the population's source: the detector's rule
+    on their evidence with the population's threshold, the given frame, or the time-ratio
+    proxy (median logged ÷ expected minutes ≥ ``CHECK_IN_TIME_RATIO``)."""
+    if population.check_in_source == "given":
+        return np.array([key in population.check_in_given for key in state.keys], dtype=bool)
+    if population.check_in_source == "time_ratio" or evidence is None:
+        flags: BoolArray = np.nan_to_num(state.time_ratio, nan=0.0) >= CHECK_IN_TIME_RATIO
+        return flags
+    flagged = check_in_flags(evidence, high_time_minutes=population.check_in_minutes)
+    flagged_keys = set(evidence.index[flagged.to_numpy(dtype=bool)])
+    return np.array([key in flagged_keys for key in state.keys], dtype=bool)
+
+
+def _item_weights(binary: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Co-occurrence (Jaccard) and EASE item-item weights from the binary member × item
+    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched."""
+    n_i = binary.shape[1]
+    cooccurrence, ease = np.zeros((n_i, n_i)), np.zeros((n_i, n_i))
+    users, items = np.nonzero(binary)
+    if users.size == 0:
+        return cooccurrence, ease
+    interactions = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
+    cooc_model = CooccurrenceRecommender(similarity="jaccard").fit(interactions)
+    ease_model = EASERecommender(l2=EASE_L2).fit(interactions)
+    columns = np.array([int(item) for item in cooc_model.items_], dtype=np.intp)
+    cooccurrence[np.ix_(columns, columns)] = cooc_model.similarity_
+    ease[np.ix_(columns, columns)] = ease_model.weights_
+    return cooccurrence, ease
+
+
+def _member_statements(
+    data: LearningData, keys: Sequence[str], as_of: pd.Timestamp, *, with_events: bool
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``keys``' statements and (``with_events``) their event frame before ``as_of``."""
+    statements = data.statements[data.statements[MEMBER_KEY].isin(list(keys))]
+    if not with_events:
+        return statements, None
+    events = build_events(statements)
+    return statements, events[events[TIMESTAMP] < as_of]
+
+
 @dataclass
 class Snapshot:
     """Dense state as of ``as_of`` (see the module docstring); rows follow ``member_keys``,
-    columns ``items`` (content published before ``as_of``) and ``kps``."""
+    columns ``items`` (content published before ``as_of``) and ``kps``.
+
+    ``population`` holds what was computed over every member; a snapshot from
+    ``with_members`` keeps its parent's population (and catalogue: ``items``, ``kps``, the
+    mandatory flags are those of ``population.as_of``, which ``as_of`` may have passed)."""
 
     as_of: datetime
     member_keys: list[str]
@@ -443,11 +718,12 @@ class Snapshot:
     check_in: BoolArray  # (n_members,) flagged "check-in without absorption"
     mandatory_now: BoolArray  # (n_items,)
     theme_overlap: FloatArray  # (n_items,) share of the item's KPs among this month's themes
+    population: Population
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def member_index(self) -> dict[str, int]:
-        return {key: i for i, key in enumerate(self.member_keys)}
+        return self.population.catalogue.member_index
 
     @property
     def n_launches(self) -> FloatArray:
@@ -462,179 +738,179 @@ class Snapshot:
         mastery: Any | None = None,
         check_in: pd.DataFrame | None = None,
     ) -> Snapshot:
-        """Everything strictly before ``as_of``. ``check_in`` (``member_key, flagged``, from
-        ``features.learning.checkin.detect_check_in``) overrides the built-in proxy
-        (median logged ÷ expected minutes ≥ ``CHECK_IN_TIME_RATIO``)."""
+        """Everything strictly before ``as_of``, for every member. ``check_in``
+        (``member_key, flagged``, from ``features.learning.checkin.detect_check_in``)
+        overrides the detector (with a traced model) or the time-ratio proxy (without)."""
         as_of_ts = pd.Timestamp(as_of)
-        content = data.content[data.content["published_on"] < as_of_ts]
-        content = content.sort_values(CONTENT_ID).reset_index(drop=True)
-        items = content[CONTENT_ID].astype(str).tolist()
-        item_index = {item: j for j, item in enumerate(items)}
-        kps = sorted({kp for row in content["knowledge_points"] for kp in row})
-        kp_index = {kp: j for j, kp in enumerate(kps)}
-        members = data.members.sort_values(MEMBER_KEY).reset_index(drop=True)
-        member_keys = members[MEMBER_KEY].astype(str).tolist()
-        member_index = {key: i for i, key in enumerate(member_keys)}
-        n_m, n_i, n_k = len(member_keys), len(items), len(kps)
-
-        item_kp = np.zeros((n_i, n_k))
-        for j, row in enumerate(content["knowledge_points"]):
-            for kp in row:
-                item_kp[j, kp_index[kp]] = 1.0
-
-        past = data.statements[data.statements["timestamp"] < as_of_ts]
-        rows_m = past[MEMBER_KEY].map(member_index)
-        rows_i = past[CONTENT_ID].map(item_index)
-        known = rows_m.notna() & rows_i.notna()
-        past = past[known]
-        m_idx = rows_m[known].to_numpy(dtype=np.intp)
-        i_idx = rows_i[known].to_numpy(dtype=np.intp)
-        verbs = past["verb"].to_numpy()
-        age_days = (as_of_ts - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-        is_launch = verbs == "launched"
-
-        launched = np.zeros((n_m, n_i))
-        recent = is_launch & (age_days <= HISTORY_DAYS)
-        np.add.at(launched, (m_idx[recent], i_idx[recent]), 1.0)
-        ever = np.zeros((n_m, n_i), dtype=bool)
-        ever[m_idx[is_launch], i_idx[is_launch]] = True
-        completed = np.zeros((n_m, n_i), dtype=bool)
-        done = verbs == "completed"
-        completed[m_idx[done], i_idx[done]] = True
-
+        catalogue = Catalogue.at(data, as_of_ts)
         past_events = (
             _events_before(data, as_of_ts) if hasattr(mastery, "mastery_profiles") else None
         )
-        traced = past_events is not None and bool((past_events[KIND] == RESPONSE).any())
-        profiles: pd.DataFrame | None = None
-        if traced and n_k and past_events is not None:
-            profiles = batch_profiles(mastery, past_events, kps, as_of_ts, members=member_keys)
-            p_correct, attempts, since = _profile_matrices(profiles, member_keys, kps, as_of_ts)
-        else:  # cold start (or an estimator with the single-learner contract only)
-            estimator = (
-                mastery
-                if mastery is not None and not hasattr(mastery, "mastery_profiles")
-                else SuccessRateMastery()
-            )
-            p_correct, attempts, since = mastery_matrix(
-                estimator, data.statements, member_keys, kps, as_of
-            )
-
-        popular_window = is_launch & (age_days <= POPULARITY_DAYS)
-        recent_seen = np.zeros((n_m, n_i))
-        recent_seen[m_idx[popular_window], i_idx[popular_window]] = 1.0
-        roles = members["role"].astype(str).to_numpy()
-        role_popularity = np.zeros((n_m, n_i))
-        for role in np.unique(roles):
-            mask = roles == role
-            role_popularity[mask] = recent_seen[mask].mean(axis=0)
-        recent_popularity = recent_seen.mean(axis=0)
-        item_users = ever.sum(axis=0).astype(float)
-
-        binary = (launched > 0).astype(float)
-        interactions = pd.DataFrame(
-            {"user": np.nonzero(binary)[0].astype(str), "item": np.nonzero(binary)[1].astype(str)}
+        traced = (
+            past_events is not None
+            and bool((past_events[KIND] == RESPONSE).any())
+            and bool(catalogue.kps)
         )
-        cooccurrence = np.zeros((n_m, n_i))
-        ease = np.zeros((n_m, n_i))
-        if not interactions.empty:
-            users = [str(i) for i in range(n_m)]
-            cooc_model = CooccurrenceRecommender(similarity="jaccard").fit(interactions)
-            ease_model = EASERecommender(l2=EASE_L2).fit(interactions)
-            columns = np.array([int(item) for item in cooc_model.items_], dtype=np.intp)
-            has_history = binary.sum(axis=1) > 0
-            cooccurrence[:, columns] = np.where(has_history[:, None], cooc_model.scores(users), 0.0)
-            ease[:, columns] = np.where(has_history[:, None], ease_model.scores(users), 0.0)
-
-        item_format = content["format"].astype(str).to_numpy()
-        format_onehot = np.stack([(item_format == f).astype(float) for f in FORMATS], axis=1)
-        format_counts = binary @ format_onehot  # (n_m, n_formats)
-        role_share = np.zeros_like(format_counts)
-        for role in np.unique(roles):
-            mask = roles == role
-            totals = format_counts[mask].sum(axis=0) + 1.0
-            role_share[mask] = totals / totals.sum()
-        format_share = (format_counts + 3.0 * role_share) / (
-            format_counts.sum(axis=1, keepdims=True) + 3.0
+        stand_in = None if traced else _stand_in(mastery)
+        stand_in_rate = (
+            stand_in.overall_rate(
+                data.statements, catalogue.member_keys, catalogue.kps, as_of_ts.to_pydatetime()
+            )
+            if stand_in is not None
+            else None
+        )
+        state = _member_state(
+            catalogue,
+            data.statements,
+            past_events,
+            catalogue.member_keys,
+            as_of_ts,
+            mastery=mastery,
+            traced=traced,
+            stand_in_rate=stand_in_rate,
         )
 
-        shift_worker = (members["shift_pattern"].astype(str) != "day").to_numpy()
-        engagement = np.zeros((n_m, n_i))
-        completed_recent = completed & (launched > 0)
+        roles = catalogue.member_role
+        binary = (state.launched > 0).astype(float)
+        format_counts = binary @ catalogue.format_onehot
+        role_popularity = np.zeros((len(catalogue.roles), len(catalogue.items)))
+        role_totals = np.ones((len(catalogue.roles), len(FORMATS)))
+        for role in range(len(catalogue.roles)):
+            mask = roles == role
+            role_popularity[role] = state.recent_seen[mask].mean(axis=0)
+            role_totals[role] += format_counts[mask].sum(axis=0)
+        completed_recent = state.completed & (state.launched > 0)
+        engagement = np.zeros((2, len(catalogue.items)))
         for group in (False, True):
-            mask = shift_worker == group
+            mask = catalogue.shift_worker == group
             tried = binary[mask].sum(axis=0)
             finished = completed_recent[mask].sum(axis=0)
-            by_format = (finished @ format_onehot + 1.0) / (tried @ format_onehot + 2.0)
-            prior = format_onehot @ by_format
-            engagement[mask] = (finished + 5.0 * prior) / (tried + 5.0)
-
-        kp_counts = binary @ item_kp
-        kp_interest = kp_counts / np.maximum(kp_counts.sum(axis=1, keepdims=True), 1.0)
-
-        minutes_expected = content["minutes"].to_numpy(dtype=float)
-        experienced = (verbs == "experienced") & np.isfinite(
-            past["duration_seconds"].to_numpy(dtype=float)
-        )
-        ratio = past["duration_seconds"].to_numpy(dtype=float)[experienced] / 60.0
-        ratio = ratio / np.maximum(minutes_expected[i_idx[experienced]], 1.0)
-        time_ratio = (
-            pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
-        )
-        check_in_source = "given"
-        if check_in is None and profiles is not None and past_events is not None:
-            check_in = detect_check_in(
-                past_events,
-                model=_ProfileReuse(mastery, profiles, as_of_ts),  # type: ignore[arg-type]
-                start=as_of_ts - pd.Timedelta(days=CHECK_IN_DAYS),
-                end=as_of_ts,
+            by_format = (finished @ catalogue.format_onehot + 1.0) / (
+                tried @ catalogue.format_onehot + 2.0
             )
-            check_in_source = "detect_check_in"
+            prior = catalogue.format_onehot @ by_format
+            engagement[int(group)] = (finished + 5.0 * prior) / (tried + 5.0)
+        cooccurrence_weights, ease_weights = _item_weights(binary)
+
+        evidence: pd.DataFrame | None = None
         if check_in is not None:
-            flagged_keys = set(check_in.loc[check_in["flagged"].astype(bool), MEMBER_KEY])
-            flags = np.array([key in flagged_keys for key in member_keys], dtype=bool)
+            check_in_source = "given"
+        elif state.profiles is not None and past_events is not None:
+            check_in_source = "detect_check_in"
+            evidence = _check_in_evidence(mastery, past_events, state.profiles, as_of_ts)
         else:
             check_in_source = "time_ratio"
-            flags = np.nan_to_num(time_ratio, nan=0.0) >= CHECK_IN_TIME_RATIO
-
-        month = as_of_ts.strftime("%Y-%m")
-        mandatory_now = (content["mandatory_month"].astype(str) == month).to_numpy()
-        theme_kps = item_kp[mandatory_now].sum(axis=0) > 0
-        n_item_kps = np.maximum(item_kp.sum(axis=1), 1.0)
-        theme_overlap = (item_kp @ theme_kps.astype(float)) / n_item_kps
-
+        given = (
+            frozenset(check_in.loc[check_in["flagged"].astype(bool), MEMBER_KEY].astype(str))
+            if check_in is not None
+            else frozenset()
+        )
+        population = Population(
+            catalogue=catalogue,
+            recent_popularity=state.recent_seen.mean(axis=0),
+            role_popularity=role_popularity,
+            item_users=state.ever_launched.sum(axis=0).astype(float),
+            cooccurrence_weights=cooccurrence_weights,
+            ease_weights=ease_weights,
+            role_format_share=role_totals / role_totals.sum(axis=1, keepdims=True),
+            engagement=engagement,
+            mastery=mastery,
+            traced=traced,
+            stand_in_rate=stand_in_rate,
+            check_in_source=check_in_source,
+            check_in_minutes=high_time_minutes(evidence) if evidence is not None else math.nan,
+            check_in_given=given,
+        )
+        rows = _member_rows(population, state)
         return cls(
             as_of=as_of_ts.to_pydatetime(),
-            member_keys=member_keys,
-            items=items,
-            kps=kps,
-            content=content,
-            members=members,
-            item_kp=item_kp,
-            launched=launched,
-            ever_launched=ever,
-            completed=completed,
-            p_correct=p_correct,
-            attempts=attempts,
-            days_since_practised=since,
-            role_popularity=role_popularity,
-            recent_popularity=recent_popularity,
-            item_users=item_users,
-            cooccurrence=cooccurrence,
-            ease=ease,
-            format_share=format_share,
-            engagement=engagement,
-            kp_interest=kp_interest,
-            time_ratio=time_ratio,
-            check_in=flags,
-            mandatory_now=mandatory_now,
-            theme_overlap=theme_overlap,
+            member_keys=catalogue.member_keys,
+            items=catalogue.items,
+            kps=catalogue.kps,
+            content=catalogue.content,
+            members=catalogue.members,
+            item_kp=catalogue.item_kp,
+            launched=state.launched,
+            ever_launched=state.ever_launched,
+            completed=state.completed,
+            p_correct=state.p_correct,
+            attempts=state.attempts,
+            days_since_practised=state.days_since_practised,
+            role_popularity=population.role_popularity[roles],
+            recent_popularity=population.recent_popularity,
+            item_users=population.item_users,
+            cooccurrence=rows["cooccurrence"],
+            ease=rows["ease"],
+            format_share=rows["format_share"],
+            engagement=population.engagement[catalogue.shift_worker.astype(np.intp)],
+            kp_interest=rows["kp_interest"],
+            time_ratio=state.time_ratio,
+            check_in=_check_in_flags(population, state, evidence),
+            mandatory_now=catalogue.mandatory_now,
+            theme_overlap=catalogue.theme_overlap,
+            population=population,
             extras={
-                "mastery": "model" if profiles is not None else "stand-in",
+                "mastery": "model" if traced else "stand-in",
                 "check_in_source": check_in_source,
-                "check_in": check_in,
             },
         )
+
+    def with_members(
+        self, data: LearningData, member_keys: Iterable[str], *, as_of: datetime | None = None
+    ) -> Snapshot:
+        """A copy whose rows of ``member_keys`` are recomputed from ``data`` at ``as_of``
+        (default: this snapshot's moment) by ``build``'s own code, against this snapshot's
+        population, which is kept: their launches, completions, mastery (P(correct),
+        attempts, days since practised), time ratio, check-in flag (the detector's rule on
+        their own window, with the population's threshold), KP interest, format shares and
+        their co-occurrence and EASE scores from the population's item-item weights. Their
+        role popularity and engagement rows are their role's and roster type's, from the
+        population. Rows of other members are shared with this snapshot; members the
+        population does not know are skipped. With the population of ``build(data, as_of)``
+        the rows equal that build's (tested)."""
+        population = self.population
+        catalogue = population.catalogue
+        moment = pd.Timestamp(as_of if as_of is not None else self.as_of)
+        keys = [str(key) for key in dict.fromkeys(member_keys) if key in catalogue.member_index]
+        if not keys:
+            return replace(self, as_of=moment.to_pydatetime())
+        rows = np.array([catalogue.member_index[key] for key in keys], dtype=np.intp)
+        need_events = population.traced or population.check_in_source == "detect_check_in"
+        statements, events = _member_statements(data, keys, moment, with_events=need_events)
+        state = _member_state(
+            catalogue,
+            statements,
+            events,
+            keys,
+            moment,
+            mastery=population.mastery,
+            traced=population.traced,
+            stand_in_rate=population.stand_in_rate,
+        )
+        evidence = (
+            _check_in_evidence(population.mastery, events, state.profiles, moment)
+            if population.check_in_source == "detect_check_in"
+            and events is not None
+            and state.profiles is not None
+            else None
+        )
+        computed = {
+            "launched": state.launched,
+            "ever_launched": state.ever_launched,
+            "completed": state.completed,
+            "p_correct": state.p_correct,
+            "attempts": state.attempts,
+            "days_since_practised": state.days_since_practised,
+            "time_ratio": state.time_ratio,
+            "check_in": _check_in_flags(population, state, evidence),
+            **_member_rows(population, state),
+        }
+        changed: dict[str, Any] = {}
+        for name, values in computed.items():
+            array = getattr(self, name).copy()
+            array[rows] = values
+            changed[name] = array
+        return replace(self, as_of=moment.to_pydatetime(), **changed)
 
     # ---- derived matrices -------------------------------------------------------------------
 

@@ -18,6 +18,11 @@ third by default) and their evidence is low: ``successes_per_hour`` below
 ``reasons`` names what fired, in plain English (a list of strings). The recommender reads
 the flag (more practice and short quizzes, fewer long videos); nothing here reads the demo
 world's truth.
+
+The parts, for flagging a few members against everyone's threshold without rerunning the
+whole window: ``check_in_evidence`` (per member, from that member's events only),
+``high_time_minutes`` (the only figure that depends on the other members) and
+``check_in_flags``; ``detect_check_in`` is the three in a row plus the score and reasons.
 """
 
 from __future__ import annotations
@@ -70,6 +75,47 @@ def detect_check_in(
     ``start`` defaults to the first event, ``end`` to just after the last one. Members
     without logged study in the window are left out (nothing to check).
     """
+    result = check_in_evidence(events, model=model, start=start, end=end)
+    if result.empty:
+        return pd.DataFrame(columns=[*CHECK_IN_COLUMNS, "successes_per_hour", "answers"])
+    time_rank = result["logged_minutes"].rank(pct=True)
+    evidence_ranks = [result["successes_per_hour"].rank(pct=True)]
+    if result["mastery_gain"].notna().any():
+        evidence_ranks.append(result["mastery_gain"].rank(pct=True).fillna(0.5))
+    evidence = pd.concat(evidence_ranks, axis=1).mean(axis=1)
+    result["check_in_score"] = time_rank * (1.0 - evidence)
+
+    threshold = high_time_minutes(result, high_time_quantile)
+    high_time = result["logged_minutes"] >= threshold
+    low_gain = result["mastery_gain"] < min_gain
+    low_successes = result["successes_per_hour"] < min_successes_per_hour
+    result["flagged"] = check_in_flags(
+        result,
+        high_time_minutes=threshold,
+        min_gain=min_gain,
+        min_successes_per_hour=min_successes_per_hour,
+    )
+    result["reasons"] = [
+        _reasons(row, high, gain, successes, min_gain, min_successes_per_hour)
+        for row, high, gain, successes in zip(
+            result.itertuples(), high_time, low_gain, low_successes, strict=True
+        )
+    ]
+    result = result.reset_index(names=MEMBER)
+    ordered = result.sort_values("check_in_score", ascending=False, kind="stable")
+    return ordered[[*CHECK_IN_COLUMNS, "successes_per_hour", "answers"]].reset_index(drop=True)
+
+
+def check_in_evidence(
+    events: pd.DataFrame,
+    *,
+    model: MasteryModel | None = None,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """Per member with study time in ``[start, end)`` (the index): ``logged_minutes``,
+    ``answers``, ``successes_per_hour`` and ``mastery_gain`` (NaN without a model). Each row
+    reads that member's events only, so ``events`` may hold a few members or everyone."""
     times = events[TIMESTAMP]
     begin = pd.Timestamp(start) if start is not None else times.min()
     finish = pd.Timestamp(end) if end is not None else times.max() + pd.Timedelta(seconds=1)
@@ -78,7 +124,9 @@ def detect_check_in(
     logged = study.groupby(MEMBER)[MINUTES].sum()
     logged = logged[logged > 0]
     if logged.empty:
-        return pd.DataFrame(columns=[*CHECK_IN_COLUMNS, "successes_per_hour", "answers"])
+        return pd.DataFrame(
+            columns=["logged_minutes", "answers", "successes_per_hour", "mastery_gain"]
+        )
     answers = window[window[KIND] == RESPONSE].groupby(MEMBER)[CORRECT].agg(["count", "sum"])
     answers = answers.reindex(logged.index, fill_value=0)
     result = pd.DataFrame(
@@ -92,28 +140,30 @@ def detect_check_in(
         _mastery_gain(events, window, model, begin, finish) if model is not None else np.nan
     )
     result["mastery_gain"] = result["mastery_gain"].reindex(result.index)
+    return result
 
-    time_rank = result["logged_minutes"].rank(pct=True)
-    evidence_ranks = [result["successes_per_hour"].rank(pct=True)]
-    if result["mastery_gain"].notna().any():
-        evidence_ranks.append(result["mastery_gain"].rank(pct=True).fillna(0.5))
-    evidence = pd.concat(evidence_ranks, axis=1).mean(axis=1)
-    result["check_in_score"] = time_rank * (1.0 - evidence)
 
-    high_time = result["logged_minutes"] >= result["logged_minutes"].quantile(high_time_quantile)
-    low_gain = result["mastery_gain"] < min_gain
-    low_successes = result["successes_per_hour"] < min_successes_per_hour
+def high_time_minutes(evidence: pd.DataFrame, quantile: float = HIGH_TIME_QUANTILE) -> float:
+    """The logged minutes from which a member is in the top ``1 - quantile`` share of
+    ``evidence`` (every member with study time in the window: the one relative part)."""
+    return float(evidence["logged_minutes"].quantile(quantile))
+
+
+def check_in_flags(
+    evidence: pd.DataFrame,
+    *,
+    high_time_minutes: float,
+    min_gain: float = MIN_GAIN,
+    min_successes_per_hour: float = MIN_SUCCESSES_PER_HOUR,
+) -> pd.Series:
+    """``flagged`` per row of ``evidence``: logged minutes at least ``high_time_minutes``,
+    successes per hour below the minimum and (with a model's gain) mastery gain too."""
+    high_time = evidence["logged_minutes"] >= high_time_minutes
+    low_gain = evidence["mastery_gain"] < min_gain
+    low_successes = evidence["successes_per_hour"] < min_successes_per_hour
     # both kinds of evidence must be low when the model gives a gain (either alone is noisy)
-    result["flagged"] = high_time & low_successes & (low_gain | result["mastery_gain"].isna())
-    result["reasons"] = [
-        _reasons(row, high, gain, successes, min_gain, min_successes_per_hour)
-        for row, high, gain, successes in zip(
-            result.itertuples(), high_time, low_gain, low_successes, strict=True
-        )
-    ]
-    result = result.reset_index(names=MEMBER)
-    ordered = result.sort_values("check_in_score", ascending=False, kind="stable")
-    return ordered[[*CHECK_IN_COLUMNS, "successes_per_hour", "answers"]].reset_index(drop=True)
+    flagged: pd.Series = high_time & low_successes & (low_gain | evidence["mastery_gain"].isna())
+    return flagged
 
 
 def _mastery_gain(

@@ -29,7 +29,7 @@ exponentially weighted means): about 1 s per 100k events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,18 +175,21 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def probe_events(
-    member_key: str, kps: Iterable[str], as_of: pd.Timestamp, *, stated_difficulty: float
+    member_keys: Sequence[str], kps: Iterable[str], as_of: pd.Timestamp, *, stated_difficulty: float
 ) -> pd.DataFrame:
-    """One ``probe`` row per KP at ``as_of``: "the next item on this KP", of unknown id."""
-    kp_list = list(kps)
+    """One ``probe`` row per learner and KP at ``as_of`` ("the next item on this KP", of
+    unknown id), learner by learner, KPs in the order given: built in one go, because a frame
+    per learner is most of the cost of a profile for thousands of learners."""
+    learners = np.array(list(member_keys), dtype=object)
+    kp_list = np.array(list(kps), dtype=object)
     return pd.DataFrame(
         {
-            MEMBER: member_key,
+            MEMBER: np.repeat(learners, len(kp_list)),
             TIMESTAMP: pd.Timestamp(as_of),
             ORDER: np.iinfo(np.int64).max,
             KIND: PROBE,
-            ITEM: [f"probe:{kp}" for kp in kp_list],
-            KP: kp_list,
+            ITEM: np.tile(np.array([f"probe:{kp}" for kp in kp_list], dtype=object), len(learners)),
+            KP: np.tile(kp_list, len(learners)),
             CORRECT: np.nan,
             MINUTES: 0.0,
             STATED_DIFFICULTY: stated_difficulty,

@@ -315,22 +315,24 @@ class MasteryModel:
     ) -> pd.DataFrame:
         """``mastery_profile`` for many learners at once: columns ``member_key`` and
         ``PROFILE_COLUMNS``, one row per learner and KP. ``members`` defaults to the learners
-        with events up to ``as_of``; a learner without any gets the cold-start profile."""
+        with events up to ``as_of``; a learner without any gets the cold-start profile.
+
+        A learner's rows depend on their own events only (history features are per learner,
+        difficulty comes from the fitted table), so profiles of a few learners equal their
+        rows of everyone's: the recommender's snapshot updates one member's mastery this way.
+        """
         self._check_fitted()
         moment = pd.Timestamp(as_of)
         kp_list = [str(kp) for kp in kps]
         past = events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)]
-        learners = past[MEMBER].unique().tolist() if members is None else list(members)
+        learners = list(dict.fromkeys(past[MEMBER].unique() if members is None else members))
         if not learners or not kp_list:
             return pd.DataFrame(columns=[MEMBER, *PROFILE_COLUMNS])
-        probes = pd.concat(
-            [
-                probe_events(m, kp_list, moment, stated_difficulty=self.reference_difficulty_)
-                for m in learners
-            ],
-            ignore_index=True,
+        probes = probe_events(
+            learners, kp_list, moment, stated_difficulty=self.reference_difficulty_
         )
-        combined = sort_events(pd.concat([past[past[MEMBER].isin(learners)], probes]))
+        past = past[past[MEMBER].isin(learners)]
+        combined = sort_events(pd.concat([past, probes]))
         matrix = self.matrix(combined)
         probe_rows = matrix[(combined.loc[matrix.index, KIND] == PROBE).to_numpy()]
         keys = combined.loc[probe_rows.index, [MEMBER, KP]]

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.learning.checkin import CHECK_IN_COLUMNS, detect_check_in
+from features.learning.checkin import (
+    CHECK_IN_COLUMNS,
+    check_in_evidence,
+    check_in_flags,
+    detect_check_in,
+    high_time_minutes,
+)
 from features.learning.kt_features import build_events
 from features.security import PersonalData
 from features.settings import Settings
@@ -39,3 +45,17 @@ def test_window_without_study_gives_an_empty_frame(small_store: Store) -> None:
     events = build_events(small_store)
     empty = detect_check_in(events, start=pd.Timestamp("1990-01-01"), end="1990-02-01")
     assert empty.empty
+
+
+def test_a_few_members_flagged_alone_against_everyones_threshold(small_store: Store) -> None:
+    """What the snapshot does for the members who just posted: their own evidence, the
+    threshold of everyone's, the detector's rule; the flags must be the detector's."""
+    events = build_events(small_store)
+    detected = detect_check_in(events).set_index("member_key")
+    threshold = high_time_minutes(check_in_evidence(events))
+    flagged = detected.index[detected["flagged"]].tolist()
+    assert flagged
+    some = [*flagged[:3], *detected.index[~detected["flagged"]].tolist()[:3]]
+    alone = check_in_evidence(events[events["member_key"].isin(some)])
+    flags = check_in_flags(alone, high_time_minutes=threshold)
+    assert flags.to_dict() == detected.loc[some, "flagged"].to_dict()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.learning.candidates import LearningData, Snapshot, batch_profiles
+from features.learning.candidates import LearningData, Snapshot
 from features.learning.mastery import MasteryModel
 from features.learning.recommender import StudyRecommender, default_cuts, kp_names_from_store
 from features.settings import Settings
@@ -177,22 +177,25 @@ def test_without_answers_the_cold_start_stand_in_is_used(
     assert built.extras["check_in_source"] == "time_ratio"
 
 
-def test_batch_profiles_equal_the_mastery_models_own(
+def test_profiles_of_many_learners_equal_one_learner_at_a_time(
     fitted: StudyRecommender, world: tuple[LearningData, dict]
 ) -> None:
+    """The snapshot reads everyone's mastery in one batch and updates one member alone: a
+    learner's profile must not depend on who else is in the batch."""
     events = world[0].events()
     past = events[events["timestamp"] < pd.Timestamp(CUT)]
     members = [*sorted(past["member_key"].unique())[:7], "never-seen"]
     kps = sorted(past["kp_id"].unique())[:9]
-    assert fitted.mastery_ is not None
-    expected = fitted.mastery_.mastery_profiles(past, kps, pd.Timestamp(CUT), members=members)
-    got = batch_profiles(fitted.mastery_, past, kps, pd.Timestamp(CUT), members=members)
-    key = ["member_key", "kp_id"]
-    pd.testing.assert_frame_equal(
-        got.sort_values(key).reset_index(drop=True),
-        expected.sort_values(key).reset_index(drop=True),
-        check_dtype=False,
-    )
+    model = fitted.mastery_
+    assert model is not None
+    together = model.mastery_profiles(past, kps, pd.Timestamp(CUT), members=members)
+    assert len(together) == len(members) * len(kps)
+    for member in members:
+        alone = model.mastery_profile(past[past["member_key"] == member], kps, pd.Timestamp(CUT))
+        mine = together[together["member_key"] == member].drop(columns="member_key")
+        pd.testing.assert_frame_equal(
+            mine.reset_index(drop=True), alone.reset_index(drop=True), check_dtype=False
+        )
 
 
 def test_appended_statements_extend_the_event_frame_as_a_rebuild_would(

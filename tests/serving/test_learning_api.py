@@ -600,6 +600,101 @@ def test_study_time_without_an_outcome_is_merged(
     assert (events["minutes"] == 25.0).any()
 
 
+def _wait_for(condition: Any, what: str, seconds: float = 180.0) -> None:
+    """Poll ``condition`` until true (a background thread's work), failing after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_the_live_snapshot_is_built_at_startup(api: TestClient) -> None:
+    study = _study(api)
+    assert study.live_population is not None
+    assert study.builds >= 1
+
+
+def test_a_posters_next_suggestions_reflect_the_post_without_a_rebuild(
+    api: TestClient, keys: Keyring, people: list[Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Launching and completing the first suggestion removes it from the next list; only the
+    poster's rows were recomputed (no full snapshot build)."""
+    study = _study(api)
+    monkeypatch.setattr(study, "refresh_seconds", 3600.0)  # no background refresh meanwhile
+    _wait_for(lambda: not study.building, "a running snapshot build")
+    me = people[5]
+    headers = member(keys, me)
+    url = f"{recommendations_url(me.employee_no)}?k=10&as_of={AS_OF}"
+    first = api.get(url, headers=headers)
+    assert first.status_code == 200, first.text
+    chosen = first.json()["items"][0]["content_id"]
+    builds, updates = study.builds, study.member_updates
+    done = [
+        statement(me.employee_no, verb=verb, content=chosen, success=None, when=when)
+        for verb, when in (
+            ("launched", datetime(2025, 12, 10, 9)),
+            ("completed", datetime(2025, 12, 10, 9, 20)),
+        )
+    ]
+    posted = api.post(STATEMENTS, json=done, headers=headers | VERSION)
+    assert posted.status_code == 200, posted.text
+    after = api.get(url, headers=headers)
+    assert after.status_code == 200, after.text
+    assert after.json()["items"]
+    assert chosen not in {item["content_id"] for item in after.json()["items"]}
+    assert study.builds == builds
+    assert study.member_updates == updates + 1
+    again = api.get(url, headers=headers)  # the updated rows are kept
+    assert again.json()["items"] == after.json()["items"]
+    assert study.member_updates == updates + 1
+
+
+def test_the_background_refresh_replaces_the_population(
+    api: TestClient, keys: Keyring, people: list[Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the live path (no ``as_of``): the poster's suggestions reflect the post at once, and
+    a full build in the background then brings the post into the population parts."""
+    study = _study(api)
+    monkeypatch.setattr(study, "refresh_seconds", 0.0)  # due at the next merge
+    me = people[6]
+    headers = member(keys, me)
+    url = f"{recommendations_url(me.employee_no)}?k=10"
+    first = api.get(url, headers=headers)
+    assert first.status_code == 200, first.text
+    chosen = first.json()["items"][0]["content_id"]
+    old, builds = study.live_population, study.builds
+    assert old is not None
+    launched = statement(
+        me.employee_no,
+        verb="launched",
+        content=chosen,
+        success=None,
+        when=datetime.utcnow() - timedelta(minutes=1),
+    )
+    posted = api.post(STATEMENTS, json=launched, headers=headers | VERSION)
+    assert posted.status_code == 200, posted.text
+    after = api.get(url, headers=headers)  # merges the post: the refresh is due
+    assert after.status_code == 200, after.text
+    assert chosen not in {item["content_id"] for item in after.json()["items"]}
+    _wait_for(lambda: not study.refresh_pending, "the background refresh")
+    new = study.live_population
+    assert new is not None
+    assert new is not old
+    assert study.builds > builds
+    statements = study.data.current().statements
+    launches = statements[
+        (statements["verb"] == "launched")
+        & (statements["content_id"] == chosen)
+        & (statements["timestamp"] < new.as_of)
+        & statements["member_key"].isin(study.data.member_keys)
+    ]
+    assert me.member_key in set(launches["member_key"])
+    column = new.catalogue.item_index[chosen]
+    assert new.item_users[column] == launches["member_key"].nunique()
+    later = api.get(url, headers=headers)
+    assert chosen not in {item["content_id"] for item in later.json()["items"]}
+
+
 # --------------------------------------------------------------------------------------------
 # Audit and no champion
 
