@@ -39,8 +39,11 @@ class MasteryPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         self.mastery_model = MasteryModel.load(Path(context.artifacts[ARTIFACT_KEY]))
 
-    def predict(self, context, model_input, params=None):
-        # no type hints: MLflow would read them as a (list-shaped) input schema
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        # A DataFrame hint is one MLflow infers no schema from (the logged signature stays
+        # the one given at log time), and it silences MLflow's "add type hints" warning.
         if self.mastery_model is None:
             raise RuntimeError("MasteryPyfunc.predict before load_context")
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
