@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,26 +20,13 @@ from serving.auth import verify_token
 from serving.cli import listening_socket, main
 from serving.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
-
-STARTUP_SECONDS = 30
-SHUTDOWN_SECONDS = 15
-
-
-def _environment(settings: ServiceSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
-    env |= {
-        "LODESTAR_ENVIRONMENT": "test",
-        "LODESTAR_DATA_DIR": str(settings.data_dir),
-        "LODESTAR_KEY_FILE": str(settings.key_file),
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env
+from tests.serving.real_server import SHUTDOWN_SECONDS, running_server, server_environment
 
 
 def _token(settings: ServiceSettings, subject: str, role: str) -> str:
     completed = subprocess.run(
         [sys.executable, "-m", "serving", "token", "--subject", subject, "--role", role],
-        env=_environment(settings),
+        env=server_environment(settings),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -85,57 +69,11 @@ def test_listening_socket_sets_nodelay() -> None:
         sock.close()
 
 
-@contextmanager
-def running_server(
-    settings: ServiceSettings, log_path: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """A real ``python -m serving run`` on a free port, until it is ready: (base URL,
-    process). On exit the process is stopped (SIGTERM) if it still runs."""
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving", "run", "--port", "0"],
-        env=_environment(settings) | (extra_env or {}),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-        line = process.stdout.readline() if ready else ""
-        assert line.startswith("Lodestar serving on http://"), log_path.read_text()
-        base_url = line.split(" on ", 1)[1].strip()
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "server not ready in time"
-            time.sleep(0.1)
-        yield base_url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=SHUTDOWN_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=SHUTDOWN_SECONDS)
-            pytest.fail("server did not stop on SIGTERM")
-        finally:
-            log.close()
-            if process.stdout is not None:
-                process.stdout.close()
-
-
 @pytest.fixture
 def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
     """A real server for the test; checks that it shuts down gracefully on SIGTERM."""
-    with running_server(service_settings, tmp_path / "server.log") as (base_url, process):
+    env = server_environment(service_settings)
+    with running_server(env, tmp_path / "server.log") as (base_url, process):
         yield base_url
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     server_log = (tmp_path / "server.log").read_text()
@@ -203,7 +141,8 @@ def test_a_killed_server_loses_no_audit_entry(
     and the next start puts them in the log, chain intact."""
     security_auditor = _token(service_settings, "sec.wang", "security_auditor")
     slow_mover = {"LODESTAR_AUDIT_MOVE_SECONDS": "3600"}
-    with running_server(service_settings, tmp_path / "killed.log", slow_mover) as (url, process):
+    env = server_environment(service_settings)
+    with running_server(env | slow_mover, tmp_path / "killed.log") as (url, process):
         for request_id in ("answered-1", "answered-2"):
             response = httpx.get(
                 f"{url}/v1/whoami",
@@ -217,7 +156,7 @@ def test_a_killed_server_loses_no_audit_entry(
     with Store.open(service_settings, service_keyring, read_only=True) as store:
         assert store.count("audit_log") == 0
 
-    with running_server(service_settings, tmp_path / "restarted.log") as (url, _):
+    with running_server(env, tmp_path / "restarted.log") as (url, _):
         page = httpx.get(
             f"{url}/v1/audit-log", headers={"Authorization": f"Bearer {security_auditor}"}
         )

@@ -4,12 +4,7 @@ code in a SQLite MLflow registry, and the app built on both."""
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +25,7 @@ from serving.app import create_app
 from serving.learning import MIN_GROUP_SIZE, Study
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
+from tests.serving.real_server import running_server, server_environment
 from training.mastery import TrainingOptions
 from training.mastery import train as train_mastery
 from training.recommender import RecommenderOptions
@@ -768,51 +764,16 @@ def server(
     one writing process per file) and the module's registry."""
     store = tmp_path / "lodestar.duckdb"
     _copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / "lodestar.duckdb", store)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
-    env |= {
-        "LODESTAR_ENVIRONMENT": "test",
-        "LODESTAR_DATA_DIR": str(installation.data_dir),
-        "LODESTAR_KEY_FILE": str(installation.key_file),
-        "LODESTAR_STORE_PATH": str(store),
-        "LODESTAR_MLFLOW_TRACKING_URI": installation.resolved_mlflow_tracking_uri,
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "run", "--port", "0"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None
-            ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-            line = process.stdout.readline() if ready else ""
-            assert line.startswith("Lodestar serving on http://"), log_path.read_text()
-            base_url = line.split(" on ", 1)[1].strip()
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                try:
-                    if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "server not ready in time"
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-            if process.stdout is not None:
-                process.stdout.close()
+    env = server_environment(
+        installation,
+        LODESTAR_STORE_PATH=str(store),
+        LODESTAR_MLFLOW_TRACKING_URI=installation.resolved_mlflow_tracking_uri,
+    )
+    with running_server(env, tmp_path / "server.log", startup_seconds=STARTUP_SECONDS) as (
+        base_url,
+        _,
+    ):
+        yield base_url
 
 
 def test_statements_and_suggestions_through_a_real_server(
