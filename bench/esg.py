@@ -32,13 +32,8 @@ identical. The ratio is what the routes gained from scoring without frames.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import math
-import os
-import select
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -53,8 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import Load, Request, drive  # noqa: E402
 from bench.results import write_section  # noqa: E402
+from bench.server import BIN, environment, log, met, our_server, run  # noqa: E402
 
-BIN = Path(sys.executable).parent
 MODEL = "supplier-esg"
 AS_OF = date(2025, 12, 31)
 SAMPLE_TENDERS = 300
@@ -69,19 +64,6 @@ STARTUP_SECONDS = 180
 TARGET_P99_MS = 100.0
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def run(command: list[str]) -> None:
-    log(" ".join(command[:6]) + (" ..." if len(command) > 6 else ""))
-    completed = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, check=False, timeout=900
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{completed.stderr[-3000:]}")
-
-
 def installation(data_dir: Path) -> None:
     """A scale-1 demo installation at ``data_dir`` with the ESG champion registered."""
     options = ["--data-dir", str(data_dir), "--key-file", str(data_dir / "keys.json"), "--quiet"]
@@ -91,74 +73,17 @@ def installation(data_dir: Path) -> None:
         run([sys.executable, "-m", "training.supplier_esg", "train", *options])
 
 
-def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
-    env |= {
-        "LODESTAR_DATA_DIR": str(data_dir),
-        "LODESTAR_KEY_FILE": str(data_dir / "keys.json"),
-        "LODESTAR_LOG_LEVEL": "warning",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env
-
-
 # --------------------------------------------------------------------------------------------
 # Server
 
 
-def esg_ready(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("GET", "/readyz")
-        response = connection.getresponse()
-        body = response.read()
-        connection.close()
-    except OSError:
-        return False
-    if response.status != 200:
-        return False
-    models = json.loads(body).get("models", [])
-    return any(m["name"] == MODEL and m["loaded"] for m in models)
-
-
 @contextmanager
-def our_server(data_dir: Path, log_path: Path) -> Iterator[int]:
-    """``python -m serving run --port 0`` in its own process group; its port, once the ESG
-    model is loaded. Stopped (SIGTERM, then SIGKILL) on exit, whatever happened."""
-    command = [sys.executable, "-m", "serving", "run", "--port", "0"]
-    with log_path.open("w") as server_log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=environment(data_dir),
-            stdout=subprocess.PIPE,
-            stderr=server_log,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            assert process.stdout is not None
-            ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-            line = process.stdout.readline() if ready else ""
-            if not line.startswith("Lodestar serving on http://"):
-                raise SystemExit(f"server did not start: {log_path.read_text()[-2000:]}")
-            port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not esg_ready(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"ESG model not ready: {log_path.read_text()[-2000:]}")
-                time.sleep(0.25)
-            yield port
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
-            if process.stdout is not None:
-                process.stdout.close()
+def esg_server(data_dir: Path, log_path: Path) -> Iterator[int]:
+    """Our server on the installation, once the ESG model is loaded."""
+    with our_server(
+        environment(data_dir), log_path, [MODEL], startup_seconds=STARTUP_SECONDS
+    ) as port:
+        yield port
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,10 +221,6 @@ def per_request(model: Any, history: Any) -> dict[str, float]:
 # Report
 
 
-def met(flag: bool) -> str:
-    return "met" if flag else "**not met**"
-
-
 def report(
     version: str,
     supplier: tuple[Load, Load],
@@ -408,7 +329,7 @@ def main() -> None:
     supplier_requests, ranking_requests, token = workload(data_dir)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     report_request: list[Request] = [("GET", "/v1/esg/report?from=2025-01-01&to=2025-12-31", None)]
-    with our_server(data_dir, data_dir / "server.log") as port:
+    with esg_server(data_dir, data_dir / "server.log") as port:
         log(f"server up on :{port}")
         supplier = measure(port, supplier_requests, headers, args.seconds)
         ranking = measure(port, ranking_requests, headers, args.seconds)

@@ -46,10 +46,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import select
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,8 +64,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import Load, Request, drive  # noqa: E402
 from bench.results import write_section  # noqa: E402
+from bench.server import BIN, environment, log, met, our_server, run  # noqa: E402
 
-BIN = Path(sys.executable).parent
 MODELS = ("mastery", "study-recommender")
 WARMUP_REQUESTS = 20
 CLIENT_TIMEOUT_SECONDS = 120.0  # the first suggestion request builds every member's snapshot
@@ -83,19 +79,6 @@ QUIZ_ANSWERS = 5
 STARTUP_SECONDS = 600
 TARGET_P99_MS = 200.0
 K = 10
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def run(command: list[str]) -> None:
-    log(" ".join(command[:6]) + (" ..." if len(command) > 6 else ""))
-    completed = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, check=False, timeout=3600
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{completed.stderr[-3000:]}")
 
 
 def installation(data_dir: Path, scale: float) -> None:
@@ -127,74 +110,17 @@ def champion_versions(data_dir: Path) -> dict[str, str]:
     return out
 
 
-def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
-    env |= {
-        "LODESTAR_DATA_DIR": str(data_dir),
-        "LODESTAR_KEY_FILE": str(data_dir / "keys.json"),
-        "LODESTAR_LOG_LEVEL": "warning",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env
-
-
 # --------------------------------------------------------------------------------------------
 # Server
 
 
-def study_ready(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("GET", "/readyz")
-        response = connection.getresponse()
-        body = response.read()
-        connection.close()
-    except OSError:
-        return False
-    if response.status != 200:
-        return False
-    loaded = {m["name"] for m in json.loads(body).get("models", []) if m["loaded"]}
-    return set(MODELS) <= loaded
-
-
 @contextmanager
-def our_server(data_dir: Path, log_path: Path) -> Iterator[int]:
-    """``python -m serving run --port 0`` in its own process group; its port, once both study
-    models are loaded. Stopped (SIGTERM, then SIGKILL) on exit, whatever happened."""
-    command = [sys.executable, "-m", "serving", "run", "--port", "0"]
-    with log_path.open("w") as server_log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=environment(data_dir),
-            stdout=subprocess.PIPE,
-            stderr=server_log,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            assert process.stdout is not None
-            ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-            line = process.stdout.readline() if ready else ""
-            if not line.startswith("Lodestar serving on http://"):
-                raise SystemExit(f"server did not start: {log_path.read_text()[-2000:]}")
-            port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not study_ready(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"study models not ready: {log_path.read_text()[-2000:]}")
-                time.sleep(0.25)
-            yield port
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
-            if process.stdout is not None:
-                process.stdout.close()
+def study_server(data_dir: Path, log_path: Path) -> Iterator[int]:
+    """Our server on the installation, once both study models are loaded."""
+    with our_server(
+        environment(data_dir), log_path, MODELS, startup_seconds=STARTUP_SECONDS
+    ) as port:
+        yield port
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,10 +435,6 @@ def file_reader_rate(data_dir: Path, statements: list[dict[str, Any]]) -> dict[s
 # Report
 
 
-def met(flag: bool) -> str:
-    return "met" if flag else "**not met**"
-
-
 def latency_rows(name: str, one: Load, many: Load) -> list[str]:
     return [
         f"| {name} | {clients} | {load.requests:,} | {load.errors} | "
@@ -666,7 +588,7 @@ def main() -> None:
     manifest = json.loads((data_dir / "world" / "manifest.json").read_text(encoding="utf-8"))
     scale = float(manifest.get("config", {}).get("scale", args.scale))
     log(f"{len(work.employee_nos)} members; as of {work.as_of}")
-    with our_server(data_dir, data_dir / "server.log") as port:
+    with study_server(data_dir, data_dir / "server.log") as port:
         log(f"server up on :{port}")
         first_live = timed_get(port, f"/v1/members/{work.employee_nos[0]}/recommendations", headers)
         first_path = work.recommendation_requests()[0][1]

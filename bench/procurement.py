@@ -30,19 +30,13 @@ codes) on the whole frame, each timed; LightGBM uses one thread, so rows/s is pe
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import math
 import os
-import select
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,8 +48,20 @@ sys.path.insert(0, str(REPO))
 from bench.load import Load, Request  # noqa: E402
 from bench.load import drive as drive_requests  # noqa: E402
 from bench.results import write_section  # noqa: E402
+from bench.server import (  # noqa: E402
+    BIN,
+    drain,
+    environment,
+    free_port,
+    get,
+    log,
+    met,
+    our_server,
+    run,
+    server,
+    wait_until,
+)
 
-BIN = Path(sys.executable).parent
 MODEL = "procurement-risk"
 SAMPLE_RELEASES = 500
 WARMUP_REQUESTS = 100
@@ -66,19 +72,6 @@ STARTUP_SECONDS = 180
 TARGET_P99_MS = 5.0
 TARGET_RATIO = 5.0
 TARGET_EXPLAIN_ROWS_PER_S = 2_000.0
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def run(command: list[str], env: dict[str, str] | None = None) -> None:
-    log(" ".join(command[:6]) + (" ..." if len(command) > 6 else ""))
-    completed = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=900
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{completed.stderr[-3000:]}")
 
 
 SIZE_PARAMS = ("n_estimators", "num_leaves", "learning_rate", "min_data_in_leaf")
@@ -147,116 +140,25 @@ def installation(data_dir: Path, scale: float, *, train: bool) -> None:
     run([*module, "score", "--store-write", *options])
 
 
-def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
-    env |= {
-        "LODESTAR_DATA_DIR": str(data_dir),
-        "LODESTAR_KEY_FILE": str(data_dir / "keys.json"),
-        "LODESTAR_LOG_LEVEL": "warning",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}",
-        "PYTHONUNBUFFERED": "1",
-        # mlflow models serve runs `uvicorn` from PATH: the virtualenv's own
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    return env
+def procurement_environment(data_dir: Path) -> dict[str, str]:
+    """Both servers': the installation, its tracking store, and the virtualenv first on
+    PATH (``mlflow models serve`` runs ``uvicorn`` from PATH)."""
+    return environment(
+        data_dir,
+        MLFLOW_TRACKING_URI=f"sqlite:///{data_dir.resolve() / 'mlflow.db'}",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not check():
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} not ready in {STARTUP_SECONDS} s")
-        time.sleep(0.25)
-
-
-def get_ok(port: int, path: str) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        connection.close()
-    except OSError:
-        return False
-    if response.status != 200:
-        return False
-    if path == "/readyz":  # ready, and this model loaded (others may be missing)
-        models = json.loads(body).get("models", [])
-        return any(model["name"] == MODEL and model["loaded"] for model in models)
-    return True
-
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
-    """A server process in its own process group; stopped (SIGTERM, then SIGKILL) on exit.
-
-    Its stdout is a pipe (the caller may read a first line); the caller then has it drained
-    (``drain``): a full pipe would block the server (uvicorn's access log goes to stdout)."""
-    with log_path.open("w") as server_log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=server_log,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
-            if process.stdout is not None:
-                process.stdout.close()
-
-
-def drain(process: subprocess.Popen[str]) -> None:
-    """Read and drop the rest of a server's stdout in a daemon thread, so that it never
-    blocks on a full pipe (before this, MLflow's server stalled after about 950 requests:
-    its access-log lines filled the unread pipe)."""
-    stream = process.stdout
-    assert stream is not None
-
-    def run() -> None:
-        try:
-            for _ in stream:
-                pass
-        except (OSError, ValueError):  # closed when the server stops
-            pass
-
-    threading.Thread(target=run, daemon=True).start()
-
-
 def start_ours(stack: ExitStack, data_dir: Path, work: Path) -> int:
-    command = [sys.executable, "-m", "serving", "run", "--port", "0"]
-    process = stack.enter_context(server(command, environment(data_dir), work / "ours.log"))
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-    line = process.stdout.readline() if ready else ""
-    if not line.startswith("Lodestar serving on http://"):
-        raise SystemExit(f"our server did not start: {(work / 'ours.log').read_text()[-2000:]}")
-    port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
-    drain(process)
-    wait_until(lambda: get_ok(port, "/readyz"), process, "our server")
-    return port
+    env = procurement_environment(data_dir)
+    return stack.enter_context(
+        our_server(env, work / "ours.log", [MODEL], startup_seconds=STARTUP_SECONDS)
+    )
 
 
 def start_mlflow(stack: ExitStack, data_dir: Path, work: Path) -> int:
@@ -274,9 +176,10 @@ def start_mlflow(stack: ExitStack, data_dir: Path, work: Path) -> int:
         "-p",
         str(port),
     ]
-    process = stack.enter_context(server(command, environment(data_dir), work / "mlflow.log"))
+    env = procurement_environment(data_dir)
+    process = stack.enter_context(server(command, env, work / "mlflow.log"))
     drain(process)
-    wait_until(lambda: get_ok(port, "/ping"), process, "mlflow models serve")
+    wait_until(lambda: get(port, "/ping") is not None, process, "mlflow", STARTUP_SECONDS)
     return port
 
 
@@ -411,10 +314,6 @@ def batch(model_dir: Path, batch_dir: Path) -> dict[str, float]:
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def met(flag: bool) -> str:
-    return "met" if flag else "**not met**"
 
 
 def report(
