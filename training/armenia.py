@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import math
 import os
 import sys
@@ -70,6 +69,7 @@ from features.procurement.specs import CATEGORICAL_FEATURES, FEATURE_NAMES
 from features.readers.ocds import TABLE_COLUMNS, read_ocds
 from features.security import PersonalData
 from features.settings import Keyring
+from training.cli import write_report
 
 DEFAULT_OUT = Path("data/reports")
 ORGANISATION_GROUPS: tuple[str, ...] = ("Buyer", "ProcuringEntity", "Tenderer")
@@ -427,17 +427,6 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def _without_nan(value: Any) -> Any:
-    """NaN becomes null, so the file is strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_nan(item) for item in value]
-    return value
-
-
 def report_stem(path: Path) -> str:
     """``armenia.jsonl.gz`` → ``armenia``."""
     name = path.name
@@ -487,12 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     markdown = render_markdown(report)
     print(markdown)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = report_stem(args.ocds)
-    (args.out / f"{stem}.md").write_text(markdown, encoding="utf-8")
-    (args.out / f"{stem}.json").write_text(
-        json.dumps(_without_nan(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_report(args.out, report_stem(args.ocds), markdown, report)
     return 0
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -63,6 +62,7 @@ from sklearn.preprocessing import QuantileTransformer
 
 from features.procurement.screens import BID_CV, bid_screens
 from features.settings import Settings
+from training.cli import write_report
 from training.metrics import (
     accuracy,
     balanced_accuracy,
@@ -359,17 +359,6 @@ def run(paths: Sequence[Path], *, min_bids: int, folds: int, seed: int) -> dict[
     return {"min_bids": min_bids, "folds": folds, "seed": seed, "data_sets": data_sets}
 
 
-def _without_nan(value: Any) -> Any:
-    """NaN (undefined metric) becomes null, so the file is strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_nan(item) for item in value]
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.collusion",
@@ -424,12 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     markdown = render_markdown(report)
     print(markdown)
-    args.out.mkdir(parents=True, exist_ok=True)
-    markdown_path, json_path = args.out / "collusion.md", args.out / "collusion.json"
-    markdown_path.write_text(markdown, encoding="utf-8")
-    json_path.write_text(
-        json.dumps(_without_nan(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    markdown_path, json_path = write_report(args.out, "collusion", markdown, report)
     if args.mlflow:
         tracking_uri = Settings().resolved_mlflow_tracking_uri
         run_id = log_to_mlflow(report, [markdown_path, json_path], tracking_uri=tracking_uri)

@@ -37,15 +37,9 @@ logged. The truth is read for evaluation only, never for features.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import math
-import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,19 +59,20 @@ from features.learning.kt_features import (
 from features.learning.mastery import MasteryModel, PfaLogistic, learner_folds
 from features.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
 from features.security import PersonalData
-from features.settings import MissingSecretError, Settings
-from features.store import Store, StoreError
+from features.settings import Settings
+from features.store import Store
 from features.world.layout import TRUTH_MEMBERS
-from training.cli import installation_arguments, settings_from
+from training.cli import say, training_main
 from training.tracking import (
-    CHALLENGER,
-    CHAMPION,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
     experiment_id,
-    pinned_requirements,
-    resolve_tracking_uri,
+    finite_metrics,
+    frame_digest,
+    record_gate,
+    register_challenger,
+    start_tracking,
 )
 
 EXPERIMENT = "mastery"
@@ -211,11 +206,6 @@ def check_in_metrics(detected: pd.DataFrame, truth: pd.Series) -> dict[str, floa
     }
 
 
-def data_version(events: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(events.astype(str), index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
-
-
 def champion_gate(
     client: Any, test: pd.DataFrame, events: pd.DataFrame, auc: float, *, min_improvement: float
 ) -> GateDecision:
@@ -240,10 +230,6 @@ def champion_gate(
     )
 
 
-def _finite(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
-
-
 def train(
     settings: Settings,
     options: TrainingOptions,
@@ -255,26 +241,24 @@ def train(
     import mlflow
     from mlflow.models import infer_signature
 
-    uri = resolve_tracking_uri(settings, tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = start_tracking(settings, tracking_uri)
     keyring = settings.keyring()
     with Store.open(settings, keyring, read_only=True) as store:
         events = sort_events(build_events(store))
     if (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
     cut = time_cut(events, options.test_months)
-    _say(quiet, f"{len(events):,} events; time cut {cut:%Y-%m-%d}")
+    say(f"{len(events):,} events; time cut {cut:%Y-%m-%d}", quiet=quiet)
     model, time_test, metrics = evaluate_time_split(events, cut, options)
-    _say(quiet, f"time split: model AUC {metrics['time.model.auc']:.4f}")
+    say(f"time split: model AUC {metrics['time.model.auc']:.4f}", quiet=quiet)
     _, learner_metrics = evaluate_learner_split(events, options)
     metrics.update(learner_metrics)
-    _say(quiet, f"learner split: model AUC {metrics['learner.model.auc']:.4f}")
+    say(f"learner split: model AUC {metrics['learner.model.auc']:.4f}", quiet=quiet)
     detected = detect_check_in(events, model=model)
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
         metrics.update(check_in_metrics(detected, truth))
-    version_hash = data_version(events)
+    version_hash = frame_digest(events)
     model.metadata_.update({"data_version": version_hash, "time_cut": cut.isoformat()})
 
     with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
@@ -293,29 +277,25 @@ def train(
             }
         )
         mlflow.set_tag("data_version", version_hash)
-        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_metrics(finite_metrics(metrics))
         mlflow.log_text(
             detected.assign(reasons=detected["reasons"].map("; ".join)).to_csv(index=False),
             "check_in.csv",
         )
-        with tempfile.TemporaryDirectory() as folder:
-            saved = model.save(Path(folder) / ARTIFACT_KEY)
-            # responses only: a member's first events may hold none, and the example must
-            # give the model at least one row to predict (pseudonyms order members at random)
-            responses = events[events[KIND] == RESPONSE].head(20)
-            example = responses.assign(**{TIMESTAMP: responses[TIMESTAMP].astype(str)})
-            signature = infer_signature(example, predictions_frame(model, example))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=MasteryPyfunc(),
-                artifacts={ARTIFACT_KEY: str(saved)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pinned_requirements(PIP_PACKAGES),
-                registered_model_name=REGISTERED_MODEL,
-            )
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        # responses only: a member's first events may hold none, and the example must
+        # give the model at least one row to predict (pseudonyms order members at random)
+        responses = events[events[KIND] == RESPONSE].head(20)
+        example = responses.assign(**{TIMESTAMP: responses[TIMESTAMP].astype(str)})
+        version = register_challenger(
+            client,
+            REGISTERED_MODEL,
+            model,
+            MasteryPyfunc(),
+            artifact_key=ARTIFACT_KEY,
+            packages=PIP_PACKAGES,
+            signature=infer_signature(example, predictions_frame(model, example)),
+            input_example=example,
+        )
         gate = champion_gate(
             client,
             time_test,
@@ -323,77 +303,26 @@ def train(
             metrics["time.model.auc"],
             min_improvement=options.min_improvement,
         )
-        if gate.promoted:
-            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
-            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
-        tags = {
-            "gate.decision": "promoted" if gate.promoted else "not promoted",
-            "gate.reason": gate.reason,
-            "gate.champion_version": gate.champion_version or "",
-        }
-        mlflow.set_tags(tags)
-        for key, value in tags.items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
-        mlflow.log_metrics(
-            _finite(
-                {
-                    "gate.challenger_auc": gate.challenger_metric,
-                    "gate.champion_auc": gate.champion_metric,
-                }
-            )
-        )
+        record_gate(client, REGISTERED_MODEL, version, gate, metric_key="auc")
     return TrainResult(run.info.run_id, version, gate, metrics, cut, detected)
 
 
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        print(text, file=sys.stderr)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.mastery",
-        description="Train, evaluate (time and learner splits) and register the mastery model.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
-        "train", parents=[installation_arguments()], help="train, evaluate, register, gate"
-    )
-    defaults = TrainingOptions()
-    fit.add_argument("--test-months", type=int, default=defaults.test_months)
-    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
-    fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
-    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
-    fit.add_argument("--seed", type=int, default=defaults.seed)
-    return parser
+def _print_metrics(result: TrainResult, _: TrainingOptions) -> None:
+    for name, value in sorted(result.metrics.items()):
+        print(f"{name:32} {value:.4f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = settings_from(args)
-    options = TrainingOptions(
-        test_months=args.test_months,
-        n_estimators=args.n_estimators,
-        num_leaves=args.num_leaves,
-        learning_rate=args.learning_rate,
-        min_improvement=args.min_improvement,
-        seed=args.seed,
+    return training_main(
+        argv,
+        TrainingOptions,
+        train,
+        prog="python -m training.mastery",
+        description="Train, evaluate (time and learner splits) and register the mastery model.",
+        model_name=REGISTERED_MODEL,
+        errors=(TrainingError,),
+        report=_print_metrics,
     )
-    started = time.perf_counter()
-    try:
-        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
-    except (TrainingError, StoreError, MissingSecretError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    for name, value in sorted(result.metrics.items()):
-        print(f"{name:32} {value:.4f}")
-    print(
-        f"run {result.run_id}: {REGISTERED_MODEL} v{result.model_version} {result.gate.reason}; "
-        f"{'promoted to ' + CHAMPION if result.gate.promoted else 'stays ' + CHALLENGER} "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -78,15 +78,12 @@ import hashlib
 import json
 import math
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -108,11 +105,20 @@ from features.procurement.model import (
 from features.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
 from features.procurement.redflags import DESCRIPTIONS, TITLES
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_COLUMNS
-from features.settings import MissingSecretError, Settings
+from features.settings import Settings
 from features.store import Store, StoreError
 from features.world.layout import TRUTH_PROCESS_SCHEMES
-from training.cli import installation_arguments, settings_from
+from training.cli import (
+    COMMAND_LINE,
+    HELP,
+    INSTALLATION_ERRORS,
+    add_option_arguments,
+    installation_arguments,
+    run_training,
+    settings_from,
+)
 from training.metrics import roc_auc
+from training.plots import log_figures, plot_reliability, plot_shap_summary, pyplot
 from training.procurement_metrics import (
     brier_score,
     pr_auc,
@@ -122,14 +128,16 @@ from training.procurement_metrics import (
     top_k_weights,
 )
 from training.tracking import (
-    CHALLENGER,
     CHAMPION,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
     experiment_id,
-    pinned_requirements,
-    resolve_tracking_uri,
+    finite_metrics,
+    frame_digest,
+    record_gate,
+    register_challenger,
+    start_tracking,
 )
 
 EXPERIMENT = "procurement-risk"
@@ -144,7 +152,6 @@ RED_FLAG_COUNT = "red_flag_count"
 
 TEST_MONTHS = 3
 CALIBRATION_MONTHS = 1
-SHAP_SAMPLE_ROWS = 2_000
 SCORE_CHUNK_ROWS = 5_000
 REASONS_PER_ALERT = 5
 
@@ -173,6 +180,10 @@ class ScoringError(RuntimeError):
     """Batch scoring cannot run (no champion, store busy ...)."""
 
 
+ERRORS: tuple[type[Exception], ...] = (TrainingError, ScoringError)
+"""What ``train`` and ``score`` raise when they cannot run: exit code 1, not a traceback."""
+
+
 # --------------------------------------------------------------------------------------------
 # Options
 
@@ -192,13 +203,19 @@ class TrainingOptions:
     num_leaves: int = 7
     learning_rate: float = 0.1
     min_data_in_leaf: int = 20
-    calibration: str = "platt"
-    train_end: date | None = None
-    calibration_end: date | None = None
-    label_cutoff: date | None = None
+    calibration: Literal["platt", "isotonic"] = "platt"
+    train_end: date | None = field(
+        default=None, metadata={HELP: "first day not trained on (YYYY-MM-DD)"}
+    )
+    calibration_end: date | None = field(
+        default=None, metadata={HELP: "first test day (YYYY-MM-DD)"}
+    )
+    label_cutoff: date | None = field(
+        default=None, metadata={HELP: "train/calibrate only on labels known before this"}
+    )
     min_improvement: float = 0.0
     seed: int = 0
-    num_threads: int = 1
+    num_threads: int = field(default=1, metadata={COMMAND_LINE: False})
 
     def lightgbm_params(self, feature_names: Sequence[str]) -> dict[str, Any]:
         monotone = [1 if name in MONOTONE_INCREASING_FEATURES else 0 for name in feature_names]
@@ -340,9 +357,7 @@ def read_truth(settings: Settings) -> pd.Series | None:
 
 def data_version(frame: pd.DataFrame) -> str:
     """sha256 over the ocids, decision dates, features, parts and labels, in row order."""
-    columns = [OCID, DECISION_DATE, *FEATURES, "part", LABEL]
-    hashed = pd.util.hash_pandas_object(frame[columns].astype(str), index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+    return frame_digest(frame[[OCID, DECISION_DATE, *FEATURES, "part", LABEL]])
 
 
 def red_flag_columns() -> dict[str, str]:
@@ -408,7 +423,7 @@ def fit_risk_model(labelled: pd.DataFrame, options: TrainingOptions) -> RiskMode
 
     calibration_labelled = calibration[calibration[LABEL].notna()]
     raw_calibration = booster.predict(encoder.matrix(calibration_labelled), raw_score=True)
-    calibration_note = options.calibration
+    calibration_note: str = options.calibration
     try:
         calibrator = build_calibrator(options.calibration).fit(
             raw_calibration, calibration_labelled[LABEL].to_numpy(dtype=int)
@@ -553,19 +568,10 @@ def _cell(value: float | None, digits: int = 3) -> str:
 # Plots (matplotlib, Agg)
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_precision_recall(labels: np.ndarray, scores: dict[str, np.ndarray]) -> Any:
     from sklearn.metrics import precision_recall_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 5))
     audited = np.isfinite(labels)
     if (labels[audited] == 1).any():
@@ -581,54 +587,8 @@ def plot_precision_recall(labels: np.ndarray, scores: dict[str, np.ndarray]) -> 
     return figure
 
 
-def plot_reliability(table: pd.DataFrame) -> Any:
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 5))
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
-    axes.plot(table["mean_probability"], table["observed_rate"], marker="o", label="model")
-    for _, row in table.iterrows():
-        axes.annotate(
-            str(int(row["count"])), (row["mean_probability"], row["observed_rate"]), fontsize=7
-        )
-    axes.set_xlabel("mean calibrated probability")
-    axes.set_ylabel("observed share confirmed")
-    axes.set_title("reliability, audited test processes (n per bin)")
-    axes.legend(loc="upper left")
-    figure.tight_layout()
-    return figure
-
-
-def plot_shap_summary(model: RiskModel, frame: pd.DataFrame, *, seed: int) -> Any:
-    """``shap.summary_plot`` of ``shap.TreeExplainer`` values on up to ``SHAP_SAMPLE_ROWS``."""
-    import shap
-
-    plt = _pyplot()
-    sample = frame.sample(n=min(SHAP_SAMPLE_ROWS, len(frame)), random_state=seed)
-    matrix = model.matrix(sample)
-    with warnings.catch_warnings():  # "output has changed to a list of ndarray": handled below
-        warnings.simplefilter("ignore", UserWarning)
-        values = shap.TreeExplainer(model.booster).shap_values(matrix)
-    if isinstance(values, list):  # older shap: one array per class
-        values = values[-1]
-    shown = pd.DataFrame(matrix, columns=model.feature_names)
-    plt.figure()
-    shap.summary_plot(values, shown, show=False, max_display=20)
-    figure = plt.gcf()
-    figure.tight_layout()
-    return figure
-
-
 # --------------------------------------------------------------------------------------------
 # MLflow
-
-
-def _experiment_id(tracking_uri: str) -> str:
-    return experiment_id(EXPERIMENT, tracking_uri)
-
-
-def pip_requirements() -> list[str]:
-    """Pinned requirements of the logged model, from the installed versions."""
-    return pinned_requirements(PIP_PACKAGES)
 
 
 def signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -714,9 +674,7 @@ def train(
     import mlflow
     from mlflow.models import infer_signature
 
-    uri = resolve_tracking_uri(settings, tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=6, disable=quiet, unit="step")
     with _step(bar, "features"), open_store(settings, read_only=True) as store:
         frame = build_feature_frame(store, settings)
@@ -756,8 +714,7 @@ def train(
     }
     summary = summary_table(metrics)
 
-    experiment_id = _experiment_id(uri)
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
         with _step(bar, "log"):
             mlflow.log_params(
                 {
@@ -783,35 +740,36 @@ def train(
                 }
             )
             mlflow.set_tag("data_version", version_hash)
-            mlflow.log_metrics({**counts, **_finite(metrics)})
+            mlflow.log_metrics({**counts, **finite_metrics(metrics)})
             for level, threshold in model.thresholds.items():
                 mlflow.log_metric(f"threshold.{level}", threshold)
             mlflow.log_text(summary, "summary.md")
             mlflow.log_text(evaluation["reliability"].to_csv(index=False), "reliability.csv")
-            plt = _pyplot()
             labels = test[LABEL].to_numpy(dtype=float)
-            for figure, name in (
-                (plot_precision_recall(labels, evaluation["scores"]), "precision_recall.png"),
-                (plot_reliability(evaluation["reliability"]), "reliability.png"),
-                (plot_shap_summary(model, test, seed=options.seed), "shap_summary.png"),
-            ):
-                mlflow.log_figure(figure, f"plots/{name}")
-                plt.close(figure)
-        with _step(bar, "register"), tempfile.TemporaryDirectory() as folder:
-            saved = model.save(Path(folder) / ARTIFACT_KEY)
-            example = signature_frame(test.head(5))
-            signature = infer_signature(example, predictions_frame(model, example))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=RiskPyfunc(),
-                artifacts={ARTIFACT_KEY: str(saved)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pip_requirements(),
-                registered_model_name=REGISTERED_MODEL,
+            reliability = plot_reliability(
+                evaluation["reliability"],
+                observed="observed share confirmed",
+                title="reliability, audited test processes (n per bin)",
             )
-            version = str(info.registered_model_version)
-            client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+            log_figures(
+                {
+                    "precision_recall.png": plot_precision_recall(labels, evaluation["scores"]),
+                    "reliability.png": reliability,
+                    "shap_summary.png": plot_shap_summary(model, test, seed=options.seed),
+                }
+            )
+        with _step(bar, "register"):
+            example = signature_frame(test.head(5))
+            version = register_challenger(
+                client,
+                REGISTERED_MODEL,
+                model,
+                RiskPyfunc(),
+                artifact_key=ARTIFACT_KEY,
+                packages=PIP_PACKAGES,
+                signature=infer_signature(example, predictions_frame(model, example)),
+                input_example=example,
+            )
         with _step(bar, "gate"):
             gate = champion_gate(
                 client,
@@ -819,26 +777,7 @@ def train(
                 metrics["model.pr_auc"],
                 min_improvement=options.min_improvement,
             )
-            if gate.promoted:
-                client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
-                client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
-            decision = "promoted" if gate.promoted else "not promoted"
-            tags = {
-                "gate.decision": decision,
-                "gate.reason": gate.reason,
-                "gate.champion_version": gate.champion_version or "",
-            }
-            mlflow.set_tags(tags)
-            for key, value in tags.items():
-                client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
-            mlflow.log_metrics(
-                _finite(
-                    {
-                        "gate.challenger_pr_auc": gate.challenger_metric,
-                        "gate.champion_pr_auc": gate.champion_metric,
-                    }
-                )
-            )
+            record_gate(client, REGISTERED_MODEL, version, gate, metric_key="pr_auc")
     bar.close()
     return TrainResult(
         run_id=run.info.run_id,
@@ -849,10 +788,6 @@ def train(
         split=split,
         data_version=version_hash,
     )
-
-
-def _finite(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -981,9 +916,7 @@ def score(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    uri = resolve_tracking_uri(settings, tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = start_tracking(settings, tracking_uri)
     try:
         registered = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
     except MlflowException as error:
@@ -1027,10 +960,6 @@ def score(
 # Command line
 
 
-def _date(text: str) -> date:
-    return date.fromisoformat(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.procurement_risk",
@@ -1040,20 +969,7 @@ def _parser() -> argparse.ArgumentParser:
     common = installation_arguments()
 
     fit = commands.add_parser("train", parents=[common], help="train, evaluate, register, gate")
-    defaults = TrainingOptions()
-    fit.add_argument("--review-capacity", type=float, default=defaults.review_capacity)
-    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
-    fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
-    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    fit.add_argument("--min-data-in-leaf", type=int, default=defaults.min_data_in_leaf)
-    fit.add_argument("--calibration", choices=["platt", "isotonic"], default="platt")
-    fit.add_argument("--train-end", type=_date, help="first day not trained on (YYYY-MM-DD)")
-    fit.add_argument("--calibration-end", type=_date, help="first test day (YYYY-MM-DD)")
-    fit.add_argument(
-        "--label-cutoff", type=_date, help="train/calibrate only on labels known before this"
-    )
-    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
-    fit.add_argument("--seed", type=int, default=defaults.seed)
+    add_option_arguments(fit, TrainingOptions)
 
     batch = commands.add_parser("score", parents=[common], help="score the store with a model")
     batch.add_argument("--alias", default=CHAMPION)
@@ -1065,74 +981,63 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return settings_from(args)
+def _print_evaluation(result: TrainResult, options: TrainingOptions) -> None:
+    split, metrics = result.split, result.metrics
+    print(
+        f"split: train < {split.train_end}, calibrate < {split.calibration_end}, "
+        f"test from {split.calibration_end}; data version {result.data_version[:12]}"
+    )
+    print(result.summary)
+    print(
+        f"\nBrier {metrics['model.brier']:.4f} (uncalibrated "
+        f"{metrics['model.brier_uncalibrated']:.4f}); test months alerted at orange or "
+        f"above: {metrics['model.alert_share_orange_or_above']:.1%} (review capacity "
+        f"{options.review_capacity:.1%}, thresholds set on the calibration months)"
+    )
+
+
+def _score_command(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    started = time.perf_counter()
+    try:
+        scored = score(
+            settings,
+            tracking_uri=args.tracking_uri,
+            alias=args.alias,
+            store_write=args.store_write,
+            quiet=args.quiet,
+        )
+    except ERRORS + INSTALLATION_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    written = (
+        f"{scored.written} new rows in alerts"
+        if scored.written is not None
+        else "nothing written (add --store-write)"
+    )
+    print(
+        f"{REGISTERED_MODEL} v{scored.model_version}: {scored.scored:,} processes, "
+        f"{len(scored.alerts):,} warnings {scored.by_level}; {written} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = _settings(args)
-    started = time.perf_counter()
-    try:
-        if args.command == "train":
-            if (args.train_end is None) != (args.calibration_end is None):
-                parser.error("give both --train-end and --calibration-end, or neither")
-            options = TrainingOptions(
-                review_capacity=args.review_capacity,
-                n_estimators=args.n_estimators,
-                num_leaves=args.num_leaves,
-                learning_rate=args.learning_rate,
-                min_data_in_leaf=args.min_data_in_leaf,
-                calibration=args.calibration,
-                train_end=args.train_end,
-                calibration_end=args.calibration_end,
-                label_cutoff=args.label_cutoff,
-                min_improvement=args.min_improvement,
-                seed=args.seed,
-            )
-            result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
-            split = result.split
-            print(
-                f"split: train < {split.train_end}, calibrate < {split.calibration_end}, "
-                f"test from {split.calibration_end}; data version {result.data_version[:12]}"
-            )
-            print(result.summary)
-            metrics = result.metrics
-            print(
-                f"\nBrier {metrics['model.brier']:.4f} (uncalibrated "
-                f"{metrics['model.brier_uncalibrated']:.4f}); test months alerted at orange or "
-                f"above: {metrics['model.alert_share_orange_or_above']:.1%} (review capacity "
-                f"{options.review_capacity:.1%}, thresholds set on the calibration months)"
-            )
-            print(
-                f"\nrun {result.run_id}: {REGISTERED_MODEL} v{result.model_version} "
-                f"{result.gate.reason}; {'promoted to' if result.gate.promoted else 'stays'} "
-                f"{CHAMPION if result.gate.promoted else CHALLENGER} "
-                f"({time.perf_counter() - started:.1f} s)"
-            )
-        else:
-            scored = score(
-                settings,
-                tracking_uri=args.tracking_uri,
-                alias=args.alias,
-                store_write=args.store_write,
-                quiet=args.quiet,
-            )
-            written = (
-                f"{scored.written} new rows in alerts"
-                if scored.written is not None
-                else "nothing written (add --store-write)"
-            )
-            print(
-                f"{REGISTERED_MODEL} v{scored.model_version}: {scored.scored:,} processes, "
-                f"{len(scored.alerts):,} warnings {scored.by_level}; {written} "
-                f"({time.perf_counter() - started:.1f} s)"
-            )
-    except (TrainingError, ScoringError, StoreError, MissingSecretError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    if args.command == "score":
+        return _score_command(args)
+    if (args.train_end is None) != (args.calibration_end is None):
+        parser.error("give both --train-end and --calibration-end, or neither")
+    return run_training(
+        args,
+        TrainingOptions,
+        train,
+        model_name=REGISTERED_MODEL,
+        errors=ERRORS,
+        report=_print_evaluation,
+    )
 
 
 if __name__ == "__main__":

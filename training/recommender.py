@@ -40,15 +40,10 @@ champion on the same test month and promotes on NDCG@10.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,19 +69,19 @@ from features.learning.simulate import (
     simulate_learning_gain,
 )
 from features.security import PersonalData
-from features.settings import MissingSecretError, Settings
-from features.store import Store, StoreError
-from training.cli import installation_arguments, settings_from
+from features.settings import Settings
+from features.store import Store
+from training.cli import HELP, say, training_main
 from training.recsys_metrics import ranking_report
 from training.tracking import (
-    CHALLENGER,
-    CHAMPION,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
     experiment_id,
-    pinned_requirements,
-    resolve_tracking_uri,
+    finite_metrics,
+    record_gate,
+    register_challenger,
+    start_tracking,
 )
 
 EXPERIMENT = "study-recommender"
@@ -102,10 +97,13 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class RecommenderOptions:
-    cut: datetime | None = None
+    cut: datetime | None = field(default=None, metadata={HELP: "first test day"})
     train_months: int = 3
     baseline_days: int = 90
-    learning_weight: float = 0.5  # the learning-value term (see features.learning.recommender)
+    learning_weight: float = field(
+        default=0.5,
+        metadata={HELP: "weight of the learning-value term (features.learning.recommender)"},
+    )
     n_estimators: int = 300
     sim_weeks: int = 4
     sim_members: int | None = None
@@ -260,12 +258,9 @@ def _cell(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _finite(metrics: dict[str, float]) -> dict[str, float]:
-    return {
-        k.replace("@", "_at_"): float(v)
-        for k, v in metrics.items()
-        if v is not None and math.isfinite(v)
-    }
+def _mlflow_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The finite metrics, ``@`` spelt ``_at_`` (MLflow refuses ``@`` in a metric name)."""
+    return {k.replace("@", "_at_"): v for k, v in finite_metrics(metrics).items()}
 
 
 @dataclass
@@ -291,13 +286,7 @@ def train(
 ) -> TrainResult:
     import mlflow
 
-    def say(text: str) -> None:
-        if not quiet:
-            print(text, file=sys.stderr)
-
-    uri = resolve_tracking_uri(settings, tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = start_tracking(settings, tracking_uri)
     data, kp_names = load_data(settings)
     if data.statements.empty:
         raise TrainingError("the store holds no statements")
@@ -306,7 +295,7 @@ def train(
     cuts = default_cuts(cut, months=options.train_months)
     if not cuts:
         raise TrainingError(f"no training month before {cut:%Y-%m-%d}")
-    say(f"fit on cuts {[c.date().isoformat() for c in cuts]}, test {cut:%Y-%m}")
+    say(f"fit on cuts {[c.date().isoformat() for c in cuts]}, test {cut:%Y-%m}", quiet=quiet)
     recommender = StudyRecommender(
         learning_weight=options.learning_weight,
         n_estimators=options.n_estimators,
@@ -319,12 +308,12 @@ def train(
     recommender.kp_names_ = kp_names
     recommender.metadata_["evaluation_cut"] = cut.isoformat()
     snapshot = recommender.snapshot_at(data, cut)
-    say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})")
+    say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})", quiet=quiet)
     metrics = evaluate(recommender, data, snapshot, end=end, baseline_days=options.baseline_days)
 
     truth_dir = settings.resolved_truth_dir
     if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
-        say("simulate learning gain")
+        say("simulate learning gain", quiet=quiet)
         month = (pd.Timestamp(cut) - pd.Timedelta(days=1)).strftime("%Y-%m")
         personal = PersonalData(settings.keyring())
         latent = latent_from_truth(truth_dir, personal.member_key, month)
@@ -362,19 +351,16 @@ def train(
                 "sim_weeks": options.sim_weeks,
             }
         )
-        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_metrics(_mlflow_metrics(metrics))
         mlflow.log_text(summary, "summary.md")
-        with tempfile.TemporaryDirectory() as folder:
-            saved = recommender.save(Path(folder) / ARTIFACT_KEY)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=StudyRecommenderPyfunc(),
-                artifacts={ARTIFACT_KEY: str(saved)},
-                pip_requirements=pinned_requirements(PIP_PACKAGES),
-                registered_model_name=REGISTERED_MODEL,
-            )
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        version = register_challenger(
+            client,
+            REGISTERED_MODEL,
+            recommender,
+            StudyRecommenderPyfunc(),
+            artifact_key=ARTIFACT_KEY,
+            packages=PIP_PACKAGES,
+        )
         relevant = relevant_items(data, snapshot, end)
 
         def champion_ndcg(loaded: Any) -> float:
@@ -402,73 +388,30 @@ def train(
             min_improvement=options.min_improvement,
             metric_name=f"NDCG@{K}",
         )
-        if gate.promoted:
-            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
-            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
-        tags = {
-            "gate.decision": "promoted" if gate.promoted else "not promoted",
-            "gate.reason": gate.reason,
-            "gate.champion_version": gate.champion_version or "",
-        }
-        mlflow.set_tags(tags)
-        for key, value in tags.items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+        record_gate(client, REGISTERED_MODEL, version, gate)
     return TrainResult(run.info.run_id, version, gate, metrics, summary)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.recommender")
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
-        "train",
-        parents=[installation_arguments()],
-        help="train, evaluate, simulate, register, gate",
-    )
-    defaults = RecommenderOptions()
-    fit.add_argument("--cut", type=lambda t: datetime.fromisoformat(t), help="first test day")
-    fit.add_argument("--train-months", type=int, default=defaults.train_months)
-    fit.add_argument("--baseline-days", type=int, default=defaults.baseline_days)
-    fit.add_argument("--learning-weight", type=float, default=defaults.learning_weight)
-    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
-    fit.add_argument("--sim-weeks", type=int, default=defaults.sim_weeks)
-    fit.add_argument("--sim-members", type=int)
-    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
-    fit.add_argument("--seed", type=int, default=defaults.seed)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = settings_from(args)
-    options = RecommenderOptions(
-        cut=args.cut,
-        train_months=args.train_months,
-        baseline_days=args.baseline_days,
-        learning_weight=args.learning_weight,
-        n_estimators=args.n_estimators,
-        sim_weeks=args.sim_weeks,
-        sim_members=args.sim_members,
-        min_improvement=args.min_improvement,
-        seed=args.seed,
-    )
-    started = time.perf_counter()
-    try:
-        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
-    except (TrainingError, StoreError, MissingSecretError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def _print_summary(result: TrainResult, _: RecommenderOptions) -> None:
     print(result.summary)
     gains = {k: v for k, v in result.metrics.items() if k.startswith("gain.")}
     if gains:
         print("\nlearning gain (mean mastery probability, simulated weeks):")
         for key, value in gains.items():
             print(f"  {key}: {value:.5f}")
-    print(
-        f"\nrun {result.run_id}: {REGISTERED_MODEL} v{result.model_version} {result.gate.reason}; "
-        f"{'promoted to ' + CHAMPION if result.gate.promoted else 'stays ' + CHALLENGER} "
-        f"({time.perf_counter() - started:.1f} s)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return training_main(
+        argv,
+        RecommenderOptions,
+        train,
+        prog="python -m training.recommender",
+        train_help="train, evaluate, simulate, register, gate",
+        model_name=REGISTERED_MODEL,
+        errors=(TrainingError,),
+        report=_print_summary,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,17 +39,10 @@ test rows.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import math
-import sys
-import tempfile
-import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -69,20 +62,22 @@ from features.esg.specs import (
     SUPPLIER_ID,
 )
 from features.procurement.model import PlattCalibrator
-from features.settings import MissingSecretError, Settings
-from features.store import Store, StoreError
-from training.cli import installation_arguments, settings_from
+from features.settings import Settings
+from features.store import Store
+from training.cli import COMMAND_LINE, training_main
 from training.metrics import roc_auc
+from training.plots import log_figures, plot_reliability, plot_shap_summary
 from training.procurement_metrics import brier_score, pr_auc, reliability_table
 from training.tracking import (
-    CHALLENGER,
-    CHAMPION,
     ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
     experiment_id,
-    pinned_requirements,
-    resolve_tracking_uri,
+    finite_metrics,
+    frame_digest,
+    record_gate,
+    register_challenger,
+    start_tracking,
 )
 
 EXPERIMENT = "supplier-esg"
@@ -100,7 +95,6 @@ TRAIN_CUTS: tuple[date, ...] = (
 CALIBRATION_CUT = date(2024, 1, 1)
 TEST_CUT = date(2025, 1, 1)
 PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")
-SHAP_SAMPLE_ROWS = 2_000
 MIN_GROUP_SIZE = 20
 """Regions with fewer test suppliers are pooled as ``other`` in the fairness table."""
 
@@ -126,16 +120,19 @@ def is_serious_incident(event_type: str, severity: str | None) -> bool:
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    train_cuts: tuple[date, ...] = TRAIN_CUTS
-    calibration_cut: date = CALIBRATION_CUT
-    test_cut: date = TEST_CUT
+    """Everything that decides a run besides the data; the cuts and the thread count are set
+    from code only (the others are ``train`` options)."""
+
+    train_cuts: tuple[date, ...] = field(default=TRAIN_CUTS, metadata={COMMAND_LINE: False})
+    calibration_cut: date = field(default=CALIBRATION_CUT, metadata={COMMAND_LINE: False})
+    test_cut: date = field(default=TEST_CUT, metadata={COMMAND_LINE: False})
     n_estimators: int = 200
     num_leaves: int = 7
     learning_rate: float = 0.05
     min_data_in_leaf: int = 20
     min_improvement: float = 0.0
     seed: int = 0
-    num_threads: int = 1
+    num_threads: int = field(default=1, metadata={COMMAND_LINE: False})
 
     def check(self) -> None:
         for cut in (*self.train_cuts, self.calibration_cut):
@@ -211,9 +208,7 @@ def build_snapshots(history: SupplierHistory, options: TrainingOptions) -> pd.Da
 
 
 def data_version(frame: pd.DataFrame) -> str:
-    columns = [SUPPLIER_ID, CUT, *FEATURES, PART, LABEL]
-    hashed = pd.util.hash_pandas_object(frame[columns].astype(str), index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+    return frame_digest(frame[[SUPPLIER_ID, CUT, *FEATURES, PART, LABEL]])
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,52 +412,6 @@ def summary_text(metrics: dict[str, float], tables: dict[str, pd.DataFrame]) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Plots
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_reliability(table: pd.DataFrame) -> Any:
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 5))
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
-    axes.plot(table["mean_probability"], table["observed_rate"], marker="o", label="model")
-    axes.set_xlabel("mean calibrated probability")
-    axes.set_ylabel("observed incident share")
-    axes.set_title("reliability on the test cut")
-    axes.legend(loc="upper left")
-    figure.tight_layout()
-    return figure
-
-
-def plot_shap_summary(model: EsgModel, frame: pd.DataFrame, *, seed: int) -> Any:
-    import shap
-
-    plt = _pyplot()
-    sample = frame.sample(n=min(SHAP_SAMPLE_ROWS, len(frame)), random_state=seed)
-    matrix = model.matrix(sample)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        values = shap.TreeExplainer(model.booster).shap_values(matrix)
-    if isinstance(values, list):
-        values = values[-1]
-    plt.figure()
-    shap.summary_plot(
-        values, pd.DataFrame(matrix, columns=model.feature_names), show=False, max_display=20
-    )
-    figure = plt.gcf()
-    figure.tight_layout()
-    return figure
-
-
-# --------------------------------------------------------------------------------------------
 # Train
 
 
@@ -484,10 +433,6 @@ class TrainResult:
 def signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """What a client sends: the model inputs and the coverage indicator, as float64."""
     return frame[[*MODEL_FEATURES, HAS_ANY_HISTORY]].astype("float64").reset_index(drop=True)
-
-
-def _finite(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
 
 
 def champion_gate(
@@ -523,9 +468,7 @@ def train(
     from mlflow.models import infer_signature
 
     options = options or TrainingOptions()
-    uri = resolve_tracking_uri(settings, tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=5, disable=quiet, unit="step", desc="features")
     with Store.open(settings, settings.keyring(), read_only=True) as store:
         history = SupplierHistory.from_store(store)
@@ -566,56 +509,38 @@ def train(
             }
         )
         mlflow.set_tag("data_version", version_hash)
-        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_metrics(finite_metrics(metrics))
         mlflow.log_text(summary, "summary.md")
         for name, table in tables.items():
             mlflow.log_text(table.to_csv(index=False), f"tables/{name}.csv")
-        plt = _pyplot()
-        for figure, name in (
-            (plot_reliability(tables["reliability"]), "reliability.png"),
-            (plot_shap_summary(model, test, seed=options.seed), "shap_summary.png"),
-        ):
-            mlflow.log_figure(figure, f"plots/{name}")
-            plt.close(figure)
+        reliability = plot_reliability(
+            tables["reliability"],
+            observed="observed incident share",
+            title="reliability on the test cut (n per bin)",
+        )
+        log_figures(
+            {
+                "reliability.png": reliability,
+                "shap_summary.png": plot_shap_summary(model, test, seed=options.seed),
+            }
+        )
         bar.update(1)
         bar.set_description("register")
-        with tempfile.TemporaryDirectory() as folder:
-            saved = model.save(Path(folder) / ARTIFACT_KEY)
-            example = signature_frame(test.head(5))
-            signature = infer_signature(example, predictions_frame(model, example))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=EsgPyfunc(),
-                artifacts={ARTIFACT_KEY: str(saved)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pinned_requirements(PIP_PACKAGES),
-                registered_model_name=REGISTERED_MODEL,
-            )
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(REGISTERED_MODEL, CHALLENGER, version)
+        example = signature_frame(test.head(5))
+        version = register_challenger(
+            client,
+            REGISTERED_MODEL,
+            model,
+            EsgPyfunc(),
+            artifact_key=ARTIFACT_KEY,
+            packages=PIP_PACKAGES,
+            signature=infer_signature(example, predictions_frame(model, example)),
+            input_example=example,
+        )
         gate = champion_gate(
             client, test, metrics["model.roc_auc"], min_improvement=options.min_improvement
         )
-        if gate.promoted:
-            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
-            client.delete_registered_model_alias(REGISTERED_MODEL, CHALLENGER)
-        tags = {
-            "gate.decision": "promoted" if gate.promoted else "not promoted",
-            "gate.reason": gate.reason,
-            "gate.champion_version": gate.champion_version or "",
-        }
-        mlflow.set_tags(tags)
-        for key, value in tags.items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
-        mlflow.log_metrics(
-            _finite(
-                {
-                    "gate.challenger_roc_auc": gate.challenger_metric,
-                    "gate.champion_roc_auc": gate.champion_metric,
-                }
-            )
-        )
+        record_gate(client, REGISTERED_MODEL, version, gate, metric_key="roc_auc")
         bar.update(1)
     bar.close()
     return TrainResult(
@@ -633,50 +558,17 @@ def train(
 # Command line
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def main(argv: Sequence[str] | None = None) -> int:
+    return training_main(
+        argv,
+        TrainingOptions,
+        train,
         prog="python -m training.supplier_esg",
         description="Train, evaluate and register the supplier ESG risk model.",
+        model_name=REGISTERED_MODEL,
+        errors=(TrainingError,),
+        report=lambda result, _: print(result.summary),
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
-        "train", parents=[installation_arguments()], help="train, evaluate, register, gate"
-    )
-    defaults = TrainingOptions()
-    fit.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
-    fit.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
-    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    fit.add_argument("--min-data-in-leaf", type=int, default=defaults.min_data_in_leaf)
-    fit.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
-    fit.add_argument("--seed", type=int, default=defaults.seed)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = settings_from(args)
-    options = TrainingOptions(
-        n_estimators=args.n_estimators,
-        num_leaves=args.num_leaves,
-        learning_rate=args.learning_rate,
-        min_data_in_leaf=args.min_data_in_leaf,
-        min_improvement=args.min_improvement,
-        seed=args.seed,
-    )
-    started = time.perf_counter()
-    try:
-        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
-    except (TrainingError, StoreError, MissingSecretError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(result.summary)
-    print(
-        f"\nrun {result.run_id}: {REGISTERED_MODEL} v{result.model_version} "
-        f"{result.gate.reason}; {'promoted to' if result.gate.promoted else 'stays'} "
-        f"{CHAMPION if result.gate.promoted else CHALLENGER} "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ from training.procurement_metrics import (
     top_k_weights,
 )
 from training.procurement_risk import (
-    CHALLENGER,
-    CHAMPION,
     REGISTERED_MODEL,
     ScoringError,
     TimeSplit,
@@ -48,7 +46,7 @@ from training.procurement_risk import (
     score,
     train,
 )
-from training.tracking import artifact_location
+from training.tracking import CHALLENGER, CHAMPION, artifact_location
 
 PRICE_FEATURES = ("unit_price_to_category_median_180d", "unit_price_to_spec_median_180d")
 

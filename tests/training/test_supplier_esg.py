@@ -14,7 +14,6 @@ import pytest
 from features.esg.specs import MODEL_FEATURES, NOT_CRITERIA
 from features.settings import Settings
 from training.supplier_esg import (
-    CHAMPION,
     REGISTERED_MODEL,
     TrainingError,
     TrainingOptions,
@@ -24,6 +23,7 @@ from training.supplier_esg import (
     scorecard_points,
     train,
 )
+from training.tracking import CHAMPION
 
 SMALL_OPTIONS = TrainingOptions(n_estimators=40, min_data_in_leaf=5)
 
