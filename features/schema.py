@@ -502,6 +502,18 @@ REVIEWS = Table(
     description="reviewers' verdicts on alerts; each also becomes an audit outcome",
 )
 
+TOKEN_REVOCATIONS = Table(
+    "token_revocations",
+    (
+        _fp("subject_key", "HMAC pseudonym of the subject whose tokens are void"),
+        _c("revoked_at", "TIMESTAMP", description="UTC; tokens issued at or before it are void"),
+        _fp("revoked_by_key", "HMAC pseudonym of the administrator who revoked them"),
+        _c("reason", "VARCHAR", description="lost_device, left, role_changed, compromised"),
+    ),
+    key=("subject_key", "revoked_at"),
+    description="subjects whose earlier tokens no longer count (a lost phone, a leaver)",
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -528,6 +540,7 @@ TABLES: dict[str, Table] = {
         QUARANTINE,
         INGEST_RUNS,
         AUDIT_LOG,
+        TOKEN_REVOCATIONS,
     )
 }
 

@@ -3,7 +3,8 @@
 Tokens are signed with ``keyring.token_signing_key``; verification pins the algorithm,
 requires ``exp``, ``iat``, ``iss``, ``sub`` and ``jti``, checks the issuer and that the role
 is one of ``ROLES``. ``sub`` is the caller's id: the employee number for a member, the user
-name for staff. A missing, malformed, forged or expired token is a 401 with
+name for staff. A missing, malformed, forged, expired or revoked (``serving/revocations.py``)
+token is a 401 with
 ``WWW-Authenticate: Bearer``; a valid token with the wrong role is a 403. Both are written to
 the audit log (the dependency marks the request before checking anything).
 
@@ -64,6 +65,7 @@ class Principal:
     role: Role
     token_id: str
     expires_at: datetime
+    issued_at: datetime
 
 
 def issue_token(
@@ -116,6 +118,7 @@ def verify_token(keyring: Keyring, token: str) -> Principal:
         role=role,
         token_id=token_id,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
     )
 
 
@@ -142,6 +145,10 @@ async def authenticate(
     except InvalidTokenError as error:
         raise _unauthorized(str(error), invalid_token=True) from error
     mark_for_audit(request.scope["state"], principal.subject, principal.role)
+    if runtime.revocations is None:  # fail closed: a revoked token must not pass unseen
+        raise ApiError(503, "service_unavailable", "credentials cannot be checked now")
+    if runtime.revocations.is_revoked(principal.subject, principal.issued_at):
+        raise _unauthorized("the token was revoked", invalid_token=True)
     return principal
 
 

@@ -14,6 +14,7 @@ from serving.esg import EsgState, SupplierEsg
 from serving.learning import LearningState, Study
 from serving.metrics import ServiceMetrics
 from serving.procurement import ProcurementRisk, ProcurementState
+from serving.revocations import Revocations
 from serving.runtime import Runtime, SharedStore
 
 
@@ -43,6 +44,12 @@ async def get_audit_writer(runtime: Annotated[Runtime, Depends(get_runtime)]) ->
     if runtime.audit is None:
         raise ApiError(503, "service_unavailable", runtime.not_ready_reason or "audit log closed")
     return runtime.audit
+
+
+async def get_revocations(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Revocations:
+    if runtime.revocations is None:
+        raise ApiError(503, "service_unavailable", runtime.not_ready_reason or "store not open")
+    return runtime.revocations
 
 
 async def get_procurement_state(request: Request) -> ProcurementState:
@@ -85,9 +92,12 @@ MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 StoreDep = Annotated[SharedStore, Depends(get_store)]
 PersonalDep = Annotated[PersonalData, Depends(get_personal)]
 AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
+RevocationsDep = Annotated[Revocations, Depends(get_revocations)]
 
 CallerDep = Annotated[Principal, Depends(authenticate)]
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 AuditLogReaderDep = Annotated[Principal, Depends(require_roles("security_auditor"))]
+RevocationReaderDep = Annotated[Principal, Depends(require_roles("admin", "security_auditor"))]
 SummaryReaderDep = Annotated[
     Principal,
     Depends(require_roles("admin", "auditor", "procurement_manager", "esg_analyst")),

@@ -22,6 +22,7 @@ from features.settings import Keyring, MissingSecretError
 from features.store import Store, StoreError
 from serving.audit import AuditWriter, open_audit_writer
 from serving.audit_journal import AuditJournal, AuditJournalError, journal_dir_for
+from serving.revocations import Revocations
 from serving.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Runtime:
     personal: PersonalData | None = None
     store: SharedStore | None = None
     audit: AuditWriter | None = None
+    revocations: Revocations | None = None
     not_ready_reason: str | None = None
 
     def close(self) -> None:
@@ -81,6 +83,13 @@ def open_runtime(settings: ServiceSettings) -> Runtime:
     except (StoreError, duckdb.Error, OSError) as error:
         logger.error("store unavailable: %s", error)
         runtime.not_ready_reason = "store unavailable: cannot open the database file"
+        return runtime
+    try:
+        with runtime.store.use() as store:
+            runtime.revocations = Revocations.load(store, runtime.personal.pseudonymiser)
+    except duckdb.Error as error:
+        logger.error("token revocations unreadable: %s", error)
+        runtime.not_ready_reason = "token revocations unavailable: credentials cannot be checked"
         return runtime
     journal_dir = journal_dir_for(settings.resolved_store_path)
     try:

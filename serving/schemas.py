@@ -9,6 +9,7 @@ from fastapi import Response
 from pydantic import BaseModel, Field, model_validator
 
 from serving.auth import Role
+from serving.revocations import RevocationReason
 
 # Employee numbers and user names: letters, digits and a few separators, as issued by HR.
 EMPLOYEE_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -101,6 +102,35 @@ class AuditLogPage(BaseModel):
         "With chain_valid, nothing up to the anchor was changed or removed; the hash chain "
         "alone cannot show that entries after the last recorded anchor were cut off",
     )
+
+
+class RevocationRequest(BaseModel):
+    subject: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^\S(.*\S)?$",
+        description="the token subject: an employee number, or a staff user name",
+    )
+    reason: RevocationReason
+
+
+class RevocationOut(BaseModel):
+    subject_key: str = Field(description="keyed pseudonym of the subject (the audit log's)")
+    revoked_at: datetime = Field(description="UTC; tokens issued at or before it are void")
+    revoked_by_key: str
+    reason: str
+
+
+class RevocationQuery(BaseModel):
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class RevocationPage(BaseModel):
+    revocations: list[RevocationOut]
+    total: int = Field(ge=0)
+    limit: int
+    offset: int
 
 
 class MemberRecord(BaseModel):

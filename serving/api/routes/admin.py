@@ -8,9 +8,27 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving import audit, queries
-from serving.deps import AuditLogReaderDep, AuditWriterDep, StoreDep, SummaryReaderDep
+from serving.deps import (
+    AdminDep,
+    AuditLogReaderDep,
+    AuditWriterDep,
+    RevocationReaderDep,
+    RevocationsDep,
+    StoreDep,
+    SummaryReaderDep,
+)
 from serving.errors import ApiError
-from serving.schemas import AuditLogEntry, AuditLogPage, AuditLogQuery, StoreSummary
+from serving.revocations import list_revocations
+from serving.schemas import (
+    AuditLogEntry,
+    AuditLogPage,
+    AuditLogQuery,
+    RevocationOut,
+    RevocationPage,
+    RevocationQuery,
+    RevocationRequest,
+    StoreSummary,
+)
 
 router = APIRouter(tags=["admin"])
 
@@ -56,4 +74,30 @@ def audit_log(
         head_seq=head_seq,
         head_hash=head_hash,
         anchor_matches=anchor_matches,
+    )
+
+
+@router.post("/admin/revocations", response_model=RevocationOut, status_code=201)
+def revoke_tokens(
+    caller: AdminDep, store: StoreDep, revocations: RevocationsDep, body: RevocationRequest
+) -> RevocationOut:
+    """Void every token of ``subject`` issued until now (a token issued in the same second
+    counts as before); issue a new one afterwards if the person keeps access."""
+    with store.use() as opened:
+        revocation = revocations.revoke(opened, body.subject, caller.subject, body.reason)
+    return RevocationOut(**asdict(revocation))
+
+
+@router.get("/admin/revocations", response_model=RevocationPage)
+def revocation_list(
+    _caller: RevocationReaderDep, store: StoreDep, page: Annotated[RevocationQuery, Query()]
+) -> RevocationPage:
+    """Revocations, newest first (subjects as pseudonyms)."""
+    with store.use() as opened:
+        found, total = list_revocations(opened, limit=page.limit, offset=page.offset)
+    return RevocationPage(
+        revocations=[RevocationOut(**asdict(item)) for item in found],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )

@@ -47,7 +47,7 @@ def readyz(
     replayed); ``models`` says which models
     are loaded and why one is not (a missing model leaves the service ready: only its
     routes answer 503)."""
-    if runtime.store is None or runtime.audit is None:
+    if runtime.store is None or runtime.audit is None or runtime.revocations is None:
         raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
     try:
         with runtime.store.use() as store:
