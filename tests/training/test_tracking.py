@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -27,7 +28,9 @@ from training.tracking import (
 
 
 class _Constant(PythonModel):
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.Series:
         return pd.Series([0.5] * len(model_input))
 
 
