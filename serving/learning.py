@@ -12,8 +12,13 @@ The study data (``StudyData``) is read from the store once at startup: the state
 models need (no personal column but the member pseudonym), the catalogue, the members' roster
 fields and the knowledge points. Statements posted to the endpoint are stored first, then
 handed to ``StudyData.add_statements``; they are merged into the in-memory data before the
-next read (one merge for however many posts came in between), so the poster's next mastery
-profile and suggestions reflect them. A merge rebuilds the posting members' event frames.
+next read (one merge for however many posts came in between: an append to the statements, the
+same for one member or two thousand), so the poster's next mastery profile and suggestions
+reflect them. What depends on one member's statements is recomputed lazily, only for the
+member a read needs, so a read's cost does not grow with the number of members who posted:
+their event frame (the mastery profile's input) on their next mastery read, their snapshot
+rows (below) on their next suggestion request. The background rebuilds (the live snapshot,
+the check-in detection) read every statement merged so far, whoever was read.
 
 Moments are UTC. ``as_of`` defaults to now. The time the suggestions must fit is the caller's
 ``minutes``, else the member's next free window from their roster at the real ``as_of``
@@ -61,9 +66,10 @@ clock ahead) count from the first full build past their stamp.
 
 Check-in: ``features.learning.checkin.detect_check_in`` with the mastery champion over the
 ``CHECK_IN_DAYS`` days up to the latest statement (judged against every member with study
-time in that window: it is a relative flag). It is computed at startup and, after a merge, in
-a background thread at most once per ``CHECK_IN_REFRESH_SECONDS`` (about 10 s of work for
-2,000 members, too slow for a request): until then the previous flags are shown.
+time in that window: it is a relative flag). It is computed at startup and, after a merge
+(from the event frame of all the merged statements), in a background thread at most once per
+``CHECK_IN_REFRESH_SECONDS`` (about 10 s of work for 2,000 members, too slow for a request):
+until then the previous flags are shown.
 """
 
 from __future__ import annotations
@@ -188,10 +194,13 @@ class StudyData:
     """The statements, catalogue and members the models read, kept current by the endpoint.
 
     Shared by the request threads: posted rows wait in ``_pending`` (under ``_lock``) and are
-    merged by the next reader. Frames handed out are never mutated afterwards (a merge builds
-    new ones), so a reader may use them without the lock. The members whose statements were
-    merged are remembered until ``drain`` hands them to the one consumer (``Study``, whose
-    snapshot rows of those members are then out of date).
+    merged by the next reader (appended to ``learning``'s statements). Frames handed out are
+    never mutated afterwards (a merge builds new ones), so a reader may use them without the
+    lock. The members whose statements were merged are remembered twice: in ``_stale_events``
+    until ``events_of`` rebuilds their event frame (from their statements only, on their next
+    read), and in ``_undrained`` until ``drain`` hands them to the one consumer (``Study``,
+    whose snapshot rows of those members are then out of date). ``event_rebuilds`` counts
+    the event frames so rebuilt.
     """
 
     def __init__(
@@ -205,13 +214,15 @@ class StudyData:
         self._lock = threading.Lock()
         self._pending: list[pd.DataFrame] = []
         self._undrained: set[str] = set()
+        self._stale_events: set[str] = set()
+        self.event_rebuilds = 0
         self._check_in_running = False
         self._check_in_stale = False
         self._mastery = mastery
         self.knowledge_points = {kp.kp_id: kp for kp in knowledge_points}
         self.learning = LearningData(statements[list(STUDY_COLUMNS)], content, members)
         self.member_keys = frozenset(self.learning.members["member_key"].astype(str))
-        events = build_events(self.learning.statements)
+        events = self.learning.events()  # cached: the startup snapshot build reuses it
         self._events: dict[str, pd.DataFrame] = {
             str(key): frame for key, frame in events.groupby(MEMBER, sort=False)
         }
@@ -259,9 +270,20 @@ class StudyData:
             return self.learning, touched
 
     def events_of(self, member_key: str) -> pd.DataFrame:
+        """The member's event frame with every queued statement merged; rebuilt here (from
+        their statements only) if some of theirs were merged since it was built."""
         with self._lock:
             if self._pending:
                 self._merge()
+            if member_key in self._stale_events:
+                self._stale_events.discard(member_key)
+                self.event_rebuilds += 1
+                statements = self.learning.statements
+                rebuilt = build_events(statements[statements["member_key"] == member_key])
+                if rebuilt.empty:
+                    self._events.pop(member_key, None)
+                else:
+                    self._events[member_key] = rebuilt
             found = self._events.get(member_key)
             return _no_events() if found is None else found
 
@@ -285,9 +307,7 @@ class StudyData:
         self.learning = LearningData(statements, base.content, base.members)
         touched = set(incoming["member_key"].astype(str))
         self._undrained |= touched
-        rebuilt = build_events(statements[statements["member_key"].isin(touched)])
-        for key, frame in rebuilt.groupby(MEMBER, sort=False):
-            self._events[str(key)] = frame
+        self._stale_events |= touched  # event frames: rebuilt by their member's next read
         self._check_in_stale = True
         if not self._check_in_running:
             self._check_in_running = True
@@ -301,8 +321,10 @@ class StudyData:
                 started = time.monotonic()
                 with self._lock:
                     self._check_in_stale = False
-                    frames = list(self._events.values())  # never mutated: concat unlocked
-                detected, window = self._detect_check_in(pd.concat(frames, ignore_index=True))
+                    learning = self.learning
+                # every member's events, built unlocked (and cached on ``learning``, which a
+                # background snapshot build of the same data reuses)
+                detected, window = self._detect_check_in(learning.events())
                 with self._lock:
                     self.check_in, self.check_in_window = detected, window
                     if not self._check_in_stale:

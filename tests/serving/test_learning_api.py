@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from features.learning.kt_features import CORRECT, MEMBER, ORDER, TIMESTAMP
 from features.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
 from features.security import PersonalData
 from features.settings import Keyring
@@ -645,6 +647,72 @@ def test_a_posters_next_suggestions_reflect_the_post_without_a_rebuild(
     assert study.member_updates == updates + 1
 
 
+def _own_events(study: Study, member_key: str) -> pd.DataFrame:
+    """The member's rows of the full event frame of the current data (the full path)."""
+    events = study.data.current().events()
+    own = events[events[MEMBER] == member_key]
+    return own.drop(columns=ORDER).reset_index(drop=True)
+
+
+def test_a_read_merges_only_its_member_and_the_others_when_read(
+    api: TestClient, keys: Keyring, people: list[Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One post for several members: reading one rebuilds that member's event frame and
+    snapshot rows only; each other member's is rebuilt on their own read, and every one
+    equals the full path's."""
+    study = _study(api)
+    monkeypatch.setattr(study, "refresh_seconds", 3600.0)  # no background refresh meanwhile
+    _wait_for(lambda: not study.building, "a running snapshot build")
+    content_id, kp = _kp_on_content(api)
+    posters = people[7:10]
+    when = datetime(2025, 12, 3, 8)
+    before = {
+        p.member_key: len(study.data.events_of(p.member_key))
+        for p in posters  # merges anything earlier tests left queued
+    }
+    first = posters[0]
+    mastery = f"{mastery_url(first.employee_no)}?as_of={AS_OF}"
+
+    def attempts() -> int:
+        body = api.get(mastery, headers=admin(keys)).json()
+        return int({row["kp_id"]: row for row in body["knowledge_points"]}[kp]["attempts"])
+
+    attempts_before = attempts()
+    failures = [
+        statement(
+            p.employee_no, kp=kp, content=content_id, success=False, when=when + timedelta(hours=n)
+        )
+        for p in posters
+        for n in range(3)
+    ]
+    posted = api.post(STATEMENTS, json=failures, headers=admin(keys) | VERSION)
+    assert posted.status_code == 200, posted.text
+    rebuilds, updates = study.data.event_rebuilds, study.member_updates
+
+    assert attempts() == attempts_before + 3
+    assert study.data.event_rebuilds == rebuilds + 1
+    url = f"{recommendations_url(first.employee_no)}?k=10&as_of={AS_OF}"
+    assert api.get(url, headers=admin(keys)).status_code == 200
+    assert study.member_updates == updates + 1
+
+    for n, person in enumerate(posters, 1):
+        events = study.data.events_of(person.member_key)
+        assert study.data.event_rebuilds == rebuilds + n
+        assert len(events) == before[person.member_key] + 3
+        posted_rows = (events[TIMESTAMP] >= when) & (events[TIMESTAMP] < when + timedelta(hours=3))
+        assert (posted_rows & (events[CORRECT] == 0.0)).sum() >= 3
+        pd.testing.assert_frame_equal(
+            events.drop(columns=ORDER).reset_index(drop=True),
+            _own_events(study, person.member_key),
+        )
+    for n, person in enumerate(posters[1:], 2):  # their snapshot rows: on their own request
+        url = f"{recommendations_url(person.employee_no)}?k=10&as_of={AS_OF}"
+        assert api.get(url, headers=admin(keys)).status_code == 200
+        assert study.member_updates == updates + n
+    study.data.events_of(first.member_key)  # kept: not rebuilt again
+    assert study.data.event_rebuilds == rebuilds + len(posters)
+
+
 def test_the_background_refresh_replaces_the_population(
     api: TestClient, keys: Keyring, people: list[Person], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -689,6 +757,43 @@ def test_the_background_refresh_replaces_the_population(
     assert new.item_users[column] == launches["member_key"].nunique()
     later = api.get(url, headers=headers)
     assert chosen not in {item["content_id"] for item in later.json()["items"]}
+
+
+def test_the_background_refresh_includes_statements_of_members_not_read(
+    api: TestClient, keys: Keyring, people: list[Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Launches posted for several members, of whom only one then reads: the full build in
+    the background counts every launch, and the check-in detection sees every member's."""
+    study = _study(api)
+    monkeypatch.setattr(study, "refresh_seconds", 0.0)  # due at the next merge
+    posters = people[10:13]
+    content_id, _ = _kp_on_content(api)
+    when = datetime.utcnow() - timedelta(minutes=1)
+    launches = [
+        statement(p.employee_no, verb="launched", content=content_id, success=None, when=when)
+        for p in posters
+    ]
+    posted = api.post(STATEMENTS, json=launches, headers=admin(keys) | VERSION)
+    assert posted.status_code == 200, posted.text
+    rebuilds = study.data.event_rebuilds
+    reader = posters[0]
+    response = api.get(recommendations_url(reader.employee_no), headers=member(keys, reader))
+    assert response.status_code == 200, response.text
+    _wait_for(lambda: not study.refresh_pending, "the background refresh")
+    population = study.live_population
+    assert population is not None
+    assert population.as_of > pd.Timestamp(when)
+    statements = study.data.current().statements
+    launched = statements[
+        (statements["verb"] == "launched")
+        & (statements["content_id"] == content_id)
+        & (statements["timestamp"] < population.as_of)
+        & statements["member_key"].isin(study.data.member_keys)
+    ]
+    assert {p.member_key for p in posters} <= set(launched["member_key"])
+    column = population.catalogue.item_index[content_id]
+    assert population.item_users[column] == launched["member_key"].nunique()
+    assert study.data.event_rebuilds == rebuilds  # nobody's event frame was needed
 
 
 # --------------------------------------------------------------------------------------------
