@@ -4,7 +4,6 @@ MLflow registry, and the app built on both."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from serving.app import create_app
 from serving.esg import SupplierEsg
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
+from tests.serving.installations import own_installation, store_of
 from training.supplier_esg import TrainingOptions, train
 
 SMALL_OPTIONS = TrainingOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
@@ -36,27 +36,12 @@ def ranking_url(ocid: str) -> str:
     return f"/v1/tenders/{ocid}/esg-ranking"
 
 
-def _copy_store(source: Path, target: Path) -> None:
-    shutil.copy(source, target)
-    if Path(f"{source}.wal").exists():
-        shutil.copy(f"{source}.wal", f"{target}.wal")
-
-
 @pytest.fixture(scope="module")
 def installation(
     small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
     """The small installation with its own store copy and an ESG champion trained on it."""
-    root = tmp_path_factory.mktemp("esg-api")
-    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
-    _copy_store(data_dir / "lodestar.duckdb", root / "lodestar.duckdb")
-    settings = ServiceSettings(
-        environment="test",
-        data_dir=data_dir,
-        store_path=root / "lodestar.duckdb",
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-    )
+    settings = own_installation(small_installation, tmp_path_factory.mktemp("esg-api"))
     trained = train(
         settings, SMALL_OPTIONS, tracking_uri=settings.resolved_mlflow_tracking_uri, quiet=True
     )
@@ -87,10 +72,6 @@ def _data_through(client: TestClient) -> date:
     return through
 
 
-def _store(client: TestClient) -> Any:
-    return client.app.state.runtime.store.use()  # type: ignore[attr-defined]
-
-
 def analyst(keys: Keyring) -> dict[str, str]:
     return bearer(keys, "esg.li", "esg_analyst")
 
@@ -103,7 +84,7 @@ def manager(keys: Keyring) -> dict[str, str]:
 def tender_with_a_knockout(api: TestClient) -> tuple[str, set[str]]:
     """An ocid among whose bidders at least one fails a gate at the bid deadline, and those."""
     esg = _esg(api)
-    with _store(api) as store:
+    with store_of(api) as store:
         ocids = store.query(
             "SELECT ocid FROM bids WHERE status = 'valid' GROUP BY ocid "
             "HAVING COUNT(*) >= 3 ORDER BY ocid"
@@ -289,7 +270,7 @@ def test_ranking_removes_knocked_out_bidders(
     assert not knocked_out & set(ranked)
     assert {b["supplier_id"] for b in body["excluded"]} == knocked_out
     assert all(b["knockouts"] and b["knockouts"][0]["evidence"] for b in body["excluded"])
-    with _store(api) as store:
+    with store_of(api) as store:
         categories = set(tender_bids(store, ocid).categories)
     for bidder in body["excluded"]:
         for gate in bidder["knockouts"]:
@@ -361,7 +342,7 @@ def test_unknown_tender_is_404(api: TestClient, keys: Keyring) -> None:
 
 
 def test_tender_without_bids_is_a_clear_422(api: TestClient, keys: Keyring) -> None:
-    with _store(api) as store:
+    with store_of(api) as store:
         store.insert_new(
             "processes",
             pd.DataFrame([{"ocid": "ocds-esg-test-nobids", "title": "无投标的采购"}]),

@@ -4,7 +4,6 @@ code in a SQLite MLflow registry, and the app built on both."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from serving.app import create_app
 from serving.learning import MIN_GROUP_SIZE, Study
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
-from tests.serving.real_server import running_server, server_environment
+from tests.serving.installations import own_installation, served, store_of
 from training.mastery import TrainingOptions
 from training.mastery import train as train_mastery
 from training.recommender import RecommenderOptions
@@ -47,12 +46,6 @@ def mastery_url(employee_no: str) -> str:
 
 def recommendations_url(employee_no: str) -> str:
     return f"/v1/members/{employee_no}/recommendations"
-
-
-def _copy_store(source: Path, target: Path) -> None:
-    shutil.copy(source, target)
-    if Path(f"{source}.wal").exists():
-        shutil.copy(f"{source}.wal", f"{target}.wal")
 
 
 def statement(
@@ -100,16 +93,7 @@ def installation(
 ) -> ServiceSettings:
     """The small installation with its own store copy and both study champions trained on it
     (small, fast options)."""
-    root = tmp_path_factory.mktemp("learning-api")
-    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
-    _copy_store(data_dir / "lodestar.duckdb", root / "lodestar.duckdb")
-    settings = ServiceSettings(
-        environment="test",
-        data_dir=data_dir,
-        store_path=root / "lodestar.duckdb",
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-    )
+    settings = own_installation(small_installation, tmp_path_factory.mktemp("learning-api"))
     uri = settings.resolved_mlflow_tracking_uri
     mastery = train_mastery(
         settings, TrainingOptions(n_estimators=40), tracking_uri=uri, quiet=True
@@ -137,10 +121,6 @@ def api(installation: ServiceSettings) -> Iterator[TestClient]:
         yield client
 
 
-def _store(client: TestClient) -> Any:
-    return client.app.state.runtime.store.use()  # type: ignore[attr-defined]
-
-
 def _study(client: TestClient) -> Study:
     study: Study = client.app.state.learning.study  # type: ignore[attr-defined]
     return study
@@ -149,7 +129,7 @@ def _study(client: TestClient) -> Study:
 @pytest.fixture(scope="module")
 def people(api: TestClient, personal: PersonalData) -> list[Person]:
     """Every member, shift workers with the most statements first."""
-    with _store(api) as store:
+    with store_of(api) as store:
         rows = store.query(
             "SELECT m.employee_no_enc, m.member_key, m.shift_pattern, m.branch_key, "
             "count(s.statement_id) AS n FROM members m "
@@ -333,7 +313,7 @@ def test_branch_aggregates_for_the_officers_own_branch(
 ) -> None:
     officer = next(p for p in people if p.branch_key is not None)
     headers = bearer(keys, officer.employee_no, "party_officer")
-    with _store(api) as store:
+    with store_of(api) as store:
         size = store.connection.execute(
             "SELECT count(*) FROM members WHERE branch_key = ?", [officer.branch_key]
         ).fetchone()[0]
@@ -345,7 +325,7 @@ def test_branch_aggregates_for_the_officers_own_branch(
         assert small.json()["domains"] == []
     # put seven members in the officer's branch (this module's own store copy)
     others = [p.member_key for p in people if p.member_key != officer.member_key][:6]
-    with _store(api) as store:
+    with store_of(api) as store:
         store.connection.execute(
             f"UPDATE members SET branch_key = ? WHERE member_key IN ({', '.join('?' * 6)})",
             [officer.branch_key, *others],
@@ -378,7 +358,7 @@ def test_branch_aggregates_are_for_officers_with_a_branch(
 
 
 def _stored(api: TestClient, ids: list[str]) -> set[str]:
-    with _store(api) as store:
+    with store_of(api) as store:
         rows = store.query(
             f"SELECT statement_id FROM statements WHERE statement_id IN "
             f"({', '.join('?' * len(ids))})",
@@ -466,7 +446,7 @@ def test_bad_statements_are_refused_and_the_rest_is_kept(
         statement(me.employee_no, statement_id=good[1], when=datetime(2025, 12, 7)),
         bad_duration,
     ]
-    with _store(api) as store:
+    with store_of(api) as store:
         quarantined_before = store.count("quarantine")
     response = api.post(STATEMENTS, json=batch, headers=admin(keys) | VERSION)
     assert response.status_code == 400, response.text
@@ -481,7 +461,7 @@ def test_bad_statements_are_refused_and_the_rest_is_kept(
     assert [d["loc"] for d in body["error"]["details"]] == [["body", i] for i in (1, 2, 3, 5)]
     assert body["stored_statement_ids"] == good
     assert _stored(api, good) == set(good)
-    with _store(api) as store:
+    with store_of(api) as store:
         assert store.count("quarantine") == quarantined_before + 4
         kept = store.query(
             "SELECT reason, record_enc FROM quarantine WHERE reader = 'xapi-http' "
@@ -490,7 +470,7 @@ def test_bad_statements_are_refused_and_the_rest_is_kept(
     assert me.employee_no.encode() not in b"".join(kept["record_enc"])  # encrypted
     retried = api.post(STATEMENTS, json=batch, headers=admin(keys) | VERSION)
     assert retried.status_code == 400
-    with _store(api) as store:
+    with store_of(api) as store:
         assert store.count("quarantine") == quarantined_before + 4  # nothing twice
 
 
@@ -867,17 +847,9 @@ def server(
 ) -> Iterator[str]:
     """``python -m serving run`` on a free port, on its own copy of the store (DuckDB allows
     one writing process per file) and the module's registry."""
-    store = tmp_path / "lodestar.duckdb"
-    _copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / "lodestar.duckdb", store)
-    env = server_environment(
-        installation,
-        LODESTAR_STORE_PATH=str(store),
-        LODESTAR_MLFLOW_TRACKING_URI=installation.resolved_mlflow_tracking_uri,
-    )
-    with running_server(env, tmp_path / "server.log", startup_seconds=STARTUP_SECONDS) as (
-        base_url,
-        _,
-    ):
+    with served(
+        installation, small_installation, tmp_path, startup_seconds=STARTUP_SECONDS
+    ) as base_url:
         yield base_url
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from serving.procurement import ProcurementRisk
 from serving.procurement_schemas import RiskAssessmentOut
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
-from tests.serving.real_server import running_server, server_environment
+from tests.serving.installations import own_installation, served, store_of
 from training.procurement_risk import (
     TrainingOptions,
     labels_from_outcomes,
@@ -47,28 +46,13 @@ ALERTS = "/v1/procurement/alerts"
 STARTUP_SECONDS = 60
 
 
-def _copy_store(source: Path, target: Path) -> None:
-    shutil.copy(source, target)
-    if Path(f"{source}.wal").exists():
-        shutil.copy(f"{source}.wal", f"{target}.wal")
-
-
 @pytest.fixture(scope="module")
 def installation(
     small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
     """The small installation with its own store copy, a champion trained on it by the
     training code, and the champion's warnings written to ``alerts``."""
-    root = tmp_path_factory.mktemp("procurement-api")
-    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
-    _copy_store(data_dir / "lodestar.duckdb", root / "lodestar.duckdb")
-    settings = ServiceSettings(
-        environment="test",
-        data_dir=data_dir,
-        store_path=root / "lodestar.duckdb",
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-    )
+    settings = own_installation(small_installation, tmp_path_factory.mktemp("procurement-api"))
     uri = settings.resolved_mlflow_tracking_uri
     trained = train(settings, SMALL_OPTIONS, tracking_uri=uri, quiet=True)
     assert trained.gate.promoted
@@ -105,13 +89,9 @@ def _competitive(release: dict[str, Any]) -> bool:
 @pytest.fixture(scope="module")
 def alerted_release(api: TestClient, releases: list[dict[str, Any]]) -> dict[str, Any]:
     """A competitive, awarded release that batch scoring warned about."""
-    with _store(api) as store:
+    with store_of(api) as store:
         alerted = set(store.query("SELECT ocid FROM alerts")["ocid"])
     return next(r for r in releases if r["ocid"] in alerted and _competitive(r))
-
-
-def _store(client: TestClient) -> Any:
-    return client.app.state.runtime.store.use()  # type: ignore[attr-defined]
 
 
 def _risk(client: TestClient) -> ProcurementRisk:
@@ -202,7 +182,7 @@ def test_online_answer_equals_the_batch_warning(
 ) -> None:
     """The release sent over HTTP scores exactly as batch scoring scored the stored process."""
     body = api.post(RISK, json=alerted_release, headers=auditor(keys)).json()
-    with _store(api) as store:
+    with store_of(api) as store:
         stored = store.query(
             "SELECT probability, warning_level, reasons FROM alerts WHERE ocid = ?",
             [alerted_release["ocid"]],
@@ -479,7 +459,7 @@ def test_review_flow(api: TestClient, keys: Keyring) -> None:
     assert alert_id in [a["alert_id"] for a in filtered["alerts"]]
 
     # stored as an audit outcome the next training run reads as a positive label
-    with _store(api) as store:
+    with store_of(api) as store:
         outcomes = read_audit_outcomes(store)
         origins = store.query(
             "SELECT finding, scheme, origin, confirmed_at FROM audit_outcomes WHERE ocid = ? "
@@ -569,17 +549,9 @@ def server(
 ) -> Iterator[str]:
     """``python -m serving run`` on a free port, on its own copy of the store (DuckDB allows
     one writing process per file) and the module's registry."""
-    store = tmp_path / "lodestar.duckdb"
-    _copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / "lodestar.duckdb", store)
-    env = server_environment(
-        installation,
-        LODESTAR_STORE_PATH=str(store),
-        LODESTAR_MLFLOW_TRACKING_URI=installation.resolved_mlflow_tracking_uri,
-    )
-    with running_server(env, tmp_path / "server.log", startup_seconds=STARTUP_SECONDS) as (
-        base_url,
-        _,
-    ):
+    with served(
+        installation, small_installation, tmp_path, startup_seconds=STARTUP_SECONDS
+    ) as base_url:
         yield base_url
 
 
