@@ -22,8 +22,8 @@ $(BIN)/activate: requirements.lock pyproject.toml
 
 install: $(BIN)/activate ## create .venv and install the locked dependencies
 
-lock: ## recompile requirements.lock from requirements.in (versions only, no addresses)
-	uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
+lock: install ## recompile requirements.lock from requirements.in (versions only, no addresses)
+	$(BIN)/uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
 
 demo: install ## the main job: keys, demo world, ingestion, models, then the service on $(HOST):$(PORT)
 	$(BIN)/lodestar demo --scale $(SCALE)
