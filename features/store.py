@@ -21,12 +21,29 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from features.schema import TABLES, create_table_sql
+from features.schema import TABLES, Column, create_table_sql
 from features.security import FieldCipher
 from features.settings import Keyring, Settings
 
 _ALIAS = "lodestar"
+
+# The Arrow type each declared SQL type is handed to DuckDB as. DuckDB types a registered
+# pandas object column from a sample of its rows, so a column empty or null on every sampled
+# row (lots on three awards of fifteen thousand) would be typed NULL and its rare values fail
+# to cast; an Arrow table carries its types, so nothing is inferred.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "VARCHAR[]": pa.list_(pa.string()),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "BLOB": pa.binary(),
+}
 
 
 class StoreError(RuntimeError):
@@ -144,7 +161,7 @@ class Store:
         names = ", ".join(f'"{c.name}"' for c in columns)
         before = self.count(table_name)
         view = f"_incoming_{table_name}"
-        self.connection.register(view, frame)
+        self.connection.register(view, declared_arrow_table(frame, columns))
         try:
             self.connection.execute(
                 f'INSERT OR IGNORE INTO "{table_name}" ({names}) SELECT {select} FROM "{view}"'
@@ -194,6 +211,38 @@ class Store:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+
+
+def declared_arrow_table(frame: pd.DataFrame, columns: list[Column]) -> pa.Table:
+    """``frame``'s ``columns`` as an Arrow table typed by the schema, never by the data.
+
+    A column whose values do not convert to the declared type as they are (dates as text,
+    timestamps finer than microseconds, numbers as text) is passed as text, so that the
+    insert's ``CAST`` to the declared type judges each value and a bad one fails loudly.
+    """
+    arrays = [_declared_array(frame[column.name], column.sql_type) for column in columns]
+    return pa.Table.from_arrays(arrays, names=[column.name for column in columns])
+
+
+def _declared_array(series: pd.Series, sql_type: str) -> pa.Array:
+    arrow_type = ARROW_TYPES.get(sql_type)
+    if arrow_type is not None:
+        try:
+            return pa.array(series, type=arrow_type, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
+            pass
+    return pa.array(
+        [None if _is_missing(value) else str(value) for value in series], type=pa.string()
+    )
+
+
+def _is_missing(value: object) -> bool:
+    if isinstance(value, list | tuple | dict):
+        return False
+    try:
+        return bool(pd.isna(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _sql_text(value: str) -> str:

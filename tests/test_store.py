@@ -67,3 +67,57 @@ def test_whole_file_is_encrypted(tmp_path: Path) -> None:
 def test_read_only_store_must_exist(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="lodestar ingest"):
         Store(tmp_path / "missing.duckdb", encryption_key=None, read_only=True)
+
+
+def _awards_frame(related_lots: list[list[str]]) -> pd.DataFrame:
+    count = len(related_lots)
+    return pd.DataFrame(
+        {
+            "ocid": [f"ocds-x-{i:06d}" for i in range(count)],
+            "award_id": ["a1"] * count,
+            "award_date": pd.Timestamp("2025-03-01 08:00"),
+            "status": "active",
+            "value_amount": 1000.0,
+            "value_currency": "CNY",
+            "supplier_ids": [["SUP-1"]] * count,
+            "related_lots": related_lots,
+            "related_bid": None,
+            "source_file": "releases.jsonl",
+            "source_line": list(range(1, count + 1)),
+            "ingested_at": pd.Timestamp("2025-03-02"),
+        }
+    )
+
+
+def test_a_list_column_empty_on_its_first_thousands_of_rows_keeps_its_rare_values(
+    store: Store,
+) -> None:
+    """Lots are rare in real OCDS: the column's type must come from the schema, not from a
+    sample of rows that are all empty lists."""
+    lots: list[list[str]] = [[] for _ in range(14_023)] + [["lot-1"], ["lot-2", "lot-3"], ["x"]]
+    assert store.insert_new("awards", _awards_frame(lots)) == len(lots)
+    stored = store.query(
+        "SELECT related_lots FROM awards WHERE len(related_lots) > 0 ORDER BY ocid"
+    )
+    assert [list(value) for value in stored["related_lots"]] == [
+        ["lot-1"],
+        ["lot-2", "lot-3"],
+        ["x"],
+    ]
+
+
+def test_a_column_null_on_all_but_a_few_rows_is_typed_by_the_schema(store: Store) -> None:
+    frame = _awards_frame([[] for _ in range(5_000)])
+    frame["related_bid"] = [None] * 4_998 + ["bid-1", "bid-2"]
+    frame["value_currency"] = [None] * 4_999 + ["USD"]
+    assert store.insert_new("awards", frame) == 5_000
+    assert store.query("SELECT count(related_bid) AS n FROM awards")["n"][0] == 2
+    assert store.query("SELECT count(value_currency) AS n FROM awards")["n"][0] == 1
+
+
+def test_an_all_null_object_column_is_stored_as_nulls(store: Store) -> None:
+    frame = _awards_frame([["lot"]] * 3)
+    frame["award_date"] = pd.Series([None, None, None], dtype=object)
+    frame["supplier_ids"] = pd.Series([None, None, None], dtype=object)
+    assert store.insert_new("awards", frame) == 3
+    assert store.query("SELECT count(award_date) AS n FROM awards")["n"][0] == 0
