@@ -240,7 +240,7 @@ def _is_missing(value: object) -> bool:
     if isinstance(value, list | tuple | dict):
         return False
     try:
-        return bool(pd.isna(value))  # type: ignore[arg-type]
+        return bool(pd.isna(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return False
 
