@@ -186,6 +186,32 @@ def test_a_lone_surrogate_in_a_review_comment_is_422(
     assert_error(response, 422, "validation_error")
 
 
+def test_a_statement_with_a_lone_surrogate_is_rejected_alone(
+    client: TestClient, service_keyring: Keyring
+) -> None:
+    """Rejected and quarantined with its reason, as any invalid statement; no 500."""
+    body = '[{"id": "\\ud800", "actor": {"name": "\\udc00"}}]'
+    response = client.post(
+        "/v1/xapi/statements",
+        content=body.encode(),
+        headers={
+            **admin(service_keyring),
+            "Content-Type": "application/json",
+            "X-Experience-API-Version": "1.0.3",
+        },
+    )
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert answer["error"]["code"] == "invalid_statements"
+    assert answer["rejected"] == [
+        {"index": 0, "statement_id": None, "reason": answer["rejected"][0]["reason"]}
+    ]
+    assert "surrogate" in answer["rejected"][0]["reason"]
+    with store_of(client) as store:
+        reasons = store.query("SELECT reason FROM quarantine")["reason"].tolist()
+    assert any("surrogate" in reason for reason in reasons)
+
+
 @pytest.mark.parametrize(
     "url",
     [
