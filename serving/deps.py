@@ -119,3 +119,25 @@ LearningStateDep = Annotated[LearningState, Depends(get_learning_state)]
 StudyDep = Annotated[Study, Depends(get_study)]
 PartyOfficerDep = Annotated[Principal, Depends(require_roles("party_officer"))]
 XapiPosterDep = Annotated[Principal, Depends(require_roles("member", "admin"))]
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def require_json_body(request: Request) -> None:
+    """415 ``unsupported_media_type`` for a body not declared as JSON (no Content-Type
+    counts as not JSON); a request without a body passes (the body's own rules apply)."""
+    has_body = request.headers.get("content-length", "0") not in ("", "0") or (
+        "transfer-encoding" in request.headers
+    )
+    if has_body and not _is_json(request.headers.get("content-type", "")):
+        raise ApiError(
+            415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)"
+        )
+
+
+JsonBodyDep = Annotated[None, Depends(require_json_body)]

@@ -7,6 +7,8 @@ stable strings clients may branch on; messages are for people; details never ech
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 REQUEST_ID_STATE_KEY = "request_id"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _CODE_BY_STATUS = {
     400: "bad_request",
@@ -34,6 +37,39 @@ _CODE_BY_STATUS = {
     500: "internal",
     503: "service_unavailable",
 }
+
+
+# What each error status means on any route; routes name the ones they can answer
+# (``documented``), with their own wording where it says more.
+ERROR_DESCRIPTIONS = {
+    400: "the body is not valid JSON (code malformed_json)",
+    401: "missing, invalid, expired or revoked token",
+    403: "the caller's role may not use this",
+    404: "not found",
+    409: "conflicts with what is stored",
+    413: "the body is larger than the service accepts",
+    415: "the body is not JSON (send Content-Type: application/json)",
+    422: "invalid request: a parameter or the body breaks its schema",
+    429: "too many requests: wait for Retry-After seconds",
+    503: "not ready, or the model the route needs is not loaded",
+}
+
+
+def json_bytes(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (which has no UTF-8 form) becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON response that never fails on what a string holds: a lone surrogate is sent as
+    U+FFFD (requests holding one are refused; this guards text read from the store)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json_bytes(text)
 
 
 class ErrorDetail(BaseModel):
@@ -70,6 +106,18 @@ class ApiError(StarletteHTTPException):
         self.code = code
 
 
+def documented(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for ``statuses``, each with the error shape; ``descriptions``
+    (``_404="no such alert"``) replace the shared wording."""
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": descriptions.get(f"_{status}", ERROR_DESCRIPTIONS[status]),
+        }
+        for status in statuses
+    }
+
+
 def code_for_status(status_code: int) -> str:
     return _CODE_BY_STATUS.get(status_code, "internal" if status_code >= 500 else "bad_request")
 
@@ -92,7 +140,7 @@ def error_response(
             code=code, message=message, details=details or [], request_id=request_id_of(scope)
         )
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+    return SafeJSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
 
 
 async def _http_exception_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from serving.procurement_schemas import ModelRef
+from serving.schemas import BUSINESS_DATE_NOTE, BoundedDate
 
 Band = Literal["negligible", "low", "medium", "high", "severe", "unknown"]
 Direction = Literal["raises", "lowers", "unknown"]
@@ -85,7 +86,9 @@ class PillarsOut(BaseModel):
 
 class SupplierEsgOut(BaseModel):
     supplier_id: str
-    as_of: dt.date = Field(description="the date the features and gates are as of")
+    as_of: dt.date = Field(
+        description=f"the date the features and gates are as of: {BUSINESS_DATE_NOTE}"
+    )
     freshness: DataFreshnessOut
     score: float | None = Field(ge=0, le=100, description="ESG risk 0-100; None when unknown")
     band: Band = Field(
@@ -125,8 +128,10 @@ class RankingRequest(BaseModel):
         allow_inf_nan=False,
         description="w in blended = (1 − w) × price premium + w × ESG score / 100",
     )
-    as_of: dt.date | None = Field(
-        default=None, description="screen as of this date; default: the tender's bid deadline"
+    as_of: BoundedDate | None = Field(
+        default=None,
+        description=f"screen as of this date ({BUSINESS_DATE_NOTE}); default: the date of the "
+        "tender's bid deadline",
     )
 
 

@@ -111,6 +111,7 @@ from serving.learning_schemas import (
 from serving.procurement_schemas import ModelReadiness, ModelRef
 from serving.registry import CHAMPION, ModelUnavailableError, load_python_model, model_readiness
 from serving.runtime import Runtime
+from serving.schemas import has_lone_surrogate, lone_surrogate_paths
 from serving.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -991,13 +992,16 @@ def parse_batch(
     rejected: list[RejectedStatementOut] = []
     for index, statement in enumerate(statements):
         try:
+            if any(True for _ in lone_surrogate_paths(statement)):
+                raise RecordError("a string holds a lone UTF-16 surrogate (not a character)")
             row = parse_statement(statement, personal)
         except RecordError as error:
             own_id = statement.get("id") if isinstance(statement, dict) else None
+            shown = isinstance(own_id, str) and not has_lone_surrogate(own_id)
             rejected.append(
                 RejectedStatementOut(
                     index=index,
-                    statement_id=str(own_id)[:64] if isinstance(own_id, str) else None,
+                    statement_id=str(own_id)[:64] if shown else None,
                     reason=str(error),
                 )
             )
@@ -1103,6 +1107,14 @@ def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame(columns=list(STUDY_COLUMNS))
 
 
+def _statement_text(statement: Any) -> str:
+    """The statement as JSON text; one holding a lone surrogate (no UTF-8 form) escaped."""
+    text = json.dumps(statement, sort_keys=True, ensure_ascii=False)
+    if has_lone_surrogate(text):
+        return json.dumps(statement, sort_keys=True, ensure_ascii=True)
+    return text
+
+
 def _quarantine_records(
     statements: Sequence[Any], rejected: Sequence[RejectedStatementOut]
 ) -> list[QuarantineRecord]:
@@ -1110,7 +1122,7 @@ def _quarantine_records(
     (re-posting the same batch quarantines nothing twice)."""
     if not rejected:
         return []
-    texts = [json.dumps(s, sort_keys=True, ensure_ascii=False) for s in statements]
+    texts = [_statement_text(s) for s in statements]
     batch_sha = hashlib.sha256("\n".join(texts).encode()).hexdigest()
     return [
         QuarantineRecord(

@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from serving.errors import ErrorBody
 from serving.procurement_schemas import ModelRef
+from serving.schemas import UtcDateTime
 
 ReasonKind = Literal["weak_kp", "time_fit", "mandatory", "new_content", "checkin_practice"]
 
@@ -24,7 +24,7 @@ class KpMasteryOut(BaseModel):
         ge=0, le=1, description="estimated P(a next item of average difficulty is answered right)"
     )
     attempts: int = Field(ge=0, description="answers on the KP up to as_of")
-    last_practised: dt.datetime | None = Field(description="last answer or study (UTC)")
+    last_practised: UtcDateTime | None = Field(description="last answer or study")
 
 
 class CheckInOut(BaseModel):
@@ -37,13 +37,13 @@ class CheckInOut(BaseModel):
     mastery_gain: float | None = Field(description="mean change of p_correct on KPs studied")
     successes_per_hour: float | None
     reasons: list[str] = Field(description="what fired (English)")
-    window_start: dt.datetime
-    window_end: dt.datetime
+    window_start: UtcDateTime
+    window_end: UtcDateTime
 
 
 class MasteryOut(BaseModel):
     employee_no: str
-    as_of: dt.datetime = Field(description="UTC; events after it are ignored")
+    as_of: UtcDateTime = Field(description="events after it are ignored")
     knowledge_points: list[KpMasteryOut] = Field(description="weakest first")
     check_in: CheckInOut
     model: ModelRef
@@ -69,7 +69,7 @@ class SuggestionOut(BaseModel):
 
 class RecommendationsOut(BaseModel):
     employee_no: str
-    as_of: dt.datetime = Field(description="UTC moment the suggestions are for")
+    as_of: UtcDateTime = Field(description="the instant the suggestions are for")
     k: int
     minutes: float | None = Field(
         description="the time the items must fit: the caller's, else the member's next free "
@@ -90,7 +90,7 @@ class DomainMasteryOut(BaseModel):
 class BranchMasteryOut(BaseModel):
     """Aggregates only: no member is named or can be singled out."""
 
-    as_of: dt.datetime
+    as_of: UtcDateTime
     min_group_size: int = Field(description="groups smaller than this are not shown")
     suppressed: bool = Field(description="the branch has fewer members than min_group_size")
     members: int | None = Field(description="None when suppressed")

@@ -27,11 +27,12 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from features.procurement.build import (
     CARDINAL_FLAG_FEATURES,
@@ -66,6 +67,7 @@ from serving.procurement_schemas import (
 )
 from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model, model_readiness
 from serving.runtime import Runtime
+from serving.schemas import BUSINESS_TZ, BoundedDateTime, lone_surrogate_paths
 from serving.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,55 @@ def release_error_detail(error: ReleaseError, prefix: Sequence[str | int]) -> Er
     return ErrorDetail(
         loc=[*prefix, *json_path(error.location)], msg=error.reason, type=INVALID_RELEASE
     )
+
+
+_DATE_TEXT = TypeAdapter(datetime)
+_BOUNDED_DATE_TEXT: TypeAdapter[datetime] = TypeAdapter(BoundedDateTime)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    """``("bids", "details", 0, "date")`` → ``"bids.details[0].date"`` (``json_path``'s inverse)."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def _is_date_key(key: object) -> bool:
+    """OCDS date fields: ``date``, ``startDate``, ``endDate``, ``dateSigned``, ``datePublished``."""
+    return isinstance(key, str) and (key.startswith("date") or key.endswith("Date"))
+
+
+def _date_texts(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple, str]]:
+    found: list[tuple[tuple, str]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _is_date_key(key) and isinstance(item, str):
+                found.append(((*path, key), item))
+            else:
+                found += _date_texts(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _date_texts(item, (*path, index))
+    return found
+
+
+def screen_release(release: object) -> None:
+    """Refuse what the flattener would choke on: a string holding a lone surrogate anywhere
+    (it cannot be stored or answered), and a date whose year is outside the service's range
+    (``serving.schemas.MIN_YEAR``..``MAX_YEAR``: pandas' nanosecond times end in 2262).
+    Date text that does not parse is left to the flattener, which says why."""
+    for path in lone_surrogate_paths(release):
+        raise ReleaseError(_dotted(path), "contains a lone UTF-16 surrogate (not a character)")
+    for path, text in _date_texts(release):
+        try:
+            _DATE_TEXT.validate_python(text)
+        except ValidationError:
+            continue
+        try:
+            _BOUNDED_DATE_TEXT.validate_python(text)
+        except ValidationError as error:
+            raise ReleaseError(_dotted(path), error.errors()[0]["msg"]) from None
 
 
 def invalid_release(error: ReleaseError) -> RequestValidationError:
@@ -254,6 +305,7 @@ def assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[A
     answers: list[Answer | None] = [None] * len(releases)
     for position, release in enumerate(releases):
         try:
+            screen_release(release)
             record = record_from_release(risk.history, release)
             prepared.append((position, record, process_features(risk.history, record)))
         except ReleaseError as error:
@@ -307,6 +359,12 @@ _FLAG_TEXT_KEYS = frozenset(
 )
 
 
+def _business_day_start(day: date) -> datetime:
+    """Midnight of ``day`` in the business time zone, as the store holds instants: naive UTC."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=BUSINESS_TZ)
+    return start.astimezone(UTC).replace(tzinfo=None)
+
+
 def _alert_filters(query: AlertQuery) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
@@ -321,10 +379,10 @@ def _alert_filters(query: AlertQuery) -> tuple[str, list[object]]:
         params.append(query.supplier_id)
     if query.date_from is not None:
         clauses.append("decision_date >= ?")
-        params.append(datetime.combine(query.date_from, datetime.min.time()))
+        params.append(_business_day_start(query.date_from))
     if query.date_to is not None:
         clauses.append("decision_date < ?")
-        params.append(datetime.combine(query.date_to + timedelta(days=1), datetime.min.time()))
+        params.append(_business_day_start(query.date_to + timedelta(days=1)))
     if query.status is not None:
         clauses.append("status = ?")
         params.append(query.status)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from serving.errors import ErrorDetail
-from serving.schemas import Readiness
+from serving.schemas import (
+    BUSINESS_DATE_NOTE,
+    BoundedDate,
+    Offset,
+    Readiness,
+    Text,
+    UtcDateTime,
+)
 
 WarningLevel = Literal["red", "orange", "yellow", "none"]
 AlertLevel = Literal["red", "orange", "yellow"]
@@ -103,7 +109,10 @@ class RiskAssessmentOut(BaseModel):
     """The risk of one contracting process, as of its decision date, with its reasons."""
 
     ocid: str
-    decision_date: datetime | None = Field(description="the date the features are as of (UTC)")
+    decision_date: UtcDateTime | None = Field(
+        description="the instant the features are as of: the award date (else the tender "
+        "period's end or start, else the release date)"
+    )
     probability: float = Field(ge=0, le=1, description="calibrated probability of a finding")
     warning_level: WarningLevel
     unsupervised_score: float | None = Field(
@@ -160,14 +169,18 @@ class AlertQuery(BaseModel):
     """Query parameters of ``GET /v1/procurement/alerts``."""
 
     level: list[AlertLevel] = Field(default_factory=list, description="repeatable; any of")
-    buyer_id: str | None = Field(default=None, max_length=128)
-    supplier_id: str | None = Field(default=None, max_length=128)
-    date_from: date | None = Field(default=None, description="decision date, inclusive")
-    date_to: date | None = Field(default=None, description="decision date, inclusive")
+    buyer_id: Text | None = Field(default=None, max_length=128)
+    supplier_id: Text | None = Field(default=None, max_length=128)
+    date_from: BoundedDate | None = Field(
+        default=None, description=f"decision date, inclusive: {BUSINESS_DATE_NOTE}"
+    )
+    date_to: BoundedDate | None = Field(
+        default=None, description=f"decision date, inclusive: {BUSINESS_DATE_NOTE}"
+    )
     status: AlertStatus | None = None
-    model_version: str | None = Field(default=None, max_length=32)
+    model_version: Text | None = Field(default=None, max_length=32)
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> AlertQuery:
@@ -179,7 +192,7 @@ class AlertQuery(BaseModel):
 class AlertSummary(BaseModel):
     alert_id: str
     ocid: str
-    decision_date: datetime | None
+    decision_date: UtcDateTime | None
     buyer_id: str | None
     supplier_ids: list[str]
     probability: float
@@ -188,7 +201,7 @@ class AlertSummary(BaseModel):
     red_flag_codes: list[str]
     status: AlertStatus
     model: ModelRef
-    scored_at: datetime | None
+    scored_at: UtcDateTime | None
 
 
 class AlertPage(BaseModel):
@@ -204,7 +217,7 @@ class ReviewOut(BaseModel):
     verdict: Verdict
     scheme: Scheme | None
     comment: str | None = Field(description="decrypted for auditors; None for other roles")
-    reviewed_at: datetime
+    reviewed_at: UtcDateTime
 
 
 class AlertDetail(AlertSummary):
@@ -216,7 +229,7 @@ class AlertDetail(AlertSummary):
 class ReviewRequest(BaseModel):
     verdict: Verdict
     scheme: Scheme | None = Field(default=None, description="required when confirmed")
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+    comment: Text | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
     @model_validator(mode="after")
     def _scheme_fits_verdict(self) -> ReviewRequest:

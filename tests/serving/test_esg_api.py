@@ -18,6 +18,7 @@ from features.esg.ranking import tender_bids
 from features.settings import Keyring
 from serving.app import create_app
 from serving.esg import SupplierEsg
+from serving.schemas import business_today
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, store_of
@@ -211,10 +212,11 @@ def test_freshness_flags_a_screen_long_after_the_data(api: TestClient, keys: Key
     body = api.get(f"{supplier_url(supplier_id)}?as_of={on_time}", headers=analyst(keys)).json()
     assert body["freshness"]["stale"] is False
     assert body["freshness"]["note_en"] is None
-    # the default is today: flagged exactly when today is more than 30 days past the data
+    # the default is today in Asia/Shanghai: flagged exactly when today is more than 30 days
+    # past the data
     body = api.get(supplier_url(supplier_id), headers=analyst(keys)).json()
-    assert body["as_of"] == date.today().isoformat()
-    assert body["freshness"]["stale"] is ((date.today() - through).days > 30)
+    assert body["as_of"] == business_today().isoformat()
+    assert body["freshness"]["stale"] is ((business_today() - through).days > 30)
 
 
 def test_a_supplier_with_no_data_is_unknown_and_never_safe(api: TestClient, keys: Keyring) -> None:

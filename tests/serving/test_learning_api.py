@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +268,8 @@ def test_default_moment_is_now(api: TestClient, keys: Keyring, people: list[Pers
     response = api.get(recommendations_url(me.employee_no), headers=member(keys, me))
     assert response.status_code == 200, response.text
     as_of = datetime.fromisoformat(response.json()["as_of"])
-    assert abs((as_of - datetime.utcnow()).total_seconds()) < 120
+    assert as_of.utcoffset() == timedelta(0)
+    assert abs((as_of - datetime.now(UTC)).total_seconds()) < 120
 
 
 def test_mastery_profile_and_check_in(api: TestClient, keys: Keyring, people: list[Person]) -> None:
@@ -283,7 +284,8 @@ def test_mastery_profile_and_check_in(api: TestClient, keys: Keyring, people: li
     assert all(kp["name_en"] and kp["name_zh"] for kp in kps)
     practised = [kp for kp in kps if kp["attempts"] > 0]
     assert practised
-    assert all(kp["last_practised"] <= AS_OF for kp in practised)
+    as_of = datetime.fromisoformat(AS_OF).replace(tzinfo=UTC)
+    assert all(datetime.fromisoformat(kp["last_practised"]) <= as_of for kp in practised)
     check_in = body["check_in"]
     assert isinstance(check_in["flagged"], bool)
     assert isinstance(check_in["reasons"], list)

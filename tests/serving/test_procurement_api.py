@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from features.settings import Keyring
 from serving.app import create_app
 from serving.procurement import ProcurementRisk
 from serving.procurement_schemas import RiskAssessmentOut
+from serving.schemas import BUSINESS_TZ
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, served, store_of
@@ -397,9 +398,14 @@ def test_alerts_filter(api: TestClient, keys: Keyring) -> None:
     by_supplier = api.get(f"{ALERTS}?supplier_id={supplier}&limit=500", headers=headers).json()
     assert by_supplier["total"] == sum(supplier in a["supplier_ids"] for a in everything) > 0
 
-    day = everything[0]["decision_date"][:10]
+    # the filter's days are Asia/Shanghai calendar days; decision dates are sent in UTC
+    local_days = [
+        datetime.fromisoformat(a["decision_date"]).astimezone(BUSINESS_TZ).date()
+        for a in everything
+    ]
+    day = local_days[0]
     one_day = api.get(f"{ALERTS}?date_from={day}&date_to={day}&limit=500", headers=headers).json()
-    assert one_day["total"] == sum(a["decision_date"][:10] == day for a in everything) > 0
+    assert one_day["total"] == local_days.count(day) > 0
 
     assert api.get(f"{ALERTS}?level=purple", headers=headers).status_code == 422
     backwards = api.get(f"{ALERTS}?date_from=2025-05-01&date_to=2025-04-01", headers=headers)

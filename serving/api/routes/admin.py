@@ -12,12 +12,13 @@ from serving.deps import (
     AdminDep,
     AuditLogReaderDep,
     AuditWriterDep,
+    JsonBodyDep,
     RevocationReaderDep,
     RevocationsDep,
     StoreDep,
     SummaryReaderDep,
 )
-from serving.errors import ApiError
+from serving.errors import ApiError, documented
 from serving.revocations import list_revocations
 from serving.schemas import (
     AuditLogEntry,
@@ -77,9 +78,18 @@ def audit_log(
     )
 
 
-@router.post("/admin/revocations", response_model=RevocationOut, status_code=201)
+@router.post(
+    "/admin/revocations",
+    response_model=RevocationOut,
+    status_code=201,
+    responses=documented(400, 415),
+)
 def revoke_tokens(
-    caller: AdminDep, store: StoreDep, revocations: RevocationsDep, body: RevocationRequest
+    caller: AdminDep,
+    _json: JsonBodyDep,
+    store: StoreDep,
+    revocations: RevocationsDep,
+    body: RevocationRequest,
 ) -> RevocationOut:
     """Void every token of ``subject`` issued until now (a token issued in the same second
     counts as before); issue a new one afterwards if the person keeps access."""

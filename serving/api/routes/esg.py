@@ -10,8 +10,7 @@ champion: 503 ``model_unavailable``.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
@@ -19,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from features.esg.ranking import NoBidsError, TenderNotFoundError, tender_bids
 from features.esg.reporting import period_records
 from serving import esg
-from serving.deps import EsgReaderDep, StoreDep, SupplierEsgDep
-from serving.errors import ApiError, ErrorDetail, ErrorResponse
+from serving.deps import EsgReaderDep, JsonBodyDep, StoreDep, SupplierEsgDep
+from serving.errors import ApiError, ErrorDetail, documented
 from serving.esg_schemas import (
     MAX_ID_CHARS,
     GriReportOut,
@@ -28,15 +27,19 @@ from serving.esg_schemas import (
     SupplierEsgOut,
     TenderRankingOut,
 )
-from serving.schemas import model_response
+from serving.schemas import (
+    BUSINESS_DATE_NOTE,
+    BoundedDate,
+    Text,
+    business_today,
+    model_response,
+)
 
 router = APIRouter(tags=["supplier-esg"])
 
-_MODEL_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "no champion model is loaded"}
-}
-SupplierId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
-Ocid = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+_MODEL_UNAVAILABLE = documented(503, _503="not ready, or no champion model is loaded")
+SupplierId = Annotated[Text, Path(min_length=1, max_length=MAX_ID_CHARS)]
+Ocid = Annotated[Text, Path(min_length=1, max_length=MAX_ID_CHARS)]
 MAX_REPORT_DAYS = 366 * 5
 
 
@@ -47,20 +50,17 @@ def _invalid(loc: list[str | int], message: str, kind: str) -> RequestValidation
 @router.get(
     "/suppliers/{supplier_id}/esg",
     response_model=SupplierEsgOut,
-    responses={
-        **_MODEL_UNAVAILABLE,
-        404: {"model": ErrorResponse, "description": "no such supplier"},
-    },
+    responses={**_MODEL_UNAVAILABLE, **documented(404, _404="no such supplier")},
 )
 def supplier_esg(
     _caller: EsgReaderDep,
     model: SupplierEsgDep,
     supplier_id: SupplierId,
     as_of: Annotated[
-        date | None,
+        BoundedDate | None,
         Query(
-            description="default: today; ``freshness`` says how far it is past the supplier "
-            "data (stale beyond 30 days)"
+            description=f"{BUSINESS_DATE_NOTE}; default: today there. ``freshness`` says how "
+            "far it is past the supplier data (stale beyond 30 days)"
         ),
     ] = None,
 ) -> Response:
@@ -69,7 +69,7 @@ def supplier_esg(
     (a listing, a major accident); a missing or expired MA/KA mark or licence restricts its
     category only (``restricted_categories``). A supplier with no history is band
     ``unknown``, marked for manual review, with a reason saying so: never safe."""
-    answer = esg.assess_supplier(model, supplier_id, as_of or date.today())
+    answer = esg.assess_supplier(model, supplier_id, as_of or business_today())
     if answer is None:
         raise ApiError(404, "not_found", "no such supplier in the register")
     return model_response(answer)
@@ -80,11 +80,12 @@ def supplier_esg(
     response_model=TenderRankingOut,
     responses={
         **_MODEL_UNAVAILABLE,
-        404: {"model": ErrorResponse, "description": "no such tender"},
+        **documented(400, 404, 415, _404="no such tender"),
     },
 )
 def tender_ranking(
     _caller: EsgReaderDep,
+    _json: JsonBodyDep,
     model: SupplierEsgDep,
     store: StoreDep,
     ocid: Ocid,
@@ -113,8 +114,12 @@ def report(
     _caller: EsgReaderDep,
     model: SupplierEsgDep,
     store: StoreDep,
-    date_from: Annotated[date, Query(alias="from", description="first day, inclusive")],
-    date_to: Annotated[date, Query(alias="to", description="last day, inclusive")],
+    date_from: Annotated[
+        BoundedDate, Query(alias="from", description=f"first day, inclusive: {BUSINESS_DATE_NOTE}")
+    ],
+    date_to: Annotated[
+        BoundedDate, Query(alias="to", description=f"last day, inclusive: {BUSINESS_DATE_NOTE}")
+    ],
 ) -> Response:
     """GRI 308 / 414 figures for the period (``features.esg.reporting``): suppliers
     screened, flagged, put on corrective plans, dropped; new suppliers screened."""

@@ -11,15 +11,14 @@ routes answer 503 ``model_unavailable``; posted statements are still stored.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from features.security import PersonalData
 from serving import learning
 from serving.deps import (
+    JsonBodyDep,
     LearningStateDep,
     MemberRecordReaderDep,
     PartyOfficerDep,
@@ -28,30 +27,33 @@ from serving.deps import (
     StudyDep,
     XapiPosterDep,
 )
-from serving.errors import ApiError, ErrorBody, ErrorDetail, ErrorResponse, request_id_of
+from serving.errors import (
+    ApiError,
+    ErrorBody,
+    ErrorDetail,
+    SafeJSONResponse,
+    documented,
+    request_id_of,
+)
 from serving.learning_schemas import (
     BranchMasteryOut,
     MasteryOut,
     RecommendationsOut,
     XapiRejectionOut,
 )
-from serving.schemas import EMPLOYEE_NO_PATTERN
+from serving.schemas import EMPLOYEE_NO_PATTERN, INSTANT_NOTE, BoundedDateTime
 
 router = APIRouter(tags=["study"])
 
 XAPI_VERSION_HEADER = "X-Experience-API-Version"
 XAPI_VERSION = "1.0.3"
 MAX_STATEMENTS = 1000
-_MODEL_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "no champion model is loaded"}
-}
-_NO_MEMBER: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "no such member"}
-}
+_MODEL_UNAVAILABLE = documented(503, _503="not ready, or no champion model is loaded")
+_NO_MEMBER = documented(404, _404="no such member")
 EmployeeNo = Annotated[str, Path(pattern=EMPLOYEE_NO_PATTERN)]
 AsOf = Annotated[
-    datetime | None,
-    Query(description="UTC moment to answer for (default now); for replaying past data"),
+    BoundedDateTime | None,
+    Query(description=f"the moment to answer for (default now), {INSTANT_NOTE}"),
 ]
 
 
@@ -127,7 +129,7 @@ def mastery(
     response_model=BranchMasteryOut,
     responses={
         **_MODEL_UNAVAILABLE,
-        404: {"model": ErrorResponse, "description": "the caller has no branch on record"},
+        **documented(404, _404="the caller has no branch on record"),
     },
 )
 def my_branch_mastery(
@@ -172,12 +174,13 @@ def my_branch_mastery(
             "description": "missing or unsupported version header, or invalid statements "
             "(the valid ones of the batch are stored and listed)",
         },
-        409: {"model": ErrorResponse, "description": "a statement id is stored with other content"},
+        **documented(409, 415, _409="a statement id is stored with other content"),
     },
 )
 def post_statements(
     request: Request,
     caller: XapiPosterDep,
+    _json: JsonBodyDep,
     state: LearningStateDep,
     personal: PersonalDep,
     store: StoreDep,
@@ -250,11 +253,11 @@ def post_statements(
             rejected=rejected,
             stored_statement_ids=posted.stored_ids,
         )
-        return JSONResponse(out.model_dump(mode="json"), status_code=400, headers=headers)
-    return JSONResponse(posted.stored_ids, headers=headers)
+        return SafeJSONResponse(out.model_dump(mode="json"), status_code=400, headers=headers)
+    return SafeJSONResponse(posted.stored_ids, headers=headers)
 
 
-def _xapi_error(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def _xapi_error(request: Request, status: int, code: str, message: str) -> SafeJSONResponse:
     body = XapiRejectionOut(
         error=ErrorBody(
             code=code, message=message, details=[], request_id=request_id_of(request.scope)
@@ -262,7 +265,7 @@ def _xapi_error(request: Request, status: int, code: str, message: str) -> JSONR
         rejected=[],
         stored_statement_ids=[],
     )
-    return JSONResponse(
+    return SafeJSONResponse(
         body.model_dump(mode="json"),
         status_code=status,
         headers={XAPI_VERSION_HEADER: XAPI_VERSION},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from serving import queries
 from serving.deps import CallerDep, MemberRecordReaderDep, PersonalDep, StoreDep
-from serving.errors import ApiError
+from serving.errors import ApiError, documented
 from serving.schemas import EMPLOYEE_NO_PATTERN, MemberRecord, WhoAmI
 
 router = APIRouter(tags=["members"])
@@ -19,7 +19,11 @@ async def whoami(caller: CallerDep) -> WhoAmI:
     return WhoAmI(subject=caller.subject, role=caller.role, expires_at=caller.expires_at)
 
 
-@router.get("/members/{employee_no}", response_model=MemberRecord)
+@router.get(
+    "/members/{employee_no}",
+    response_model=MemberRecord,
+    responses=documented(404, _404="no such member"),
+)
 def member(
     caller: MemberRecordReaderDep,
     employee_no: Annotated[str, Path(pattern=EMPLOYEE_NO_PATTERN)],

@@ -15,12 +15,13 @@ from features.procurement.build import ReleaseError
 from serving import procurement
 from serving.deps import (
     AlertReviewerDep,
+    JsonBodyDep,
     PersonalDep,
     ProcurementReaderDep,
     ProcurementRiskDep,
     StoreDep,
 )
-from serving.errors import ApiError, ErrorResponse
+from serving.errors import ApiError, documented
 from serving.procurement_schemas import (
     ALERT_ID_PATTERN,
     RELEASE_EXAMPLE,
@@ -37,18 +38,15 @@ from serving.schemas import model_response
 
 router = APIRouter(prefix="/procurement", tags=["procurement"])
 
-_MODEL_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "no champion model is loaded"}
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "no such alert"}
-}
+_SCORING = documented(400, 415, 503, _503="not ready, or no champion model is loaded")
+_NOT_FOUND = documented(404, _404="no such alert")
 AlertId = Annotated[str, Path(pattern=ALERT_ID_PATTERN, description="sha256 hex")]
 
 
-@router.post("/risk", response_model=RiskAssessmentOut, responses=_MODEL_UNAVAILABLE)
+@router.post("/risk", response_model=RiskAssessmentOut, responses=_SCORING)
 def assess_risk(
     _caller: ProcurementReaderDep,
+    _json: JsonBodyDep,
     risk: ProcurementRiskDep,
     release: Annotated[
         dict[str, Any],
@@ -60,8 +58,9 @@ def assess_risk(
 ) -> Response:
     """Probability, warning level, red flags and the top five reasons of one process, as of
     its decision date. An invalid release is a 422 whose ``loc`` is the JSON path of the
-    problem; a supplier missing from the register is scored, without history features
-    (``supplier_known`` false)."""
+    problem (a lone surrogate in any string, or a date outside the years 1900-2100, among
+    them); a supplier missing from the register is scored, without history features
+    (``supplier_known`` false). Dates with an offset are instants; without one, UTC."""
     try:
         assessment = procurement.assess_release(risk, release)
     except ReleaseError as error:
@@ -69,9 +68,12 @@ def assess_risk(
     return model_response(assessment)
 
 
-@router.post("/risk/batch", response_model=RiskBatchResponse, responses=_MODEL_UNAVAILABLE)
+@router.post("/risk/batch", response_model=RiskBatchResponse, responses=_SCORING)
 def assess_risk_batch(
-    _caller: ProcurementReaderDep, risk: ProcurementRiskDep, body: RiskBatchRequest
+    _caller: ProcurementReaderDep,
+    _json: JsonBodyDep,
+    risk: ProcurementRiskDep,
+    body: RiskBatchRequest,
 ) -> RiskBatchResponse:
     """Up to 500 releases (``MAX_BATCH_RELEASES``): one item per release, in order, each with its
     assessment or its own error; one bad release does not fail the others."""
@@ -112,9 +114,14 @@ def alert(
     return found
 
 
-@router.post("/alerts/{alert_id}/review", response_model=AlertDetail, responses=_NOT_FOUND)
+@router.post(
+    "/alerts/{alert_id}/review",
+    response_model=AlertDetail,
+    responses={**_NOT_FOUND, **documented(400, 415)},
+)
 def review(
     caller: AlertReviewerDep,
+    _json: JsonBodyDep,
     alert_id: AlertId,
     body: ReviewRequest,
     store: StoreDep,
