@@ -375,8 +375,9 @@ def iter_csv_records(
     notes = notes if notes is not None else FileNotes()
     try:
         codec = detect_encoding(path)
-    except FileLevelError as error:
-        yield FILE_LEVEL_LINE, file_text(path, None), RecordError(f"file not read: {error}")
+    except FileLevelError as undecodable_file:
+        reason = f"file not read: {undecodable_file}"
+        yield FILE_LEVEL_LINE, file_text(path, None), RecordError(reason)
         return
     notes.encoding = encoding_label(codec)
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_MAX_CHARS))
