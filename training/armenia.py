@@ -164,7 +164,8 @@ def as_store_returns(frame: pd.DataFrame) -> pd.DataFrame:
         elif pa.types.is_floating(arrow_type):
             columns[str(name)] = series.astype("float64")
         elif pa.types.is_integer(arrow_type):
-            columns[str(name)] = series.astype(f"Int{arrow_type.bit_width}")
+            integers = pd.Int64Dtype() if arrow_type.bit_width > 32 else pd.Int32Dtype()
+            columns[str(name)] = series.astype(integers)
         elif pa.types.is_timestamp(arrow_type):
             columns[str(name)] = series.astype("datetime64[us]")
         else:
