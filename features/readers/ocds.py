@@ -27,16 +27,35 @@ compiled releases completed on that line that failed validation (their reasons j
 ocids named). One line yields at most one quarantine record because the quarantine is keyed
 by file and line; with one release per line, as usual, every bad release is one record.
 
-Quarantined (the whole compiled release, with the field path in the reason): missing ``ocid``;
-a key field of the wrong type (an object or array that is not one, an id that is not text);
-an amount that is not a finite number; a date that is not ISO 8601; releases that ocdsmerge
-cannot merge (e.g. a missing ``date``). Optional fields that are absent are simply NULL.
-Tolerated rather than quarantined: numeric strings as amounts (``"1,234.5"``), numbers as ids,
-and Armenia's non-standard lot references (``relatedLot``; ``relatedLots`` of ``{"lotId"}``).
-Amounts keep their currency and are never converted. Dates become naive UTC. Objects of an
-array that lack an ``id`` (bids, awards, amendments...) get ``#<position>`` (0-based in the
-array) as a stable id, so no key column is NULL. Contact names and telephones are stored only
-encrypted (and the telephone's fingerprint); error messages never quote them.
+What is an error and what is tolerated. An error quarantines the whole compiled release, with
+the field path in the reason; a tolerated oddity is accepted and counted as a warning of the
+run's report (``ReadChunk.warnings``, printed by ``lodestar ingest``; positions in arrays
+are written ``[]`` so that the same oddity is counted once per kind).
+
+| field | error (quarantined) | tolerated (warning) |
+| --- | --- | --- |
+| ``ocid`` | missing, blank, or not a string (a number: ids are prefixed text) | |
+| ``id`` of an array's objects (1) | not a scalar | missing: ``#<position>`` derived |
+| ``value.amount`` (2) | not a finite number; negative | a numeric string (``"1,234.5"``) |
+| ``transactions[].value.amount`` | not a finite number | negative (OCDS: a refund or correction) |
+| ``value.currency`` | not text | not an ISO 4217 code; missing beside an amount |
+| every date | not ISO 8601; year outside 1900..2100 | |
+| ``tender.numberOfTenderers`` | not a whole number; negative | missing |
+| ``tender``, ``buyer`` | not an object | missing |
+| other objects and arrays | the wrong JSON type | missing (NULL, or no rows) |
+| several releases of one ocid | ocdsmerge cannot merge them (e.g. no ``date``) | |
+
+(1) bids, awards, contracts, lots, items, parties, amendments, milestones, transactions; the
+position is 0-based in the array, so no key column is NULL. (2) of the tender, lots, item
+unit values, bids, awards and contracts.
+
+Also tolerated silently, as OCDS publishers commonly write them: numbers as ids (kept as
+text) and Armenia's lot references (``relatedLot``; ``relatedLots`` of ``{"lotId"}``).
+Amounts keep their currency and are never converted. Dates become naive UTC. Frames are typed
+from ``features.schema`` (``columns.schema_frame``), never from the data. Contact names and
+telephones are stored only encrypted (and the telephone's fingerprint); reasons never quote
+them, and a release the reader fails on for an unforeseen reason is quarantined with the
+exception's type only.
 """
 
 from __future__ import annotations
