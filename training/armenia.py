@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.procurement.build import build_process_features
 from features.procurement.history import HistoryRules, ProcurementHistory
@@ -150,9 +151,32 @@ def ephemeral_personal_data() -> PersonalData:
     )
 
 
+def as_store_returns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A reader's frame (Arrow columns typed from ``features.schema``) with the dtypes a store
+    query returns, which is what ``ProcurementHistory.from_frames`` reads: DOUBLE as float64
+    (null = NaN), INTEGER/BIGINT as nullable integers (null = <NA>, never a float NaN),
+    TIMESTAMP as datetime64 (null = NaT), anything else as Python objects (null = None)."""
+    columns: dict[str, pd.Series] = {}
+    for name, series in frame.items():
+        arrow_type = series.dtype.pyarrow_dtype if isinstance(series.dtype, pd.ArrowDtype) else None
+        if arrow_type is None:
+            columns[str(name)] = series
+        elif pa.types.is_floating(arrow_type):
+            columns[str(name)] = series.astype("float64")
+        elif pa.types.is_integer(arrow_type):
+            integers = pd.Int64Dtype() if arrow_type.bit_width > 32 else pd.Int32Dtype()
+            columns[str(name)] = series.astype(integers)
+        elif pa.types.is_timestamp(arrow_type):
+            columns[str(name)] = series.astype("datetime64[us]")
+        else:
+            columns[str(name)] = series.astype(object).where(series.notna(), None)
+    return pd.DataFrame(columns, index=frame.index)
+
+
 def flatten_ocds(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """The file's compiled releases as the store's procurement tables (``TABLE_COLUMNS``), and
-    the reader's counts: records_in, accepted, quarantined."""
+    """The file's compiled releases as the store's procurement tables (``TABLE_COLUMNS``, with
+    the dtypes of ``as_store_returns``), and the reader's counts: records_in, accepted,
+    quarantined, and ``warnings`` (tolerated oddities, as in an ingestion's report)."""
     parts: dict[str, list[pd.DataFrame]] = {table: [] for table in TABLE_COLUMNS}
     counts = Counter[str]()
     for chunk in read_ocds(path, ephemeral_personal_data()):
@@ -161,10 +185,11 @@ def flatten_ocds(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
             records_in=chunk.records_in,
             accepted=chunk.accepted,
             quarantined=len(chunk.quarantined),
+            warnings=chunk.warnings.total(),
         )
         for table, frame in chunk.tables.items():
             if table in parts and not frame.empty:
-                parts[table].append(frame)
+                parts[table].append(as_store_returns(frame))
     frames = {
         table: (
             pd.concat(pieces, ignore_index=True)
@@ -173,7 +198,8 @@ def flatten_ocds(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
         )
         for table, pieces in parts.items()
     }
-    return frames, {key: int(counts[key]) for key in ("records_in", "accepted", "quarantined")}
+    keys = ("records_in", "accepted", "quarantined", "warnings")
+    return frames, {key: int(counts[key]) for key in keys}
 
 
 def organisations_as_register(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

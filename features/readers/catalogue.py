@@ -1,6 +1,7 @@
 """The content catalogue and the knowledge points it refers to.
 
-Catalogue (``read_catalogue``): CSV (``.csv``, headers through ``columns.CONTENT_COLUMNS``)
+Catalogue (``read_catalogue``): CSV (``.csv``, any encoding ``common.detect_encoding``
+recognises, headers through ``columns.CONTENT_COLUMNS``, unknown headers reported)
 or JSON: a JSON array of objects (``source_line`` is then the 1-based position of the
 element, and a file that is not valid JSON is one quarantined record) or JSON Lines (one
 object per line; chosen when the file does not start with ``[``). Fields:
@@ -30,8 +31,8 @@ import orjson
 from features.readers.columns import (
     CONTENT_COLUMNS,
     KNOWLEDGE_POINT_COLUMNS,
-    iter_csv_records,
     read_chunks,
+    read_csv_chunks,
     split_list,
 )
 from features.readers.common import (
@@ -56,20 +57,24 @@ JsonRecord = tuple[int, str, object]
 def read_catalogue(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``content`` rows; one source record per CSV row, JSON element or line."""
     del personal  # the catalogue holds no personal data
-    records: Iterator[JsonRecord]
     if _is_csv(path):
-        records = iter_csv_records(path, CONTENT_COLUMNS, required=("content_id",))
+        yield from read_csv_chunks(
+            "catalogue", path, CONTENT.name, CONTENT_COLUMNS, _content_row, required=("content_id",)
+        )
     else:
-        records = _json_records(path)
-    yield from read_chunks("catalogue", path, CONTENT.name, records, _content_row)
+        yield from read_chunks("catalogue", path, CONTENT.name, _json_records(path), _content_row)
 
 
 def read_knowledge_points(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``knowledge_points`` rows from the CSV."""
     del personal
-    records = iter_csv_records(path, KNOWLEDGE_POINT_COLUMNS, required=("kp_id",))
-    yield from read_chunks(
-        "knowledge_points", path, KNOWLEDGE_POINTS.name, records, _knowledge_point_row
+    yield from read_csv_chunks(
+        "knowledge_points",
+        path,
+        KNOWLEDGE_POINTS.name,
+        KNOWLEDGE_POINT_COLUMNS,
+        _knowledge_point_row,
+        required=("kp_id",),
     )
 
 
@@ -84,7 +89,15 @@ def _json_records(path: Path) -> Iterator[JsonRecord]:
     if not head.startswith(b"["):
         yield from iter_json_lines(path)
         return
-    text = _read_text(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        text = data.decode("utf-8-sig", "backslashreplace")
+        yield 1, text, RecordError(f"not UTF-8 (JSON must be): {error}")
+        return
     try:
         elements = orjson.loads(text)
     except orjson.JSONDecodeError as error:
@@ -98,12 +111,6 @@ def _first_bytes(path: Path) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         return handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-
-
-def _read_text(path: Path) -> str:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        return handle.read().decode("utf-8-sig", "replace")
 
 
 def _content_row(record: object) -> tuple[object, ...]:

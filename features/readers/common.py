@@ -1,32 +1,75 @@
-"""What every reader shares: the chunk it yields, line iteration, and value parsing.
+"""What every reader shares: the chunk it yields, text decoding, line iteration, value parsing.
 
 A reader is a function ``read(path, personal) -> Iterator[ReadChunk]``. Each chunk says how
 many source records it covers (``records_in``), how many were accepted, and carries the
 rejected ones as ``QuarantineRecord``s, so that for every chunk
 ``records_in == accepted + len(quarantined)``. Rows go into ``tables`` as DataFrames whose
-columns are those of ``features.schema`` (lineage columns included).
+columns are those of ``features.schema`` (lineage columns included). A chunk also carries
+what the run's report should say without rejecting anything: the text encoding detected
+and ``warnings`` (message -> count) for tolerated oddities such as unmapped columns.
+
+Text files that are not JSON (the CSV readers) are decoded through ``detect_encoding``:
+
+1. a byte-order mark (UTF-8, UTF-16 or UTF-32) decides;
+2. else strict UTF-8, if the file decodes whole, or if most lines holding non-ASCII bytes
+   do (the lines that do not are then quarantined one by one, as "not utf-8");
+3. else GB18030 (a superset of GBK and GB2312: what Excel on Chinese Windows writes), if
+   most of those lines decode (the others are quarantined one by one, as "not GB18030");
+4. else what ``charset_normalizer`` finds most likely in the first ``DETECTION_SAMPLE_BYTES``;
+5. else the file is refused as a whole (``FileLevelError``), as is a file that looks like an
+   Excel workbook or another binary format.
+
+Dates and date-times outside ``YEARS_ACCEPTED`` (1900..2100) are errors: nothing Lodestar
+reads is dated before or after, and year 1 or 9999 is a typing slip that would otherwise
+reach every report and route as a real date.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO, cast
 
 import orjson
 import pandas as pd
+from charset_normalizer import from_bytes
 
 from features.store import QuarantineRecord
 
 CHUNK_RECORDS = 100_000
+YEARS_ACCEPTED = range(1900, 2101)
+DETECTION_SAMPLE_BYTES = 1 << 20  # what charset_normalizer is shown
+FILE_RECORD_MAX_CHARS = 8 << 20  # a file quarantined whole keeps at most this much text
+FILE_LEVEL_LINE = 0  # source_line of a quarantine record that stands for the whole file
+
+# byte-order mark -> codec that strips it (longest first: UTF-32 LE starts like UTF-16 LE)
+BYTE_ORDER_MARKS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# leading bytes of files that are not text at all -> what they probably are
+BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?): save it as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook: save it as CSV"),
+    (b"%PDF", "a PDF document"),
+)
 
 
 class RecordError(ValueError):
     """One record is invalid; the message is the quarantine reason."""
+
+
+class FileLevelError(ValueError):
+    """The file as a whole cannot be read (undecodable, binary, no recognisable header)."""
 
 
 @dataclass
@@ -38,6 +81,8 @@ class ReadChunk:
     accepted: int = 0
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     quarantined: list[QuarantineRecord] = field(default_factory=list)
+    encoding: str | None = None
+    warnings: Counter[str] = field(default_factory=Counter)
 
     def check(self) -> None:
         if self.records_in != self.accepted + len(self.quarantined):
@@ -45,6 +90,143 @@ class ReadChunk:
                 f"{self.reader} {self.source_file}: {self.records_in} in != "
                 f"{self.accepted} accepted + {len(self.quarantined)} quarantined"
             )
+
+
+@dataclass
+class FileNotes:
+    """What a record iterator learns about its file, for the run's report.
+
+    The iterator fills it as it goes; the chunk builder moves it into the chunks
+    (``encoding`` into every chunk, each warning into one chunk only).
+    """
+
+    encoding: str | None = None
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    def warn(self, message: str, count: int = 1) -> None:
+        self.warnings[message] += count
+
+    def fill(self, chunk: ReadChunk) -> ReadChunk:
+        chunk.encoding = self.encoding
+        chunk.warnings.update(self.warnings)
+        self.warnings.clear()
+        return chunk
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _non_ascii_line_counts(path: Path) -> tuple[int, int, int]:
+    """``(lines with non-ASCII bytes, of them valid UTF-8, of them valid GB18030)``."""
+    non_ascii = utf8 = gb18030 = 0
+    with _open_binary(path) as handle:
+        for raw in handle:
+            if raw.isascii():
+                continue
+            non_ascii += 1
+            for codec in ("utf-8", "gb18030"):
+                try:
+                    raw.decode(codec)
+                except UnicodeDecodeError:
+                    continue
+                if codec == "utf-8":
+                    utf8 += 1
+                else:
+                    gb18030 += 1
+    return non_ascii, utf8, gb18030
+
+
+def detect_encoding(path: Path) -> str:
+    """The codec to read ``path`` with (module docstring); raises ``FileLevelError``."""
+    with _open_binary(path) as handle:
+        head = handle.read(DETECTION_SAMPLE_BYTES)
+    for mark, codec in BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            return codec
+    for signature, what in BINARY_SIGNATURES:
+        if head.startswith(signature):
+            raise FileLevelError(f"not a text file: looks like {what}")
+    non_ascii, utf8, gb18030 = _non_ascii_line_counts(path)
+    if non_ascii == 0 or utf8 * 2 > non_ascii:
+        return "utf-8"
+    if gb18030 * 2 > non_ascii:
+        return "gb18030"
+    guess = from_bytes(head).best()
+    if guess is None or (b"\x00" in head and not guess.encoding.startswith("utf_")):
+        raise FileLevelError(
+            "cannot tell the text encoding (not UTF-8, not GB18030, and no other fits): "
+            "save the file as UTF-8 CSV"
+        )
+    return codecs.lookup(guess.encoding).name
+
+
+ENCODING_LABELS: dict[str, str] = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "gb18030": "GB18030",
+    "utf-16": "UTF-16 with BOM",
+    "utf-32": "UTF-32 with BOM",
+}
+
+
+def encoding_label(codec: str) -> str:
+    """How the run's report names a codec: ``gb18030`` → ``GB18030``."""
+    return ENCODING_LABELS.get(codec, f"{codec} (guessed by charset_normalizer)")
+
+
+def is_ascii_compatible(codec: str) -> bool:
+    """Whether lines can be cut on ``\\n`` bytes before decoding (not so for UTF-16/32)."""
+    return codec == "utf-8-sig" or '\n,"'.encode(codec) == b'\n,"'
+
+
+def decoded_lines(path: Path, codec: str) -> Iterator[tuple[str, bool]]:
+    """``(text with its line ending, decoded cleanly)`` per physical line of ``path``.
+
+    A line that does not decode comes back with its bad bytes as ``\\xNN`` escapes and
+    ``False``; the file goes on. UTF-16/32 files are decoded whole (their lines cannot be cut
+    as bytes); an error there raises ``FileLevelError``.
+    """
+    if not is_ascii_compatible(codec):
+        with _open_binary(path) as handle:
+            data = handle.read()
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as error:
+            raise FileLevelError(f"not valid {codec}: {error}") from error
+        for line in text.splitlines(keepends=True):
+            yield line, True
+        return
+    strip_bom = codec == "utf-8-sig"
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and strip_bom and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode(codec), True
+            except UnicodeDecodeError:
+                yield raw.decode(codec, "backslashreplace"), False
+
+
+def file_text(path: Path, codec: str | None) -> str:
+    """The file as text for a whole-file quarantine record: bad bytes escaped, size capped."""
+    with _open_binary(path) as handle:
+        data = handle.read(FILE_RECORD_MAX_CHARS + 1)
+    text = data.decode(codec or "utf-8", "backslashreplace")
+    if len(data) > FILE_RECORD_MAX_CHARS:
+        text = text[:FILE_RECORD_MAX_CHARS] + "\n[... cut: the file is kept by its sha256]"
+    return text
+
+
+def file_level_record(
+    reader: str, path: Path, source_sha256: str, reason: str, codec: str | None = None
+) -> QuarantineRecord:
+    """One quarantine record standing for the whole file (``source_line`` 0)."""
+    return QuarantineRecord(
+        reader, path.name, source_sha256, FILE_LEVEL_LINE, reason, file_text(path, codec)
+    )
 
 
 def open_text(path: Path) -> IO[str]:
@@ -93,6 +275,8 @@ def parse_timestamp(value: object, *, field_name: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as error:
         raise RecordError(f"{field_name}: not an ISO 8601 date-time: {value!r}") from error
+    if parsed.year not in YEARS_ACCEPTED:
+        raise RecordError(f"{field_name}: year {parsed.year} is outside 1900..2100")
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -112,9 +296,12 @@ def parse_date(value: object, *, field_name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text[:10])
+        parsed = date.fromisoformat(text[:10])
     except ValueError as error:
         raise RecordError(f"{field_name}: not a date (YYYY-MM-DD): {value!r}") from error
+    if parsed.year not in YEARS_ACCEPTED:
+        raise RecordError(f"{field_name}: year {parsed.year} is outside 1900..2100")
+    return parsed
 
 
 def finite_number(value: object, *, field_name: str, allow_none: bool = True) -> float | None:

@@ -1,7 +1,8 @@
 """The members register: who studies, pseudonymised and encrypted on the way in.
 
-CSV with English or Chinese headers (``columns.MEMBER_COLUMNS``). Output: ``members`` rows in
-which nothing identifies a person in plaintext:
+CSV in any encoding ``common.detect_encoding`` recognises, with English or Chinese headers
+(``columns.MEMBER_COLUMNS``, synonyms included; headers it does not know are reported).
+Output: ``members`` rows in which nothing identifies a person in plaintext:
 
 * ``member_key`` = ``personal.member_key(employee_no)`` (the same pseudonym xAPI statements get
   from ``actor.account.name``);
@@ -20,7 +21,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from features.readers.columns import MEMBER_COLUMNS, iter_csv_records, read_chunks
+from features.readers.columns import MEMBER_COLUMNS, read_csv_chunks
 from features.readers.common import ReadChunk, RecordError, optional_text, parse_date, required_text
 from features.schema import MEMBERS
 from features.security import PersonalData
@@ -56,13 +57,14 @@ PHONE_PATTERN = re.compile(r"\+?[\d\s\-()]{5,24}")
 
 def read_members(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``members`` rows; one source record per CSV row."""
-    records = iter_csv_records(path, MEMBER_COLUMNS, required=("employee_no", "name"))
 
     def member_row(record: object) -> tuple[object, ...]:
         assert isinstance(record, dict)
         return _member_row(record, personal)
 
-    yield from read_chunks(READER, path, MEMBERS.name, records, member_row)
+    yield from read_csv_chunks(
+        READER, path, MEMBERS.name, MEMBER_COLUMNS, member_row, required=("employee_no", "name")
+    )
 
 
 def _member_row(record: dict[str, str], personal: PersonalData) -> tuple[object, ...]:

@@ -27,23 +27,43 @@ compiled releases completed on that line that failed validation (their reasons j
 ocids named). One line yields at most one quarantine record because the quarantine is keyed
 by file and line; with one release per line, as usual, every bad release is one record.
 
-Quarantined (the whole compiled release, with the field path in the reason): missing ``ocid``;
-a key field of the wrong type (an object or array that is not one, an id that is not text);
-an amount that is not a finite number; a date that is not ISO 8601; releases that ocdsmerge
-cannot merge (e.g. a missing ``date``). Optional fields that are absent are simply NULL.
-Tolerated rather than quarantined: numeric strings as amounts (``"1,234.5"``), numbers as ids,
-and Armenia's non-standard lot references (``relatedLot``; ``relatedLots`` of ``{"lotId"}``).
-Amounts keep their currency and are never converted. Dates become naive UTC. Objects of an
-array that lack an ``id`` (bids, awards, amendments...) get ``#<position>`` (0-based in the
-array) as a stable id, so no key column is NULL. Contact names and telephones are stored only
-encrypted (and the telephone's fingerprint); error messages never quote them.
+What is an error and what is tolerated. An error quarantines the whole compiled release, with
+the field path in the reason; a tolerated oddity is accepted and counted as a warning of the
+run's report (``ReadChunk.warnings``, printed by ``lodestar ingest``; positions in arrays
+are written ``[]`` so that the same oddity is counted once per kind).
+
+| field | error (quarantined) | tolerated (warning) |
+| --- | --- | --- |
+| ``ocid`` | missing, blank, or not a string (a number: ids are prefixed text) | |
+| ``id`` of an array's objects (1) | not a scalar | missing: ``#<position>`` derived |
+| ``value.amount`` (2) | not a finite number; negative | a numeric string (``"1,234.5"``) |
+| ``transactions[].value.amount`` | not a finite number | negative (OCDS: a refund or correction) |
+| ``value.currency`` | not text | not an ISO 4217 code; missing beside an amount |
+| every date | not ISO 8601; year outside 1900..2100 | |
+| ``tender.numberOfTenderers`` | not a whole number; negative | missing |
+| ``tender``, ``buyer`` | not an object | missing |
+| other objects and arrays | the wrong JSON type | missing (NULL, or no rows) |
+| several releases of one ocid | ocdsmerge cannot merge them (e.g. no ``date``) | |
+
+(1) bids, awards, contracts, lots, items, parties, amendments, milestones, transactions; the
+position is 0-based in the array, so no key column is NULL. (2) of the tender, lots, item
+unit values, bids, awards and contracts.
+
+Also tolerated silently, as OCDS publishers commonly write them: numbers as ids (kept as
+text) and Armenia's lot references (``relatedLot``; ``relatedLots`` of ``{"lotId"}``).
+Amounts keep their currency and are never converted. Dates become naive UTC. Frames are typed
+from ``features.schema`` (``columns.schema_frame``), never from the data. Contact names and
+telephones are stored only encrypted (and the telephone's fingerprint); reasons never quote
+them, and a release the reader fails on for an unforeseen reason is quarantined with the
+exception's type only.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,10 +71,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import orjson
-import pandas as pd
 from ocdsmerge import Merger
 from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 
+from features.readers.columns import schema_frame
 from features.readers.common import (
     ReadChunk,
     RecordError,
@@ -64,7 +84,6 @@ from features.readers.common import (
     open_text,
     parse_timestamp,
 )
-from features.schema import LINEAGE_COLUMNS
 from features.security import PersonalData
 from features.store import QuarantineRecord, file_sha256
 
@@ -72,6 +91,22 @@ READER = "ocds"
 CHUNK_RELEASES = 20_000  # compiled releases per chunk (a single huge package line may exceed it)
 FINGERPRINT_CACHE_SIZE = 200_000
 MISSING_ID_PREFIX = "#"  # stable id of an array object without ``id``: "#" + its position
+ARRAY_POSITION = re.compile(r"\[\d+\]")
+EXPECTED_SECTIONS = ("tender", "buyer")  # optional in OCDS, but a release without is odd
+
+# ISO 4217 alphabetic codes in use (and the funds codes OCDS publishers meet)
+ISO_4217_CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+    MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
+    PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
+    TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XCD
+    XCG XDR XOF XPF XSU XUA YER ZAR ZMW ZWG ZWL
+    """.split()  # noqa: SIM905 - a list of 180 codes one per line reads worse
+)
 
 # OCDS 1.1 merge rules (what ``ocdsmerge.get_merge_rules`` derives from the 1.1 release schema,
 # plus the bids extension), given explicitly so the Merger never fetches the schema. Arrays of
@@ -287,11 +322,6 @@ def _text(parent: dict, key: str, path: str) -> str | None:
     raise RecordError(f"{path}{key}: expected text, got {type(value).__name__}")
 
 
-def _id(parent: dict, path: str, position: int) -> str:
-    """The object's ``id``, or ``#<position>`` when it has none (key columns are never NULL)."""
-    return _text(parent, "id", path) or f"{MISSING_ID_PREFIX}{position}"
-
-
 @lru_cache(maxsize=1 << 16)
 def _cached_timestamp(text: str) -> datetime:
     """Processes share many dates; parsed datetimes are immutable, so cache them."""
@@ -310,24 +340,20 @@ def _timestamp(parent: dict, key: str, path: str) -> datetime | None:
     return parse_timestamp(value, field_name=f"{path}{key}")  # raises, naming the field
 
 
-def _value(parent: dict, key: str, path: str) -> tuple[float | None, str | None]:
-    """``(amount, currency)`` of an OCDS Value object; the currency is kept, never converted."""
-    value = _object(parent, key, path)
-    if not value:
-        return None, None
-    amount = value.get("amount")
-    if type(amount) is not float or not math.isfinite(amount):
-        amount = finite_number(amount, field_name=f"{path}{key}.amount")
-    return amount, _text(value, "currency", f"{path}{key}.")
-
-
 def _integer(parent: dict, key: str, path: str) -> int | None:
     number = finite_number(parent.get(key), field_name=f"{path}{key}")
     if number is None:
         return None
     if not number.is_integer():
         raise RecordError(f"{path}{key}: expected a whole number, got {number!r}")
+    if number < 0:
+        raise RecordError(f"{path}{key}: must be >= 0, got {number:g}")
     return int(number)
+
+
+def _field_kind(path: str) -> str:
+    """A field path without array positions, for counting warnings: ``bids.details[].``."""
+    return ARRAY_POSITION.sub("[]", path)
 
 
 def _organisation_ids(parent: dict, key: str, path: str) -> list[str]:
@@ -391,6 +417,46 @@ class ReleaseFlattener:
         self._cipher = personal.cipher
         self._pseudonymiser = personal.pseudonymiser
         self._phone_fingerprints: dict[str, str | None] = {}
+        self.warnings: Counter[str] = Counter()  # of the last release flattened
+
+    def _warn(self, message: str) -> None:
+        self.warnings[message] += 1
+
+    def _id(self, parent: dict, path: str, position: int) -> str:
+        """The object's ``id``, or ``#<position>`` when it has none (key columns are never
+        NULL); a derived id is a warning."""
+        identifier = _text(parent, "id", path)
+        if identifier is None:
+            self._warn(f"{_field_kind(path)}id missing: derived from the position ('#0', ...)")
+            return f"{MISSING_ID_PREFIX}{position}"
+        return identifier
+
+    def _value(
+        self, parent: dict, key: str, path: str, *, refund_allowed: bool = False
+    ) -> tuple[float | None, str | None]:
+        """``(amount, currency)`` of an OCDS Value object; the currency is kept, never converted.
+
+        A negative amount is an error except where OCDS gives it a meaning (a transaction's
+        refund or correction: ``refund_allowed``).
+        """
+        value = _object(parent, key, path)
+        if not value:
+            return None, None
+        field = f"{path}{key}."
+        amount = value.get("amount")
+        if type(amount) is not float or not math.isfinite(amount):
+            if isinstance(amount, str) and amount.strip():
+                self._warn(f"{_field_kind(field)}amount given as text")
+            amount = finite_number(amount, field_name=f"{field}amount")
+        if amount is not None and amount < 0 and not refund_allowed:
+            raise RecordError(f"{field}amount: must be >= 0, got {amount:g}")
+        currency = _text(value, "currency", field)
+        if currency is None:
+            if amount is not None:
+                self._warn(f"{_field_kind(field)}currency missing")
+        elif currency not in ISO_4217_CURRENCIES:
+            self._warn(f"{_field_kind(field)}currency not an ISO 4217 code: {currency[:12]!r}")
+        return amount, currency
 
     def _phone_fingerprint(self, telephone: str | None) -> str | None:
         """Suppliers recur across processes: memoise (bounded) the normalise-and-HMAC step."""
@@ -404,6 +470,10 @@ class ReleaseFlattener:
         return fingerprint
 
     def rows(self, ocid: str, release: dict) -> Rows:
+        self.warnings = Counter()
+        for section in EXPECTED_SECTIONS:
+            if release.get(section) is None:
+                self._warn(f"{section} missing")
         rows: Rows = {name: [] for name in TABLE_COLUMNS}
         tender = _object(release, "tender", "")
         rows["processes"].append(self._process(ocid, release, tender))
@@ -429,7 +499,7 @@ class ReleaseFlattener:
         buyer = _object(release, "buyer", "")
         tender_period = _object(tender, "tenderPeriod", "tender.")
         award_period = _object(tender, "awardPeriod", "tender.")
-        amount, currency = _value(tender, "value", "tender.")
+        amount, currency = self._value(tender, "value", "tender.")
         return (
             ocid,
             _text(release, "id", ""),
@@ -452,11 +522,11 @@ class ReleaseFlattener:
 
     def _tender_parts(self, ocid: str, tender: dict, rows: Rows) -> None:
         for position, lot, path in _elements(tender, "lots", "tender."):
-            amount, currency = _value(lot, "value", path)
+            amount, currency = self._value(lot, "value", path)
             rows["lots"].append(
                 (
                     ocid,
-                    _id(lot, path, position),
+                    self._id(lot, path, position),
                     _text(lot, "title", path),
                     _text(lot, "status", path),
                     amount,
@@ -474,10 +544,10 @@ class ReleaseFlattener:
         classification = _object(item, "classification", path)
         classification_path = f"{path}classification."
         unit = _object(item, "unit", path)
-        unit_amount, unit_currency = _value(unit, "value", f"{path}unit.")
+        unit_amount, unit_currency = self._value(unit, "value", f"{path}unit.")
         return (
             ocid,
-            _id(item, path, position),
+            self._id(item, path, position),
             _text(item, "description", path),
             _text(classification, "scheme", classification_path),
             _text(classification, "id", classification_path),
@@ -490,10 +560,10 @@ class ReleaseFlattener:
         )
 
     def _bid(self, ocid: str, position: int, bid: dict, path: str) -> tuple[object, ...]:
-        amount, currency = _value(bid, "value", path)
+        amount, currency = self._value(bid, "value", path)
         return (
             ocid,
-            _id(bid, path, position),
+            self._id(bid, path, position),
             _timestamp(bid, "date", path),
             _text(bid, "status", path),
             amount,
@@ -503,10 +573,10 @@ class ReleaseFlattener:
         )
 
     def _award(self, ocid: str, position: int, award: dict, path: str) -> tuple[object, ...]:
-        amount, currency = _value(award, "value", path)
+        amount, currency = self._value(award, "value", path)
         return (
             ocid,
-            _id(award, path, position),
+            self._id(award, path, position),
             _timestamp(award, "date", path),
             _text(award, "status", path),
             amount,
@@ -517,8 +587,8 @@ class ReleaseFlattener:
         )
 
     def _contract(self, ocid: str, position: int, contract: dict, path: str, rows: Rows) -> None:
-        contract_id = _id(contract, path, position)
-        amount, currency = _value(contract, "value", path)
+        contract_id = self._id(contract, path, position)
+        amount, currency = self._value(contract, "value", path)
         period = _object(contract, "period", path)
         rows["contracts"].append(
             (
@@ -550,7 +620,7 @@ class ReleaseFlattener:
                 (
                     ocid,
                     contract_id,
-                    _id(milestone, milestone_path, milestone_position),
+                    self._id(milestone, milestone_path, milestone_position),
                     _text(milestone, "type", milestone_path),
                     _text(milestone, "code", milestone_path),
                     _text(milestone, "status", milestone_path),
@@ -575,7 +645,7 @@ class ReleaseFlattener:
             ocid,
             scope,
             parent_id,
-            _id(amendment, path, position),
+            self._id(amendment, path, position),
             _timestamp(amendment, "date", path),
             _text(amendment, "rationale", path),
             _text(amendment, "description", path),
@@ -586,9 +656,9 @@ class ReleaseFlattener:
     ) -> tuple[object, ...]:
         """OCDS 1.1 ``value``/``payer``/``payee``, else the 1.0 ``amount`` and organisations."""
         if transaction.get("value") is not None:
-            amount, currency = _value(transaction, "value", path)
+            amount, currency = self._value(transaction, "value", path, refund_allowed=True)
         else:
-            amount, currency = _value(transaction, "amount", path)
+            amount, currency = self._value(transaction, "amount", path, refund_allowed=True)
         payer = _text(_object(transaction, "payer", path), "id", f"{path}payer.")
         payee = _text(_object(transaction, "payee", path), "id", f"{path}payee.")
         if payer is None:
@@ -600,7 +670,7 @@ class ReleaseFlattener:
         return (
             ocid,
             contract_id,
-            _id(transaction, path, position),
+            self._id(transaction, path, position),
             _timestamp(transaction, "date", path),
             amount,
             currency,
@@ -616,7 +686,7 @@ class ReleaseFlattener:
         telephone = _text(contact, "telephone", f"{path}contactPoint.")
         return (
             ocid,
-            _id(party, path, position),
+            self._id(party, path, position),
             _text(party, "name", path),
             _strings(party, "roles", path),
             _text(identifier, "scheme", f"{path}identifier."),
@@ -642,12 +712,14 @@ class Unit:
 
 
 def _ocid(release: dict, path: str) -> str:
+    """The ocid: a non-blank string (a number is refused: ocids are prefixed identifiers, and
+    a number would have lost its leading zeros or prefix on the way)."""
     value = release.get("ocid")
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise RecordError(
-            f"{path}ocid: missing" if value in (None, "") else f"{path}ocid: not text"
-        )
-    return str(value).strip()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordError(f"{path}ocid: missing")
+    if not isinstance(value, str):
+        raise RecordError(f"{path}ocid: expected text, got {type(value).__name__}")
+    return value.strip()
 
 
 def _is_compiled(release: dict) -> bool:
@@ -816,9 +888,7 @@ class _ChunkBuilder:
     def flush(self) -> ReadChunk:
         chunk = self.chunk
         chunk.tables = {
-            name: pd.DataFrame.from_records(
-                table_rows, columns=[*TABLE_COLUMNS[name], *LINEAGE_COLUMNS]
-            )
+            name: schema_frame(name, table_rows)
             for name, table_rows in self.rows.items()
             if table_rows
         }
@@ -863,19 +933,27 @@ def read_ocds(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
         for ocid, releases, group in complete:
             try:
                 release_rows = flattener.rows(ocid, _compile(merger, ocid, releases))
-            except RecordError as error:
-                reasons.append(f"{error} (ocid {ocid})")
+            except Exception as error:  # a reader bug costs this release, not the file
+                reason = str(error) if isinstance(error, RecordError) else _failure(error)
+                reasons.append(f"{reason} (ocid {ocid})")
                 if group is not None and set(group.lines) != {line_no}:
                     failed_groups.append(
                         {"ocid": ocid, "source_lines": group.lines, "releases": group.releases}
                     )
                 continue
             builder.accept(release_rows, (builder.source_file, line_no, ingested_at))
+            builder.chunk.warnings.update(flattener.warnings)
         if reasons:
             builder.quarantine(line_no, reasons, _quarantined_text(raw, failed_groups))
         if builder.chunk.records_in >= CHUNK_RELEASES:
             yield builder.flush()
     yield builder.flush()
+
+
+def _failure(error: Exception) -> str:
+    """The reason for a release the reader failed on: the exception's type only (its message
+    may quote a contact's name or telephone)."""
+    return f"reader failed on this release ({type(error).__name__})"
 
 
 def _quarantined_text(raw: str, merged_from_other_lines: list[dict]) -> str:

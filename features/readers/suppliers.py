@@ -1,10 +1,13 @@
 """The supplier register, certifications and events (penalties, accidents, listings, findings).
 
-CSV, UTF-8 (a BOM is tolerated), with English or Chinese headers mapped through
+CSV in any encoding ``common.detect_encoding`` recognises (UTF-8 with or without a BOM,
+GB18030/GBK as Excel on Chinese Windows saves it), with English or Chinese headers mapped through
 ``columns.SUPPLIER_REGISTER_COLUMNS``, ``SUPPLIER_CERTIFICATION_COLUMNS`` and
-``SUPPLIER_EVENT_COLUMNS`` (the table is in ``features/readers/columns.py``). A row with a
-different number of fields than the header is quarantined, as is any row failing the checks
-below; quarantine reasons never repeat a legal representative, telephone or bank account.
+``SUPPLIER_EVENT_COLUMNS`` (the table and the synonyms are in ``features/readers/columns.py``;
+headers it does not know are reported in the run's report). A row with a different number of
+fields than the header is quarantined, as is any row failing the checks below; a file without
+a recognisable header, or undecodable, is quarantined as one record. Quarantine reasons never
+repeat a legal representative, telephone or bank account.
 
 Register (``suppliers``):
 
@@ -52,8 +55,7 @@ from features.readers.columns import (
     SUPPLIER_CERTIFICATION_COLUMNS,
     SUPPLIER_EVENT_COLUMNS,
     SUPPLIER_REGISTER_COLUMNS,
-    iter_csv_records,
-    read_chunks,
+    read_csv_chunks,
     split_list,
 )
 from features.readers.common import (
@@ -151,35 +153,45 @@ SEVERITIES_BY_TYPE: dict[str, dict[str, str]] = {
 
 def read_supplier_register(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``suppliers`` rows; one source record per CSV row."""
-    records = iter_csv_records(path, SUPPLIER_REGISTER_COLUMNS, required=("supplier_id", "name"))
 
     def supplier_row(record: object) -> tuple[object, ...]:
         assert isinstance(record, dict)
         return _supplier_row(record, personal)
 
-    yield from read_chunks("supplier_register", path, SUPPLIERS.name, records, supplier_row)
+    yield from read_csv_chunks(
+        "supplier_register",
+        path,
+        SUPPLIERS.name,
+        SUPPLIER_REGISTER_COLUMNS,
+        supplier_row,
+        required=("supplier_id", "name"),
+    )
 
 
 def read_supplier_certifications(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``supplier_certifications`` rows; one source record per CSV row."""
     del personal  # certifications hold no personal data
-    records = iter_csv_records(
-        path, SUPPLIER_CERTIFICATION_COLUMNS, required=("supplier_id", "cert_type", "cert_no")
-    )
-    yield from read_chunks(
-        "supplier_certifications", path, SUPPLIER_CERTIFICATIONS.name, records, _certification_row
+    yield from read_csv_chunks(
+        "supplier_certifications",
+        path,
+        SUPPLIER_CERTIFICATIONS.name,
+        SUPPLIER_CERTIFICATION_COLUMNS,
+        _certification_row,
+        required=("supplier_id", "cert_type", "cert_no"),
     )
 
 
 def read_supplier_events(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     """Chunks of ``supplier_events`` rows; one source record per CSV row."""
     del personal  # events name companies, not people (descriptions are kept as written)
-    records = iter_csv_records(
+    yield from read_csv_chunks(
+        "supplier_events",
         path,
+        SUPPLIER_EVENTS.name,
         SUPPLIER_EVENT_COLUMNS,
+        _event_row,
         required=("event_id", "supplier_id", "event_type", "event_date"),
     )
-    yield from read_chunks("supplier_events", path, SUPPLIER_EVENTS.name, records, _event_row)
 
 
 def _supplier_row(record: dict[str, str], personal: PersonalData) -> tuple[object, ...]:

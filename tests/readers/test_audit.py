@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 from features.ingest import ingest_file
-from features.readers.audit import AuditHeaderError
 from features.security import PersonalData
 from features.store import Store
 
@@ -72,18 +69,22 @@ def test_each_fault_is_quarantined_with_its_reason(
     assert "scheme: 'bribery'" in reasons[7]
     assert "confirmed_at: not a date" in reasons[8]
     assert reasons[9] == "confirmed_at: missing"
-    assert reasons[10] == "expected 4 columns, got 5"
+    assert reasons[10] == "expected 4 fields, got 5"
     assert len(reasons) == 7
 
 
-def test_wrong_header_refuses_the_file(
+def test_wrong_header_quarantines_the_file_as_one_record(
     store: Store, personal: PersonalData, tmp_path: Path
 ) -> None:
     path = _write(tmp_path, "ocid,result,scheme,date\nocds-1,confirmed,other,2024-05-01\n")
-    with pytest.raises(AuditHeaderError, match="expected the header ocid,finding,scheme"):
-        ingest_file(store, personal, "audit_outcomes", path)
+    report = ingest_file(store, personal, "audit_outcomes", path)
+    assert (report.records_in, report.accepted, report.quarantined) == (1, 0, 1)
     assert store.count("audit_outcomes") == 0
-    assert store.count("ingest_runs") == 0
+    assert store.count("ingest_runs") == 1
+    line, reason = store.query("SELECT source_line, reason FROM quarantine").iloc[0]
+    assert line == 0
+    assert "finding, confirmed_at" in reason
+    assert "headers read: ocid, result" in reason
 
 
 def test_header_in_another_order_is_accepted(

@@ -322,3 +322,102 @@ def test_chunks_keep_the_counting_invariant(personal: PersonalData, shared_data:
         chunk.check()
         assert chunk.reader == "ocds"
     assert sum(chunk.records_in for chunk in chunks) == 900
+
+
+def _bid(bid_id: object, amount: object, currency: str = "CNY") -> dict[str, object]:
+    return {"id": bid_id, "value": {"amount": amount, "currency": currency}, "status": "valid"}
+
+
+def _with_bids(ocid: object, *bids: dict[str, object], **fields: object) -> dict[str, object]:
+    release = _release(str(ocid), tender={"id": "t", "title": "x"}, buyer={"id": "b"}, **fields)
+    release["ocid"] = ocid
+    release["bids"] = {"details": list(bids)}
+    return release
+
+
+def test_errors_quarantine_the_release_with_the_field_in_the_reason(
+    store: Store, personal: PersonalData, tmp_path: Path
+) -> None:
+    errors = {
+        "ocid: expected text, got int": _with_bids(12345, _bid("b1", 10.0)),
+        "bids.details[1].value.amount: must be >= 0": _with_bids(
+            "ocds-neg", _bid("b1", 10.0), _bid(None, -5.0)
+        ),
+        "awards[0].value.amount: not a number": _with_bids(
+            "ocds-award", awards=[{"id": "a1", "value": {"amount": "lots", "currency": "CNY"}}]
+        ),
+        "contracts[0].value.amount: must be >= 0": _with_bids(
+            "ocds-contract", contracts=[{"id": "c1", "value": {"amount": -1, "currency": "CNY"}}]
+        ),
+        "tender.numberOfTenderers: must be >= 0": _release(
+            "ocds-count", tender={"numberOfTenderers": -2}
+        ),
+        "bids.details[0].date: year 9999 is outside 1900..2100": _with_bids(
+            "ocds-date", {**_bid("b1", 1.0), "date": "9999-01-01T00:00:00Z"}
+        ),
+        "date: year 1 is outside 1900..2100": {**_release("ocds-year"), "date": "0001-01-01"},
+    }
+    good = _with_bids("ocds-good", _bid("b1", 10.0))
+    path = _write_lines(tmp_path / "faults.jsonl", [good, *errors.values()])
+
+    report = _ingest(store, personal, path)
+
+    assert (report.records_in, report.accepted, report.quarantined) == (8, 1, 7)
+    reasons = _quarantine_reasons(store)
+    for line_no, expected in enumerate(errors, start=2):
+        assert expected in reasons[line_no], (expected, reasons[line_no])
+    assert store.query("SELECT ocid FROM processes")["ocid"].tolist() == ["ocds-good"]
+
+
+def test_tolerated_oddities_are_accepted_and_counted_in_the_report(
+    store: Store, personal: PersonalData, tmp_path: Path
+) -> None:
+    refund = {"id": "p1", "value": {"amount": -100.0, "currency": "CNY"}}
+    releases = [
+        _with_bids("ocds-1", _bid(None, 10.0), _bid(None, 12.0)),
+        _with_bids("ocds-2", _bid("b1", "1,234.5", currency="XYZ")),
+        _with_bids(
+            "ocds-3",
+            _bid("b1", 10.0),
+            contracts=[{"id": "c1", "implementation": {"transactions": [refund]}}],
+        ),
+        _release("ocds-4"),
+    ]
+    path = _write_lines(tmp_path / "tolerated.jsonl", releases)
+
+    report = _ingest(store, personal, path)
+
+    assert (report.accepted, report.quarantined) == (4, 0)
+    assert report.warnings == {
+        "bids.details[].id missing: derived from the position ('#0', ...)": 2,
+        "bids.details[].value.amount given as text": 1,
+        "bids.details[].value.currency not an ISO 4217 code: 'XYZ'": 1,
+        "tender missing": 1,
+        "buyer missing": 1,
+    }
+    bids = store.query("SELECT ocid, bid_id, value_amount FROM bids ORDER BY ocid, bid_id")
+    assert bids.values.tolist() == [
+        ["ocds-1", "#0", 10.0],
+        ["ocds-1", "#1", 12.0],
+        ["ocds-2", "b1", 1234.5],
+        ["ocds-3", "b1", 10.0],
+    ]
+    assert store.query("SELECT value_amount FROM transactions").iloc[0, 0] == -100.0
+    assert "warning: tender missing" in str(report)
+
+
+def test_frames_are_typed_from_the_schema_not_the_data(
+    personal: PersonalData, tmp_path: Path
+) -> None:
+    """An INTEGER column with nulls stays integer; an all-null column keeps its type."""
+    releases = [
+        _release("ocds-1", tender={"numberOfTenderers": 3}),
+        _release("ocds-2", tender={"title": "no count"}),
+    ]
+    (chunk,) = read_ocds(_write_lines(tmp_path / "typed.jsonl", releases), personal)
+    processes = chunk.tables["processes"]
+    assert str(processes["number_of_tenderers"].dtype) == "int32[pyarrow]"
+    assert processes["number_of_tenderers"].tolist()[0] == 3
+    assert processes["number_of_tenderers"].isna().tolist() == [False, True]
+    assert str(processes["tender_value_amount"].dtype) == "double[pyarrow]"
+    assert str(processes["award_period_end"].dtype) == "timestamp[us][pyarrow]"

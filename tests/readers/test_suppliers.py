@@ -10,8 +10,8 @@ from typing import cast
 import pandas as pd
 import pytest
 
+from features.cli import main
 from features.ingest import ingest_file
-from features.readers.columns import ColumnMapError
 from features.readers.suppliers import (
     read_supplier_certifications,
     read_supplier_events,
@@ -152,10 +152,107 @@ def test_register_faults_are_quarantined(
     assert plaintext_present(store.path, PERSONAL_VALUES) == []
 
 
-def test_missing_required_column_stops_the_file(tmp_path: Path, personal: PersonalData) -> None:
-    path = write_csv(tmp_path / "register.csv", [["name", "phone"], ["甲公司", "1"]])
-    with pytest.raises(ColumnMapError, match="supplier_id"):
-        list(read_supplier_register(path, personal))
+def test_missing_required_column_quarantines_the_file_as_one_record(
+    tmp_path: Path, store: Store, personal: PersonalData
+) -> None:
+    path = write_csv(tmp_path / "register.csv", [["name", "phone"], ["甲公司", "1"], ["乙", "2"]])
+    report = ingest_file(store, personal, "supplier_register", path)
+    assert (report.records_in, report.accepted, report.quarantined) == (1, 0, 1)
+    (reason,) = quarantine_reasons(store).values()
+    assert "supplier_id" in reason
+    assert list(quarantine_reasons(store)) == [0]
+
+
+# what Excel on Chinese Windows exports: synonyms of the documented headers, GB18030 bytes,
+# CRLF, a full-width space and stray spaces in a header, a required-marker star, a remark column
+REGISTER_SYNONYMS = [
+    "供应商编码", "*企业名称", "信用代码", "法人代表", "手机", "地址", "开户行账号",
+    "供货类别", "企业性质", "所在地区", "注册资本（万元）", "成立日期", "企业规模",
+    "纳税信用等级", "碳排放强度", "入库日期\u3000", "  备注 ",
+]  # fmt: skip
+
+
+def synonym_register(path: Path, encoding: str) -> Path:
+    rows = [REGISTER_SYNONYMS, *([*chinese_row(s), "长期合作"] for s in SUPPLIERS)]
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8-sig", "utf-8"])
+def test_register_in_excel_encodings_with_synonym_headers_is_read(
+    tmp_path: Path, store: Store, personal: PersonalData, encoding: str
+) -> None:
+    path = synonym_register(tmp_path / "供应商名录.csv", encoding)
+
+    report = ingest_file(store, personal, "supplier_register", path)
+
+    assert (report.records_in, report.accepted, report.quarantined) == (2, 2, 0)
+    expected = {"gb18030": "GB18030", "gbk": "GB18030", "utf-8-sig": "UTF-8 with BOM"}
+    assert report.encoding == expected.get(encoding, "UTF-8")
+    assert report.warnings == {"column not mapped, its values are not stored: '备注'": 1}
+    assert "warning: column not mapped, its values are not stored: '备注'" in str(report)
+    assert f"encoding: {report.encoding}" in str(report)
+    rows = store.query("SELECT * FROM suppliers ORDER BY supplier_id").set_index("supplier_id")
+    assert rows.loc["S0001", "name"] == "鄂尔多斯市恒泰矿山机械有限公司"
+    assert rows.loc["S0001", "credit_code"] == "91150602MA0N1234XK"
+    assert rows.loc["S0002", "address"] == "山西省太原市小店区龙城大街99号"
+    assert rows.loc["S0001", "registered_on"].isoformat()[:10] == "2021-03-01"
+    assert rows.loc["S0001", "legal_representative_fingerprint"] == (
+        personal.pseudonymiser.fingerprint("person", "贺兰山")
+    )
+
+
+def test_gb18030_register_keeps_good_rows_around_a_cut_line(
+    tmp_path: Path, store: Store, personal: PersonalData
+) -> None:
+    good = synonym_register(tmp_path / "good.csv", "gb18030").read_bytes().split(b"\r\n")
+    cut = "S0003,山西".encode("gb18030")[:-1]  # the last character cut in half
+    path = tmp_path / "register.csv"
+    path.write_bytes(b"\r\n".join([good[0], good[1], cut, good[2]]) + b"\r\n")
+
+    report = ingest_file(store, personal, "supplier_register", path)
+
+    assert report.encoding == "GB18030"
+    assert (report.records_in, report.accepted, report.quarantined) == (3, 2, 1)
+    assert quarantine_reasons(store)[3] == "not GB18030"
+
+
+def test_two_headers_for_one_column_keep_the_first_and_say_so(
+    tmp_path: Path, store: Store, personal: PersonalData
+) -> None:
+    path = write_csv(
+        tmp_path / "register.csv",
+        [["供应商编号", "单位名称", "联系电话", "手机"], ["S1", "甲公司", "13800138000", "139"]],
+    )
+    report = ingest_file(store, personal, "supplier_register", path)
+    assert report.accepted == 1
+    assert report.warnings == {"column '手机' not read: phone is read from '联系电话'": 1}
+    stored = store.query("SELECT phone_fingerprint FROM suppliers").iloc[0, 0]
+    assert stored == personal.pseudonymiser.fingerprint("phone", "13800138000")
+
+
+def test_an_excel_workbook_is_quarantined_as_one_record(
+    tmp_path: Path, store: Store, personal: PersonalData
+) -> None:
+    path = tmp_path / "register.csv"
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 8)
+    report = ingest_file(store, personal, "supplier_register", path)
+    assert (report.records_in, report.accepted, report.quarantined) == (1, 0, 1)
+    assert "Excel .xlsx" in quarantine_reasons(store)[0]
+
+
+def test_cli_prints_the_encoding_and_the_unmapped_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--data-dir", str(tmp_path / "data"), "--key-file", str(tmp_path / "k.json")]
+    assert main(["keys", "init", *options]) == 0
+    path = synonym_register(tmp_path / "register.csv", "gb18030")
+    capsys.readouterr()
+    assert main(["ingest", "--kind", "supplier_register", str(path), "--quiet", *options]) == 0
+    output = capsys.readouterr().out
+    assert "encoding: GB18030" in output
+    assert "column not mapped, its values are not stored: '备注'" in output
 
 
 def test_register_reingest_adds_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -34,6 +35,31 @@ def test_cardinal_counts_match_the_known_results(report: dict[str, Any]) -> None
         if row["organisations"]["Tenderer"]
     }
     assert set(tenderers) == {"R028", "R035", "R058"}
+
+
+def test_the_real_file_gives_the_readme_figures(report: dict[str, Any]) -> None:
+    source = report["source"]
+    assert (source["processes"], source["quarantined"]) == (428, 0)
+    assert source["processes_with_any_flag"] == 313
+
+
+def test_number_of_tenderers_on_some_processes_only(shared_data: Path, tmp_path: Path) -> None:
+    """Real processes with ``tender.numberOfTenderers`` removed from every other one: a column
+    of integers with nulls, which used to become float NaN and stop the run."""
+    path = tmp_path / "some_with_number_of_tenderers.jsonl"
+    with gzip.open(shared_data / ARMENIA, "rt", encoding="utf-8") as source:
+        releases = [json.loads(next(source)) for _ in range(30)]
+    for position, release in enumerate(releases):
+        if position % 2:
+            del release["tender"]["numberOfTenderers"]
+    assert sum("numberOfTenderers" in r["tender"] for r in releases) == 15
+    path.write_text("".join(json.dumps(r) + "\n" for r in releases), encoding="utf-8")
+
+    result = run(path, seed=0, top=5)
+
+    assert (result["source"]["accepted"], result["source"]["quarantined"]) == (30, 0)
+    assert len(result["scores"]) == 30
+    assert all(0.0 <= score <= 1.0 for score in result["scores"].values())
 
 
 def test_every_process_is_read_and_scored_in_0_1(report: dict[str, Any]) -> None:
