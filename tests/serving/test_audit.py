@@ -29,16 +29,20 @@ def test_reads_and_denials_are_logged_with_pseudonyms(
     client.get("/v1/members/E1001", headers=member | {"X-Request-ID": "req-read"})
     client.get("/v1/members/E1002", headers=member | {"X-Request-ID": "req-denied"})
     client.get("/v1/whoami", headers={"X-Request-ID": "req-anonymous"})
-    client.get("/healthz")  # not authenticated, not audited
-    client.get("/metrics")
+    client.get("/healthz", headers={"X-Request-ID": "req-health"})  # public, audited too
 
     entries = _entries(client)
-    assert [e["request_id"] for e in entries] == ["req-read", "req-denied", "req-anonymous"]
-    assert [e["status_code"] for e in entries] == [200, 403, 401]
-    assert [e["seq"] for e in entries] == [1, 2, 3]
+    assert [e["request_id"] for e in entries] == [
+        "req-read",
+        "req-denied",
+        "req-anonymous",
+        "req-health",
+    ]
+    assert [e["status_code"] for e in entries] == [200, 403, 401, 200]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4]
     subject_key = service_personal.pseudonymiser.pseudonym("subject", "E1001")
-    assert [e["subject_key"] for e in entries] == [subject_key, subject_key, ""]
-    assert [e["role"] for e in entries] == ["member", "member", ""]
+    assert [e["subject_key"] for e in entries] == [subject_key, subject_key, "", ""]
+    assert [e["role"] for e in entries] == ["member", "member", "", ""]
     assert entries[0]["action"] == "GET"
     assert entries[0]["resource"] == f"/v1/members/member:{service_personal.member_key('E1001')}"
     assert entries[2]["resource"] == "/v1/whoami"
