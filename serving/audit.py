@@ -235,9 +235,11 @@ class AuditWriter:
         *,
         move_every_s: float = 1.0,
         move_after: int = 512,
+        verifier: ChainVerifier | None = None,
     ) -> None:
         self._shared = shared
         self._journal = journal
+        self.verifier = verifier or ChainVerifier()
         self._head_seq, self._head_hash = head
         self._move_after = move_after
         self._move_every_s = move_every_s
@@ -446,39 +448,67 @@ def _hashed_fields(entry: AuditEntry) -> dict[str, Any]:
 
 
 def open_audit_writer(shared: SharedStore, journal: AuditJournal, **options: Any) -> AuditWriter:
-    """Replay the journal, read the head from the table and start the writer."""
+    """Replay the journal, read the head from the table, verify the whole chain (the
+    writer's ``verifier`` then checks only newer entries) and start the writer."""
     replay_journal(shared, journal)
+    verifier = ChainVerifier()
     with shared.use() as store:
         head = table_head(store)
+        if not verifier.verify(store, full=True):
+            logger.error("the audit log's hash chain does not verify: it has been changed")
     logger.info("audit log head at start: seq %d, hash %s", *head)
-    return AuditWriter(shared, journal, head, **options)
+    return AuditWriter(shared, journal, head, verifier=verifier, **options)
 
 
-def verify_chain(store: Store) -> bool:
-    """True when every entry's hash matches its content and its predecessor, and the
-    sequence runs 1, 2, 3 ... without gaps. Reads the whole log in batches."""
-    cursor = store.connection.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
-    expected_seq, prev_hash = 1, GENESIS_HASH
+def verify_after(store: Store, seq: int, prev_hash: str) -> tuple[bool, int, str]:
+    """Verify the entries after ``seq``, the first of them chained on ``prev_hash``: (valid,
+    last seq verified, its hash). Valid when each entry's hash matches its content and its
+    predecessor and the sequence runs on without gaps. Reads in batches."""
+    cursor = store.connection.execute(
+        f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq", [seq]
+    )
     while rows := cursor.fetchmany(_VERIFY_BATCH):
         for row in rows:
             entry = AuditEntry(*row)
-            if entry.seq != expected_seq or entry.prev_hash != prev_hash:
+            if entry.seq != seq + 1 or entry.prev_hash != prev_hash:
+                return False, seq, prev_hash
+            if compute_entry_hash(prev_hash, **_hashed_fields(entry)) != entry.entry_hash:
+                return False, seq, prev_hash
+            seq, prev_hash = entry.seq, entry.entry_hash
+    return True, seq, prev_hash
+
+
+def verify_chain(store: Store) -> bool:
+    """True when the whole log verifies from its first entry (``verify_after``)."""
+    return verify_after(store, 0, GENESIS_HASH)[0]
+
+
+class ChainVerifier:
+    """Verifies the log incrementally: it keeps the verified prefix (last verified seq and
+    hash) and checks only newer entries, and that the prefix's last entry is still there
+    unchanged (a cut or rewritten tail). A change inside the prefix is found only by a full
+    verify (``full=True``), which the service runs at start and the security auditor on
+    request. A failed verify leaves the prefix where it was, so it fails again until the
+    log is repaired."""
+
+    def __init__(self) -> None:
+        self._seq, self._hash = 0, GENESIS_HASH
+        self._lock = threading.Lock()
+
+    def verify(self, store: Store, *, full: bool = False) -> bool:
+        with self._lock:
+            seq, prev_hash = (0, GENESIS_HASH) if full else (self._seq, self._hash)
+            if seq and entry_hash_at(store, seq) != prev_hash:
                 return False
-            recomputed = compute_entry_hash(
-                prev_hash,
-                seq=entry.seq,
-                at=entry.at,
-                subject_key=entry.subject_key,
-                role=entry.role,
-                action=entry.action,
-                resource=entry.resource,
-                status_code=entry.status_code,
-                request_id=entry.request_id,
-            )
-            if recomputed != entry.entry_hash:
-                return False
-            expected_seq, prev_hash = expected_seq + 1, entry.entry_hash
-    return True
+            valid, last_seq, last_hash = verify_after(store, seq, prev_hash)
+            if valid:
+                self._seq, self._hash = last_seq, last_hash
+            return valid
+
+    @property
+    def verified_seq(self) -> int:
+        with self._lock:
+            return self._seq
 
 
 def read_entries(store: Store, *, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
