@@ -115,3 +115,14 @@ class ServiceSettings(Settings):
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    study_as_of_max_age_days: int = Field(
+        default=400,
+        ge=1,
+        le=3660,
+        description="suggestions as_of further back than this are refused (422)",
+    )
+    study_replay_builds: RateLimit = Field(
+        default=RateLimit(per_minute=0.2, burst=3),
+        description="full snapshot builds for past as_of hours, all callers together "
+        "(each costs seconds of CPU); beyond it a new hour is refused with 429",
+    )

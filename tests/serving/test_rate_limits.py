@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from pydantic import ValidationError
 
 from features.settings import Keyring
 from serving.app import create_app
+from serving.errors import ApiError
+from serving.learning import ReplayBudget, check_as_of
 from serving.ratelimit import InProcessRateLimiter, route_group
 from serving.settings import RateLimit, RateLimits, ServiceSettings
 from tests.serving.conftest import audited_store, bearer
@@ -129,3 +132,29 @@ def test_default_limits_keep_members_suggestions_tight(tmp_path: Path) -> None:
     assert suggestions.per_minute <= 10
     assert limits.for_caller("auditor", "risk").per_minute >= 10 * suggestions.per_minute
     assert limits.for_caller("admin", "xapi") != limits.for_caller("member", "xapi")
+
+
+def test_suggestions_as_of_too_old_or_in_the_future_are_refused() -> None:
+    now = datetime(2025, 6, 1, 10, 30)
+    max_age = timedelta(days=30)
+    check_as_of(now - timedelta(days=29), now, max_age)
+    check_as_of(now + timedelta(minutes=29), now, max_age)  # within the live hour
+    for moment in (now - timedelta(days=31), now + timedelta(hours=2), datetime(1, 1, 1)):
+        with pytest.raises(ApiError) as refused:
+            check_as_of(moment, now, max_age)
+        assert refused.value.status_code == 422
+
+
+def test_snapshot_builds_for_past_hours_share_one_budget() -> None:
+    clock = FakeClock()
+    budget = ReplayBudget(
+        RateLimit(per_minute=0.2, burst=2), InProcessRateLimiter(max_keys=1, clock=clock)
+    )
+    budget.take()
+    budget.take()
+    with pytest.raises(ApiError) as refused:
+        budget.take()
+    assert refused.value.status_code == 429
+    assert refused.value.headers == {"Retry-After": "300"}
+    clock.now += 300
+    budget.take()
