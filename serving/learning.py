@@ -465,7 +465,7 @@ class Study:
     recommender_version: str
     data: StudyData
     refresh_seconds: float = SNAPSHOT_REFRESH_SECONDS
-    as_of_max_age: timedelta = timedelta(days=400)
+    as_of_max_age: timedelta = timedelta(days=1830)
     replay_budget: ReplayBudget | None = None
     builds: int = 0
     member_updates: int = 0

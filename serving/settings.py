@@ -116,7 +116,7 @@ class ServiceSettings(Settings):
     log_level: str = "info"
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     study_as_of_max_age_days: int = Field(
-        default=400,
+        default=1830,
         ge=1,
         le=3660,
         description="suggestions as_of further back than this are refused (422)",
