@@ -50,6 +50,7 @@ def environment(data_dir: Path, **extra: str) -> dict[str, str]:
         "LODESTAR_DATA_DIR": str(data_dir),
         "LODESTAR_KEY_FILE": str(data_dir / "keys.json"),
         "LODESTAR_LOG_LEVEL": "warning",
+        "LODESTAR_RATE_LIMITS": '{"enabled": false}',  # the load is the measurement
         "PYTHONUNBUFFERED": "1",
     }
     return env | extra

@@ -10,7 +10,9 @@ and hold no data, and the integrators who need them have no token yet. The pages
 styles are served by the service itself (``/static-offline-docs``, from the
 ``fastapi-offline`` package), not from a CDN: the mine sites' networks have no internet.
 
-Middleware, outermost first: request id and last-resort 500, metrics, audit log, body limit.
+Middleware, outermost first: request id and last-resort 500, metrics, audit log (every
+request, refused ones included), rate limits, authentication of ``/v1`` (before the body is
+read or the request routed), body limit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fastapi_offline import FastAPIOffline
 
 from serving.api.main import api_router
 from serving.audit import AuditMiddleware
+from serving.auth import AuthenticationMiddleware
 from serving.context import RequestContextMiddleware
 from serving.errors import install_error_handlers
 from serving.esg import EsgState, load_esg
@@ -32,6 +35,7 @@ from serving.learning import LearningState, load_learning
 from serving.limits import BodyLimitMiddleware
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.procurement import ProcurementState, load_procurement
+from serving.ratelimit import RateLimitMiddleware
 from serving.runtime import Runtime, open_runtime
 from serving.settings import ServiceSettings
 
@@ -77,6 +81,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(api_router)
     # add_middleware puts each new middleware outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(RateLimitMiddleware, limits=settings.rate_limits, metrics=metrics)
     app.add_middleware(AuditMiddleware, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)

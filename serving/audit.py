@@ -1,4 +1,4 @@
-"""The audit log: append-only and hash-chained, one entry per authenticated request.
+"""The audit log: append-only and hash-chained, one entry per request.
 
 Each entry's ``entry_hash`` is ``sha256(prev_hash + canonical JSON of the entry)`` where the
 entry is every column but the two hashes, and the first ``prev_hash`` is 64 zeros. Changing,
@@ -12,10 +12,11 @@ when the request carried no valid credential. What: method, and the path with pe
 parameters (employee numbers) replaced by their pseudonyms, so the log names the record read
 without holding the identifier in plaintext.
 
-Routes mark a request for auditing through the auth dependency (``mark_for_audit``); the
-middleware writes the entry when the response starts, with the final status code. If the
-entry cannot be written, a successful response is replaced by a 503: no data leaves
-unaudited. Nothing here, nor any route, updates or deletes the table.
+Every request is written, refused ones included (``AuditMiddleware``); authentication names
+the caller (``mark_for_audit``). The middleware writes the entry when the response starts,
+with the final status code. If an ``/v1`` entry cannot be written, a successful response is
+replaced by a 503: no data leaves unaudited. Nothing here, nor any route, updates or deletes
+the table.
 
 Cost. The service is the log's only writer (``AuditWriter``): it keeps the chain head (last
 seq and hash) in memory and makes each entry durable in an encrypted journal file (one
@@ -46,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from features.security import PersonalData
 from features.store import Store
 from serving.audit_journal import AuditJournal, AuditJournalError, Segment, seal
+from serving.context import is_api_path
 from serving.errors import error_response, request_id_of
 from serving.metrics import UNMATCHED_ROUTE, ServiceMetrics, route_template
 
@@ -99,7 +101,7 @@ class AuditEntry:
 
 
 def mark_for_audit(state: MutableMapping[str, Any], subject: str = "", role: str = "") -> None:
-    """Have this request written to the audit log, as made by ``subject`` in ``role``."""
+    """Name the caller of this request in its audit entry (``''`` when nobody)."""
     state[AUDIT_STATE_KEY] = AuditSubject(subject, role)
 
 
@@ -233,9 +235,11 @@ class AuditWriter:
         *,
         move_every_s: float = 1.0,
         move_after: int = 512,
+        verifier: ChainVerifier | None = None,
     ) -> None:
         self._shared = shared
         self._journal = journal
+        self.verifier = verifier or ChainVerifier()
         self._head_seq, self._head_hash = head
         self._move_after = move_after
         self._move_every_s = move_every_s
@@ -444,39 +448,67 @@ def _hashed_fields(entry: AuditEntry) -> dict[str, Any]:
 
 
 def open_audit_writer(shared: SharedStore, journal: AuditJournal, **options: Any) -> AuditWriter:
-    """Replay the journal, read the head from the table and start the writer."""
+    """Replay the journal, read the head from the table, verify the whole chain (the
+    writer's ``verifier`` then checks only newer entries) and start the writer."""
     replay_journal(shared, journal)
+    verifier = ChainVerifier()
     with shared.use() as store:
         head = table_head(store)
+        if not verifier.verify(store, full=True):
+            logger.error("the audit log's hash chain does not verify: it has been changed")
     logger.info("audit log head at start: seq %d, hash %s", *head)
-    return AuditWriter(shared, journal, head, **options)
+    return AuditWriter(shared, journal, head, verifier=verifier, **options)
 
 
-def verify_chain(store: Store) -> bool:
-    """True when every entry's hash matches its content and its predecessor, and the
-    sequence runs 1, 2, 3 ... without gaps. Reads the whole log in batches."""
-    cursor = store.connection.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
-    expected_seq, prev_hash = 1, GENESIS_HASH
+def verify_after(store: Store, seq: int, prev_hash: str) -> tuple[bool, int, str]:
+    """Verify the entries after ``seq``, the first of them chained on ``prev_hash``: (valid,
+    last seq verified, its hash). Valid when each entry's hash matches its content and its
+    predecessor and the sequence runs on without gaps. Reads in batches."""
+    cursor = store.connection.execute(
+        f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq", [seq]
+    )
     while rows := cursor.fetchmany(_VERIFY_BATCH):
         for row in rows:
             entry = AuditEntry(*row)
-            if entry.seq != expected_seq or entry.prev_hash != prev_hash:
+            if entry.seq != seq + 1 or entry.prev_hash != prev_hash:
+                return False, seq, prev_hash
+            if compute_entry_hash(prev_hash, **_hashed_fields(entry)) != entry.entry_hash:
+                return False, seq, prev_hash
+            seq, prev_hash = entry.seq, entry.entry_hash
+    return True, seq, prev_hash
+
+
+def verify_chain(store: Store) -> bool:
+    """True when the whole log verifies from its first entry (``verify_after``)."""
+    return verify_after(store, 0, GENESIS_HASH)[0]
+
+
+class ChainVerifier:
+    """Verifies the log incrementally: it keeps the verified prefix (last verified seq and
+    hash) and checks only newer entries, and that the prefix's last entry is still there
+    unchanged (a cut or rewritten tail). A change inside the prefix is found only by a full
+    verify (``full=True``), which the service runs at start and the security auditor on
+    request. A failed verify leaves the prefix where it was, so it fails again until the
+    log is repaired."""
+
+    def __init__(self) -> None:
+        self._seq, self._hash = 0, GENESIS_HASH
+        self._lock = threading.Lock()
+
+    def verify(self, store: Store, *, full: bool = False) -> bool:
+        with self._lock:
+            seq, prev_hash = (0, GENESIS_HASH) if full else (self._seq, self._hash)
+            if seq and entry_hash_at(store, seq) != prev_hash:
                 return False
-            recomputed = compute_entry_hash(
-                prev_hash,
-                seq=entry.seq,
-                at=entry.at,
-                subject_key=entry.subject_key,
-                role=entry.role,
-                action=entry.action,
-                resource=entry.resource,
-                status_code=entry.status_code,
-                request_id=entry.request_id,
-            )
-            if recomputed != entry.entry_hash:
-                return False
-            expected_seq, prev_hash = expected_seq + 1, entry.entry_hash
-    return True
+            valid, last_seq, last_hash = verify_after(store, seq, prev_hash)
+            if valid:
+                self._seq, self._hash = last_seq, last_hash
+            return valid
+
+    @property
+    def verified_seq(self) -> int:
+        with self._lock:
+            return self._seq
 
 
 def read_entries(store: Store, *, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
@@ -488,12 +520,76 @@ def read_entries(store: Store, *, limit: int, offset: int) -> tuple[list[AuditEn
     return [AuditEntry(*row) for row in rows], total
 
 
-def audited_resource(scope: Scope, personal: PersonalData | None) -> str:
-    """The request path, with personal path parameters replaced by ``namespace:pseudonym``."""
+_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+UNKNOWN_SEGMENT = "{?}"
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    """``/v1/members/{employee_no}`` -> a pattern whose groups are the path parameters."""
+    parts: list[str] = []
+    last = 0
+    for match in _PATH_PARAM.finditer(template):
+        parts += [re.escape(template[last : match.start()]), f"(?P<{match.group(1)}>[^/]+)"]
+        last = match.end()
+    parts.append(re.escape(template[last:]))
+    return re.compile("".join(parts))
+
+
+@dataclass(frozen=True)
+class _PathTemplates:
+    """The app's path templates, to name the route of a request refused before routing (by
+    authentication, the rate limit or the body limit). Read from the OpenAPI document (every
+    ``/v1`` route is in it) and the app's top-level routes (the docs pages)."""
+
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+    known_segments: frozenset[str]
+
+    @classmethod
+    def of(cls, app: Any) -> _PathTemplates:
+        cached = getattr(app.state, "audit_path_templates", None)
+        if isinstance(cached, _PathTemplates):
+            return cached
+        templates = [str(path) for path in app.openapi().get("paths", {})]
+        top_level = [str(getattr(route, "path", "")) for route in app.router.routes]
+        patterns = tuple((_template_regex(template), template) for template in templates)
+        known = frozenset(
+            segment
+            for template in [*templates, *top_level]
+            for segment in template.split("/")
+            if segment and not _PATH_PARAM.search(segment)
+        )
+        found = cls(patterns, known)
+        app.state.audit_path_templates = found
+        return found
+
+
+def _template_and_params(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The matched route's template and path parameters; for a request refused before
+    routing, the first template its path fits; ``UNMATCHED_ROUTE`` when none."""
     template = route_template(scope)
-    params: dict[str, Any] = scope.get("path_params") or {}
-    if template == UNMATCHED_ROUTE or not PERSONAL_PATH_PARAMS.keys() & params.keys():
-        return str(scope.get("path", ""))
+    if template != UNMATCHED_ROUTE:
+        return template, dict(scope.get("path_params") or {})
+    path = str(scope.get("path", ""))
+    for pattern, candidate in _PathTemplates.of(scope["app"]).patterns:
+        if found := pattern.fullmatch(path):
+            return candidate, found.groupdict()
+    return UNMATCHED_ROUTE, {}
+
+
+def audited_resource(scope: Scope, personal: PersonalData | None) -> str:
+    """The request path, with personal path parameters replaced by ``namespace:pseudonym``.
+    A path no route matches keeps only the segments some route spells literally, the others
+    become ``{?}``: what a caller typed into an unknown path may be an employee number."""
+    path = str(scope.get("path", ""))
+    template, params = _template_and_params(scope)
+    if template == UNMATCHED_ROUTE:
+        known = _PathTemplates.of(scope["app"]).known_segments
+        return "/".join(
+            segment if not segment or segment in known else UNKNOWN_SEGMENT
+            for segment in path.split("/")
+        )
+    if not PERSONAL_PATH_PARAMS.keys() & params.keys():
+        return path
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -505,7 +601,7 @@ def audited_resource(scope: Scope, personal: PersonalData | None) -> str:
             return f"{{{name}}}"
         return f"{namespace}:{personal.pseudonymiser.pseudonym(namespace, raw.strip())}"
 
-    return re.sub(r"\{(\w+)(?::\w+)?\}", value, template)
+    return _PATH_PARAM.sub(value, template)
 
 
 class AuditUnavailableError(RuntimeError):
@@ -535,7 +631,15 @@ def _write(runtime: Runtime, scope: Scope, who: AuditSubject, status_code: int) 
 
 
 class AuditMiddleware:
-    """Writes the audit entry of every request marked by ``mark_for_audit``."""
+    """Writes one audit entry for every HTTP request, with its final status code: refused
+    ones (401, 403, 404, 413, 429, malformed bodies) included. The caller is the one
+    ``mark_for_audit`` named, else nobody (``''``).
+
+    On ``/v1`` an entry that cannot be written turns a successful response into a 503 (no
+    data leaves unaudited). The public paths (health, readiness, metrics, the API docs) are
+    written the same way, but liveness must not depend on the store: their response stands
+    when the entry cannot be written, and while the writer is not running they are not
+    written at all."""
 
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
         self.app = app
@@ -543,6 +647,8 @@ class AuditMiddleware:
 
     async def _record(self, scope: Scope, who: AuditSubject, status_code: int) -> bool:
         runtime: Runtime = scope["app"].state.runtime
+        if runtime.audit is None and not is_api_path(scope):
+            return True
         try:
             await anyio.to_thread.run_sync(_write, runtime, scope, who, status_code)
         except Exception:
@@ -559,15 +665,19 @@ class AuditMiddleware:
         recorded = False
         replaced = False
 
+        def caller() -> AuditSubject:
+            who = state.get(AUDIT_STATE_KEY)
+            return who if isinstance(who, AuditSubject) else AuditSubject("", "")
+
         async def audited_send(message: Message) -> None:
             nonlocal recorded, replaced
             if replaced:
                 return
-            who = state.get(AUDIT_STATE_KEY)
-            if message["type"] == "http.response.start" and who is not None:
+            if message["type"] == "http.response.start":
                 recorded = True
                 status_code = int(message["status"])
-                if not await self._record(scope, who, status_code) and status_code < 400:
+                written = await self._record(scope, caller(), status_code)
+                if not written and status_code < 400 and is_api_path(scope):
                     replaced = True
                     response = error_response(
                         scope, 503, "audit_unavailable", "the audit log cannot be written"
@@ -579,7 +689,6 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, audited_send)
         except Exception:
-            who = state.get(AUDIT_STATE_KEY)
-            if who is not None and not recorded:
-                await self._record(scope, who, 500)
+            if not recorded:
+                await self._record(scope, caller(), 500)
             raise

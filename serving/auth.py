@@ -5,8 +5,14 @@ requires ``exp``, ``iat``, ``iss``, ``sub`` and ``jti``, checks the issuer and t
 is one of ``ROLES``. ``sub`` is the caller's id: the employee number for a member, the user
 name for staff. A missing, malformed, forged, expired or revoked (``serving/revocations.py``)
 token is a 401 with
-``WWW-Authenticate: Bearer``; a valid token with the wrong role is a 403. Both are written to
-the audit log (the dependency marks the request before checking anything).
+``WWW-Authenticate: Bearer``; a valid token with the wrong role is a 403.
+
+Where. ``AuthenticationMiddleware`` checks the credential (token and revocation) of every
+``/v1`` request before anything reads its body or routes it, so a caller without a valid
+token gets 401 whatever the body holds (malformed, huge). ``identify`` does the check once
+per request and keeps the outcome in the request state; it also tells the audit log who the
+caller is (``''`` when nobody). Roles are checked later, per route, by the ``require_roles``
+dependencies (403).
 
 Roles keep the three duties of 等保 2.0 (MLPS) apart: ``admin`` (系统管理员) runs the
 service and may read member records; ``security_auditor`` (审计管理员) reads the service's own
@@ -29,10 +35,13 @@ from typing import Annotated, Any, Literal, get_args
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from features.settings import Keyring
 from serving.audit import mark_for_audit
-from serving.errors import ApiError
+from serving.context import is_api_path
+from serving.errors import ApiError, error_response
 from serving.runtime import Runtime
 
 Role = Literal[
@@ -49,6 +58,7 @@ ISSUER = "lodestar"
 ALGORITHM = "HS256"
 _MAX_SUBJECT_CHARS = 128
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "jti"]
+IDENTITY_STATE_KEY = "identity"
 
 bearer_scheme = HTTPBearer(auto_error=False, description="JWT from `lodestar-serve token`")
 
@@ -129,27 +139,82 @@ def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
+def _bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = (Headers(scope=scope).get("authorization") or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _check_credential(
+    runtime: Runtime, token: str | None
+) -> tuple[Principal | None, Principal | ApiError]:
+    """(the holder of a genuine token, the caller or the error refusing the request): the
+    holder is known even when the token is refused as revoked, so the audit log names them."""
+    if runtime.keyring is None:
+        return None, ApiError(503, "service_unavailable", "credentials cannot be checked now")
+    if token is None:
+        return None, _unauthorized("a bearer token is required", invalid_token=False)
+    try:
+        principal = verify_token(runtime.keyring, token)
+    except InvalidTokenError as error:
+        return None, _unauthorized(str(error), invalid_token=True)
+    if runtime.revocations is None:  # fail closed: a revoked token must not pass unseen
+        return principal, ApiError(503, "service_unavailable", "credentials cannot be checked now")
+    if runtime.revocations.is_revoked(principal.subject, principal.issued_at):
+        return principal, _unauthorized("the token was revoked", invalid_token=True)
+    return principal, principal
+
+
+def identify(scope: Scope) -> Principal | ApiError:
+    """The caller of this request, or the error that refuses it (401, or 503 while keys or
+    revocations are unavailable). Checked once per request (kept in the request state) and
+    given to the audit log: the holder of a genuine token, even a revoked one (the log then
+    names whose token was tried), else nobody (``''``)."""
+    state = scope.setdefault("state", {})
+    known = state.get(IDENTITY_STATE_KEY)
+    if isinstance(known, Principal | ApiError):
+        return known
+    runtime: Runtime = scope["app"].state.runtime
+    holder, found = _check_credential(runtime, _bearer_token(scope))
+    if holder is None:
+        mark_for_audit(state)
+    else:
+        mark_for_audit(state, holder.subject, holder.role)
+    state[IDENTITY_STATE_KEY] = found
+    return found
+
+
+class AuthenticationMiddleware:
+    """Refuses a ``/v1`` request without a valid credential (401, or 503 while credentials
+    cannot be checked) before the body is read or the request routed. Other paths (health,
+    metrics, the API docs) are public and pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_api_path(scope):
+            found = identify(scope)
+            if isinstance(found, ApiError):
+                response = error_response(
+                    scope, found.status_code, found.code, str(found.detail), headers=found.headers
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def authenticate(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller of this request; marks the request for the audit log first."""
-    mark_for_audit(request.scope.setdefault("state", {}))
-    runtime: Runtime = request.app.state.runtime
-    if runtime.keyring is None:
-        raise ApiError(503, "service_unavailable", "credentials cannot be checked now")
-    if credentials is None:
-        raise _unauthorized("a bearer token is required", invalid_token=False)
-    try:
-        principal = verify_token(runtime.keyring, credentials.credentials)
-    except InvalidTokenError as error:
-        raise _unauthorized(str(error), invalid_token=True) from error
-    mark_for_audit(request.scope["state"], principal.subject, principal.role)
-    if runtime.revocations is None:  # fail closed: a revoked token must not pass unseen
-        raise ApiError(503, "service_unavailable", "credentials cannot be checked now")
-    if runtime.revocations.is_revoked(principal.subject, principal.issued_at):
-        raise _unauthorized("the token was revoked", invalid_token=True)
-    return principal
+    """The caller of this request (``identify``; the middleware has refused a missing or
+    bad credential on ``/v1`` already). ``bearer_scheme`` puts the scheme in OpenAPI."""
+    found = identify(request.scope)
+    if isinstance(found, ApiError):
+        raise found
+    return found
 
 
 def require_roles(*roles: Role) -> Callable[..., Any]:

@@ -20,6 +20,7 @@ from serving.errors import REQUEST_ID_STATE_KEY, error_response
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+API_PREFIX = "/v1"
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
@@ -28,6 +29,13 @@ def _request_id(scope: Scope) -> str:
     if offered is not None and _ACCEPTABLE_ID.fullmatch(offered):
         return offered
     return uuid.uuid4().hex
+
+
+def is_api_path(scope: Scope) -> bool:
+    """Whether the request is for the authenticated API (``/v1``); everything else (health,
+    metrics, the API docs) is public."""
+    path = str(scope.get("path", ""))
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
 class RequestContextMiddleware:

@@ -97,6 +97,7 @@ from features.readers.xapi import STATEMENT_COLUMNS, parse_statement
 from features.rosters import RosterError, next_free_window
 from features.security import PersonalData
 from features.store import QuarantineRecord, Store
+from serving.errors import ApiError
 from serving.learning_schemas import (
     BranchMasteryOut,
     CheckInOut,
@@ -109,10 +110,11 @@ from serving.learning_schemas import (
     SuggestionOut,
 )
 from serving.procurement_schemas import ModelReadiness, ModelRef
+from serving.ratelimit import InProcessRateLimiter
 from serving.registry import CHAMPION, ModelUnavailableError, load_python_model, model_readiness
 from serving.runtime import Runtime
 from serving.schemas import has_lone_surrogate, lone_surrogate_paths
-from serving.settings import ServiceSettings
+from serving.settings import RateLimit, ServiceSettings
 
 if TYPE_CHECKING:
     from features.learning.mastery import MasteryModel
@@ -391,6 +393,40 @@ def live_moment(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
+class ReplayBudget:
+    """The full snapshot builds that requests for past hours may start, all callers together
+    (one build is seconds of CPU, taken from every other request): a token bucket; beyond it
+    a request for an hour not kept is refused with 429 and ``Retry-After``, while requests
+    for kept hours and live requests go on."""
+
+    def __init__(self, limit: RateLimit, limiter: InProcessRateLimiter | None = None) -> None:
+        self._limit = limit
+        self._limiter = limiter or InProcessRateLimiter(max_keys=1)
+
+    def take(self) -> None:
+        wait = self._limiter.take("replay", self._limit)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many suggestion requests for past hours; retry in "
+                f"{retry_after} s, or ask for an hour asked for recently",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+
+def check_as_of(moment: datetime, now: datetime, max_age: timedelta) -> None:
+    """Refuse (422) an explicit ``as_of`` (naive UTC) older than ``max_age`` or after the
+    live moment (the end of ``now``'s hour): each such hour is a full snapshot build."""
+    if moment > live_moment(now) or moment < now - max_age:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"as_of must be within the last {max_age.days} days and not in the future",
+        )
+
+
 @dataclass
 class _Kept:
     """A kept snapshot and the members whose rows in it miss merged statements (each with
@@ -430,6 +466,8 @@ class Study:
     recommender_version: str
     data: StudyData
     refresh_seconds: float = SNAPSHOT_REFRESH_SECONDS
+    as_of_max_age: timedelta = timedelta(days=1830)
+    replay_budget: ReplayBudget | None = None
     builds: int = 0
     member_updates: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -554,6 +592,8 @@ class Study:
                 found = self._find(hour)
                 if found is not None:
                     return found
+                if self.replay_budget is not None:
+                    self.replay_budget.take()
                 data = self._absorb()
                 self._other.merged_during_build = {}
             try:
@@ -741,6 +781,8 @@ def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:
         recommender=recommender,
         recommender_version=versions[RECOMMENDER_MODEL],
         data=data,
+        as_of_max_age=timedelta(days=settings.study_as_of_max_age_days),
+        replay_budget=ReplayBudget(settings.study_replay_builds),
     )
     try:
         study.start()  # the live snapshot: the first suggestion request must not build it
@@ -869,6 +911,8 @@ def recommendations(
     """Up to ``k`` suggestions with their reasons. ``as_of`` None: now, with every statement
     stored so far (the snapshot is as of the end of the current hour)."""
     moment = utc_naive(as_of)
+    if as_of is not None:
+        check_as_of(moment, _utc_now(), study.as_of_max_age)
     snapshot = study.snapshot_for(member_key, None if as_of is None else moment)
     source = "request"
     if minutes is None:

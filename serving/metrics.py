@@ -32,6 +32,13 @@ class ServiceMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
+        self.rate_limited = Counter(
+            "lodestar_http_rate_limited",
+            "Requests refused with 429, by rate-limit route group and the caller's role "
+            "(anonymous: no valid credential, limited per client address)",
+            ("group", "role"),
+            registry=self.registry,
+        )
         self.audit_write_failures = Counter(
             "lodestar_audit_write_failures",
             "Audit-log entries that could not be written",

@@ -5,9 +5,93 @@ Built explicitly (``ServiceSettings()`` reads ``LODESTAR_*``), never at import t
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.settings import Settings
+
+# Route groups a caller's requests are counted in, one token bucket per (caller, group); the
+# paths of each are in ``serving/ratelimit.py``.
+RATE_LIMIT_GROUPS = (
+    "study_suggestions",
+    "study",
+    "xapi",
+    "risk",
+    "risk_batch",
+    "procurement",
+    "esg",
+    "audit_log",
+    "api",
+    "public",
+)
+
+
+class RateLimit(BaseModel):
+    """A token bucket: up to ``burst`` requests at once, refilled at ``per_minute``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    per_minute: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    burst: int = Field(ge=1, le=1_000_000)
+
+
+def _limit(per_minute: float, burst: int) -> RateLimit:
+    return RateLimit(per_minute=per_minute, burst=burst)
+
+
+def _default_limits_by_role() -> dict[str, dict[str, RateLimit]]:
+    """Suggestions cost the most per request (a ranking over the catalogue), so a member
+    gets a few a minute; auditors score releases all day; integration accounts (admin for
+    xAPI posts) and batch scoring have buckets of their own."""
+    return {
+        "member": {
+            "study_suggestions": _limit(6, 5),
+            "study": _limit(30, 10),
+            "xapi": _limit(30, 10),
+        },
+        "admin": {"xapi": _limit(120, 60)},
+        "auditor": {
+            "risk": _limit(600, 120),
+            "risk_batch": _limit(12, 4),
+            "procurement": _limit(300, 60),
+        },
+        "procurement_manager": {
+            "risk": _limit(300, 60),
+            "risk_batch": _limit(12, 4),
+            "procurement": _limit(300, 60),
+        },
+        "esg_analyst": {"esg": _limit(120, 30)},
+        "party_officer": {"study": _limit(30, 10)},
+        "security_auditor": {"audit_log": _limit(30, 10)},
+    }
+
+
+class RateLimits(BaseModel):
+    """Per-caller request rates (``LODESTAR_RATE_LIMITS`` as JSON): ``by_role[role][group]``
+    for an authenticated caller (one bucket per subject and group), ``default`` where the
+    role lists no such group, ``anonymous`` for requests without a valid credential (one
+    bucket per client IP, every path together)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    default: RateLimit = _limit(120, 60)
+    anonymous: RateLimit = _limit(120, 60)
+    by_role: dict[str, dict[str, RateLimit]] = Field(default_factory=_default_limits_by_role)
+
+    @field_validator("by_role")
+    @classmethod
+    def _known_groups(
+        cls, by_role: dict[str, dict[str, RateLimit]]
+    ) -> dict[str, dict[str, RateLimit]]:
+        unknown = {group for limits in by_role.values() for group in limits} - set(
+            RATE_LIMIT_GROUPS
+        )
+        if unknown:
+            raise ValueError(f"unknown route groups {sorted(unknown)}; known: {RATE_LIMIT_GROUPS}")
+        return by_role
+
+    def for_caller(self, role: str, group: str) -> RateLimit:
+        return self.by_role.get(role, {}).get(group, self.default)
 
 
 class ServiceSettings(Settings):
@@ -30,3 +114,15 @@ class ServiceSettings(Settings):
     max_body_bytes: int = Field(default=1 << 20, ge=0, description="larger bodies get 413")
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    study_as_of_max_age_days: int = Field(
+        default=1830,
+        ge=1,
+        le=3660,
+        description="suggestions as_of further back than this are refused (422)",
+    )
+    study_replay_builds: RateLimit = Field(
+        default=RateLimit(per_minute=0.2, burst=3),
+        description="full snapshot builds for past as_of hours, all callers together "
+        "(each costs seconds of CPU); beyond it a new hour is refused with 429",
+    )

@@ -16,7 +16,7 @@ from features.settings import Keyring, init_key_file
 from features.store import Store
 from serving.app import create_app
 from serving.auth import issue_token
-from serving.settings import ServiceSettings
+from serving.settings import RateLimits, ServiceSettings
 
 MAX_BODY_BYTES = 1024
 
@@ -55,6 +55,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> ServiceSettings:
         "data_dir": tmp_path / "data",
         "key_file": tmp_path / "keys.json",
         "max_body_bytes": MAX_BODY_BYTES,
+        "rate_limits": RateLimits(enabled=False),  # tests/serving/test_rate_limits.py sets some
         **overrides,
     }
     return ServiceSettings(**values)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from serving.settings import ServiceSettings
+from serving.settings import RateLimits, ServiceSettings
 from tests.serving.real_server import running_server, server_environment
 
 
@@ -33,6 +33,7 @@ def own_installation(small_installation: dict[str, str], root: Path) -> ServiceS
         store_path=root / "lodestar.duckdb",
         key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
         mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        rate_limits=RateLimits(enabled=False),  # the functional tests call faster than people
     )
 
 

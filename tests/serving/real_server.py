@@ -29,6 +29,7 @@ def server_environment(settings: ServiceSettings, **extra: str) -> dict[str, str
     env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTAR_")}
     env |= {
         "LODESTAR_ENVIRONMENT": "test",
+        "LODESTAR_RATE_LIMITS": '{"enabled": false}',
         "LODESTAR_DATA_DIR": str(settings.data_dir),
         "LODESTAR_KEY_FILE": str(settings.key_file),
         "PYTHONUNBUFFERED": "1",

@@ -10,7 +10,7 @@ from features.security import PersonalData
 from features.settings import Keyring
 from features.store import Store
 from serving.app import create_app
-from serving.audit import GENESIS_HASH, append_entry, verify_chain
+from serving.audit import GENESIS_HASH, ChainVerifier, append_entry, verify_chain
 from serving.audit_journal import journal_dir_for
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
@@ -29,16 +29,20 @@ def test_reads_and_denials_are_logged_with_pseudonyms(
     client.get("/v1/members/E1001", headers=member | {"X-Request-ID": "req-read"})
     client.get("/v1/members/E1002", headers=member | {"X-Request-ID": "req-denied"})
     client.get("/v1/whoami", headers={"X-Request-ID": "req-anonymous"})
-    client.get("/healthz")  # not authenticated, not audited
-    client.get("/metrics")
+    client.get("/healthz", headers={"X-Request-ID": "req-health"})  # public, audited too
 
     entries = _entries(client)
-    assert [e["request_id"] for e in entries] == ["req-read", "req-denied", "req-anonymous"]
-    assert [e["status_code"] for e in entries] == [200, 403, 401]
-    assert [e["seq"] for e in entries] == [1, 2, 3]
+    assert [e["request_id"] for e in entries] == [
+        "req-read",
+        "req-denied",
+        "req-anonymous",
+        "req-health",
+    ]
+    assert [e["status_code"] for e in entries] == [200, 403, 401, 200]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4]
     subject_key = service_personal.pseudonymiser.pseudonym("subject", "E1001")
-    assert [e["subject_key"] for e in entries] == [subject_key, subject_key, ""]
-    assert [e["role"] for e in entries] == ["member", "member", ""]
+    assert [e["subject_key"] for e in entries] == [subject_key, subject_key, "", ""]
+    assert [e["role"] for e in entries] == ["member", "member", "", ""]
     assert entries[0]["action"] == "GET"
     assert entries[0]["resource"] == f"/v1/members/member:{service_personal.member_key('E1001')}"
     assert entries[2]["resource"] == "/v1/whoami"
@@ -70,7 +74,42 @@ def test_tampering_breaks_the_chain(
     with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
         store.connection.execute(tampering)
         assert not verify_chain(store)
-    assert client.get("/v1/audit-log", headers=admin).json()["chain_valid"] is False
+    full = client.get("/v1/audit-log?full=true", headers=admin).json()
+    assert full["chain_valid"] is False
+
+
+def test_incremental_verify_catches_a_changed_new_entry(
+    client: TestClient, service_keyring: Keyring
+) -> None:
+    auditor = bearer(service_keyring, "sec.wang", "security_auditor")
+    assert client.get("/v1/audit-log", headers=auditor).json()["chain_valid"] is True
+    for _ in range(3):
+        client.get("/v1/whoami", headers=auditor)
+    with audited_store(client) as store:
+        head_seq = store.connection.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+        store.connection.execute(
+            "UPDATE audit_log SET status_code = 500 WHERE seq = ?", [head_seq - 1]
+        )
+    assert client.get("/v1/audit-log", headers=auditor).json()["chain_valid"] is False
+    assert client.get("/v1/audit-log", headers=auditor).json()["chain_valid"] is False
+
+
+def test_incremental_verify_catches_a_changed_or_cut_last_verified_entry(store: Store) -> None:
+    fields = {"subject_key": "", "role": "", "action": "cli", "status_code": 0, "request_id": "r"}
+    for n in range(5):
+        append_entry(store, resource=f"r{n}", **fields)  # type: ignore[arg-type]
+    verifier = ChainVerifier()
+    assert verifier.verify(store)
+    assert verifier.verified_seq == 5
+    append_entry(store, resource="r5", **fields)  # type: ignore[arg-type]
+    assert verifier.verify(store)
+    assert verifier.verified_seq == 6
+    store.connection.execute("DELETE FROM audit_log WHERE seq = 6")
+    assert not verifier.verify(store)
+    assert verifier.verify(store, full=True)  # a cut tail is a valid chain (anchors catch it)
+    store.connection.execute("UPDATE audit_log SET resource = 'x' WHERE seq = 2")
+    assert verifier.verify(store)  # inside the verified prefix: only a full verify sees it
+    assert not verifier.verify(store, full=True)
 
 
 def test_audit_log_pages(client: TestClient, service_keyring: Keyring) -> None:
@@ -166,9 +205,9 @@ def test_an_anchor_recorded_elsewhere_reveals_a_cut_tail(
 
     with audited_store(client) as store:  # someone cuts off the newest entries
         store.connection.execute("DELETE FROM audit_log WHERE seq >= 3")
-    cut = client.get("/v1/audit-log", params=anchor, headers=reader).json()
-    assert cut["chain_valid"] is True  # the chain alone cannot tell
-    assert cut["anchor_matches"] is False
+    full = client.get("/v1/audit-log", params=anchor | {"full": "true"}, headers=reader).json()
+    assert full["chain_valid"] is True  # the chain alone cannot tell
+    assert full["anchor_matches"] is False
 
 
 def test_an_anchor_needs_both_halves(client: TestClient, service_keyring: Keyring) -> None:

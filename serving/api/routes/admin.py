@@ -47,19 +47,26 @@ def audit_log(
     store: StoreDep,
     writer: AuditWriterDep,
     page: Annotated[AuditLogQuery, Query()],
+    full: Annotated[
+        bool,
+        Query(description="verify the whole chain, not only the entries since the last check"),
+    ] = False,
 ) -> AuditLogPage:
     """A page of the audit log in writing order, whether the whole chain verifies, and its
     head. Deleting the newest entries leaves a valid chain: record ``head_seq`` and
     ``head_hash`` outside the service now and then, and pass them back as ``anchor_seq`` and
     ``anchor_hash`` to check that the log still holds that entry. This request's own entry is
-    written as it answers, so it shows from the next read on."""
+    written as it answers, so it shows from the next read on.
+
+    ``chain_valid`` checks the entries written since the last verified one (and that this one
+    is unchanged); the whole chain is verified when the service starts and with ``full``."""
     try:
         writer.flush()
     except audit.AuditUnavailableError:
         raise ApiError(503, "audit_unavailable", "the audit log cannot be read") from None
     with store.use() as opened:
         entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
-        chain_valid = audit.verify_chain(opened)
+        chain_valid = writer.verifier.verify(opened, full=full)
         head_seq, head_hash = audit.table_head(opened)
         anchor_matches = (
             None
