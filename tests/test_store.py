@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -67,3 +68,13 @@ def test_whole_file_is_encrypted(tmp_path: Path) -> None:
 def test_read_only_store_must_exist(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="lodestar ingest"):
         Store(tmp_path / "missing.duckdb", encryption_key=None, read_only=True)
+
+
+def test_a_store_is_owner_only_whatever_the_callers_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        Store(tmp_path / "folder" / "store.duckdb", encryption_key=None).close()
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "folder" / "store.duckdb").stat().st_mode & 0o777 == 0o600
