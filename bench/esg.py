@@ -344,4 +344,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from features.settings import owner_only_files
+
+    with owner_only_files():
+        main()

@@ -23,7 +23,13 @@ from tqdm import tqdm
 
 from features.ingest import UnknownReaderError
 from features.schema import TABLES
-from features.settings import MissingSecretError, Settings, init_key_file, rotate_field_key
+from features.settings import (
+    MissingSecretError,
+    Settings,
+    init_key_file,
+    owner_only_files,
+    rotate_field_key,
+)
 from features.store import StoreError
 
 
@@ -211,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result: int = args.func(args)
+        with owner_only_files():
+            result: int = args.func(args)
         return result
     except (MissingSecretError, StoreError, FileNotFoundError, UnknownReaderError) as error:
         print(f"lodestar: {error}", file=sys.stderr)

@@ -349,6 +349,27 @@ STATEMENTS = Table(
     description="xAPI 1.0.3 statements (study events)",
 )
 
+CHECK_IN_JUDGEMENTS = Table(
+    "check_in_judgements",
+    (
+        _c("run_id", "VARCHAR", description="MLflow run of the mastery training that judged"),
+        _c("model_version", "VARCHAR", description="registered mastery model version used"),
+        _c("window_start", "TIMESTAMP", description="UTC; first event of the window judged"),
+        _c("window_end", "TIMESTAMP", description="UTC; the window ends before it"),
+        _fp("member_key", "HMAC pseudonym of the member judged", "personal"),
+        _c("check_in_score", "DOUBLE", "important", description="0..1, higher = more suspect"),
+        _c("flagged", "BOOLEAN", "important", description="judged check-in without absorption"),
+        _c("logged_minutes", "DOUBLE", description="study minutes logged in the window"),
+        _c("mastery_gain", "DOUBLE", description="mean mastery change on the KPs studied"),
+        _c("successes_per_hour", "DOUBLE", description="right answers per logged hour"),
+        _c("answers", "BIGINT", description="answers given in the window"),
+        _c("reasons", "VARCHAR", "important", description="JSON list of what fired, in English"),
+        _c("judged_at", "TIMESTAMP", description="UTC time the row was written"),
+    ),
+    key=("run_id", "member_key"),
+    description="per-member check-in judgements of a mastery training run (never in MLflow)",
+)
+
 SUPPLIERS = Table(
     "suppliers",
     (
@@ -532,6 +553,7 @@ TABLES: dict[str, Table] = {
         KNOWLEDGE_POINTS,
         CONTENT,
         STATEMENTS,
+        CHECK_IN_JUDGEMENTS,
         SUPPLIERS,
         SUPPLIER_CERTIFICATIONS,
         SUPPLIER_EVENTS,

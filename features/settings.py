@@ -12,6 +12,8 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +24,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Environment = Literal["development", "test", "production"]
 
 DEFAULT_KEY_FILE = Path(".lodestar/keys.json")
+
+OWNER_ONLY_UMASK = 0o077
+"""Files 600 and folders 700: the store, MLflow's database and artefacts, the audit journal,
+the demo world and truth, key files and reports are for the installation's owner only."""
+
+
+@contextmanager
+def owner_only_files() -> Iterator[None]:
+    """Everything created inside is owner-only (``OWNER_ONLY_UMASK``); the process's umask is
+    restored on exit. Every entry point (``lodestar``, ``python -m serving``, the training
+    and bench commands) runs inside one. The umask is process-wide: threads started inside
+    share it."""
+    previous = os.umask(OWNER_ONLY_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def chmod_owner_only(*paths: Path) -> None:
+    """Clear the group and other bits of each existing path (for files a library creates with
+    a fixed mode, whatever the umask)."""
+    for path in paths:
+        if path.exists():
+            path.chmod(path.stat().st_mode & 0o700)
 
 
 class MissingSecretError(RuntimeError):
@@ -185,7 +212,7 @@ def init_key_file(path: Path, *, overwrite: bool = False) -> bool:
     """Write a key file readable only by its owner; returns False if one already exists."""
     if path.exists() and not overwrite:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump(new_key_material(), handle, indent=2)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from features.schema import TABLES, Column, create_table_sql
 from features.security import FieldCipher
-from features.settings import Keyring, Settings
+from features.settings import Keyring, Settings, chmod_owner_only
 
 _ALIAS = "lodestar"
 
@@ -102,7 +102,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         elif not self.path.exists():
             raise StoreError(f"no store at {self.path}: run `lodestar ingest` first")
         config: dict[str, str | bool | int | float | list[str]] = {
@@ -124,6 +124,7 @@ class Store:
             raise StoreError(_explain_attach_error(self.path, error)) from error
         self.connection.execute(f"USE {_ALIAS}")
         if not read_only:
+            chmod_owner_only(self.path)  # also when a library caller left the umask open
             self.ensure_schema()
 
     @classmethod
@@ -193,7 +194,14 @@ class Store:
         return int(row[0]) if row else 0
 
     def table_counts(self) -> dict[str, int]:
-        return {name: self.count(name) for name in TABLES}
+        """Rows per table of ``TABLES``; 0 for a table a read-only open of an older store
+        does not hold yet (``ensure_schema`` adds it at the next writing open)."""
+        present = set(
+            self.query("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [_ALIAS])[
+                "table_name"
+            ]
+        )
+        return {name: self.count(name) if name in present else 0 for name in TABLES}
 
     def query(self, sql: str, parameters: list[object] | None = None) -> pd.DataFrame:
         return self.connection.execute(sql, parameters or []).df()

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from features.settings import MissingSecretError
+from features.settings import MissingSecretError, owner_only_files
 from serving.auth import ROLES, issue_token
 from serving.settings import ServiceSettings
 
@@ -187,5 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = args.handler
-    result: int = handler(args)
+    with owner_only_files():
+        result: int = handler(args)
     return result

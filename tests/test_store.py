@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -121,3 +122,13 @@ def test_an_all_null_object_column_is_stored_as_nulls(store: Store) -> None:
     frame["supplier_ids"] = pd.Series([None, None, None], dtype=object)
     assert store.insert_new("awards", frame) == 3
     assert store.query("SELECT count(award_date) AS n FROM awards")["n"][0] == 0
+
+
+def test_a_store_is_owner_only_whatever_the_callers_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        Store(tmp_path / "folder" / "store.duckdb", encryption_key=None).close()
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "folder" / "store.duckdb").stat().st_mode & 0o777 == 0o600

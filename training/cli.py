@@ -3,7 +3,8 @@ of the job's options dataclass, the run that trains, registers and gates, and th
 
 A job's ``train`` sub-command is its options dataclass on the command line: each field becomes
 ``--kebab-case-name`` with the field's type and default (``int``, ``float``, ``str``, ``date``
-and ``datetime`` as ISO text, any of them ``| None``, a ``Literal`` as choices). A field's
+and ``datetime`` as ISO text, any of them ``| None``, a ``Literal`` as choices, a ``bool``
+defaulting to ``False`` as a flag). A field's
 ``metadata`` may carry the option's help text (``HELP``) or keep the field off the command
 line (``COMMAND_LINE: False``, for values only code sets, such as thread counts or cut lists).
 """
@@ -164,6 +165,11 @@ def add_option_arguments(
     field's type and default (a field without a default would be a required option)."""
     hints = get_type_hints(options_class)  # ``field.type`` is text under postponed annotations
     for field in option_fields(options_class):
+        if hints[field.name] is bool and field.default is False:
+            parser.add_argument(
+                option_name(field), action="store_true", help=field.metadata.get(HELP)
+            )
+            continue
         arguments = _argument_type(hints[field.name], field.name)
         if field.default is not dataclasses.MISSING:
             arguments["default"] = field.default

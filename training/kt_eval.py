@@ -160,4 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from features.settings import owner_only_files
+
+    with owner_only_files():
+        raise SystemExit(main())

@@ -5,7 +5,7 @@ Usage::
 
     python -m training.mastery train [--data-dir DIR] [--key-file FILE] [--tracking-uri URI]
         [--test-months 3] [--n-estimators 300] [--num-leaves 15] [--learning-rate 0.05]
-        [--min-improvement 0] [--seed 0] [--quiet]
+        [--min-improvement 0] [--seed 0] [--store-write] [--quiet]
 
 Events: ``features.learning.kt_features.build_events`` on the store (read-only): every
 ``answered`` statement with a success is a response to predict; ``experienced``,
@@ -33,10 +33,18 @@ Check-in: ``features.learning.checkin.detect_check_in`` over the whole year with
 registered model; when ``<truth_dir>/members.csv`` exists (the demo world's planted
 "check-in only" members, joined through the pseudonym key), its precision and recall are
 logged. The truth is read for evaluation only, never for features.
+
+What leaves the store: MLflow gets parameters, metrics and aggregates only (how many members
+were judged and flagged, the flagged rate, and with at least ``MIN_MEMBERS_FOR_QUANTILES``
+members the 10/50/90 % quantiles of score, logged minutes and mastery gain); the model's input
+example is synthetic (``example_events``). The per-member judgements (score, flag, minutes,
+gain, reasons, keyed by the member pseudonym) go to the store's ``check_in_judgements`` table,
+and only with ``--store-write``: without it they stay in memory (``TrainResult.check_in``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,9 +57,15 @@ from sklearn.metrics import log_loss, roc_auc_score
 from features.learning.checkin import detect_check_in
 from features.learning.kt_features import (
     CORRECT,
+    EVENT_COLUMNS,
+    ITEM,
     KIND,
+    KP,
     MEMBER,
+    MINUTES,
+    ORDER,
     RESPONSE,
+    STATED_DIFFICULTY,
     TIMESTAMP,
     build_events,
     sort_events,
@@ -59,10 +73,10 @@ from features.learning.kt_features import (
 from features.learning.mastery import MasteryModel, PfaLogistic, learner_folds
 from features.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
 from features.security import PersonalData
-from features.settings import Settings
+from features.settings import Keyring, Settings, owner_only_files
 from features.store import Store
 from features.world.layout import TRUTH_MEMBERS
-from training.cli import say, training_main
+from training.cli import HELP, say, training_main
 from training.tracking import (
     ChampionCannotScoreError,
     GateDecision,
@@ -79,6 +93,10 @@ EXPERIMENT = "mastery"
 REGISTERED_MODEL = "mastery"
 PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")
 LEARNER_TEST_FOLDS = 5  # fold 0 of 5: a fifth of the learners is held out
+CHECK_IN_TABLE = "check_in_judgements"
+MIN_MEMBERS_FOR_QUANTILES = 10  # fewer: a quantile is close to one member's own figure
+SUMMARY_QUANTILES = (0.1, 0.5, 0.9)
+EXAMPLE_ROWS = 20
 
 
 class TrainingError(RuntimeError):
@@ -93,6 +111,12 @@ class TrainingOptions:
     learning_rate: float = 0.05
     min_improvement: float = 0.0
     seed: int = 0
+    store_write: bool = field(
+        default=False,
+        metadata={
+            HELP: f"write the per-member check-in judgements to the store ({CHECK_IN_TABLE})"
+        },
+    )
 
     def model(self) -> MasteryModel:
         return MasteryModel(
@@ -111,6 +135,7 @@ class TrainResult:
     metrics: dict[str, float]
     time_cut: pd.Timestamp
     check_in: pd.DataFrame = field(repr=False)
+    check_in_written: int | None = None  # new rows in check_in_judgements; None without it
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, prefix: str) -> dict[str, float]:
@@ -206,6 +231,93 @@ def check_in_metrics(detected: pd.DataFrame, truth: pd.Series) -> dict[str, floa
     }
 
 
+def check_in_summary(detected: pd.DataFrame) -> dict[str, float]:
+    """What MLflow may hold about the check-in judgements: counts, the flagged rate and (with
+    at least ``MIN_MEMBERS_FOR_QUANTILES`` members) quantiles over members; nothing per member."""
+    members = len(detected)
+    flagged = detected["flagged"].to_numpy(dtype=bool)
+    summary = {
+        "check_in.members": float(members),
+        "check_in.flagged": float(flagged.sum()),
+        "check_in.flagged_rate": float(flagged.mean()) if members else math.nan,
+    }
+    if members < MIN_MEMBERS_FOR_QUANTILES:
+        return summary
+    for column in ("check_in_score", "logged_minutes", "mastery_gain"):
+        values = detected[column].astype(float).dropna()
+        if len(values) < MIN_MEMBERS_FOR_QUANTILES:
+            continue
+        for q in SUMMARY_QUANTILES:
+            summary[f"check_in.{column}.p{round(q * 100):02d}"] = float(values.quantile(q))
+    return summary
+
+
+def check_in_rows(
+    detected: pd.DataFrame,
+    *,
+    run_id: str,
+    model_version: str,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    judged_at: pd.Timestamp,
+) -> pd.DataFrame:
+    """``detect_check_in``'s frame in the columns of the ``check_in_judgements`` table;
+    ``window`` is ``[start, end)`` of the events judged, ``reasons`` a JSON list."""
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "model_version": model_version,
+            "window_start": window[0],
+            "window_end": window[1],
+            "member_key": detected[MEMBER].astype(str).to_numpy(),
+            "check_in_score": detected["check_in_score"].astype(float).to_numpy(),
+            "flagged": detected["flagged"].astype(bool).to_numpy(),
+            "logged_minutes": detected["logged_minutes"].astype(float).to_numpy(),
+            "mastery_gain": detected["mastery_gain"].astype(float).to_numpy(),
+            "successes_per_hour": detected["successes_per_hour"].astype(float).to_numpy(),
+            "answers": detected["answers"].astype("int64").to_numpy(),
+            "reasons": [json.dumps(list(r), ensure_ascii=False) for r in detected["reasons"]],
+            "judged_at": judged_at,
+        }
+    )
+
+
+def write_check_in(settings: Settings, keyring: Keyring, rows: pd.DataFrame) -> int:
+    """Insert the judgements into the store (opened for writing: the service must not hold
+    it); returns the new rows. A run's rows are keyed by its run id, so a rerun adds rows."""
+    with Store.open(settings, keyring) as store:
+        written = store.insert_new(CHECK_IN_TABLE, rows)
+        store.checkpoint()
+    return written
+
+
+def example_events(events: pd.DataFrame, rows: int = EXAMPLE_ROWS) -> pd.DataFrame:
+    """A made-up input example for the model's signature: two invented learners answer
+    catalogue items (ids, KPs and stated difficulty describe items, not people; the first
+    ``rows`` by item id, not by learner) at invented hours with invented outcomes, so no
+    member key, time or outcome of a real learner reaches MLflow."""
+    items = (
+        events.loc[events[KIND] == RESPONSE, [ITEM, KP, STATED_DIFFICULTY]]
+        .drop_duplicates([ITEM, KP])
+        .sort_values([ITEM, KP])
+        .head(rows)
+        .reset_index(drop=True)
+    )
+    position = np.arange(len(items))
+    example = items.assign(
+        **{
+            MEMBER: [f"example-learner-{1 + i % 2}" for i in position],
+            TIMESTAMP: [
+                str(pd.Timestamp("2025-01-06 08:00") + pd.Timedelta(hours=int(i))) for i in position
+            ],
+            ORDER: position.astype("int64"),
+            KIND: RESPONSE,
+            CORRECT: (position % 3 != 0).astype(float),
+            MINUTES: 0.0,
+        }
+    )
+    return example[list(EVENT_COLUMNS)]
+
+
 def champion_gate(
     client: Any, test: pd.DataFrame, events: pd.DataFrame, auc: float, *, min_improvement: float
 ) -> GateDecision:
@@ -254,7 +366,9 @@ def train(
     _, learner_metrics = evaluate_learner_split(events, options)
     metrics.update(learner_metrics)
     say(f"learner split: model AUC {metrics['learner.model.auc']:.4f}", quiet=quiet)
-    detected = detect_check_in(events, model=model)
+    window = (events[TIMESTAMP].min(), events[TIMESTAMP].max() + pd.Timedelta(seconds=1))
+    detected = detect_check_in(events, model=model, start=window[0], end=window[1])
+    metrics.update(check_in_summary(detected))
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
         metrics.update(check_in_metrics(detected, truth))
@@ -278,14 +392,7 @@ def train(
         )
         mlflow.set_tag("data_version", version_hash)
         mlflow.log_metrics(finite_metrics(metrics))
-        mlflow.log_text(
-            detected.assign(reasons=detected["reasons"].map("; ".join)).to_csv(index=False),
-            "check_in.csv",
-        )
-        # responses only: a member's first events may hold none, and the example must
-        # give the model at least one row to predict (pseudonyms order members at random)
-        responses = events[events[KIND] == RESPONSE].head(20)
-        example = responses.assign(**{TIMESTAMP: responses[TIMESTAMP].astype(str)})
+        example = example_events(events)
         version = register_challenger(
             client,
             REGISTERED_MODEL,
@@ -304,12 +411,25 @@ def train(
             min_improvement=options.min_improvement,
         )
         record_gate(client, REGISTERED_MODEL, version, gate, metric_key="auc")
-    return TrainResult(run.info.run_id, version, gate, metrics, cut, detected)
+    written = None
+    if options.store_write:
+        rows = check_in_rows(
+            detected,
+            run_id=run.info.run_id,
+            model_version=version,
+            window=window,
+            judged_at=pd.Timestamp.now("UTC").tz_localize(None),
+        )
+        written = write_check_in(settings, keyring, rows)
+        say(f"{written:,} check-in judgements written to the store", quiet=quiet)
+    return TrainResult(run.info.run_id, version, gate, metrics, cut, detected, written)
 
 
 def _print_metrics(result: TrainResult, _: TrainingOptions) -> None:
     for name, value in sorted(result.metrics.items()):
         print(f"{name:32} {value:.4f}")
+    if result.check_in_written is not None:
+        print(f"{result.check_in_written:,} check-in judgements written to {CHECK_IN_TABLE}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,4 +446,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with owner_only_files():
+        raise SystemExit(main())

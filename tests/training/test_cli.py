@@ -70,6 +70,7 @@ OPTIONS_CASES: dict[str, tuple[type[Any], set[str], Any]] = {
             learning_rate=0.1,
             min_improvement=0.005,
             seed=1,
+            store_write=True,
         ),
     ),
     "recommender": (
@@ -91,13 +92,18 @@ OPTIONS_CASES: dict[str, tuple[type[Any], set[str], Any]] = {
 
 
 def _command_line(options: Any, hidden: set[str]) -> list[str]:
-    """``--name=value`` for every command-line field, as a user would type it."""
+    """``--name=value`` for every command-line field, as a user would type it (a true flag
+    as ``--name`` alone)."""
     argv = []
     for f in dataclasses.fields(options):
         if f.name not in hidden:
             value = getattr(options, f.name)
+            name = f"--{f.name.replace('_', '-')}"
+            if isinstance(value, bool):
+                argv += [name] if value else []
+                continue
             text = value.isoformat() if isinstance(value, date) else str(value)
-            argv.append(f"--{f.name.replace('_', '-')}={text}")
+            argv.append(f"{name}={text}")
     return argv
 
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import mlflow
+import pandas as pd
+import pytest
 
+from features.security import PersonalData
 from features.settings import Settings
-from training.mastery import REGISTERED_MODEL, TrainingOptions, train
+from features.store import Store
+from training.mastery import (
+    CHECK_IN_TABLE,
+    MIN_MEMBERS_FOR_QUANTILES,
+    REGISTERED_MODEL,
+    TrainingOptions,
+    check_in_summary,
+    train,
+)
 from training.tracking import CHAMPION
 
 
@@ -23,6 +35,7 @@ def test_train_registers_a_champion_and_a_second_run_is_gated(
     options = TrainingOptions(n_estimators=40)
     first = train(settings, options, tracking_uri=uri, quiet=True)
     assert first.gate.promoted
+    assert first.check_in_written is None  # nothing per member leaves memory without the flag
     for split in ("time", "learner"):
         assert first.metrics[f"{split}.model.auc"] > 0.6
         assert not math.isnan(first.metrics[f"{split}.baseline.auc"])
@@ -35,3 +48,89 @@ def test_train_registers_a_champion_and_a_second_run_is_gated(
     assert math.isclose(second.gate.champion_metric, second.gate.challenger_metric, rel_tol=1e-9)
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
     assert loaded.unwrap_python_model().mastery_model is not None
+
+
+def _files_holding(folder: Path, needles: set[str]) -> dict[str, list[str]]:
+    """Per file under ``folder`` (relative path): the needles found in its bytes."""
+    found: dict[str, list[str]] = {}
+    encoded = [(needle, needle.encode()) for needle in sorted(needles)]
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        blob = path.read_bytes()
+        hits = [needle for needle, raw in encoded if raw in blob]
+        if hits:
+            found[str(path.relative_to(folder))] = hits[:3]
+    return found
+
+
+def test_mlflow_gets_aggregates_only_and_the_store_gets_the_judgements(
+    small_installation: dict[str, str], tmp_path: Path
+) -> None:
+    data_dir = Path(small_installation["LODESTAR_DATA_DIR"])
+    (tmp_path / "store").mkdir()
+    shutil.copy(data_dir / "lodestar.duckdb", tmp_path / "store" / "lodestar.duckdb")
+    settings = Settings(
+        data_dir=data_dir,
+        store_path=tmp_path / "store" / "lodestar.duckdb",
+        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
+    )
+    tracking = tmp_path / "mlflow"
+    tracking.mkdir()
+    result = train(
+        settings,
+        TrainingOptions(n_estimators=20, store_write=True),
+        tracking_uri=f"sqlite:///{tracking / 'mlflow.db'}",
+        quiet=True,
+    )
+
+    employee_numbers = pd.read_csv(data_dir / "world" / "learning" / "members.csv", dtype=str)
+    personal = PersonalData(settings.keyring())
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        stored_keys = store.query(
+            "SELECT member_key FROM members UNION SELECT member_key FROM statements"
+        )["member_key"]
+        judged = store.query(f"SELECT * FROM {CHECK_IN_TABLE}")
+    identifiers = {
+        *stored_keys,
+        *employee_numbers["employee_no"],
+        *map(personal.member_key, employee_numbers["employee_no"]),
+    }
+    assert len(identifiers) > 100
+    # every MLflow file: the tracking database (params, metrics, tags) and every artefact
+    # (tables, the model, its input example and signature)
+    assert (tracking / "mlartifacts").is_dir()
+    assert _files_holding(tracking, identifiers) == {}
+
+    assert result.check_in_written == len(judged) == len(result.check_in) > 0
+    assert set(judged["member_key"]) == set(result.check_in["member_key"])
+    assert (judged["run_id"] == result.run_id).all()
+    assert (judged["model_version"] == result.model_version).all()
+    assert int(judged["flagged"].sum()) == result.metrics["check_in.flagged"]
+    assert result.metrics["check_in.members"] == len(judged)
+    run = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tracking / 'mlflow.db'}").get_run(
+        result.run_id
+    )
+    assert run.data.metrics["check_in.flagged_rate"] == judged["flagged"].mean()
+    assert "check_in.check_in_score.p50" in run.data.metrics
+
+
+def test_check_in_summary_gives_no_quantile_of_a_handful_of_members() -> None:
+    def detected(members: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "member_key": [f"m{i}" for i in range(members)],
+                "check_in_score": [i / members for i in range(members)],
+                "flagged": [i == 0 for i in range(members)],
+                "logged_minutes": [60.0 + i for i in range(members)],
+                "mastery_gain": [0.01 * i for i in range(members)],
+            }
+        )
+
+    few = check_in_summary(detected(MIN_MEMBERS_FOR_QUANTILES - 1))
+    assert few == {
+        "check_in.members": MIN_MEMBERS_FOR_QUANTILES - 1,
+        "check_in.flagged": 1.0,
+        "check_in.flagged_rate": 1 / (MIN_MEMBERS_FOR_QUANTILES - 1),
+    }
+    many = check_in_summary(detected(11))
+    assert many["check_in.logged_minutes.p50"] == 65.0
+    assert many["check_in.check_in_score.p10"] == pytest.approx(1 / 11)  # 2nd of 11, linear
