@@ -141,7 +141,8 @@ def test_every_route_answers_as_documented(
     failures = distinct_failures(outcomes)
     missing = unaudited(outcomes, _logged_request_ids(app))
     assert audited_request_ids(outcomes)
-    assert not (failures or missing), (
+    clean = not failures and not missing
+    assert clean, (
         f"{len(outcomes)} requests as {caller}\n{route_table(figures_by_route(outcomes))}\n"
         f"distinct failures ({len(failures)}):\n{failure_list(failures)}\n"
         f"requests without an audit entry ({len(missing)}):\n{unaudited_summary(missing)}"
