@@ -570,6 +570,7 @@ def report(
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
     from bench.results import write_section
     from bench.server import environment, log, our_server
     from features.security import PersonalData
