@@ -8,7 +8,7 @@ PORT ?= 8000
 SCALE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo models world serve test test-all lint format bench clean
+.PHONY: help install lock demo models world serve test test-all lint format bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,11 @@ format: install ## apply ruff's formatting and safe fixes
 
 bench: install ## benchmarks; figures go to bench/RESULTS.md
 	$(BIN)/python bench/ingest.py
+
+FUZZ_CASES ?= 2000
+FUZZ_SECONDS ?= 3600
+fuzz: install ## long API fuzz run on a loopback server: cases, 5xx, schema violations and audit per route to bench/RESULTS.md
+	$(BIN)/python bench/fuzz.py --cases $(FUZZ_CASES) --seconds $(FUZZ_SECONDS)
 
 clean: ## remove the demo data (keeps the key file)
 	rm -rf data
