@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from features.esg.history import SupplierHistory
 from features.learning.kt_features import build_events, sort_events
 from features.settings import Settings
 from features.snapshot import SnapshotError, latest_snapshot, list_snapshots, snapshot_root
-from features.store import Store
+from features.store import Store, StoreReader
 from training import procurement_risk, supplier_esg
 from training.data_source import open_training_snapshot
 from training.tracking import frame_digest
@@ -50,21 +51,21 @@ def test_jobs_see_the_same_data_on_a_snapshot_as_on_the_store(
     assert list_snapshots(snapshot_root(settings.data_dir)) == written
 
 
-def _data_versions() -> dict[str, object]:
-    def procurement(source: object, settings: Settings) -> str:
-        frame = procurement_risk.build_feature_frame(source, settings)  # type: ignore[arg-type]
-        outcomes = procurement_risk.read_audit_outcomes(source)  # type: ignore[arg-type]
+def _data_versions() -> dict[str, Callable[[StoreReader, Settings], str]]:
+    def procurement(source: StoreReader, settings: Settings) -> str:
+        frame = procurement_risk.build_feature_frame(source, settings)
+        outcomes = procurement_risk.read_audit_outcomes(source)
         split = procurement_risk.default_split(frame[procurement_risk.DECISION_DATE])
         labelled = procurement_risk.attach_labels(frame, outcomes, split, label_cutoff=None)
         return procurement_risk.data_version(labelled)
 
-    def esg(source: object, settings: Settings) -> str:
-        history = SupplierHistory.from_store(source)  # type: ignore[arg-type]
+    def esg(source: StoreReader, settings: Settings) -> str:
+        history = SupplierHistory.from_store(source)
         frame = supplier_esg.build_snapshots(history, supplier_esg.TrainingOptions())
         return supplier_esg.data_version(frame)
 
-    def mastery(source: object, settings: Settings) -> str:
-        return frame_digest(sort_events(build_events(source)))  # type: ignore[arg-type]
+    def mastery(source: StoreReader, settings: Settings) -> str:
+        return frame_digest(sort_events(build_events(source)))
 
     return {"procurement_risk": procurement, "supplier_esg": esg, "mastery": mastery}
 
