@@ -31,7 +31,8 @@ demo: install ## the main job: keys, demo world, ingestion, models, then the ser
 	LODESTAR_HOST=$(HOST) LODESTAR_PORT=$(PORT) $(BIN)/python -m serving demo-credentials
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
-models: install ## train, gate and register every model on the store; score it into alerts
+models: install ## snapshot the store; train, gate and register every model on it; score the store into alerts
+	$(BIN)/lodestar snapshot --quiet
 	$(BIN)/python -m training.procurement_risk train --quiet --min-improvement 0.01
 	$(BIN)/python -m training.procurement_risk score --store-write --quiet
 	$(BIN)/python -m training.supplier_esg train --quiet --min-improvement 0.01

@@ -5,6 +5,8 @@
     lodestar ingest                    # ingest the demo world (or --kind KIND FILE...)
     lodestar summary                   # row counts, quarantine reasons, last ingestion runs
     lodestar classification            # every column's data classification (markdown)
+    lodestar snapshot                  # an encrypted Parquet snapshot of the store, for training
+    lodestar snapshot --list           # the snapshots kept under <data_dir>/snapshots
     lodestar demo                      # keys + generate (if missing) + ingest
 
 Settings come from ``LODESTAR_*`` environment variables; ``--data-dir`` and ``--key-file``
@@ -30,6 +32,7 @@ from features.settings import (
     owner_only_files,
     rotate_field_key,
 )
+from features.snapshot import SnapshotError
 from features.store import StoreError
 
 
@@ -149,6 +152,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from features.snapshot import SnapshotManifest, list_snapshots, snapshot_root, write_snapshot
+    from features.store import Store
+
+    settings = _settings(args)
+    root = snapshot_root(settings.data_dir)
+    if args.list:
+        snapshots = list_snapshots(root)
+        if not snapshots:
+            print(f"no snapshot under {root}")
+        for folder in snapshots:
+            manifest = SnapshotManifest.read(folder)
+            rows = sum(manifest.row_counts.values())
+            print(f"{folder}  {rows:>12,} rows  data version {manifest.data_version[:12]}")
+        return 0
+    keyring = settings.keyring()
+    started = time.perf_counter()
+    with Store.open(settings, keyring, read_only=True) as store:
+        manifest = write_snapshot(store, root, keyring, keep=settings.snapshot_keep)
+    rows = sum(manifest.row_counts.values())
+    print(
+        f"snapshot {manifest.path}: {len(manifest.tables)} tables, {rows:,} rows, data version "
+        f"{manifest.data_version[:12]} ({time.perf_counter() - started:.1f} s; "
+        f"keeping the newest {settings.snapshot_keep})"
+    )
+    return 0
+
+
 def cmd_classification(args: argparse.Namespace) -> int:
     print("| table | column | type | level | personal | protection | description |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -203,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", parents=[common], help="row counts and quarantine")
     summary.set_defaults(func=cmd_summary)
 
+    snapshot = sub.add_parser(
+        "snapshot",
+        parents=[common],
+        help="write an encrypted Parquet snapshot of the store (the service must be stopped)",
+    )
+    snapshot.add_argument("--list", action="store_true", help="list the snapshots kept")
+    snapshot.set_defaults(func=cmd_snapshot)
+
     classification = sub.add_parser("classification", help="data classification of every column")
     classification.set_defaults(func=cmd_classification)
 
@@ -220,7 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with owner_only_files():
             result: int = args.func(args)
         return result
-    except (MissingSecretError, StoreError, FileNotFoundError, UnknownReaderError) as error:
+    except (
+        MissingSecretError,
+        StoreError,
+        SnapshotError,
+        FileNotFoundError,
+        UnknownReaderError,
+    ) as error:
         print(f"lodestar: {error}", file=sys.stderr)
         return 1
 

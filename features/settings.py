@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     legal_tender_threshold_cny: float = 2_000_000.0
     minimum_tender_days: int = 20
 
+    snapshot_keep: int = Field(
+        default=5, ge=1, description="snapshots kept under <data_dir>/snapshots; older are pruned"
+    )
+
     mlflow_tracking_uri: str | None = Field(
         default=None, description="defaults to sqlite:///<data_dir>/mlflow.db"
     )

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pandas as pd
@@ -48,6 +49,17 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 
 class StoreError(RuntimeError):
     """The store cannot be opened or written as asked."""
+
+
+class StoreReader(Protocol):
+    """The reading part of ``Store``, which a snapshot (``features.snapshot.Snapshot``) also
+    offers: code that only reads takes a ``StoreReader`` and runs on either."""
+
+    def query(self, sql: str, parameters: list[object] | None = None) -> pd.DataFrame: ...
+
+    def count(self, table_name: str) -> int: ...
+
+    def table_counts(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)

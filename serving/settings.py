@@ -111,6 +111,11 @@ class ServiceSettings(Settings):
         le=3600,
         description="how often journaled audit entries are moved into the audit_log table",
     )
+    snapshot_interval_hours: float = Field(
+        default=6.0,
+        ge=0,
+        description="hours between scheduled store snapshots for training (0 = none)",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=0, description="larger bodies get 413")
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"

@@ -34,6 +34,7 @@ from typing import (
 )
 
 from features.settings import MissingSecretError, Settings
+from features.snapshot import SnapshotError
 from features.store import StoreError
 from training.tracking import CHALLENGER, CHAMPION, TRACKING_URI_ENV, GateDecision
 
@@ -42,7 +43,7 @@ HELP = "help"
 COMMAND_LINE = "command_line"
 """Field metadata key: ``False`` keeps the field off the command line (it keeps its default)."""
 
-INSTALLATION_ERRORS: tuple[type[Exception], ...] = (StoreError, MissingSecretError)
+INSTALLATION_ERRORS: tuple[type[Exception], ...] = (StoreError, MissingSecretError, SnapshotError)
 """What a run on a broken installation raises: reported as ``error: ...`` with exit code 1."""
 
 
@@ -72,7 +73,8 @@ class TrainedRun(Protocol):
 
 
 class TrainJob(Protocol[OptionsT_contra, RunT_co]):
-    """A job's ``train(settings, options, *, tracking_uri=None, quiet=False)``."""
+    """A job's ``train(settings, options, *, tracking_uri=None, quiet=False, snapshot=None)``;
+    ``snapshot`` is the folder of the store snapshot to train on (None: the newest)."""
 
     def __call__(
         self,
@@ -82,6 +84,7 @@ class TrainJob(Protocol[OptionsT_contra, RunT_co]):
         *,
         tracking_uri: str | None = ...,
         quiet: bool = ...,
+        snapshot: Path | None = ...,
     ) -> RunT_co: ...
 
 
@@ -95,6 +98,18 @@ def installation_arguments() -> argparse.ArgumentParser:
     )
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     return common
+
+
+def snapshot_arguments() -> argparse.ArgumentParser:
+    """A parent parser: ``--snapshot PATH``, the store snapshot a training job reads."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--snapshot",
+        type=Path,
+        help="snapshot folder to train on (default: the newest under <data-dir>/snapshots; "
+        "if there is none, one is written from the store first)",
+    )
+    return parent
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -205,7 +220,9 @@ def training_main(
     arguments and one option per options field, then ``run_training``."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("train", parents=[installation_arguments()], help=train_help)
+    fit = commands.add_parser(
+        "train", parents=[installation_arguments(), snapshot_arguments()], help=train_help
+    )
     add_option_arguments(fit, options_class)
     return run_training(
         parser.parse_args(argv),
@@ -234,7 +251,13 @@ def run_training(
     options = options_from(args, options_class)
     started = time.perf_counter()
     try:
-        result = train(settings, options, tracking_uri=args.tracking_uri, quiet=args.quiet)
+        result = train(
+            settings,
+            options,
+            tracking_uri=args.tracking_uri,
+            quiet=args.quiet,
+            snapshot=getattr(args, "snapshot", None),
+        )
     except errors + INSTALLATION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ Usage::
         [--test-months 3] [--n-estimators 300] [--num-leaves 15] [--learning-rate 0.05]
         [--min-improvement 0] [--seed 0] [--store-write] [--quiet]
 
-Events: ``features.learning.kt_features.build_events`` on the store (read-only): every
+Events: ``features.learning.kt_features.build_events`` on a snapshot of the store: every
 ``answered`` statement with a success is a response to predict; ``experienced``,
 ``passed``, ``failed`` durations are study time.
 
@@ -48,6 +48,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,7 @@ from features.settings import Keyring, Settings, owner_only_files
 from features.store import Store
 from features.world.layout import TRUTH_MEMBERS
 from training.cli import HELP, say, training_main
+from training.data_source import open_training_snapshot
 from training.tracking import (
     ChampionCannotScoreError,
     GateDecision,
@@ -348,15 +350,17 @@ def train(
     *,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    snapshot: Path | None = None,
 ) -> TrainResult:
-    """Build events, evaluate both splits, detect check-in, log, register and gate."""
+    """Build events, evaluate both splits, detect check-in, log, register and gate, on the
+    store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
     import mlflow
     from mlflow.models import infer_signature
 
     uri, client = start_tracking(settings, tracking_uri)
     keyring = settings.keyring()
-    with Store.open(settings, keyring, read_only=True) as store:
-        events = sort_events(build_events(store))
+    with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
+        events = sort_events(build_events(data))
     if (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
     cut = time_cut(events, options.test_months)

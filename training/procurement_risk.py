@@ -3,9 +3,10 @@
 Usage::
 
     python -m training.procurement_risk train [--data-dir DIR] [--key-file FILE]
-        [--tracking-uri URI] [--review-capacity 0.03] [--n-estimators 100] [--num-leaves 7]
-        [--learning-rate 0.1] [--calibration platt|isotonic] [--train-end YYYY-MM-DD]
-        [--calibration-end YYYY-MM-DD] [--label-cutoff YYYY-MM-DD] [--seed 0] [--quiet]
+        [--snapshot DIR] [--tracking-uri URI] [--review-capacity 0.03] [--n-estimators 100]
+        [--num-leaves 7] [--learning-rate 0.1] [--calibration platt|isotonic]
+        [--train-end YYYY-MM-DD] [--calibration-end YYYY-MM-DD] [--label-cutoff YYYY-MM-DD]
+        [--seed 0] [--quiet]
     python -m training.procurement_risk score [--data-dir DIR] [--key-file FILE]
         [--tracking-uri URI] [--alias champion] [--store-write] [--quiet]
 
@@ -15,8 +16,9 @@ set explicitly before MLflow is touched. With a SQLite store the run artefacts g
 ``<folder of the .db>/mlartifacts``, never to a ``./mlruns`` in the working folder.
 
 Unit and features: one row per contracting process, built by
-``features.procurement.build.build_process_features`` from the store (opened read-only), each
-feature as of the process's ``decision_date``.
+``features.procurement.build.build_process_features`` from a snapshot of the store
+(``training.data_source``: ``--snapshot``, else the newest), each feature as of the process's
+``decision_date``.
 
 Labels (``labels_from_outcomes``), from ``audit_outcomes``: a process's label is its latest
 decisive audit verdict: 1 = ``confirmed`` (a finding), 0 = ``dismissed`` (audited, nothing
@@ -68,7 +70,9 @@ every process in the store and, with ``--store-write``, writes the warnings (lev
 orange, yellow) to the ``alerts`` table: ``alert_id`` is the sha256 of the model name, version
 and ocid, so a second run with the same model adds nothing and keeps reviewers' statuses.
 Writing needs the store read-write, which DuckDB allows to one process: stop the service
-first. Without ``--store-write`` it only reports what it would write.
+first. Without ``--store-write`` it only reports what it would write. Unlike ``train``, ``score``
+still reads the live store (it writes back to it); once the service scores new processes
+itself this command goes.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -106,7 +111,7 @@ from features.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_fr
 from features.procurement.redflags import DESCRIPTIONS, TITLES
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_COLUMNS
 from features.settings import Settings
-from features.store import Store, StoreError
+from features.store import Store, StoreError, StoreReader
 from features.world.layout import TRUTH_PROCESS_SCHEMES
 from training.cli import (
     COMMAND_LINE,
@@ -116,7 +121,9 @@ from training.cli import (
     installation_arguments,
     run_training,
     settings_from,
+    snapshot_arguments,
 )
+from training.data_source import open_training_snapshot
 from training.metrics import roc_auc
 from training.plots import log_figures, plot_reliability, plot_shap_summary, pyplot
 from training.procurement_metrics import (
@@ -239,7 +246,7 @@ class TrainingOptions:
 # Data: features, labels, split
 
 
-def build_feature_frame(store: Store, settings: Settings) -> pd.DataFrame:
+def build_feature_frame(store: StoreReader, settings: Settings) -> pd.DataFrame:
     """One row per process: ``IDENTITY_COLUMNS`` and ``FEATURES``, sorted by decision date."""
     history = ProcurementHistory.from_store(store, settings=settings)
     frame = build_process_features(history)
@@ -251,7 +258,7 @@ def build_feature_frame(store: Store, settings: Settings) -> pd.DataFrame:
     return frame.sort_values([DECISION_DATE, OCID], kind="stable").reset_index(drop=True)
 
 
-def read_audit_outcomes(store: Store) -> pd.DataFrame:
+def read_audit_outcomes(store: StoreReader) -> pd.DataFrame:
     return store.query("SELECT ocid, finding, scheme, confirmed_at FROM audit_outcomes")
 
 
@@ -669,16 +676,19 @@ def train(
     *,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    snapshot: Path | None = None,
 ) -> TrainResult:
-    """Build, fit, evaluate, log, register and gate (see the module docstring)."""
+    """Build, fit, evaluate, log, register and gate (see the module docstring), on the
+    store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
     import mlflow
     from mlflow.models import infer_signature
 
     uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=6, disable=quiet, unit="step")
-    with _step(bar, "features"), open_store(settings, read_only=True) as store:
-        frame = build_feature_frame(store, settings)
-        outcomes = read_audit_outcomes(store)
+    with _step(bar, "features"), open_training_snapshot(settings, snapshot, quiet=quiet) as data:
+        frame = build_feature_frame(data, settings)
+        outcomes = read_audit_outcomes(data)
+        source = data.manifest
     split = (
         TimeSplit(options.train_end, options.calibration_end)
         if options.train_end and options.calibration_end
@@ -739,7 +749,13 @@ def train(
                     "truth_available": truth is not None,
                 }
             )
-            mlflow.set_tag("data_version", version_hash)
+            mlflow.set_tags(
+                {
+                    "data_version": version_hash,
+                    "snapshot": source.path.name,
+                    "snapshot.data_version": source.data_version,
+                }
+            )
             mlflow.log_metrics({**counts, **finite_metrics(metrics)})
             for level, threshold in model.thresholds.items():
                 mlflow.log_metric(f"threshold.{level}", threshold)
@@ -968,7 +984,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     common = installation_arguments()
 
-    fit = commands.add_parser("train", parents=[common], help="train, evaluate, register, gate")
+    fit = commands.add_parser(
+        "train", parents=[common, snapshot_arguments()], help="train, evaluate, register, gate"
+    )
     add_option_arguments(fit, TrainingOptions)
 
     batch = commands.add_parser("score", parents=[common], help="score the store with a model")

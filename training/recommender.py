@@ -44,6 +44,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,8 +71,8 @@ from features.learning.simulate import (
 )
 from features.security import PersonalData
 from features.settings import Settings
-from features.store import Store
 from training.cli import HELP, say, training_main
+from training.data_source import open_training_snapshot
 from training.recsys_metrics import ranking_report
 from training.tracking import (
     ChampionCannotScoreError,
@@ -272,9 +273,13 @@ class TrainResult:
     summary: str
 
 
-def load_data(settings: Settings) -> tuple[LearningData, dict[str, tuple[str, str]]]:
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        return LearningData.from_store(store), kp_names_from_store(store)
+def load_data(
+    settings: Settings, snapshot: Path | None = None, *, quiet: bool = False
+) -> tuple[LearningData, dict[str, tuple[str, str]]]:
+    """Statements, catalogue and members, and knowledge-point names, from the store snapshot
+    ``snapshot`` (None: the newest, written first if there is none)."""
+    with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
+        return LearningData.from_store(data), kp_names_from_store(data)
 
 
 def train(
@@ -283,11 +288,12 @@ def train(
     *,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    snapshot: Path | None = None,
 ) -> TrainResult:
     import mlflow
 
     uri, client = start_tracking(settings, tracking_uri)
-    data, kp_names = load_data(settings)
+    data, kp_names = load_data(settings, snapshot, quiet=quiet)
     if data.statements.empty:
         raise TrainingError("the store holds no statements")
     cut = options.cut or default_cut(data.statements)
@@ -307,9 +313,9 @@ def train(
         raise TrainingError(str(error)) from error
     recommender.kp_names_ = kp_names
     recommender.metadata_["evaluation_cut"] = cut.isoformat()
-    snapshot = recommender.snapshot_at(data, cut)
+    cut_state = recommender.snapshot_at(data, cut)
     say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})", quiet=quiet)
-    metrics = evaluate(recommender, data, snapshot, end=end, baseline_days=options.baseline_days)
+    metrics = evaluate(recommender, data, cut_state, end=end, baseline_days=options.baseline_days)
 
     truth_dir = settings.resolved_truth_dir
     if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
@@ -361,14 +367,14 @@ def train(
             artifact_key=ARTIFACT_KEY,
             packages=PIP_PACKAGES,
         )
-        relevant = relevant_items(data, snapshot, end)
+        relevant = relevant_items(data, cut_state, end)
 
         def champion_ndcg(loaded: Any) -> float:
             champion: StudyRecommender = loaded.unwrap_python_model().recommender
             try:
                 # the champion ranks with its own mastery model (an older one may have none)
                 own = (
-                    snapshot
+                    cut_state
                     if _same_mastery(champion, recommender)
                     else champion.snapshot_at(data, cut)
                 )
@@ -376,7 +382,7 @@ def train(
             except (ValueError, KeyError) as error:
                 raise ChampionCannotScoreError(str(error)) from error
             report = ranking_report(
-                lists, relevant, k=K, catalogue_size=len(snapshot.items), item_users={}, n_users=1
+                lists, relevant, k=K, catalogue_size=len(cut_state.items), item_users={}, n_users=1
             )
             return report[f"ndcg@{K}"]
 

@@ -43,6 +43,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -63,8 +64,9 @@ from features.esg.specs import (
 )
 from features.procurement.model import PlattCalibrator
 from features.settings import Settings
-from features.store import Store
+from features.store import StoreReader
 from training.cli import COMMAND_LINE, training_main
+from training.data_source import open_training_snapshot
 from training.metrics import roc_auc
 from training.plots import log_figures, plot_reliability, plot_shap_summary
 from training.procurement_metrics import brier_score, pr_auc, reliability_table
@@ -164,7 +166,7 @@ class TrainingOptions:
 # Data
 
 
-def read_register_groups(store: Store) -> pd.DataFrame:
+def read_register_groups(store: StoreReader) -> pd.DataFrame:
     """``supplier_id``, ``size_class``, ``region``: for the fairness check only."""
     return store.query("SELECT supplier_id, size_class, region FROM suppliers")
 
@@ -462,17 +464,19 @@ def train(
     *,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    snapshot: Path | None = None,
 ) -> TrainResult:
-    """Build snapshots, fit, evaluate, log, register and gate (see the module docstring)."""
+    """Build snapshots, fit, evaluate, log, register and gate (see the module docstring), on
+    the store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
     import mlflow
     from mlflow.models import infer_signature
 
     options = options or TrainingOptions()
     uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=5, disable=quiet, unit="step", desc="features")
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        history = SupplierHistory.from_store(store)
-        groups = read_register_groups(store)
+    with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
+        history = SupplierHistory.from_store(data)
+        groups = read_register_groups(data)
     snapshots = build_snapshots(history, options)
     version_hash = data_version(snapshots)
     bar.update(1)

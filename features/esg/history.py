@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from features.esg.carbon import carbon_intensity, load_category_factors
-from features.store import Store
+from features.store import StoreReader
 
 _REGISTER_COLUMNS = (
     "supplier_id",
@@ -248,7 +248,7 @@ class SupplierHistory:
     @classmethod
     def from_store(
         cls,
-        store: Store,
+        store: StoreReader,
         *,
         category_factors: Mapping[str, float] | None = None,
         factors_path: Path | None = None,

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from features.store import Store
+    from features.store import StoreReader
 
 MEMBER = "member_key"
 TIMESTAMP = "timestamp"
@@ -106,7 +106,7 @@ class EventFrameError(ValueError):
     """An event frame lacks a column or holds a kind the features do not know."""
 
 
-def build_events(source: Store | pd.DataFrame) -> pd.DataFrame:
+def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     """The event frame (``EVENT_COLUMNS``) from a store's ``statements`` or a frame of
     statement rows (the ``statements`` columns ``member_key, verb, object_id, success,
     duration_seconds, knowledge_points, item_difficulty, timestamp``), sorted by learner and

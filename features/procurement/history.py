@@ -49,7 +49,7 @@ from features.procurement.redflags import CardinalSettings, R024Settings, flags_
 from features.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
 from features.security import PersonalData
 from features.settings import Settings
-from features.store import Store
+from features.store import StoreReader
 
 DAY_NS = 86_400 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1)
@@ -748,7 +748,7 @@ class ProcurementHistory:
     @classmethod
     def from_store(
         cls,
-        store: Store,
+        store: StoreReader,
         *,
         settings: Settings | None = None,
         personal: PersonalData | None = None,
@@ -920,7 +920,7 @@ def _table_query(table: str) -> str:
 _SUPPLIER_QUERY = f"SELECT {', '.join(SUPPLIER_COLUMNS)} FROM suppliers ORDER BY supplier_id"
 
 
-def load_procurement_frames(store: Store) -> dict[str, pd.DataFrame]:
+def load_procurement_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
     """The procurement tables (columns of ``TABLE_COLUMNS``; unused text and ciphertext as
     NULL) and the supplier register's fingerprints, as frames."""
     frames = {table: store.query(_table_query(table)) for table in PROCUREMENT_TABLES}
@@ -990,7 +990,7 @@ def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecor
     return grouper.records()
 
 
-def records_from_store(store: Store) -> list[ProcessRecord]:
+def records_from_store(store: StoreReader) -> list[ProcessRecord]:
     """``records_from_frames`` reading one table at a time (peak memory: one frame)."""
     grouper = _RowGrouper()
     for table in PROCUREMENT_TABLES:

@@ -259,17 +259,32 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
     argv = _command_line(expected, hidden)
     calls: list[dict[str, Any]] = []
 
-    def fake_train(settings: Any, options: Any, *, tracking_uri: Any, quiet: bool) -> Any:
+    def fake_train(
+        settings: Any, options: Any, *, tracking_uri: Any, quiet: bool, snapshot: Any
+    ) -> Any:
         calls.append(
-            {"data_dir": settings.data_dir, "options": options, "uri": tracking_uri, "quiet": quiet}
+            {
+                "data_dir": settings.data_dir,
+                "options": options,
+                "uri": tracking_uri,
+                "quiet": quiet,
+                "snapshot": snapshot,
+            }
         )
         return _result(job)
 
     monkeypatch.setattr(module, "train", fake_train)
     installation = ["--data-dir", str(tmp_path), "--tracking-uri", "sqlite:///x.db", "--quiet"]
-    assert module.main(["train", *installation, *argv]) == 0
+    snapshot = ["--snapshot", str(tmp_path / "snapshots" / "one")]
+    assert module.main(["train", *installation, *snapshot, *argv]) == 0
     assert calls == [
-        {"data_dir": tmp_path, "options": expected, "uri": "sqlite:///x.db", "quiet": True}
+        {
+            "data_dir": tmp_path,
+            "options": expected,
+            "uri": "sqlite:///x.db",
+            "quiet": True,
+            "snapshot": tmp_path / "snapshots" / "one",
+        }
     ]
     assert isinstance(calls[0]["options"], options_class)
     out = capsys.readouterr().out
