@@ -956,7 +956,7 @@ class _Events:
 class HistoryUpdate:
     """What ``ProcurementHistory.updated`` did: the new history, the ocids of the processes
     it added and of those it replaced (in the order given), how many given processes were
-    already there unchanged, and how many register rows it took."""
+    already there unchanged, and how many register rows added or changed a supplier."""
 
     history: ProcurementHistory
     new: tuple[str, ...]
@@ -1093,7 +1093,8 @@ class ProcurementHistory:
         (a few days for live tenders; the whole span when an old process changes).
         """
         latest = {record.ocid: record for record in records}
-        register = register_fingerprints(suppliers) if suppliers is not None else {}
+        pushed = register_fingerprints(suppliers) if suppliers is not None else {}
+        register = {s: row for s, row in pushed.items() if self.suppliers.get(s) != row}
         ocid_codes, digests = dict(self.ocid_codes), dict(self.digests)
         new: list[str] = []
         changed: list[str] = []
