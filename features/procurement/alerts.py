@@ -114,6 +114,10 @@ def alerts_frame(
         probability = model.calibrator.transform(model.raw_score_matrix(matrix))
         levels = model.warning_level(probability)
         alerted = np.flatnonzero(levels != NO_WARNING)
+        if not len(alerted):  # LightGBM cannot explain zero rows
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+            continue
         unsupervised = model.unsupervised_score_matrix(matrix[alerted])
         # explanations (SHAP, then sentences) only for the warnings, not for every process
         reasons = model.reasons_from_contributions(
