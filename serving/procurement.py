@@ -1,18 +1,21 @@
-"""Procurement risk in the service: the champion model and the history it scores against,
-loaded once at startup; scoring of incoming releases; the alerts and their reviews.
+"""Procurement risk in the service: the champion model and the live history it scores
+against; scoring of incoming releases; warnings as tenders arrive; the alerts and reviews.
 
 Loading (``load_procurement``, called by the lifespan). The tracking URI is
 ``Settings.resolved_mlflow_tracking_uri`` (``LODESTAR_MLFLOW_TRACKING_URI``, else the SQLite
 file in the data folder), set explicitly before MLflow is touched. The champion is resolved
 once to a version (``MlflowClient.get_model_version_by_alias``) and that version is loaded,
-so the name and version reported are those of the model that answers even if the alias moves
-while the service runs (restart to pick up a new champion). A missing registry or champion
-does not stop the service: ``/readyz`` names the missing model and the scoring routes answer
-503 ``model_unavailable``. A SQLite registry file that does not exist is not created.
+so the name and version reported are those of the model that answers. A missing registry or
+champion does not stop the service: ``/readyz`` names the missing model and the scoring
+routes answer 503 ``model_unavailable``. A SQLite registry file that does not exist is not
+created.
 
-The history (``ProcurementHistory``) is the store's procurement tables as of startup: what
-an incoming release's features are computed against. Processes ingested later count once the
-service restarts. It is read-only and shared by the request threads.
+The history (``ProcurementHistory``) is built from the store at startup and then kept
+current through the online layer (``features.online``): ingestion calls
+``ProcurementState.push`` with the rows it stored, the history is updated (point in time,
+equal to a rebuild), and each new or changed process is scored and, at or above the warning
+level, written to ``alerts`` with the model's name and version. Requests read the history's
+current immutable view and never wait for a push.
 
 Scoring runs in the threadpool (plain ``def`` routes); LightGBM uses one thread per call
 (``RiskModel``), so concurrent requests use the cores, not each other's threads.
@@ -24,9 +27,11 @@ import json
 import logging
 import math
 import re
+import threading
+import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -34,16 +39,26 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from features.online.procurement import (
+    PROCUREMENT_SOURCE,
+    ProcurementPushOutcome,
+    ProcurementSource,
+)
+from features.online.source import OnlineFeatureStore
+from features.procurement.alerts import ALERT_COLUMNS, alert_id, alerts_frame, levels_at_or_above
 from features.procurement.build import (
     CARDINAL_FLAG_FEATURES,
     ReleaseError,
+    feature_frame,
     process_features,
     record_from_release,
 )
 from features.procurement.history import (
     ProcessRecord,
     ProcurementHistory,
+    load_process_frames,
     load_procurement_frames,
+    records_from_frames,
 )
 from features.procurement.model import RiskAssessment, RiskModel
 from features.procurement.redflags import DESCRIPTIONS, TITLES, flags_for_process
@@ -66,7 +81,7 @@ from serving.procurement_schemas import (
     RiskAssessmentOut,
 )
 from serving.registry import CHAMPION, ModelUnavailableError, load_champion_model, model_readiness
-from serving.runtime import Runtime
+from serving.runtime import Runtime, SharedStore
 from serving.schemas import BUSINESS_TZ, BoundedDateTime, lone_surrogate_paths
 from serving.settings import ServiceSettings
 
@@ -83,28 +98,98 @@ INVALID_RELEASE = "invalid_release"
 
 @dataclass(frozen=True)
 class ProcurementRisk:
-    """What scoring needs, shared read-only by every request."""
+    """A loaded model and the live history it scores against, shared by every request.
+
+    ``history`` is the online source's current view: immutable, so take it once per request
+    (``assess_releases`` does) and a push landing meanwhile cannot mix two states."""
 
     model: RiskModel
     name: str
     version: str
-    history: ProcurementHistory
+    online: ProcurementSource
+
+    @property
+    def history(self) -> ProcurementHistory:
+        return self.online.view()
 
     @property
     def model_ref(self) -> ModelRef:
         return ModelRef(name=self.name, version=self.version)
 
+    def with_model(self, model: RiskModel, version: str) -> ProcurementRisk:
+        """The same live history with another model (a new champion)."""
+        return ProcurementRisk(model=model, name=self.name, version=version, online=self.online)
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    """What one push did: the processes it added or replaced, and the warnings written.
+
+    ``push_seconds``: applying the rows to the history; ``push_to_alert_seconds``: from the
+    push's start to the alerts committed (None when nothing was scored)."""
+
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    unchanged: int = 0
+    ignored_rows: int = 0
+    unrouted_tables: tuple[str, ...] = ()
+    push_seconds: float = 0.0
+    alerts: AlertsWritten | None = None
+    push_to_alert_seconds: float | None = None
+
 
 @dataclass(frozen=True)
 class ProcurementState:
-    """The loaded model, or why there is none."""
+    """The loaded model with its live history, or why there is none.
+
+    ``push(frames)`` is the hook ingestion calls after each store insert (the whole rows of
+    the processes it touched, ``load_process_frames``): the history is updated, and each new
+    or changed process is scored and, at or above the warning level, written to ``alerts``.
+    Pushes run one at a time (``push_lock``); requests read the history's current view and
+    never wait for a push."""
 
     risk: ProcurementRisk | None = None
     unavailable_reason: str | None = None
+    online: OnlineFeatureStore | None = None
+    warnings: LiveWarnings | None = None
+    push_lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def readiness(self) -> ModelReadiness:
         version = self.risk.version if self.risk is not None else None
         return model_readiness(REGISTERED_MODEL, version, self.unavailable_reason)
+
+    def push(self, frames: Mapping[str, pd.DataFrame]) -> PushSummary:
+        """Apply new or changed rows (store table name → rows with the store's columns) and
+        warn about the processes they add or change; an empty summary when no history is
+        loaded (the rows are in the store: the next start reads them)."""
+        if self.online is None:
+            return PushSummary(unrouted_tables=tuple(sorted(frames)))
+        with self.push_lock:
+            batch = self.online.push(frames)
+            outcome = batch.outcomes.get(PROCUREMENT_SOURCE)
+            if not isinstance(outcome, ProcurementPushOutcome):
+                return PushSummary(unrouted_tables=batch.unrouted_tables)
+            written = None
+            if self.risk is not None and self.warnings is not None:
+                written = self.warnings.on_pushed(self.risk, outcome)
+        return PushSummary(
+            new=outcome.new,
+            changed=outcome.changed,
+            unchanged=outcome.unchanged,
+            ignored_rows=outcome.ignored_rows,
+            unrouted_tables=batch.unrouted_tables,
+            push_seconds=outcome.seconds,
+            alerts=written,
+            push_to_alert_seconds=None if written is None else written.push_to_alert_seconds,
+        )
+
+    def rescore_open_alerts(self, new_risk: ProcurementRisk) -> AlertsWritten:
+        """Re-score the open alerts with a new champion (``risk.with_model``), one push at a
+        time with the live pushes; the older rows stay."""
+        if self.warnings is None:
+            raise RuntimeError("no store to write alerts to")
+        with self.push_lock:
+            return self.warnings.rescore_open_alerts(new_risk)
 
 
 def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:
@@ -113,7 +198,8 @@ def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:
 
 
 def load_procurement(settings: ServiceSettings, runtime: Runtime) -> ProcurementState:
-    """The champion and the store's history; never raises (the service starts regardless)."""
+    """The champion and the store's history behind the online layer; never raises (the
+    service starts regardless)."""
     if runtime.store is None or runtime.personal is None:
         return ProcurementState(unavailable_reason=runtime.not_ready_reason or "store not open")
     try:
@@ -136,8 +222,11 @@ def load_procurement(settings: ServiceSettings, runtime: Runtime) -> Procurement
         logger.exception("the procurement history could not be built from the store")
         return ProcurementState(unavailable_reason="procurement history unavailable")
     logger.info("procurement risk: %s v%s loaded", REGISTERED_MODEL, version)
+    source = ProcurementSource(history)
     return ProcurementState(
-        risk=ProcurementRisk(model=model, name=REGISTERED_MODEL, version=version, history=history)
+        risk=ProcurementRisk(model=model, name=REGISTERED_MODEL, version=version, online=source),
+        online=OnlineFeatureStore([source]),
+        warnings=LiveWarnings(runtime.store),
     )
 
 
@@ -301,13 +390,14 @@ def assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[A
 
     ``unseen_categories`` is computed over the valid releases together (the model reports it
     per frame), so in a batch it lists the unseen values of any of them."""
+    history = risk.history  # one view for the whole batch, whatever is pushed meanwhile
     prepared: list[tuple[int, ProcessRecord, dict[str, Any]]] = []
     answers: list[Answer | None] = [None] * len(releases)
     for position, release in enumerate(releases):
         try:
             screen_release(release)
-            record = record_from_release(risk.history, release)
-            prepared.append((position, record, process_features(risk.history, record)))
+            record = record_from_release(history, release)
+            prepared.append((position, record, process_features(history, record)))
         except ReleaseError as error:
             answers[position] = error
         except Exception as error:
@@ -322,7 +412,7 @@ def assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[A
             [features for _, _, features in prepared], k=REASONS_SHOWN
         )
         for i, (position, record, features) in enumerate(prepared):
-            flags = red_flags_of(risk.history, record, features)
+            flags = red_flags_of(history, record, features)
             answers[position] = _assessment_out(risk, assessment, i, features, flags)
     return [answer for answer in answers if answer is not None]
 
@@ -545,3 +635,139 @@ def review_alert(
             "UPDATE alerts SET status = ? WHERE alert_id = ?", [review.verdict, alert_id]
         )
     return get_alert(store, personal, alert_id, reveal_comments=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings as tenders arrive
+
+
+@dataclass(frozen=True)
+class AlertsWritten:
+    """What one round of scoring wrote to ``alerts``.
+
+    ``scored``: processes scored; ``written``: new rows; ``refreshed``: open rows of this model
+    version rewritten for a changed process; ``withdrawn``: open rows of this model version
+    deleted because the changed process no longer warns; ``kept_reviewed``: warnings not
+    written because a reviewer already gave a verdict on that model version's alert (the
+    verdict stands); ``push_to_alert_seconds``: from the push's start to the commit."""
+
+    model: ModelRef
+    scored: int = 0
+    written: int = 0
+    refreshed: int = 0
+    withdrawn: int = 0
+    kept_reviewed: int = 0
+    push_to_alert_seconds: float | None = None
+
+
+def _warning_rows(
+    risk: ProcurementRisk,
+    history: ProcurementHistory,
+    records: Sequence[ProcessRecord],
+    levels: tuple[str, ...],
+) -> pd.DataFrame:
+    """``alerts`` rows for the processes of ``records`` warned at one of ``levels``, each as
+    of its decision date against ``history``."""
+    frame = feature_frame([process_features(history, record) for record in records])
+    alerts = alerts_frame(
+        risk.model,
+        frame,
+        model_name=risk.name,
+        model_version=risk.version,
+        scored_at=datetime.now(UTC).replace(tzinfo=None),
+    )
+    return alerts[alerts["warning_level"].isin(levels)].reset_index(drop=True)
+
+
+def _open_or_reviewed(store: Store, alert_ids: Sequence[str]) -> dict[str, str]:
+    """Status of each stored alert among ``alert_ids``."""
+    if not alert_ids:
+        return {}
+    rows = store.connection.execute(
+        "SELECT alert_id, status FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(alert_ids)],
+    ).fetchall()
+    return {str(alert): str(status or "open") for alert, status in rows}
+
+
+_REFRESHED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in ("alert_id", "ocid", "status"))
+
+
+def _refresh(store: Store, rows: pd.DataFrame) -> None:
+    assignments = ", ".join(f'"{name}" = ?' for name in _REFRESHED_COLUMNS)
+    for values in rows.to_dict("records"):
+        store.connection.execute(
+            f"UPDATE alerts SET {assignments} WHERE alert_id = ? AND status = 'open'",
+            [*(values[name] for name in _REFRESHED_COLUMNS), values["alert_id"]],
+        )
+
+
+class LiveWarnings:
+    """Writes the champion's warnings about processes as they are pushed, through the
+    service's one store.
+
+    One model version has one alert per process (``alert_id``). A changed process's open
+    alert of that version is rewritten with its current figures (or deleted if it no longer
+    warns); one a reviewer has judged is kept as judged. Warnings are written at
+    ``min_level`` or above (``"yellow"``: every warning, as batch scoring does)."""
+
+    def __init__(self, store: SharedStore, *, min_level: str = "yellow") -> None:
+        self._store = store
+        self.levels = levels_at_or_above(min_level)
+
+    def on_pushed(self, risk: ProcurementRisk, outcome: ProcurementPushOutcome) -> AlertsWritten:
+        """Score the new and changed processes of ``outcome`` against the history that
+        includes them, and write their warnings."""
+        touched = [outcome.records[ocid] for ocid in outcome.touched if ocid in outcome.records]
+        if not touched or outcome.history is None:
+            return AlertsWritten(model=risk.model_ref)
+        rows = _warning_rows(risk, outcome.history, touched, self.levels)
+        changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
+        with self._store.use() as store, store.transaction():
+            stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])
+            is_stored = rows["alert_id"].isin(list(stored))
+            is_open = rows["alert_id"].map(lambda a: stored.get(a) == "open")
+            written = store.insert_new("alerts", rows[~is_stored])
+            _refresh(store, rows[is_open])
+            warned = set(rows["alert_id"])
+            stale = [a for a in changed_ids if stored.get(a) == "open" and a not in warned]
+            if stale:
+                store.connection.execute(
+                    "DELETE FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[])) "
+                    "AND status = 'open'",
+                    [stale],
+                )
+        seconds = time.perf_counter() - outcome.pushed_at
+        result = AlertsWritten(
+            model=risk.model_ref,
+            scored=len(touched),
+            written=written,
+            refreshed=int(is_open.sum()),
+            withdrawn=len(stale),
+            kept_reviewed=int((is_stored & ~is_open).sum()),
+            push_to_alert_seconds=seconds,
+        )
+        logger.info("warnings as pushed: %s", result)
+        return result
+
+    def rescore_open_alerts(self, risk: ProcurementRisk) -> AlertsWritten:
+        """Score every process with an open alert of another model version with ``risk`` (a
+        new champion) and write its warnings under that version; the older rows stay, so a
+        warning's history keeps both versions."""
+        with self._store.use() as store:
+            ocids = [
+                str(row[0])
+                for row in store.connection.execute(
+                    "SELECT DISTINCT ocid FROM alerts WHERE coalesce(status, 'open') = 'open' "
+                    "AND NOT (model_name = ? AND model_version = ?) ORDER BY ocid",
+                    [risk.name, risk.version],
+                ).fetchall()
+            ]
+            frames = load_process_frames(store, ocids) if ocids else {}
+        records = records_from_frames(frames) if ocids else []
+        if not records:
+            return AlertsWritten(model=risk.model_ref)
+        rows = _warning_rows(risk, risk.history, records, self.levels)
+        with self._store.use() as store, store.transaction():
+            written = store.insert_new("alerts", rows)
+        return AlertsWritten(model=risk.model_ref, scored=len(records), written=written)

@@ -78,12 +78,10 @@ itself this command goes.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -95,6 +93,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from features.procurement.alerts import (
+    DECISION_DATE,
+    OCID,
+    alerts_frame,
+    red_flag_columns,
+)
 from features.procurement.build import build_process_features
 from features.procurement.history import ProcurementHistory
 from features.procurement.model import (
@@ -108,7 +112,6 @@ from features.procurement.model import (
     choose_thresholds,
 )
 from features.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
-from features.procurement.redflags import DESCRIPTIONS, TITLES
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_COLUMNS
 from features.settings import Settings
 from features.store import Store, StoreError, StoreReader
@@ -150,8 +153,6 @@ from training.tracking import (
 EXPERIMENT = "procurement-risk"
 REGISTERED_MODEL = "procurement-risk"
 
-OCID = "ocid"
-DECISION_DATE = "decision_date"
 LABEL = "label"
 LABELLED_AT = "labelled_at"
 SCHEME = "scheme"
@@ -159,8 +160,6 @@ RED_FLAG_COUNT = "red_flag_count"
 
 TEST_MONTHS = 3
 CALIBRATION_MONTHS = 1
-SCORE_CHUNK_ROWS = 5_000
-REASONS_PER_ALERT = 5
 
 MONOTONE_INCREASING_FEATURES: tuple[str, ...] = (
     "unit_price_to_category_median_180d",
@@ -365,17 +364,6 @@ def read_truth(settings: Settings) -> pd.Series | None:
 def data_version(frame: pd.DataFrame) -> str:
     """sha256 over the ocids, decision dates, features, parts and labels, in row order."""
     return frame_digest(frame[[OCID, DECISION_DATE, *FEATURES, "part", LABEL]])
-
-
-def red_flag_columns() -> dict[str, str]:
-    """Red-flag indicator features by Cardinal code (``flag_r018_single_bid`` → ``R018``)."""
-    prefixes = {f"flag_{code.lower()}_": code for code in TITLES}
-    return {
-        name: code
-        for name in FEATURES
-        for prefix, code in prefixes.items()
-        if name.startswith(prefix)
-    }
 
 
 def red_flag_count(frame: pd.DataFrame) -> np.ndarray:
@@ -817,107 +805,6 @@ class ScoreResult:
     alerts: pd.DataFrame
     written: int | None = None  # new rows in the alerts table; None without --store-write
     by_level: dict[str, int] = field(default_factory=dict)
-
-
-def alert_id(model_name: str, model_version: str, ocid: str) -> str:
-    """Stable id of a warning: the same model version and process give the same id."""
-    return hashlib.sha256(f"{model_name}\x1f{model_version}\x1f{ocid}".encode()).hexdigest()
-
-
-def fired_red_flags(row: pd.Series) -> list[dict[str, Any]]:
-    """The red-flag features set in one feature row, with Cardinal's titles and descriptions."""
-    flags = []
-    for column, code in red_flag_columns().items():
-        value = row[column]
-        if value is None or pd.isna(value) or float(value) <= 0:
-            continue
-        flags.append(
-            {
-                "code": code,
-                "feature": column,
-                "value": float(value),
-                "title_en": TITLES[code]["en"],
-                "title_zh": TITLES[code]["zh"],
-                "description_en": DESCRIPTIONS[code]["en"],
-                "description_zh": DESCRIPTIONS[code]["zh"],
-            }
-        )
-    return flags
-
-
-def alerts_frame(
-    model: RiskModel,
-    frame: pd.DataFrame,
-    *,
-    model_name: str,
-    model_version: str,
-    scored_at: datetime,
-    on_chunk: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """The ``alerts`` rows (warning level other than none) for the processes in ``frame``."""
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(frame), SCORE_CHUNK_ROWS):
-        chunk = frame.iloc[start : start + SCORE_CHUNK_ROWS]
-        matrix = model.matrix(chunk)
-        probability = model.calibrator.transform(model.raw_score_matrix(matrix))
-        levels = model.warning_level(probability)
-        alerted = np.flatnonzero(levels != NO_WARNING)
-        unsupervised = model.unsupervised_score_matrix(matrix[alerted])
-        # explanations (SHAP, then sentences) only for the warnings, not for every process
-        reasons = model.reasons_from_contributions(
-            chunk.iloc[alerted],
-            model.contributions_matrix(matrix[alerted]),
-            k=REASONS_PER_ALERT,
-        )
-        for position, i in enumerate(alerted):
-            row = chunk.iloc[i]
-            rows.append(
-                {
-                    "alert_id": alert_id(model_name, model_version, row[OCID]),
-                    "ocid": row[OCID],
-                    "decision_date": pd.Timestamp(row[DECISION_DATE]).to_pydatetime(),
-                    "buyer_id": row["buyer_id"],
-                    "supplier_ids": [str(s) for s in _as_list(row["supplier_ids"])],
-                    "probability": float(probability[i]),
-                    "unsupervised_score": float(unsupervised[position]),
-                    "warning_level": str(levels[i]),
-                    "red_flags": json.dumps(fired_red_flags(row), ensure_ascii=False),
-                    "reasons": json.dumps(
-                        [reason.as_dict() for reason in reasons[position]], ensure_ascii=False
-                    ),
-                    "model_name": model_name,
-                    "model_version": model_version,
-                    "scored_at": scored_at,
-                    "status": "open",
-                }
-            )
-        if on_chunk is not None:
-            on_chunk(len(chunk))
-    columns = [
-        "alert_id",
-        "ocid",
-        "decision_date",
-        "buyer_id",
-        "supplier_ids",
-        "probability",
-        "unsupervised_score",
-        "warning_level",
-        "red_flags",
-        "reasons",
-        "model_name",
-        "model_version",
-        "scored_at",
-        "status",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
 
 
 def score(

@@ -36,6 +36,8 @@ accounts): related-bidder features use the register as loaded.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,6 +230,19 @@ def _ids(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value)  # type: ignore[attr-defined]
 
 
+def rows_digest(rows: Mapping[str, Sequence[tuple[Any, ...]]]) -> int:
+    """A 64-bit digest of a process's rows, independent of row order: two pushes of the same
+    process as the same rows have the same digest (a value given as 3 once and 3.0 the next
+    time differs, which only costs a needless re-score)."""
+    digest = hashlib.blake2b(digest_size=8)
+    for table in sorted(rows):
+        for text in sorted(repr(row) for row in rows[table]):
+            digest.update(text.encode())
+            digest.update(b"\x1e")
+        digest.update(table.encode() + b"\x1d")
+    return int.from_bytes(digest.digest(), "big")
+
+
 def _columns(table: str) -> dict[str, int]:
     return {name: position for position, name in enumerate(TABLE_COLUMNS[table])}
 
@@ -257,6 +272,7 @@ class ProcessRecord:
         "contract_amendment_dates",
         "contracts",
         "decision_date",
+        "digest",
         "estimate",
         "estimate_currency",
         "facts_date",
@@ -278,6 +294,7 @@ class ProcessRecord:
 
     def __init__(self, rows: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
         (process,) = rows["processes"]
+        self.digest = rows_digest(rows)
         self.ocid: str = str(process[_P["ocid"]])
         self.buyer_id: str | None = process[_P["buyer_id"]]
         self.tender_status: str | None = process[_P["status"]]
@@ -551,10 +568,17 @@ def _milestone_kind(milestone_type: str | None, code: str | None) -> str:
 class EventIndex:
     """Events grouped by key and sorted by time within each key.
 
+    Layout: one block per key, blocks in the order of the keys' codes (``codes``), each block's
+    events sorted by time; ``starts[code]:stops[code]`` is a key's block in ``times``,
+    ``ocids`` and ``columns``.
+
     ``select(key, start, before, exclude)`` returns the positions of the key's events with
     ``start <= time < before`` that do not belong to process ``exclude`` (a slice when none had
     to be dropped, an index array otherwise, ``None`` when empty); ``columns[name][positions]``
     gives their values.
+
+    An index is never changed once built: ``updated`` returns a new index (new arrays), so a
+    reader holding this one keeps a consistent view while a push is applied.
     """
 
     def __init__(
@@ -564,9 +588,9 @@ class EventIndex:
         ocids: Sequence[int],
         columns: Mapping[str, Sequence[float] | np.ndarray],
     ) -> None:
-        codes_of: dict[Hashable, int] = {}
+        self.codes: dict[Hashable, int] = {}
         codes = np.fromiter(
-            (codes_of.setdefault(key, len(codes_of)) for key in keys), np.int64, len(keys)
+            (self.codes.setdefault(key, len(self.codes)) for key in keys), np.int64, len(keys)
         )
         time_array = np.asarray(times, dtype=np.int64)
         order = np.lexsort((time_array, codes))
@@ -576,10 +600,9 @@ class EventIndex:
             name: np.asarray(values, dtype=np.float64)[order] for name, values in columns.items()
         }
         sorted_codes = codes[order]
-        wanted = np.arange(len(codes_of))
-        starts = np.searchsorted(sorted_codes, wanted, "left")
-        stops = np.searchsorted(sorted_codes, wanted, "right")
-        self.spans = {key: (int(starts[code]), int(stops[code])) for key, code in codes_of.items()}
+        wanted = np.arange(len(self.codes))
+        self.starts: np.ndarray = np.searchsorted(sorted_codes, wanted, "left").astype(np.int64)
+        self.stops: np.ndarray = np.searchsorted(sorted_codes, wanted, "right").astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -587,10 +610,10 @@ class EventIndex:
     def select(
         self, key: Hashable, start: int | None, before: int, exclude: int
     ) -> slice | np.ndarray | None:
-        span = self.spans.get(key)
-        if span is None:
+        code = self.codes.get(key)
+        if code is None:
             return None
-        first, last = span
+        first, last = int(self.starts[code]), int(self.stops[code])
         times = self.times[first:last]
         low = first if start is None else first + int(np.searchsorted(times, start, "left"))
         high = first + int(np.searchsorted(times, before, "left"))
@@ -602,6 +625,64 @@ class EventIndex:
                 kept = np.arange(low, high)[~own]
                 return kept if len(kept) else None
         return slice(low, high)
+
+    def updated(self, removed: np.ndarray, added: _EventLists) -> EventIndex:
+        """A new index: this one without the events of the processes coded in ``removed``,
+        with the events of ``added`` inserted in their keys' blocks in time order (an event
+        whose time equals earlier ones goes after them). Cost: one pass over the arrays
+        (a copy) plus a binary search per added event; this index is left as it was."""
+        if not len(removed) and not added.keys:
+            return self
+        new = EventIndex.__new__(EventIndex)
+        new.codes = self.codes
+        times, ocids, columns = self.times, self.ocids, self.columns
+        starts, stops = self.starts, self.stops
+        if len(removed) and len(times):
+            gone = np.isin(ocids, removed)
+            if gone.any():
+                kept = ~gone
+                gone_before = np.concatenate(([0], np.cumsum(gone)))
+                starts, stops = starts - gone_before[starts], stops - gone_before[stops]
+                times, ocids = times[kept], ocids[kept]
+                columns = {name: values[kept] for name, values in columns.items()}
+        if added.keys:
+            new.codes = dict(self.codes)
+            codes = np.fromiter(
+                (new.codes.setdefault(key, len(new.codes)) for key in added.keys),
+                np.int64,
+                len(added.keys),
+            )
+            grown = len(new.codes) - len(starts)
+            if grown:
+                end = np.full(grown, len(times), dtype=np.int64)
+                starts, stops = np.concatenate((starts, end)), np.concatenate((stops, end))
+            added_times = np.asarray(added.times, dtype=np.int64)
+            positions = np.fromiter(
+                (
+                    starts[code]
+                    + np.searchsorted(times[starts[code] : stops[code]], moment, "right")
+                    for code, moment in zip(codes.tolist(), added_times.tolist(), strict=True)
+                ),
+                np.int64,
+                len(codes),
+            )
+            # several events at one position: the earlier key's first, then by time (blocks
+            # stay in code order; a new key's block starts at the end)
+            order = np.lexsort((added_times, codes, positions))
+            at = positions[order]
+            values = added.matrix()[order]
+            times = np.insert(times, at, added_times[order])
+            ocids = np.insert(ocids, at, np.asarray(added.ocids, dtype=np.int64)[order])
+            columns = {
+                name: np.insert(columns[name], at, values[:, k])
+                for k, name in enumerate(added.columns)
+            }
+            counts = np.bincount(codes, minlength=len(starts))
+            through = np.cumsum(counts)
+            starts, stops = starts + through - counts, stops + through
+        new.times, new.ocids, new.columns = times, ocids, columns
+        new.starts, new.stops = starts, stops
+        return new
 
 
 @dataclass
@@ -620,12 +701,16 @@ class _EventLists:
         self.ocids.append(ocid)
         self.values.append(values)
 
-    def index(self) -> EventIndex:
-        matrix = (
-            np.asarray(self.values, dtype=np.float64).reshape(len(self.values), len(self.columns))
-            if self.values
-            else np.empty((0, len(self.columns)))
+    def matrix(self) -> np.ndarray:
+        """The values, one row per event, one column per name of ``columns``."""
+        if not self.values:
+            return np.empty((0, len(self.columns)))
+        return np.asarray(self.values, dtype=np.float64).reshape(
+            len(self.values), len(self.columns)
         )
+
+    def index(self) -> EventIndex:
+        matrix = self.matrix()
         return EventIndex(
             self.keys,
             self.times,
@@ -638,12 +723,20 @@ class _EventLists:
 class Fences:
     """Cardinal's R024/R058 fences of the winner/second-lowest ratios of the processes whose
     ``facts_date`` falls before each day (UTC): ``days[k]`` is a day's start; the fences on it
-    use the ratios dated before it (R-8 quartiles, as Cardinal's statrs)."""
+    use the ratios dated before it (R-8 quartiles, as Cardinal's statrs).
+
+    ``times``, ``ratios`` and ``owners`` (ocid codes) are the ratios behind them, sorted by
+    time, so that ``updated`` recomputes only the days after the earliest change.
+    """
 
     days: np.ndarray
     r024_q1: np.ndarray
     r024_lower: np.ndarray
     r058_upper: np.ndarray
+    times: np.ndarray
+    ratios: np.ndarray
+    owners: np.ndarray
+    minimum: int
 
     def at(self, moment: int) -> tuple[float, float, float]:
         """``(q1, lower fence, upper fence)`` for a process decided at ``moment``."""
@@ -660,14 +753,48 @@ class Fences:
         )
 
     @classmethod
-    def build(cls, times: np.ndarray, ratios: np.ndarray, minimum: int) -> Fences:
+    def build(
+        cls, times: np.ndarray, ratios: np.ndarray, owners: np.ndarray, minimum: int
+    ) -> Fences:
         keep = ~np.isnan(ratios)
-        times, ratios = times[keep], ratios[keep]
+        times, ratios, owners = times[keep], ratios[keep], owners[keep]
+        order = np.argsort(times, kind="stable")
+        return cls._computed(times[order], ratios[order], owners[order], minimum, None)
+
+    def updated(
+        self, removed: np.ndarray, times: np.ndarray, ratios: np.ndarray, owners: np.ndarray
+    ) -> Fences:
+        """New fences without the ratios of the processes coded in ``removed`` and with the
+        given ones; the days before the earliest removed or added ratio keep their values
+        (equal to a full ``build`` on the same ratios)."""
+        gone = np.isin(self.owners, removed) if len(removed) else np.zeros(len(self.owners), bool)
+        keep = ~np.isnan(ratios)
+        times, ratios, owners = times[keep], ratios[keep], owners[keep]
+        if not gone.any() and not len(times):
+            return self
+        changed = np.concatenate((self.times[gone], times))
+        all_times = np.concatenate((self.times[~gone], times))
+        order = np.argsort(all_times, kind="stable")
+        all_ratios = np.concatenate((self.ratios[~gone], ratios))[order]
+        all_owners = np.concatenate((self.owners[~gone], owners))[order]
+        return self._computed(
+            all_times[order], all_ratios, all_owners, self.minimum, (self, int(changed.min()))
+        )
+
+    @classmethod
+    def _computed(
+        cls,
+        times: np.ndarray,
+        ratios: np.ndarray,
+        owners: np.ndarray,
+        minimum: int,
+        unchanged_before: tuple[Fences, int] | None,
+    ) -> Fences:
+        """Fences over sorted ratios; with ``(earlier fences, moment)`` the days up to
+        ``moment`` are copied from the earlier fences (their ratios before them are the same)."""
         if len(times) == 0:
             empty = np.empty(0)
-            return cls(np.empty(0, np.int64), empty, empty, empty)
-        order = np.argsort(times, kind="stable")
-        times, ratios = times[order], ratios[order]
+            return cls(np.empty(0, np.int64), empty, empty, empty, times, ratios, owners, minimum)
         first = times[0] - times[0] % DAY_NS
         last = times[-1] - times[-1] % DAY_NS + DAY_NS  # from here on: every ratio
         days = np.arange(first, last + DAY_NS, DAY_NS, dtype=np.int64)
@@ -675,11 +802,19 @@ class Fences:
         q1 = np.full(len(days), _NAN)
         lower = np.full(len(days), _NAN)
         upper = np.full(len(days), _NAN)
-        previous = -1
-        for k, count in enumerate(counts):
+        start = 0
+        if unchanged_before is not None:
+            earlier, moment = unchanged_before
+            if len(earlier.days) and earlier.days[0] == first:
+                start = min(int(np.searchsorted(days, moment, "right")), len(earlier.days))
+                q1[:start] = earlier.r024_q1[:start]
+                lower[:start] = earlier.r024_lower[:start]
+                upper[:start] = earlier.r058_upper[:start]
+        for k in range(start, len(days)):
+            count = counts[k]
             if count < minimum:
                 continue
-            if count == previous:
+            if k > 0 and counts[k - 1] == count:
                 q1[k], lower[k], upper[k] = q1[k - 1], lower[k - 1], upper[k - 1]
                 continue
             quartiles = np.quantile(ratios[:count], [0.25, 0.75], method="median_unbiased")
@@ -687,8 +822,7 @@ class Fences:
             q1[k] = quartiles[0]
             lower[k] = quartiles[0] - 1.5 * iqr
             upper[k] = quartiles[1] + 1.5 * iqr
-            previous = count
-        return cls(days, q1, lower, upper)
+        return cls(days, q1, lower, upper, times, ratios, owners, minimum)
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,17 +839,158 @@ class SupplierFingerprints:
     bank_account: str | None
 
 
+def register_fingerprints(suppliers: pd.DataFrame) -> dict[str, SupplierFingerprints]:
+    """Supplier register rows (``SUPPLIER_COLUMNS``; others ignored) by supplier id; a later
+    row of the same supplier wins."""
+    columns = suppliers.reindex(columns=list(SUPPLIER_COLUMNS))
+    return {
+        str(row[0]): SupplierFingerprints(*(value or None for value in row[1:]))
+        for row in columns.astype(object)
+        .where(columns.notna(), None)
+        .itertuples(index=False, name=None)
+    }
+
+
+# The event indices of a history and the value columns of each.
+INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
+    "prices": ("unit_price",),
+    "spec_prices": ("unit_price",),
+    "buyer_spend": ("supplier", "amount"),
+    "pair_awards": ("amount", "direct"),
+    "supplier_awards": ("amount",),
+    "orders": ("amount",),
+    "supplier_bids": ("tender", "won"),
+    "deliveries": ("delivered", "late", "delay_days", "rejected"),
+}
+
+
+class _Events:
+    """The dated events of some records, gathered per index. Supplier codes and tender
+    numbers continue from the given ones (the dict and list are extended in place)."""
+
+    def __init__(
+        self,
+        settings: CardinalSettings,
+        supplier_codes: dict[str, int],
+        tender_winners: list[frozenset[int]],
+    ) -> None:
+        self.settings = settings
+        self.supplier_codes = supplier_codes
+        self.tender_winners = tender_winners
+        self.lists = {name: _EventLists(columns) for name, columns in INDEX_COLUMNS.items()}
+        self.ratio_times: list[int] = []
+        self.ratios: list[float] = []
+        self.ratio_owners: list[int] = []
+
+    def supplier_code(self, supplier: str) -> int:
+        return self.supplier_codes.setdefault(supplier, len(self.supplier_codes))
+
+    def add(self, record: ProcessRecord, code: int) -> None:
+        """The events of one process, coded ``code``: deliveries; and, once awarded, its
+        winner/second-lowest ratio, unit prices, awards, orders and bids, dated at the award."""
+        lists = self.lists
+        self._delivery_events(record, code, lists["deliveries"])
+        when = record.award_date
+        if when is None:
+            return
+        ratio = record.cardinal(self.settings).second_lowest_ratio
+        if not math.isnan(ratio):
+            self.ratio_times.append(when)
+            self.ratios.append(ratio)
+            self.ratio_owners.append(code)
+        for item, unit_price in record.item_unit_prices():
+            if item.classification_id is None or math.isnan(unit_price):
+                continue
+            lists["prices"].add(item.classification_id, when, code, unit_price)
+            lists["spec_prices"].add((item.classification_id, item.spec), when, code, unit_price)
+        direct = 1.0 if record.is_direct else 0.0
+        for supplier, amount in record.supplier_award_totals().items():
+            supplier_code = self.supplier_code(supplier)
+            lists["buyer_spend"].add(record.buyer_id, when, code, supplier_code, amount)
+            lists["pair_awards"].add((record.buyer_id, supplier), when, code, amount, direct)
+            lists["supplier_awards"].add(supplier, when, code, amount)
+            lists["orders"].add((record.buyer_id, supplier, record.category), when, code, amount)
+        bidders = record.bidders
+        if bidders:
+            tender = len(self.tender_winners)
+            winners = frozenset(self.supplier_code(s) for s in record.winners)
+            self.tender_winners.append(winners)
+            for bidder in bidders:
+                won = 1.0 if self.supplier_code(bidder) in winners else 0.0
+                lists["supplier_bids"].add(bidder, when, code, tender, won)
+
+    @staticmethod
+    def _delivery_events(record: ProcessRecord, code: int, events: _EventLists) -> None:
+        if not record.milestones:
+            return
+        contract_awards = {contract.contract_id: contract.award_id for contract in record.contracts}
+        award_suppliers = {award.award_id: award.suppliers for award in record.awards}
+        for milestone in record.milestones:
+            suppliers = award_suppliers.get(contract_awards.get(milestone.contract_id) or "", ())
+            if not suppliers or milestone.due is None:
+                continue
+            if milestone.kind == "delivery":
+                if milestone.status == "met" and milestone.met is not None:
+                    delay = (milestone.met - milestone.due) / DAY_NS
+                    event = (milestone.met, 1.0, 1.0 if delay >= 1.0 else 0.0, delay, 0.0)
+                elif milestone.status == "notMet":
+                    event = (milestone.due + DAY_NS, 1.0, 1.0, _NAN, 0.0)
+                else:
+                    continue
+            elif milestone.kind == "acceptance" and milestone.status == "notMet":
+                event = (milestone.due, 0.0, 0.0, _NAN, 1.0)
+            else:
+                continue
+            for supplier in suppliers:
+                events.add(supplier, event[0], code, *event[1:])
+
+    def ratio_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.asarray(self.ratio_times, dtype=np.int64),
+            np.asarray(self.ratios, dtype=np.float64),
+            np.asarray(self.ratio_owners, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryUpdate:
+    """What ``ProcurementHistory.updated`` did: the new history, the ocids of the processes
+    it added and of those it replaced (in the order given), how many given processes were
+    already there unchanged, and how many register rows added or changed a supplier."""
+
+    history: ProcurementHistory
+    new: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: int
+    register_rows: int
+
+
 class ProcurementHistory:
     """The point-in-time index of the store's procurement history (see the module docstring).
 
-        Build it once with ``from_store`` (or ``from_frames``); it is read-only afterwards and
-        safe to share between threads. ``records`` keeps every process's record for batch feature
-        building (``keep_records=False`` drops them once the indices are built: serving needs
-        only the indices). Memory: the indices take about 18 MB of Python objects and arrays per
-    20,000 processes; the records, kept for batch, about 5 KB per process (0.5 GB at 100,000;
-    peak resident memory of a 100,000-process batch build 1.3 GB). Serving should build with
-    ``keep_records=False`` (and may ``gc.freeze()`` afterwards: the indices never change).
+    Build it with ``from_store`` (or ``from_frames``). A history is never changed after it is
+    built, so it is safe to share between threads: ``updated`` returns a new history with
+    pushed processes added or replaced (copy-on-write: the indices it touches are new arrays,
+    the rest is shared), equal in every feature to a full build on the same processes (up to
+    the summation order of floating sums over events with equal times). ``records`` keeps
+    every process's record, position = ocid code, for batch feature building
+    (``keep_records=False`` drops them: serving needs only the indices). Memory: the indices
+    take about 18 MB of Python objects and arrays per 20,000 processes; the records, kept for
+    batch, about 5 KB per process (0.5 GB at 100,000; peak resident memory of a
+    100,000-process batch build 1.3 GB).
     """
+
+    prices: EventIndex
+    spec_prices: EventIndex
+    buyer_spend: EventIndex
+    pair_awards: EventIndex
+    supplier_awards: EventIndex
+    orders: EventIndex
+    supplier_bids: EventIndex
+    deliveries: EventIndex
+    fences: Fences
+    supplier_codes: dict[str, int]
+    tender_winners: list[frozenset[int]]
 
     def __init__(
         self,
@@ -732,16 +1007,32 @@ class ProcurementHistory:
         self.ocid_codes: dict[str, int] = {}
         for record in records:
             self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
-        self.suppliers: dict[str, SupplierFingerprints] = {
-            str(row[0]): SupplierFingerprints(*(value or None for value in row[1:]))
-            for row in suppliers.reindex(columns=list(SUPPLIER_COLUMNS))
-            .astype(object)
-            .where(suppliers.reindex(columns=list(SUPPLIER_COLUMNS)).notna(), None)
-            .itertuples(index=False, name=None)
-        }
-        self._build_indices(records)
+        self.digests: dict[str, int] = {record.ocid: record.digest for record in records}
+        self.suppliers: dict[str, SupplierFingerprints] = register_fingerprints(suppliers)
+        events = _Events(self.cardinal_settings, {}, [])
+        for record in records:
+            events.add(record, self.ocid_codes[record.ocid])
+        self._take_events(events, None, np.empty(0, np.int64))
         self.records: list[ProcessRecord] | None = records if keep_records else None
         self._release_flattener: ReleaseFlattener | None = None
+
+    def _take_events(
+        self, events: _Events, base: ProcurementHistory | None, removed: np.ndarray
+    ) -> None:
+        """Set the indices from ``events``: built afresh, or ``base``'s indices without the
+        events of the processes coded in ``removed`` and with ``events`` inserted."""
+        for name in INDEX_COLUMNS:
+            lists = events.lists[name]
+            index = lists.index() if base is None else getattr(base, name).updated(removed, lists)
+            setattr(self, name, index)
+        times, ratios, owners = events.ratio_arrays()
+        self.fences = (
+            Fences.build(times, ratios, owners, self.rules.min_fence_observations)
+            if base is None
+            else base.fences.updated(removed, times, ratios, owners)
+        )
+        self.supplier_codes = events.supplier_codes
+        self.tender_winners = events.tender_winners
 
     # ------------------------------------------------------------------ construction
 
@@ -788,92 +1079,56 @@ class ProcurementHistory:
             keep_records=keep_records,
         )
 
-    def _build_indices(self, records: Iterable[ProcessRecord]) -> None:
-        supplier_codes: dict[str, int] = {}
+    def updated(
+        self, records: Iterable[ProcessRecord], suppliers: pd.DataFrame | None = None
+    ) -> HistoryUpdate:
+        """This history with ``records`` added, or replacing the stored process of the same
+        ocid (its older self and all its events go), and the register rows of ``suppliers``
+        added or replacing a supplier's row. Each record is a whole process as it now stands;
+        of several records of one ocid the last counts; a record equal to the stored one
+        (same row digest) changes nothing. ``self`` is left as it was.
 
-        def supplier_code(supplier: str) -> int:
-            return supplier_codes.setdefault(supplier, len(supplier_codes))
-
-        prices = _EventLists(("unit_price",))
-        spec_prices = _EventLists(("unit_price",))
-        buyer_spend = _EventLists(("supplier", "amount"))
-        pair_awards = _EventLists(("amount", "direct"))
-        supplier_awards = _EventLists(("amount",))
-        orders = _EventLists(("amount",))
-        supplier_bids = _EventLists(("tender", "won"))
-        deliveries = _EventLists(("delivered", "late", "delay_days", "rejected"))
-        ratio_times: list[int] = []
-        ratios: list[float] = []
-        tender_winners: list[frozenset[int]] = []
-        for record in records:
-            code = self.ocid_codes[record.ocid]
-            self._delivery_events(record, code, deliveries)
-            when = record.award_date
-            if when is None:
+        Cost: a copy of each touched index's arrays (one pass), a binary search per new
+        event, and the R024/R058 fences recomputed from the earliest changed award date on
+        (a few days for live tenders; the whole span when an old process changes).
+        """
+        latest = {record.ocid: record for record in records}
+        pushed = register_fingerprints(suppliers) if suppliers is not None else {}
+        register = {s: row for s, row in pushed.items() if self.suppliers.get(s) != row}
+        ocid_codes, digests = dict(self.ocid_codes), dict(self.digests)
+        new: list[str] = []
+        changed: list[str] = []
+        fresh: list[tuple[ProcessRecord, int]] = []
+        for ocid, record in latest.items():
+            if digests.get(ocid) == record.digest:
                 continue
-            ratio = record.cardinal(self.cardinal_settings).second_lowest_ratio
-            if not math.isnan(ratio):
-                ratio_times.append(when)
-                ratios.append(ratio)
-            for item, unit_price in record.item_unit_prices():
-                if item.classification_id is None or math.isnan(unit_price):
-                    continue
-                prices.add(item.classification_id, when, code, unit_price)
-                spec_prices.add((item.classification_id, item.spec), when, code, unit_price)
-            direct = 1.0 if record.is_direct else 0.0
-            for supplier, amount in record.supplier_award_totals().items():
-                buyer_spend.add(record.buyer_id, when, code, supplier_code(supplier), amount)
-                pair_awards.add((record.buyer_id, supplier), when, code, amount, direct)
-                supplier_awards.add(supplier, when, code, amount)
-                orders.add((record.buyer_id, supplier, record.category), when, code, amount)
-            bidders = record.bidders
-            if bidders:
-                tender = len(tender_winners)
-                winners = frozenset(supplier_code(s) for s in record.winners)
-                tender_winners.append(winners)
-                for bidder in bidders:
-                    won = 1.0 if supplier_code(bidder) in winners else 0.0
-                    supplier_bids.add(bidder, when, code, tender, won)
-        self.supplier_codes = supplier_codes
-        self.prices = prices.index()
-        self.spec_prices = spec_prices.index()
-        self.buyer_spend = buyer_spend.index()
-        self.pair_awards = pair_awards.index()
-        self.supplier_awards = supplier_awards.index()
-        self.orders = orders.index()
-        self.supplier_bids = supplier_bids.index()
-        self.deliveries = deliveries.index()
-        self.tender_winners = tender_winners
-        self.fences = Fences.build(
-            np.asarray(ratio_times, dtype=np.int64),
-            np.asarray(ratios, dtype=np.float64),
-            self.rules.min_fence_observations,
-        )
-
-    @staticmethod
-    def _delivery_events(record: ProcessRecord, code: int, events: _EventLists) -> None:
-        if not record.milestones:
-            return
-        contract_awards = {contract.contract_id: contract.award_id for contract in record.contracts}
-        award_suppliers = {award.award_id: award.suppliers for award in record.awards}
-        for milestone in record.milestones:
-            suppliers = award_suppliers.get(contract_awards.get(milestone.contract_id) or "", ())
-            if not suppliers or milestone.due is None:
-                continue
-            if milestone.kind == "delivery":
-                if milestone.status == "met" and milestone.met is not None:
-                    delay = (milestone.met - milestone.due) / DAY_NS
-                    event = (milestone.met, 1.0, 1.0 if delay >= 1.0 else 0.0, delay, 0.0)
-                elif milestone.status == "notMet":
-                    event = (milestone.due + DAY_NS, 1.0, 1.0, _NAN, 0.0)
-                else:
-                    continue
-            elif milestone.kind == "acceptance" and milestone.status == "notMet":
-                event = (milestone.due, 0.0, 0.0, _NAN, 1.0)
-            else:
-                continue
-            for supplier in suppliers:
-                events.add(supplier, event[0], code, *event[1:])
+            (changed if ocid in ocid_codes else new).append(ocid)
+            code = ocid_codes.setdefault(ocid, len(ocid_codes))
+            digests[ocid] = record.digest
+            fresh.append((record, code))
+        unchanged = len(latest) - len(fresh)
+        if not fresh and not register:
+            return HistoryUpdate(self, (), (), unchanged, 0)
+        history = copy.copy(self)
+        history.suppliers = {**self.suppliers, **register} if register else self.suppliers
+        if fresh:
+            history.ocid_codes, history.digests = ocid_codes, digests
+            events = _Events(
+                self.cardinal_settings, dict(self.supplier_codes), list(self.tender_winners)
+            )
+            for record, code in fresh:
+                events.add(record, code)
+            removed = np.fromiter((ocid_codes[ocid] for ocid in changed), np.int64, len(changed))
+            history._take_events(events, self, removed)
+            if self.records is not None:
+                kept = list(self.records)
+                for record, code in fresh:
+                    if code < len(kept):
+                        kept[code] = record
+                    else:
+                        kept.append(record)
+                history.records = kept
+        return HistoryUpdate(history, tuple(new), tuple(changed), unchanged, len(register))
 
     # ------------------------------------------------------------------ lookups
 
@@ -928,6 +1183,21 @@ def load_procurement_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def load_process_frames(store: Store, ocids: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The whole stored rows of the processes ``ocids`` in every procurement table (columns
+    as ``load_procurement_frames``): what to push after an insert touched them, since a push
+    carries each process whole."""
+    wanted = sorted({str(ocid) for ocid in ocids})
+    return {
+        table: store.query(
+            f'SELECT {_select_list(table)} FROM "{table}" '
+            "WHERE ocid IN (SELECT unnest(?::VARCHAR[])) ORDER BY ocid",
+            [wanted],
+        )
+        for table in PROCUREMENT_TABLES
+    }
+
+
 class _RowGrouper:
     """Table rows grouped by ocid as plain tuples (dates as ns integers, missing as ``None``,
     repeated text shared), one table at a time so that at most one frame is alive."""
@@ -960,7 +1230,9 @@ class _RowGrouper:
         if frame.empty:
             return
         columns = [
-            self._column(frame[name]) if name in frame.columns else [None] * len(frame)
+            self._column(frame[name])
+            if name in frame.columns and (table, name) not in _UNUSED_COLUMNS
+            else [None] * len(frame)
             for name in TABLE_COLUMNS[table]
         ]
         if table == "processes":

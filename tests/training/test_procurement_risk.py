@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.procurement.alerts import alert_id, red_flag_columns
 from features.procurement.build import features_for_release
 from features.procurement.history import ProcurementHistory
 from features.procurement.model import RiskModel
@@ -37,12 +38,10 @@ from training.procurement_risk import (
     TimeSplit,
     TrainingOptions,
     TrainResult,
-    alert_id,
     attach_labels,
     build_feature_frame,
     default_split,
     labels_from_outcomes,
-    red_flag_columns,
     score,
     train,
 )
