@@ -45,7 +45,10 @@ def test_drive_sends_exactly_the_bounded_number(port: int) -> None:
 
 
 def test_drive_counts_errors_and_keeps_the_first(port: int) -> None:
-    requests = [("GET", "/ok", None), ("GET", "/missing", None)]
+    requests: list[tuple[str, str, bytes | None]] = [
+        ("GET", "/ok", None),
+        ("GET", "/missing", None),
+    ]
     load = drive(port, requests, {}, clients=1, total=10, seconds=30)
     assert load.errors == 5
     assert len(load.latencies_s) == 5

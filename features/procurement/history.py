@@ -1183,7 +1183,7 @@ def load_procurement_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def load_process_frames(store: Store, ocids: Sequence[str]) -> dict[str, pd.DataFrame]:
+def load_process_frames(store: StoreReader, ocids: Sequence[str]) -> dict[str, pd.DataFrame]:
     """The whole stored rows of the processes ``ocids`` in every procurement table (columns
     as ``load_procurement_frames``): what to push after an insert touched them, since a push
     carries each process whole."""

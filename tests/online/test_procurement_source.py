@@ -4,7 +4,7 @@ pushes are idempotent; readers keep the view they took."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +216,7 @@ class _Counting:
     def version(self) -> int:
         return len(self.pushed)
 
-    def push(self, batch: dict[str, pd.DataFrame]) -> PushOutcome:
+    def push(self, batch: Mapping[str, pd.DataFrame]) -> PushOutcome:
         self.pushed.append(set(batch))
         return PushOutcome(source=self.name, rows_in=sum(len(f) for f in batch.values()))
 

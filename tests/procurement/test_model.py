@@ -84,7 +84,7 @@ def fit_model(frame: pd.DataFrame, labels: np.ndarray, *, calibrator: str = "pla
     )
     numeric = [j for j, n in enumerate(names) if n not in categories]
     anomaly = IsolationScorer(n_estimators=20, seed=0).fit(matrix[:half], columns=numeric)
-    thresholds = choose_thresholds(fitted.transform(raw), np.zeros(raw.size), review_capacity=0.03)
+    thresholds = choose_thresholds(fitted.transform(raw), np.zeros(len(raw)), review_capacity=0.03)
     return RiskModel(
         booster=booster,
         feature_names=names,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -32,7 +33,7 @@ def _ingest(store: Store, personal: PersonalData, path: Path) -> IngestReport:
     return report
 
 
-def _write_lines(path: Path, lines: list[object]) -> Path:
+def _write_lines(path: Path, lines: Sequence[object]) -> Path:
     path.write_bytes(
         b"\n".join(line if isinstance(line, bytes) else orjson.dumps(line) for line in lines)
         + b"\n"

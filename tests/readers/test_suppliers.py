@@ -173,7 +173,10 @@ REGISTER_SYNONYMS = [
 
 
 def synonym_register(path: Path, encoding: str) -> Path:
-    rows = [REGISTER_SYNONYMS, *([*chinese_row(s), "长期合作"] for s in SUPPLIERS)]
+    rows: list[list[object]] = [
+        list(REGISTER_SYNONYMS),
+        *([*chinese_row(s), "长期合作"] for s in SUPPLIERS),
+    ]
     with path.open("w", encoding=encoding, newline="") as handle:
         csv.writer(handle).writerows(rows)
     return path
@@ -197,7 +200,7 @@ def test_register_in_excel_encodings_with_synonym_headers_is_read(
     assert rows.loc["S0001", "name"] == "鄂尔多斯市恒泰矿山机械有限公司"
     assert rows.loc["S0001", "credit_code"] == "91150602MA0N1234XK"
     assert rows.loc["S0002", "address"] == "山西省太原市小店区龙城大街99号"
-    assert rows.loc["S0001", "registered_on"].isoformat()[:10] == "2021-03-01"
+    assert str(rows.loc["S0001", "registered_on"])[:10] == "2021-03-01"
     assert rows.loc["S0001", "legal_representative_fingerprint"] == (
         personal.pseudonymiser.fingerprint("person", "贺兰山")
     )

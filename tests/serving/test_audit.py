@@ -86,7 +86,9 @@ def test_incremental_verify_catches_a_changed_new_entry(
     for _ in range(3):
         client.get("/v1/whoami", headers=auditor)
     with audited_store(client) as store:
-        head_seq = store.connection.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+        head = store.connection.execute("SELECT max(seq) FROM audit_log").fetchone()
+        assert head is not None
+        head_seq = head[0]
         store.connection.execute(
             "UPDATE audit_log SET status_code = 500 WHERE seq = ?", [head_seq - 1]
         )

@@ -166,7 +166,8 @@ def test_a_changed_process_refreshes_its_open_alert(
         assert key not in now.index
     else:
         assert now.loc[key, "probability"] == pytest.approx(float(assessment.probability[0]))
-        assert now.loc[key, "scored_at"] > alerts.set_index("alert_id").loc[key, "scored_at"]
+        before = alerts.set_index("alert_id")["scored_at"].astype("datetime64[us]")[key]
+        assert now["scored_at"].astype("datetime64[us]")[key] > before
 
 
 def test_a_new_champion_rescores_open_alerts_and_keeps_both(api: TestClient, pushed: Any) -> None:

@@ -108,9 +108,10 @@ def test_default_split_on_a_calendar_year() -> None:
     split = default_split(dates)
     assert split == TimeSplit(train_end=date(2025, 9, 1), calibration_end=date(2025, 10, 1))
     parts = split.part(dates)
-    assert parts[dates < "2025-09-01"].eq("train").all()
-    assert parts[(dates >= "2025-09-01") & (dates < "2025-10-01")].eq("calibration").all()
-    assert parts[dates >= "2025-10-01"].eq("test").all()
+    september, october = pd.Timestamp("2025-09-01"), pd.Timestamp("2025-10-01")
+    assert parts[dates < september].eq("train").all()
+    assert parts[(dates >= september) & (dates < october)].eq("calibration").all()
+    assert parts[dates >= october].eq("test").all()
 
 
 def _monthly(counts: dict[str, int]) -> pd.Series:
@@ -150,7 +151,7 @@ def test_label_cutoff_applies_to_training_not_test() -> None:
     )
     split = TimeSplit(train_end=date(2025, 9, 1), calibration_end=date(2025, 10, 1))
     strict = attach_labels(frame, outcomes, split, label_cutoff=date(2025, 10, 1))
-    assert math.isnan(strict.loc[0, "label"])  # confirmed after the cutoff: unknown to training
+    assert strict["label"].isna()[0]  # confirmed after the cutoff: unknown to training
     assert strict.loc[1, "label"] == 1  # test labels: everything known
     everything = attach_labels(frame, outcomes, split, label_cutoff=None)
     assert everything["label"].tolist() == [1, 1]
@@ -175,7 +176,10 @@ def test_small_metrics_by_hand() -> None:
     assert pr_auc([1, 0, 1, np.nan], [0.9, 0.5, 0.4, 1.0]) == pytest.approx((1 + 2 / 3) / 2)
     assert math.isnan(pr_auc([0, 0], [0.1, 0.2]))
     assert brier_score([1, 0, np.nan], [0.8, 0.4, 0.3]) == pytest.approx((0.04 + 0.16) / 2)
-    assert recall_by_group(["x", "x", None, "y"], [1.0, 0.0, 1.0, 0.5]) == {"x": 0.5, "y": 0.5}
+    assert recall_by_group(np.array(["x", "x", None, "y"], dtype=object), [1.0, 0.0, 1.0, 0.5]) == {
+        "x": 0.5,
+        "y": 0.5,
+    }
     table = reliability_table([0, 1, 1, np.nan], [0.05, 0.07, 0.95, 0.5], bins=10)
     assert table["count"].tolist() == [2, 1]
     assert table["observed_rate"].tolist() == [0.5, 1.0]

@@ -236,9 +236,9 @@ def test_check_in_only_members_log_long_and_learn_little(
     gain = truth_members.groupby("check_in_only")["mastery_gain"].mean()
     assert gain[True] < 0.25 * gain[False]
     assert gain[False] > 0.01
-    flagged = truth_members[truth_members["check_in_only"]]
-    answers = flagged["answered"].sum()
-    pooled_accuracy = (flagged["accuracy"] * flagged["answered"]).sum() / answers
+    flagged_members = truth_members[truth_members["check_in_only"]]
+    answers = flagged_members["answered"].sum()
+    pooled_accuracy = (flagged_members["accuracy"] * flagged_members["answered"]).sum() / answers
     margin = 3 * np.sqrt(0.25 / answers)  # chance-ish: the guess rate within sampling error
     assert abs(pooled_accuracy - LearningRates().guess_accuracy) < margin
 
