@@ -53,14 +53,13 @@ ROLES = (
     "member",
 )
 ANONYMOUS = "anonymous"  # no Authorization header
-AUDITED_PREFIX = "/v1/"  # routes behind the auth dependency: every request is audited
+AUTHENTICATED_PREFIX = "/v1/"  # routes that need a credential
 MODELS = ("procurement-risk", "supplier-esg", "mastery", "study-recommender")
 SECTION = "API fuzzing (bench/fuzz.py)"
 
 # Settings every fuzz run needs on top of the installation's: one subject per role sends
-# thousands of requests, which per-subject rate limits would answer with 429. Settings the
-# service does not have yet are ignored (``extra="ignore"``).
-FUZZ_SETTINGS: dict[str, object] = {"rate_limits_enabled": False}
+# thousands of requests, which per-subject rate limits would answer with 429.
+FUZZ_SETTINGS: dict[str, object] = {"rate_limits": {"enabled": False}}
 
 # Path parameters the fuzz run also fills with the installation's real ids.
 KNOWN_ID_PARAMETERS = ("employee_no", "alert_id", "supplier_id", "ocid")
@@ -68,10 +67,17 @@ KNOWN_ID_PARAMETERS = ("employee_no", "alert_id", "supplier_id", "ocid")
 _EXAMPLE_CHARS = 300
 
 
+def _environment_value(value: object) -> str:
+    """A setting as pydantic-settings reads it from the environment (JSON for nested ones)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
 def fuzz_environment() -> dict[str, str]:
     """``FUZZ_SETTINGS`` as the server's ``LODESTAR_*`` environment variables."""
     return {
-        f"LODESTAR_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+        f"LODESTAR_{name.upper()}": _environment_value(value)
         for name, value in FUZZ_SETTINGS.items()
     }
 
@@ -397,8 +403,8 @@ def distinct_failures(outcomes: Iterable[Outcome]) -> list[DistinctFailure]:
 
 
 def audited_request_ids(outcomes: Iterable[Outcome]) -> set[str]:
-    """The ids of requests sent to authenticated routes: each must be in the audit log."""
-    return {o.request_id for o in outcomes if o.route.split(" ", 1)[1].startswith(AUDITED_PREFIX)}
+    """The ids of every request sent, public paths included: each must be in the audit log."""
+    return {o.request_id for o in outcomes}
 
 
 def unaudited(outcomes: Iterable[Outcome], logged_ids: set[str]) -> list[Outcome]:
@@ -518,7 +524,7 @@ def known_ids_of(store: Any, personal: Any) -> dict[str, str]:
 def route_callers_for(all_callers: list[Caller]) -> Callable[[str], list[Caller]]:
     """Public routes are sent without a token only; the others by every caller."""
     anonymous = [c for c in all_callers if c.name == ANONYMOUS]
-    return lambda path: all_callers if path.startswith(AUDITED_PREFIX) else anonymous
+    return lambda path: all_callers if path.startswith(AUTHENTICATED_PREFIX) else anonymous
 
 
 def logged_request_ids(store: Any) -> set[str]:

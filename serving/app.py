@@ -1,7 +1,8 @@
 """The app factory.
 
 ``create_app(settings)`` builds the app without touching disk or keys; the lifespan resolves
-the keyring, opens the store and builds the personal-data helpers, and closes the store on
+the keyring, opens the store and builds the personal-data helpers, starts the snapshot
+schedule, and stops it (waiting for a snapshot being written) before closing the store on
 shutdown. If that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is
 not ready (503), and every authenticated route answers 503.
 
@@ -38,6 +39,7 @@ from serving.procurement import ProcurementState, load_procurement
 from serving.ratelimit import RateLimitMiddleware
 from serving.runtime import Runtime, open_runtime
 from serving.settings import ServiceSettings
+from serving.snapshots import SnapshotScheduler, SnapshotWriter
 
 
 def freeze_startup_objects() -> None:
@@ -59,10 +61,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.procurement = await anyio.to_thread.run_sync(load_procurement, settings, runtime)
         app.state.esg = await anyio.to_thread.run_sync(load_esg, settings, runtime)
         app.state.learning = await anyio.to_thread.run_sync(load_learning, settings, runtime)
+        app.state.snapshots = SnapshotWriter.for_runtime(runtime, settings)
+        scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
         freeze_startup_objects()
+        scheduler.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(scheduler.stop)
             await anyio.to_thread.run_sync(runtime.close)
 
     app = FastAPIOffline(

@@ -76,7 +76,7 @@ def installation(
         cut=datetime(2025, 12, 1), n_estimators=20, sim_weeks=0
     )
     assert recommender.train(settings, study_options, tracking_uri=uri, quiet=True).gate.promoted
-    return ServiceSettings(**settings.model_dump(), **FUZZ_SETTINGS)  # type: ignore[arg-type]
+    return ServiceSettings(**{**settings.model_dump(), **FUZZ_SETTINGS})
 
 
 @pytest.fixture(scope="module")
