@@ -30,11 +30,14 @@ from serving.api.main import api_router
 from serving.audit import AuditMiddleware
 from serving.auth import AuthenticationMiddleware
 from serving.context import RequestContextMiddleware
+from serving.drift import DriftMonitor
+from serving.drift import install as install_drift_monitor
+from serving.drift import uninstall as uninstall_drift_monitor
 from serving.errors import install_error_handlers
 from serving.esg import EsgState, load_esg
 from serving.learning import LearningState, load_learning
 from serving.limits import BodyLimitMiddleware
-from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.metrics import MetricsMiddleware, ServiceMetrics, register_drift_gauges
 from serving.procurement import ProcurementState, load_procurement
 from serving.ratelimit import RateLimitMiddleware
 from serving.runtime import Runtime, open_runtime
@@ -53,6 +56,13 @@ def freeze_startup_objects() -> None:
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     metrics = ServiceMetrics()
+    drift = DriftMonitor(
+        window_size=settings.drift_window,
+        warning_psi=settings.drift_warning_psi,
+        min_rows=settings.drift_min_rows,
+        refresh_seconds=settings.drift_refresh_seconds,
+    )
+    register_drift_gauges(metrics, drift, top_features=settings.drift_metrics_features)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,11 +73,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.learning = await anyio.to_thread.run_sync(load_learning, settings, runtime)
         app.state.snapshots = SnapshotWriter.for_runtime(runtime, settings)
         scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
+        drift.store = runtime.store
+        install_drift_monitor(drift)
         freeze_startup_objects()
         scheduler.start()
         try:
             yield
         finally:
+            uninstall_drift_monitor(drift)
             await anyio.to_thread.run_sync(scheduler.stop)
             await anyio.to_thread.run_sync(runtime.close)
 
@@ -79,6 +92,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.drift = drift
     app.state.runtime = Runtime(not_ready_reason="starting")
     app.state.procurement = ProcurementState(unavailable_reason="starting")
     app.state.esg = EsgState(unavailable_reason="starting")

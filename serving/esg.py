@@ -52,6 +52,7 @@ from features.esg.ranking import (
 )
 from features.esg.reporting import PeriodRecords, esg_report
 from features.esg.specs import HAS_ANY_HISTORY
+from serving.drift import record_assessments
 from serving.esg_schemas import (
     CategoryRestrictionOut,
     DataFreshnessOut,
@@ -279,6 +280,7 @@ def assess_supplier(esg: SupplierEsg, supplier_id: str, as_of: date) -> Supplier
         return None
     screen = screen_suppliers(esg.history, esg.model, [supplier_id], as_of, k=REASONS_SHOWN)
     assessment = screen.assessments.get(supplier_id)
+    record_assessments(esg.name, esg.version, esg.model.metadata, esg.history, as_of, [assessment])
     knockouts = screen.knockouts.get(supplier_id, [])
     restricted = restrictions_out(screen.restrictions.get(supplier_id, []))
     unknown = assessment is None or _is_unknown(assessment)
@@ -362,6 +364,10 @@ def rank_tender(
     the store lock); the screening itself runs without the lock."""
     ranking = rank_bidders(
         tender, esg.history, esg.model, esg_weight=esg_weight, as_of=as_of, k=REASONS_SHOWN
+    )
+    bidders = [bidder.assessment for bidder in ranking.ranked]
+    record_assessments(
+        esg.name, esg.version, esg.model.metadata, esg.history, ranking.as_of, bidders
     )
     return ranking_out(esg, ranking)
 

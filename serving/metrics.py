@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from serving.drift import DriftMonitor
 
 UNMATCHED_ROUTE = "unmatched"
 
@@ -92,3 +99,80 @@ class MetricsMiddleware:
             route = route_template(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------------------------
+# Drift and realised precision (``serving.drift``), read from the monitor at each scrape
+
+
+class DriftCollector(Collector):
+    """Gauges of drift (``serving.drift.DriftMonitor``) and realised alert precision.
+
+    ``lodestar_drift_psi{model,feature}``: PSI against the training reference of the score
+    (``feature="score"``) and of the ``top_features`` inputs that drifted most (a bounded
+    label set); ``lodestar_drift_warning{model}``: 1 when the model warns of drift;
+    ``lodestar_drift_window_rows{model}``; ``lodestar_alert_precision{model,version,level}``
+    (confirmed / reviewed; no sample until a reviewer judged one) and
+    ``lodestar_alert_reviewed{model,version,level}``. The monitor recomputes at most every
+    few seconds, so a scrape costs a lookup most of the time."""
+
+    def __init__(self, monitor: DriftMonitor, *, top_features: int) -> None:
+        self.monitor = monitor
+        self.top_features = top_features
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        return {
+            "psi": GaugeMetricFamily(
+                "lodestar_drift_psi",
+                "PSI of live traffic against the model's training reference, by input "
+                "(feature=score for the score)",
+                labels=("model", "feature"),
+            ),
+            "warning": GaugeMetricFamily(
+                "lodestar_drift_warning",
+                "1 when the score's or any input's PSI exceeds the drift warning level",
+                labels=("model",),
+            ),
+            "rows": GaugeMetricFamily(
+                "lodestar_drift_window_rows",
+                "Scored rows in the model's drift window",
+                labels=("model",),
+            ),
+            "precision": GaugeMetricFamily(
+                "lodestar_alert_precision",
+                "Confirmed share of the alerts reviewers confirmed or dismissed",
+                labels=("model", "version", "level"),
+            ),
+            "reviewed": GaugeMetricFamily(
+                "lodestar_alert_reviewed",
+                "Alerts reviewers confirmed or dismissed",
+                labels=("model", "version", "level"),
+            ),
+        }
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        for model in self.monitor.drift():
+            families["rows"].add_metric([model.model], model.rows)
+            if model.score_psi is None:
+                continue
+            families["warning"].add_metric([model.model], 1.0 if model.warning else 0.0)
+            families["psi"].add_metric([model.model, "score"], model.score_psi)
+            for feature in model.features[: self.top_features]:
+                families["psi"].add_metric([model.model, feature.feature], feature.psi)
+        for row in self.monitor.precision():
+            labels = [row.model, row.version, row.level]
+            families["reviewed"].add_metric(labels, row.reviewed)
+            if row.precision is not None:
+                families["precision"].add_metric(labels, row.precision)
+        return list(families.values())
+
+
+def register_drift_gauges(
+    metrics: ServiceMetrics, monitor: DriftMonitor, *, top_features: int
+) -> None:
+    metrics.registry.register(DriftCollector(monitor, top_features=top_features))

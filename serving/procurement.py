@@ -65,6 +65,7 @@ from features.procurement.redflags import DESCRIPTIONS, TITLES, flags_for_proces
 from features.security import PersonalData
 from features.store import Store
 from serving.audit import SUBJECT_NAMESPACE
+from serving.drift import record_frame, record_scored
 from serving.errors import ErrorDetail
 from serving.procurement_schemas import (
     AlertDetail,
@@ -408,9 +409,9 @@ def assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[A
     if prepared:
         # straight from the feature dicts: what assess(feature_frame(rows)) gives, without
         # building a frame (RiskModel.assess_rows)
-        assessment = risk.model.assess_rows(
-            [features for _, _, features in prepared], k=REASONS_SHOWN
-        )
+        rows = [features for _, _, features in prepared]
+        assessment = risk.model.assess_rows(rows, k=REASONS_SHOWN)
+        record_scored(risk.name, risk.version, risk.model.metadata, rows, assessment.probability)
         for i, (position, record, features) in enumerate(prepared):
             flags = red_flags_of(history, record, features)
             answers[position] = _assessment_out(risk, assessment, i, features, flags)
@@ -665,10 +666,13 @@ def _warning_rows(
     history: ProcurementHistory,
     records: Sequence[ProcessRecord],
     levels: tuple[str, ...],
+    live: bool = False,
 ) -> pd.DataFrame:
     """``alerts`` rows for the processes of ``records`` warned at one of ``levels``, each as
-    of its decision date against ``history``."""
+    of its decision date against ``history``; ``live``: pushed traffic, recorded for drift."""
     frame = feature_frame([process_features(history, record) for record in records])
+    if live:
+        record_frame(risk.name, risk.version, risk.model.metadata, frame, risk.model.predict_proba)
     alerts = alerts_frame(
         risk.model,
         frame,
@@ -721,7 +725,7 @@ class LiveWarnings:
         touched = [outcome.records[ocid] for ocid in outcome.touched if ocid in outcome.records]
         if not touched or outcome.history is None:
             return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(risk, outcome.history, touched, self.levels)
+        rows = _warning_rows(risk, outcome.history, touched, self.levels, live=True)
         changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
         with self._store.use() as store, store.transaction():
             stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])

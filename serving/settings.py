@@ -126,6 +126,35 @@ class ServiceSettings(Settings):
         le=3660,
         description="suggestions as_of further back than this are refused (422)",
     )
+    drift_window: int = Field(
+        default=5000,
+        ge=10,
+        le=1_000_000,
+        description="scored rows kept per model to compare with its training reference",
+    )
+    drift_warning_psi: float = Field(
+        default=0.2,
+        gt=0,
+        allow_inf_nan=False,
+        description="a model warns of drift when its score's or any input's PSI exceeds this",
+    )
+    drift_min_rows: int = Field(
+        default=200,
+        ge=1,
+        description="rows a window needs before it may warn (fewer make PSI noise)",
+    )
+    drift_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="how long computed drift and alert precision figures are reused",
+    )
+    drift_metrics_features: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="inputs per model with a PSI gauge on /metrics, largest PSI first",
+    )
     study_replay_builds: RateLimit = Field(
         default=RateLimit(per_minute=0.2, burst=3),
         description="full snapshot builds for past as_of hours, all callers together "

@@ -93,6 +93,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from features.drift import DRIFT_REFERENCE, DriftReference
 from features.procurement.alerts import (
     DECISION_DATE,
     OCID,
@@ -451,6 +452,21 @@ def fit_risk_model(labelled: pd.DataFrame, options: TrainingOptions) -> RiskMode
     )
 
 
+def drift_reference(model: RiskModel, labelled: pd.DataFrame) -> DriftReference:
+    """The binned model inputs and calibrated probability of every process of the
+    calibration months (labelled or not): the months just before the test months, and rows
+    the booster was not fitted on, so the score's spread is what live traffic would show."""
+    calibration = labelled[labelled["part"] == "calibration"]
+    probability = model.calibrator.transform(model.raw_score_matrix(model.matrix(calibration)))
+    return DriftReference.from_frame(
+        calibration,
+        probability,
+        features=model.feature_names,
+        categorical=list(model.categories),
+        part="calibration",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -694,6 +710,9 @@ def train(
                 "data_version": version_hash,
                 "train_end": split.train_end.isoformat(),
                 "calibration_end": split.calibration_end.isoformat(),
+                DRIFT_REFERENCE: drift_reference(model, labelled)
+                .with_data_version(version_hash)
+                .to_dict(),
             }
         )
     with _step(bar, "evaluate"):

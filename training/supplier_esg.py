@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from features.drift import DRIFT_REFERENCE, DriftReference
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
 from features.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
@@ -285,6 +286,18 @@ def fit_esg_model(snapshots: pd.DataFrame, options: TrainingOptions) -> EsgModel
     )
 
 
+def drift_reference(model: EsgModel, snapshots: pd.DataFrame) -> DriftReference:
+    """The binned model inputs and calibrated probability of the calibration cut's suppliers
+    (the latest snapshot before the test cut, scored by trees not fitted on it)."""
+    calibration = snapshots[snapshots[PART] == "calibration"]
+    return DriftReference.from_frame(
+        calibration,
+        model.predict_proba(calibration),
+        features=model.feature_names,
+        part="calibration",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Evaluate
 
@@ -483,6 +496,9 @@ def train(
     bar.set_description("fit")
     model = fit_esg_model(snapshots, options)
     model.metadata["data_version"] = version_hash
+    model.metadata[DRIFT_REFERENCE] = (
+        drift_reference(model, snapshots).with_data_version(version_hash).to_dict()
+    )
     bar.update(1)
     bar.set_description("evaluate")
     test = snapshots[snapshots[PART] == "test"].reset_index(drop=True)
