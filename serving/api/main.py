@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.api.routes import admin, esg, health, learning, members, procurement, snapshots
+from serving.api.routes import (
+    admin,
+    esg,
+    health,
+    learning,
+    members,
+    procurement,
+    retrain,
+    snapshots,
+)
 from serving.errors import SafeJSONResponse, documented
 
 # What any /v1 route may answer; each route adds its own (404, 409, 400 and 415 with a body).
@@ -14,6 +23,7 @@ v1_router = APIRouter(prefix="/v1", responses=V1_ERRORS, default_response_class=
 v1_router.include_router(members.router)
 v1_router.include_router(admin.router)
 v1_router.include_router(snapshots.router)
+v1_router.include_router(retrain.router)
 v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)
