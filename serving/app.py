@@ -68,7 +68,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.snapshots = SnapshotWriter.for_runtime(runtime, settings)
         scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
         app.state.models = ModelBoard.of(app.state, settings, metrics)
-        watcher = ChampionWatcher(app.state, settings, runtime, app.state.models)
+        app.state.watcher = watcher = ChampionWatcher(
+            app.state, settings, runtime, app.state.models
+        )
         app.state.retrain = Retrainer.for_app(app.state.snapshots, settings)
         retrain_schedule = RetrainScheduler.for_runtime(app.state.retrain, runtime, settings)
         freeze_startup_objects()
