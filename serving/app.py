@@ -1,10 +1,12 @@
 """The app factory.
 
 ``create_app(settings)`` builds the app without touching disk or keys; the lifespan resolves
-the keyring, opens the store and builds the personal-data helpers, starts the snapshot
-schedule, and stops it (waiting for a snapshot being written) before closing the store on
-shutdown. If that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is
-not ready (503), and every authenticated route answers 503.
+the keyring, opens the store and builds the personal-data helpers, loads the models, starts
+the snapshot schedule, the champion watcher (``serving.swap``) and the retrain schedule
+(``serving.retrain``), and stops them (waiting for a snapshot being written or a model being
+loaded; a training process under way is ended) before closing the store on shutdown. If
+that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is not ready
+(503), and every authenticated route answers 503.
 
 ``/docs`` (Swagger UI), ``/redoc`` and ``/openapi.json`` stay public: they describe the API
 and hold no data, and the integrators who need them have no token yet. The pages' scripts and
@@ -40,9 +42,11 @@ from serving.limits import BodyLimitMiddleware
 from serving.metrics import MetricsMiddleware, ServiceMetrics, register_drift_gauges
 from serving.procurement import ProcurementState, load_procurement
 from serving.ratelimit import RateLimitMiddleware
+from serving.retrain import Retrainer, RetrainScheduler
 from serving.runtime import Runtime, open_runtime
 from serving.settings import ServiceSettings
 from serving.snapshots import SnapshotScheduler, SnapshotWriter
+from serving.swap import ChampionWatcher, ModelBoard
 
 
 def freeze_startup_objects() -> None:
@@ -75,12 +79,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
         drift.store = runtime.store
         install_drift_monitor(drift)
+        app.state.models = ModelBoard.of(app.state, settings, metrics)
+        app.state.watcher = watcher = ChampionWatcher(
+            app.state, settings, runtime, app.state.models
+        )
+        app.state.retrain = Retrainer.for_app(app.state.snapshots, settings)
+        retrain_schedule = RetrainScheduler.for_runtime(app.state.retrain, runtime, settings)
         freeze_startup_objects()
         scheduler.start()
+        watcher.start()
+        retrain_schedule.start()
         try:
             yield
         finally:
             uninstall_drift_monitor(drift)
+            await anyio.to_thread.run_sync(retrain_schedule.stop)
+            await anyio.to_thread.run_sync(app.state.retrain.stop)
+            await anyio.to_thread.run_sync(watcher.stop)
             await anyio.to_thread.run_sync(scheduler.stop)
             await anyio.to_thread.run_sync(runtime.close)
 
@@ -97,6 +112,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.procurement = ProcurementState(unavailable_reason="starting")
     app.state.esg = EsgState(unavailable_reason="starting")
     app.state.learning = LearningState(unavailable_reason="starting")
+    app.state.models = ModelBoard(metrics)
+    app.state.retrain = Retrainer(None, settings)
     install_error_handlers(app)
     app.include_router(api_router)
     # add_middleware puts each new middleware outside the previous ones.

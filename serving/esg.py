@@ -4,7 +4,8 @@ GRI 308/414 figures of a period.
 
 Loading (``load_esg``, called by the lifespan) follows ``serving.procurement``: the tracking
 URI is ``Settings.resolved_mlflow_tracking_uri``; ``models:/supplier-esg@champion`` is
-resolved once to a version and that version is loaded (restart to pick up a new champion).
+resolved once to a version and that version is loaded (a moved alias is swapped in by
+``serving.swap``).
 A missing registry or champion does not stop the service: ``/readyz`` names the missing
 model and the ESG routes answer 503 ``model_unavailable``. A SQLite registry file that does
 not exist is not created.

@@ -3,10 +3,11 @@ they read, and the answers of the study routes.
 
 Loading (``load_learning``, called by the lifespan) follows ``serving.esg``: the tracking URI
 is ``Settings.resolved_mlflow_tracking_uri``; ``models:/mastery@champion`` and
-``models:/study-recommender@champion`` are each resolved once to a version and loaded (restart
-to pick up a new champion). Both are needed: without either, ``/readyz`` names the missing
-one and the study read routes answer 503 ``model_unavailable`` (``POST /v1/xapi/statements``
-still stores statements: the models read them once loaded).
+``models:/study-recommender@champion`` are each resolved once to a version and loaded (a moved
+alias is swapped in by ``serving.swap``: ``Study.with_models``). Both are needed: without
+either, ``/readyz`` names the missing one and the study read routes answer 503
+``model_unavailable`` (``POST /v1/xapi/statements`` still stores statements: the models read
+them once loaded).
 
 The study data (``StudyData``) is read from the store once at startup: the statements the
 models need (no personal column but the member pseudonym), the catalogue, the members' roster
@@ -249,6 +250,11 @@ class StudyData:
     @property
     def kp_names(self) -> dict[str, tuple[str, str]]:
         return {kp: (v.name_en, v.name_zh) for kp, v in self.knowledge_points.items()}
+
+    def use_mastery(self, mastery: MasteryModel) -> None:
+        """Detect check-ins with ``mastery`` (a new champion) from the next refresh on."""
+        with self._lock:
+            self._mastery = mastery
 
     def add_statements(self, rows: pd.DataFrame) -> None:
         """Queue stored statements (``STUDY_COLUMNS``) for the next read."""
@@ -707,6 +713,32 @@ class Study:
             with self._lock:
                 self._live.install(built)
                 self._live_building = False
+
+    def with_models(
+        self,
+        mastery: MasteryModel,
+        mastery_version: str,
+        recommender: StudyRecommender,
+        recommender_version: str,
+    ) -> Study:
+        """A study over the same live data with other champions, its live snapshot built
+        (seconds: call it off the request path, then swap it in). The check-in detection of
+        the shared data moves to ``mastery`` too."""
+        if recommender is not self.recommender:
+            recommender.attach(self.data.current(), kp_names=self.data.kp_names)
+        self.data.use_mastery(mastery)
+        study = Study(
+            mastery=mastery,
+            mastery_version=mastery_version,
+            recommender=recommender,
+            recommender_version=recommender_version,
+            data=self.data,
+            refresh_seconds=self.refresh_seconds,
+            as_of_max_age=self.as_of_max_age,
+            replay_budget=self.replay_budget,
+        )
+        study.start()
+        return study
 
     @property
     def mastery_ref(self) -> ModelRef:

@@ -8,11 +8,13 @@ Requests that match no route are labelled ``unmatched``.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +53,37 @@ class ServiceMetrics:
             "Audit-log entries that could not be written",
             registry=self.registry,
         )
+        self.model_loaded_info = Gauge(
+            "lodestar_model_loaded_info",
+            "1 for the version of each registered model the service answers with",
+            ("model", "version"),
+            registry=self.registry,
+        )
+        self.model_loaded_timestamp = Gauge(
+            "lodestar_model_loaded_timestamp_seconds",
+            "When the version answering for each model was loaded (Unix seconds, UTC)",
+            ("model",),
+            registry=self.registry,
+        )
+        self.model_load_failures = Counter(
+            "lodestar_model_load_failures",
+            "Loads of a moved champion that failed (the previous version kept answering)",
+            ("model",),
+            registry=self.registry,
+        )
+        self._loaded_versions: dict[str, str] = {}
+        self._loaded_lock = threading.Lock()
+
+    def record_model_loaded(self, model: str, version: str, loaded_at: datetime) -> None:
+        """Show ``version`` as the one answering for ``model`` (the previous version's
+        series goes: one series per model)."""
+        with self._loaded_lock:
+            previous = self._loaded_versions.get(model)
+            if previous is not None and previous != version:
+                self.model_loaded_info.remove(model, previous)
+            self._loaded_versions[model] = version
+            self.model_loaded_info.labels(model, version).set(1)
+            self.model_loaded_timestamp.labels(model).set(loaded_at.timestamp())
 
 
 _PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")

@@ -23,6 +23,7 @@ Scoring runs in the threadpool (plain ``def`` routes); LightGBM uses one thread 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -53,7 +54,12 @@ from features.procurement.build import (
     process_features,
     record_from_release,
 )
+from features.procurement.feature_settings import (
+    FEATURE_SETTINGS_KEY,
+    rules_from_feature_settings,
+)
 from features.procurement.history import (
+    HistoryRules,
     ProcessRecord,
     ProcurementHistory,
     load_process_frames,
@@ -108,18 +114,34 @@ class ProcurementRisk:
     name: str
     version: str
     online: ProcurementSource
+    rules: HistoryRules | None = None
 
     @property
     def history(self) -> ProcurementHistory:
-        return self.online.view()
+        return self.scoring_view(self.online.view())
+
+    def scoring_view(self, history: ProcurementHistory) -> ProcurementHistory:
+        """``history`` computing this model's features: with the feature settings the model
+        was trained with (``rules``; None: the history's own). The thresholds are read only
+        when features are computed, so a shallow copy with other rules is enough."""
+        if self.rules is None or history.rules == self.rules:
+            return history
+        view = copy.copy(history)
+        view.rules = self.rules
+        return view
 
     @property
     def model_ref(self) -> ModelRef:
         return ModelRef(name=self.name, version=self.version)
 
-    def with_model(self, model: RiskModel, version: str) -> ProcurementRisk:
-        """The same live history with another model (a new champion)."""
-        return ProcurementRisk(model=model, name=self.name, version=version, online=self.online)
+    def with_model(
+        self, model: RiskModel, version: str, rules: HistoryRules | None = None
+    ) -> ProcurementRisk:
+        """The same live history with another model (a new champion) and its feature
+        settings."""
+        return ProcurementRisk(
+            model=model, name=self.name, version=version, online=self.online, rules=rules
+        )
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,16 @@ def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:
     return load_champion_model(tracking_uri, REGISTERED_MODEL, "risk_model", RiskModel)
 
 
+def model_feature_rules(model: RiskModel, settings: ServiceSettings) -> HistoryRules:
+    """The rules to compute ``model``'s features with: the feature settings saved with it
+    (``features.procurement.feature_settings``), else (a model saved without them) the
+    deployment's."""
+    saved = model.metadata.get(FEATURE_SETTINGS_KEY)
+    if isinstance(saved, Mapping):
+        return rules_from_feature_settings(saved)
+    return HistoryRules.from_settings(settings)
+
+
 def load_procurement(settings: ServiceSettings, runtime: Runtime) -> ProcurementState:
     """The champion and the store's history behind the online layer; never raises (the
     service starts regardless)."""
@@ -213,11 +245,12 @@ def load_procurement(settings: ServiceSettings, runtime: Runtime) -> Procurement
         return ProcurementState(
             unavailable_reason=f"model {REGISTERED_MODEL}@{CHAMPION} could not be loaded"
         )
+    rules = model_feature_rules(model, settings)
     try:
         with runtime.store.use() as store:
             frames = load_procurement_frames(store)
         history = ProcurementHistory.from_frames(
-            frames, settings=settings, personal=runtime.personal, keep_records=False
+            frames, rules=rules, personal=runtime.personal, keep_records=False
         )
     except Exception:
         logger.exception("the procurement history could not be built from the store")
@@ -225,7 +258,9 @@ def load_procurement(settings: ServiceSettings, runtime: Runtime) -> Procurement
     logger.info("procurement risk: %s v%s loaded", REGISTERED_MODEL, version)
     source = ProcurementSource(history)
     return ProcurementState(
-        risk=ProcurementRisk(model=model, name=REGISTERED_MODEL, version=version, online=source),
+        risk=ProcurementRisk(
+            model=model, name=REGISTERED_MODEL, version=version, online=source, rules=rules
+        ),
         online=OnlineFeatureStore([source]),
         warnings=LiveWarnings(runtime.store),
     )
@@ -725,7 +760,9 @@ class LiveWarnings:
         touched = [outcome.records[ocid] for ocid in outcome.touched if ocid in outcome.records]
         if not touched or outcome.history is None:
             return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(risk, outcome.history, touched, self.levels, live=True)
+        rows = _warning_rows(
+            risk, risk.scoring_view(outcome.history), touched, self.levels, live=True
+        )
         changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
         with self._store.use() as store, store.transaction():
             stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])

@@ -246,6 +246,18 @@ class ModelReadiness(BaseModel):
     loaded: bool
     version: str | None = None
     reason: str | None = Field(default=None, description="why it is not loaded")
+    loaded_at: UtcDateTime | None = Field(
+        default=None, description="when the version answering was loaded (UTC)"
+    )
+    load_error: str | None = Field(
+        default=None,
+        description="why the champion's newer version could not be loaded (this one answers)",
+    )
+    feature_settings_warning: str | None = Field(
+        default=None,
+        description="the deployment's feature settings differ from those the model was "
+        "trained with; the model's own are used",
+    )
 
 
 class ServiceReadiness(Readiness):

@@ -1,7 +1,8 @@
 """Loading a registered champion: the MLflow registry is the only hand-off from training/.
 
-Each model is loaded once, pinned to a version (the alias is resolved first, so the version
-served is the version reported), at lifespan start. Every failure becomes
+Each model is loaded pinned to a version (the alias is resolved first, so the version served
+is the version reported): at lifespan start, and again when the alias moves
+(``serving.swap``). Every failure becomes
 ``ModelUnavailableError`` with a message safe to show any caller; the service starts anyway
 and ``/readyz`` names what is missing.
 """
@@ -46,6 +47,22 @@ def load_python_model(tracking_uri: str, name: str) -> tuple[Any, str]:
     version = str(registered.version)
     loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return loaded.unwrap_python_model(), version
+
+
+def champion_version(tracking_uri: str, name: str) -> str | None:
+    """The version ``models:/<name>@champion`` points at now, or None when there is no such
+    alias (or no registry file yet: reading must not write). Reads the registry only."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    database = tracking_uri[len(_SQLITE_PREFIX) :]
+    if tracking_uri.startswith(_SQLITE_PREFIX) and not Path(database).is_file():
+        return None
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
 
 
 def load_champion_model(

@@ -116,6 +116,33 @@ class ServiceSettings(Settings):
         ge=0,
         description="hours between scheduled store snapshots for training (0 = none)",
     )
+    registry_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="seconds between reads of each model's champion alias; a moved alias is "
+        "loaded in the background and swapped in (0 = never: restart to pick one up)",
+    )
+    retrain_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="hours between scheduled retrains of every model (0 = none)",
+    )
+    retrain_after_verdicts: int = Field(
+        default=50,
+        ge=0,
+        description="retrain every model once this many reviewer verdicts have arrived since "
+        "the last retrain (0 = never for this reason)",
+    )
+    retrain_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often the retrain schedule checks its interval and the verdict count",
+    )
+    retrain_job_arguments: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="extra command-line options per model for its training job, e.g. "
+        '{"procurement-risk": ["--n-estimators", "200"]}',
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=0, description="larger bodies get 413")
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"

@@ -63,7 +63,10 @@ input example, registered as ``procurement-risk``. The new version gets the alia
 the challenger takes ``champion`` (and drops ``challenger``) only if there is no champion, or
 the champion cannot score today's features, or the challenger's PR-AUC beats the champion's by
 more than ``--min-improvement`` (default 0: a tie keeps the champion). The decision is logged
-as tags ``gate.*`` on the run and the model version.
+as tags ``gate.*`` on the run and the model version. The feature-defining settings the
+features were built with (approval thresholds, legal tender line, minimum tender days) are
+saved in the model's metadata under ``feature_settings`` and logged as
+``feature_settings.json``: the service computes this model's features with them.
 
 ``score`` loads ``models:/procurement-risk@champion`` (``--alias`` to choose another), scores
 every process in the store and, with ``--store-write``, writes the warnings (levels red,
@@ -101,7 +104,8 @@ from features.procurement.alerts import (
     red_flag_columns,
 )
 from features.procurement.build import build_process_features
-from features.procurement.history import ProcurementHistory
+from features.procurement.feature_settings import FEATURE_SETTINGS_KEY, feature_settings_of
+from features.procurement.history import HistoryRules, ProcurementHistory
 from features.procurement.model import (
     NO_WARNING,
     FeatureEncoder,
@@ -713,6 +717,7 @@ def train(
                 DRIFT_REFERENCE: drift_reference(model, labelled)
                 .with_data_version(version_hash)
                 .to_dict(),
+                FEATURE_SETTINGS_KEY: feature_settings_of(HistoryRules.from_settings(settings)),
             }
         )
     with _step(bar, "evaluate"):
@@ -766,6 +771,7 @@ def train(
             mlflow.log_metrics({**counts, **finite_metrics(metrics)})
             for level, threshold in model.thresholds.items():
                 mlflow.log_metric(f"threshold.{level}", threshold)
+            mlflow.log_dict(model.metadata[FEATURE_SETTINGS_KEY], "feature_settings.json")
             mlflow.log_text(summary, "summary.md")
             mlflow.log_text(evaluation["reliability"].to_csv(index=False), "reliability.csv")
             labels = test[LABEL].to_numpy(dtype=float)

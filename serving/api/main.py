@@ -12,6 +12,7 @@ from serving.api.routes import (
     learning,
     members,
     procurement,
+    retrain,
     snapshots,
 )
 from serving.errors import SafeJSONResponse, documented
@@ -24,6 +25,7 @@ v1_router.include_router(members.router)
 v1_router.include_router(admin.router)
 v1_router.include_router(snapshots.router)
 v1_router.include_router(drift.router)
+v1_router.include_router(retrain.router)
 v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)

@@ -5,7 +5,7 @@ MLflow registry, and the app built on both."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +109,16 @@ def tender_with_a_knockout(api: TestClient) -> tuple[str, set[str]]:
 
 def test_readiness_names_the_esg_model(api: TestClient) -> None:
     models = {m["name"]: m for m in api.get("/readyz").json()["models"]}
-    assert models["supplier-esg"] == {
+    model = models["supplier-esg"]
+    assert datetime.fromisoformat(model.pop("loaded_at")).utcoffset() == timedelta(0)
+    assert model == {
         "name": "supplier-esg",
         "alias": "champion",
         "loaded": True,
         "version": "1",
         "reason": None,
+        "load_error": None,
+        "feature_settings_warning": None,
     }
 
 

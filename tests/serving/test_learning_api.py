@@ -172,12 +172,16 @@ def _kp_on_content(api: TestClient) -> tuple[str, str]:
 def test_readiness_names_both_study_models(api: TestClient) -> None:
     models = {m["name"]: m for m in api.get("/readyz").json()["models"]}
     for name in ("mastery", "study-recommender"):
-        assert models[name] == {
+        model = models[name]
+        assert datetime.fromisoformat(model.pop("loaded_at")).utcoffset() == timedelta(0)
+        assert model == {
             "name": name,
             "alias": "champion",
             "loaded": True,
             "version": "1",
             "reason": None,
+            "load_error": None,
+            "feature_settings_warning": None,
         }
 
 

@@ -121,12 +121,16 @@ def manager(keys: Keyring) -> dict[str, str]:
 def test_readiness_names_the_loaded_model(api: TestClient) -> None:
     body = api.get("/readyz").json()
     assert body["status"] == "ready"
-    assert _procurement_model(body) == {
+    model = _procurement_model(body)
+    assert datetime.fromisoformat(model.pop("loaded_at")).utcoffset() == timedelta(0)
+    assert model == {
         "name": "procurement-risk",
         "alias": "champion",
         "loaded": True,
         "version": "1",
         "reason": None,
+        "load_error": None,
+        "feature_settings_warning": None,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import duckdb
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,6 +20,7 @@ from serving.deps import (
 from serving.errors import ApiError, ErrorResponse
 from serving.procurement_schemas import ServiceReadiness
 from serving.schemas import Liveness
+from serving.swap import ModelBoard
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,17 @@ async def healthz() -> Liveness:
     responses={503: {"model": ErrorResponse, "description": "not ready, with the reason"}},
 )
 def readyz(
+    request: Request,
     runtime: RuntimeDep,
     procurement: ProcurementStateDep,
     esg: EsgStateDep,
     study: LearningStateDep,
 ) -> ServiceReadiness:
     """Keys resolved, store open and answering ``SELECT 1``, audit log writable (its journal
-    replayed); ``models`` says which models
-    are loaded and why one is not (a missing model leaves the service ready: only its
-    routes answer 503)."""
+    replayed); ``models`` says which version of each model answers and since when (UTC),
+    why one is not loaded (a missing model leaves the service ready: only its routes answer
+    503), a newer champion that failed to load, and feature settings of the deployment that
+    differ from the model's."""
     if runtime.store is None or runtime.audit is None or runtime.revocations is None:
         raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
     try:
@@ -55,9 +58,10 @@ def readyz(
     except duckdb.Error as error:
         logger.error("readiness check failed: %s", error)
         raise ApiError(503, "not_ready", "the store does not answer") from error
+    board: ModelBoard = request.app.state.models
+    models = [procurement.readiness(), esg.readiness(), *study.readiness()]
     return ServiceReadiness(
-        **readiness.model_dump(),
-        models=[procurement.readiness(), esg.readiness(), *study.readiness()],
+        **readiness.model_dump(), models=[board.annotate(model) for model in models]
     )
 
 
