@@ -17,7 +17,7 @@ import importlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,7 +255,7 @@ def ingest_file(
     return report
 
 
-def read_chunks(kind: str, path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
+def read_chunks(kind: str, path: Path, personal: PersonalData) -> Generator[ReadChunk, None, None]:
     """The chunks of ``path`` read by the reader for ``kind``; a reader failure becomes a
     last chunk quarantining the rest of the file (``UnknownReaderError``,
     ``FileNotFoundError`` before any reading)."""
@@ -265,7 +265,9 @@ def read_chunks(kind: str, path: Path, personal: PersonalData) -> Iterator[ReadC
     return _chunks_or_failure(reader(path, personal), kind, path)
 
 
-def _chunks_or_failure(chunks: Iterator[ReadChunk], kind: str, path: Path) -> Iterator[ReadChunk]:
+def _chunks_or_failure(
+    chunks: Iterator[ReadChunk], kind: str, path: Path
+) -> Generator[ReadChunk, None, None]:
     """The reader's chunks; if it fails outside a record, one more chunk quarantining the rest
     of the file as one record, so what was read is kept and the counts still add up."""
     read = 0

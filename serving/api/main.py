@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.api.routes import admin, esg, health, learning, members, procurement, snapshots
+from serving.api.routes import (
+    admin,
+    esg,
+    health,
+    ingest,
+    learning,
+    members,
+    procurement,
+    snapshots,
+)
 from serving.errors import SafeJSONResponse, documented
 
 # What any /v1 route may answer; each route adds its own (404, 409, 400 and 415 with a body).
@@ -17,6 +26,7 @@ v1_router.include_router(snapshots.router)
 v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)
+v1_router.include_router(ingest.router)
 
 api_router = APIRouter(default_response_class=SafeJSONResponse)
 api_router.include_router(health.router)
