@@ -143,16 +143,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from features.ingest_client import service_answers
 
     settings = _settings(args)
+    url = args.service_url or settings.service_url
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    started = time.perf_counter()
+    answers = not args.local and service_answers(url)
+    through_service = bool(answers and token)
+    if not through_service:
+        settings.keyring()  # a missing key is the first thing to say
     try:
         files = _files_to_ingest(args, settings)
     except UsageError as error:
         print(error)
         return 2
-    url = args.service_url or settings.service_url
-    token = args.token or os.environ.get(TOKEN_VARIABLE)
-    started = time.perf_counter()
-    answers = not args.local and service_answers(url)
-    if answers and token:
+    if through_service:
+        assert token is not None
         print(f"sending to the running service at {url}")
         reports = _ingest_through_service(url, token, files)
     else:
