@@ -2,7 +2,9 @@
 
     lodestar keys init                 # a local key file (git-ignored), once per installation
     lodestar generate --scale 1        # the demo world and its truth folder
-    lodestar ingest                    # ingest the demo world (or --kind KIND FILE...)
+    lodestar ingest                    # ingest the demo world (or --kind KIND FILE...):
+                                       # through the running service if one answers and
+                                       # LODESTAR_TOKEN is set, else into the store
     lodestar summary                   # row counts, quarantine reasons, last ingestion runs
     lodestar classification            # every column's data classification (markdown)
     lodestar snapshot                  # an encrypted Parquet snapshot of the store, for training
@@ -16,6 +18,7 @@ override them. Exit codes: 0 success, 1 a command failed with a message, 2 bad u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from features.ingest import UnknownReaderError
+from features.ingest import IngestReport, UnknownReaderError
+from features.ingest_client import ServiceIngestError
 from features.schema import TABLES
 from features.settings import (
     MissingSecretError,
@@ -34,6 +38,12 @@ from features.settings import (
 )
 from features.snapshot import SnapshotError
 from features.store import StoreError
+
+TOKEN_VARIABLE = "LODESTAR_TOKEN"
+
+
+class UsageError(ValueError):
+    """The command line is incomplete (exit 2)."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -86,34 +96,78 @@ def _progress_for(quiet: bool) -> Callable[[str, Path], Callable[[int], None] | 
     return on_file
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from features.ingest import ingest_file, ingest_world
+def _files_to_ingest(args: argparse.Namespace, settings: Settings) -> list[tuple[str, Path]]:
+    """(kind, path) of each file the command names, or of the world folder's files."""
+    if args.files:
+        if not args.kind:
+            raise UsageError("--kind is required with files (see `lodestar ingest --help`)")
+        return [(args.kind, Path(f)) for f in args.files]
+    world_dir = Path(args.world) if args.world else settings.resolved_world_dir
+    if not world_dir.exists():
+        raise FileNotFoundError(f"no world at {world_dir}: run `lodestar generate` first")
+    from features.world.layout import world_paths
+
+    return [(kind, path) for kind, path in world_paths(world_dir) if path.exists()]
+
+
+def _ingest_through_service(
+    url: str, token: str, files: list[tuple[str, Path]]
+) -> list[IngestReport]:
+    from features.ingest_client import report_of, send_file
+
+    return [report_of(send_file(url, token, kind, path)) for kind, path in files]
+
+
+def _ingest_into_store(
+    settings: Settings, files: list[tuple[str, Path]], *, quiet: bool
+) -> list[IngestReport]:
+    from features.ingest import ingest_file
     from features.security import PersonalData
     from features.store import Store
 
-    settings = _settings(args)
     keyring = settings.keyring()
     personal = PersonalData(keyring)
-    started = time.perf_counter()
+    on_file = _progress_for(quiet)
     with Store.open(settings, keyring) as store:
-        if args.files:
-            if not args.kind:
-                print("--kind is required with files (see `lodestar ingest --help`)")
-                return 2
-            on_file = _progress_for(args.quiet)
-            reports = [
-                ingest_file(
-                    store, personal, args.kind, Path(f), on_chunk=on_file(args.kind, Path(f))
-                )
-                for f in args.files
-            ]
-            store.checkpoint()
+        reports = [
+            ingest_file(store, personal, kind, path, on_chunk=on_file(kind, path))
+            for kind, path in files
+        ]
+        store.checkpoint()
+    return reports
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Through the running service when one answers at ``service_url`` and a token is given;
+    else into the store directly (which fails, saying so, while a service holds it)."""
+    from features.ingest_client import service_answers
+
+    settings = _settings(args)
+    url = args.service_url or settings.service_url
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    started = time.perf_counter()
+    answers = not args.local and service_answers(url)
+    through_service = bool(answers and token)
+    if not through_service:
+        settings.keyring()  # a missing key is the first thing to say
+    try:
+        files = _files_to_ingest(args, settings)
+    except UsageError as error:
+        print(error)
+        return 2
+    if through_service:
+        assert token is not None
+        print(f"sending to the running service at {url}")
+        reports = _ingest_through_service(url, token, files)
+    else:
+        if args.local:
+            why = "--local"
+        elif answers:
+            why = f"a service answers at {url} but no token was given ({TOKEN_VARIABLE} or --token)"
         else:
-            world_dir = Path(args.world) if args.world else settings.resolved_world_dir
-            if not world_dir.exists():
-                print(f"no world at {world_dir}: run `lodestar generate` first")
-                return 1
-            reports = ingest_world(store, personal, world_dir, on_file=_progress_for(args.quiet))
+            why = f"no service answers at {url}"
+        print(f"ingesting into the store {settings.resolved_store_path} directly ({why})")
+        reports = _ingest_into_store(settings, files, quiet=args.quiet)
     total_in = sum(r.records_in for r in reports)
     total_ok = sum(r.accepted for r in reports)
     total_q = sum(r.quarantined for r in reports)
@@ -201,6 +255,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(f"using the existing world at {settings.resolved_world_dir} (--regenerate to redo)")
     args.files, args.kind, args.world = [], None, None
+    args.service_url, args.token, args.local = None, None, True
     return cmd_ingest(args)
 
 
@@ -229,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", nargs="*", help="files to ingest (default: the demo world)")
     ingest.add_argument("--kind", help="reader for the files: ocds, xapi, audit_outcomes, ...")
     ingest.add_argument("--world", help="a folder laid out like the demo world")
+    ingest.add_argument(
+        "--service-url", help="the running service (default: $LODESTAR_SERVICE_URL or local 8000)"
+    )
+    ingest.add_argument(
+        "--token", help=f"bearer token for the service (default: ${TOKEN_VARIABLE})"
+    )
+    ingest.add_argument(
+        "--local", action="store_true", help="ingest into the store directly, never the service"
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     summary = sub.add_parser("summary", parents=[common], help="row counts and quarantine")
@@ -265,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SnapshotError,
         FileNotFoundError,
         UnknownReaderError,
+        ServiceIngestError,
     ) as error:
         print(f"lodestar: {error}", file=sys.stderr)
         return 1

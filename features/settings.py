@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="defaults to sqlite:///<data_dir>/mlflow.db"
     )
+    service_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the running service `lodestar ingest` sends files to when it answers",
+    )
 
     @property
     def resolved_store_path(self) -> Path:

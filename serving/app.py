@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from serving.api.main import api_router
+from serving.api.routes.ingest import INGEST_PATH_PREFIX
 from serving.audit import AuditMiddleware
 from serving.auth import AuthenticationMiddleware
 from serving.context import RequestContextMiddleware
@@ -117,7 +118,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     # add_middleware puts each new middleware outside the previous ones.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        path_limits={INGEST_PATH_PREFIX: settings.ingest_max_bytes},
+    )
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(RateLimitMiddleware, limits=settings.rate_limits, metrics=metrics)
     app.add_middleware(AuditMiddleware, metrics=metrics)

@@ -19,6 +19,8 @@ service and may read member records; ``security_auditor`` (审计管理员) read
 audit log and nothing else; the admin cannot read the log, and no role can change it. The
 business roles: ``member`` (their own study), ``auditor`` (procurement audit: reads and reviews
 warnings), ``procurement_manager``, ``esg_analyst``, ``party_officer`` (branch aggregates).
+The platform's machine client is ``integration``, no person's role: it may push files
+(``POST /v1/ingest/{kind}``) and read the ingest runs, nothing else.
 
 Whoever holds the key file can mint tokens (``lodestar-serve token``); it is the root of trust
 and is kept readable by its owner only (``features.settings.init_key_file``).
@@ -52,6 +54,7 @@ Role = Literal[
     "party_officer",
     "admin",
     "security_auditor",
+    "integration",
 ]
 ROLES: tuple[str, ...] = get_args(Role)
 ISSUER = "lodestar"

@@ -144,6 +144,12 @@ class ServiceSettings(Settings):
         '{"procurement-risk": ["--n-estimators", "200"]}',
     )
     max_body_bytes: int = Field(default=1 << 20, ge=0, description="larger bodies get 413")
+    ingest_max_bytes: int = Field(
+        default=2 << 30,
+        ge=0,
+        description="largest file accepted by POST /v1/ingest/{kind} (streamed to a spool "
+        "file, never held in memory); larger gets 413",
+    )
     token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     log_level: str = "info"
     rate_limits: RateLimits = Field(default_factory=RateLimits)

@@ -9,6 +9,7 @@ from serving.api.routes import (
     drift,
     esg,
     health,
+    ingest,
     learning,
     members,
     procurement,
@@ -29,6 +30,7 @@ v1_router.include_router(retrain.router)
 v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)
+v1_router.include_router(ingest.router)
 
 api_router = APIRouter(default_response_class=SafeJSONResponse)
 api_router.include_router(health.router)
