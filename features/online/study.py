@@ -72,11 +72,15 @@ def nullable_bool(values: pd.Series) -> pd.Series:
 
 
 def _study_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """``STUDY_ROW_COLUMNS`` of ``rows`` with one dtype for success (1.0, 0.0, NaN: the store's
-    nullable booleans and posted True/False/None alike) and timestamps as datetimes."""
+    """``STUDY_ROW_COLUMNS`` of ``rows`` as ``LearningData`` reads them: one dtype for success
+    (1.0, 0.0, NaN: the store's nullable booleans and posted True/False/None alike),
+    timestamps as datetimes, the content id where the object id is missing."""
     frame = rows[list(STUDY_ROW_COLUMNS)].copy()
     frame["success"] = nullable_bool(frame["success"]).astype("float64")
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP])
+    no_object = frame["object_id"].isna()
+    if no_object.any():  # as LearningData reads them: the content id stands in
+        frame.loc[no_object, "object_id"] = frame.loc[no_object, "content_id"]
     frame[STATEMENT_ID] = frame[STATEMENT_ID].astype(str)
     frame[MEMBER] = frame[MEMBER].astype(str)
     return frame
@@ -107,14 +111,15 @@ def _compacted(frame: pd.DataFrame) -> pd.DataFrame:
 class StudyView:
     """The statements as of one push: immutable (frames handed out are never mutated).
 
-    ``member_rows``: member key -> their rows (``STUDY_ROW_COLUMNS``) in time order;
-    ``statements``: every row (no order promised), ``content`` and ``members`` (roster
-    fields and pseudonyms only) as ``LearningData`` reads them. ``events_of`` builds a
-    member's event frame on first use and keeps it for this view and the next ones until
-    their rows change (a cache: it never changes what is read)."""
+    ``member_rows``: member key -> their rows (``STUDY_ROW_COLUMNS``) in time order (ties
+    by statement id); ``content`` and ``members`` (roster fields and pseudonyms only) as
+    ``LearningData`` reads them. ``statements`` and ``learning`` put every member's rows one
+    after another (members in key order), so the full event frame of ``learning`` holds each
+    member's events in the order ``events_of`` does. Those two and ``events_of`` are built on
+    first use and kept (a cache: it never changes what is read); a push keeps the event
+    frames of the members it did not touch."""
 
     member_rows: Mapping[str, pd.DataFrame]
-    statements: pd.DataFrame
     content: pd.DataFrame
     members: pd.DataFrame
     _events: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -122,14 +127,23 @@ class StudyView:
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def statements(self) -> pd.DataFrame:
+        """Every row (``STUDY_ROW_COLUMNS``), member after member."""
+        return self.learning.statements
+
+    @property
     def learning(self) -> LearningData:
         """Every statement, the content and the members as ``LearningData`` (built once)."""
         with self._cache_lock:
             if not self._learning:
-                self._learning.append(
-                    LearningData(self.statements[list(STUDY_COLUMNS)], self.content, self.members)
-                )
+                self._learning.append(LearningData(self._all_rows(), self.content, self.members))
             return self._learning[0]
+
+    def _all_rows(self) -> pd.DataFrame:
+        frames = [self.member_rows[key] for key in sorted(self.member_rows)]
+        if not frames:
+            return pd.DataFrame(columns=list(STUDY_ROW_COLUMNS))
+        return _compacted(pd.concat(frames, ignore_index=True))
 
     @property
     def member_keys(self) -> frozenset[str]:
@@ -177,10 +191,9 @@ class StudyView:
             before = member_rows.get(str(member))
             merged = part if before is None else pd.concat([before, part], ignore_index=True)
             member_rows[str(member)] = _in_order(merged)
-        statements = _compacted(pd.concat([self.statements, fresh], ignore_index=True))
         with self._cache_lock:
             events = {k: v for k, v in self._events.items() if k not in set(touched)}
-        view = StudyView(member_rows, statements, self.content, self.members, events)
+        view = StudyView(member_rows, self.content, self.members, events)
         return view, touched, int(known.sum())
 
     @classmethod
@@ -192,7 +205,7 @@ class StudyView:
         member_rows = {
             str(member): _in_order(part) for member, part in rows.groupby(MEMBER, sort=False)
         }
-        return cls(member_rows, rows.reset_index(drop=True), content, members)
+        return cls(member_rows, content, members)
 
 
 @dataclass(frozen=True)
