@@ -223,9 +223,7 @@ class StudyData:
         self._check_in_stale = False
         self._mastery = mastery
         self.knowledge_points = {kp.kp_id: kp for kp in knowledge_points}
-        view = online.view()
-        self.member_keys = view.member_keys
-        events = view.learning.events()  # cached: the startup snapshot build reuses it
+        events = online.view().learning.events()  # cached: the startup snapshot build reuses it
         self.check_in, self.check_in_window = self._detect_check_in(events)
 
     @classmethod
@@ -239,6 +237,10 @@ class StudyData:
     @property
     def learning(self) -> LearningData:
         return self.online.view().learning
+
+    @property
+    def member_keys(self) -> frozenset[str]:
+        return self.online.view().member_keys
 
     def push(self, batch: Mapping[str, pd.DataFrame]) -> StudyPushOutcome:
         """Apply stored rows (table name → rows with the store's columns; the source takes

@@ -35,6 +35,13 @@ from features.store import StoreReader
 
 STUDY_SOURCE = "study"
 STATEMENTS = "statements"
+MEMBERS = "members"
+CONTENT = "content"
+MEMBER_COLUMNS = ("member_key", "role", "shift_pattern", "crew", "joined_on")
+CONTENT_COLUMNS = (
+    "content_id", "title", "knowledge_points", "format", "minutes", "difficulty",
+    "mandatory_month", "published_on",
+)  # fmt: skip
 MEMBER = "member_key"
 STATEMENT_ID = "statement_id"
 # What the view keeps of each statement: LearningData's and build_events' columns, and the key.
@@ -196,6 +203,19 @@ class StudyView:
         view = StudyView(member_rows, self.content, self.members, events)
         return view, touched, int(known.sum())
 
+    def with_reference(
+        self, members: pd.DataFrame | None, content: pd.DataFrame | None
+    ) -> StudyView:
+        """The view with member and content rows replaced by key (no statement changes, so
+        the event frames are kept); this very view when they say what it holds."""
+        new_members = _upserted(self.members, members, MEMBER)
+        new_content = _upserted(self.content, content, "content_id")
+        if new_members.equals(self.members) and new_content.equals(self.content):
+            return self
+        with self._cache_lock:
+            events = dict(self._events)
+        return StudyView(self.member_rows, new_content, new_members, events)
+
     @classmethod
     def build(
         cls, statements: pd.DataFrame, content: pd.DataFrame, members: pd.DataFrame
@@ -223,7 +243,7 @@ class StudySource:
     snapshot rows are to be recomputed)."""
 
     name = STUDY_SOURCE
-    tables = frozenset({STATEMENTS})
+    tables = frozenset({STATEMENTS, MEMBERS, CONTENT})
 
     def __init__(self, view: StudyView) -> None:
         self._published = Published(view)
@@ -236,12 +256,10 @@ class StudySource:
             f"SELECT {', '.join(STUDY_ROW_COLUMNS)} FROM statements ORDER BY timestamp"
         )
         content = store.query(
-            "SELECT content_id, title, knowledge_points, format, minutes, difficulty, "
-            "mandatory_month, published_on FROM content ORDER BY content_id"
+            f"SELECT {', '.join(CONTENT_COLUMNS)} FROM content ORDER BY content_id"
         )
         members = store.query(
-            "SELECT member_key, role, shift_pattern, crew, joined_on FROM members "
-            "ORDER BY member_key"
+            f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members ORDER BY member_key"
         )
         return cls(StudyView.build(statements, content, members))
 
@@ -253,20 +271,25 @@ class StudySource:
         return self._published.current
 
     def push(self, batch: Mapping[str, pd.DataFrame]) -> StudyPushOutcome:
+        """Add new statements; members and content rows replace those of their key (roster
+        fields and the catalogue: not point in time, as in a full build)."""
         started = time.perf_counter()
-        frame = batch.get(STATEMENTS)
-        if frame is None or frame.empty:
-            return StudyPushOutcome(source=self.name, version=self.version, pushed_at=started)
-        missing = [c for c in STUDY_ROW_COLUMNS if c not in frame.columns]
-        if missing:
-            return StudyPushOutcome(
-                source=self.name, rows_in=len(frame), ignored_rows=len(frame),
-                version=self.version, pushed_at=started,
-            )  # fmt: skip
-        rows = _study_rows(frame)
+        mine = {t: f for t, f in batch.items() if t in self.tables and not f.empty}
+        rows_in = sum(len(frame) for frame in mine.values())
+        ignored = sum(
+            len(frame)
+            for table, frame in mine.items()
+            if not set(_COLUMNS[table]) <= set(frame.columns)
+        )
+        usable = {t: f for t, f in mine.items() if set(_COLUMNS[t]) <= set(f.columns)}
+        touched: tuple[str, ...] = ()
+        unchanged = 0
         with self._published.lock:
-            current = self._published.current
-            view, touched, unchanged = current.updated(rows)
+            current = view = self._published.current
+            if STATEMENTS in usable:
+                view, touched, unchanged = view.updated(_study_rows(usable[STATEMENTS]))
+            if MEMBERS in usable or CONTENT in usable:
+                view = view.with_reference(usable.get(MEMBERS), usable.get(CONTENT))
             if view is not current:
                 self._published.publish(view)
             version = self._published.version
@@ -274,9 +297,23 @@ class StudySource:
             source=self.name,
             new=touched,
             unchanged=unchanged,
-            rows_in=len(frame),
+            rows_in=rows_in,
+            ignored_rows=ignored,
             version=version,
             pushed_at=started,
             seconds=time.perf_counter() - started,
             view=view,
         )
+
+
+_COLUMNS = {STATEMENTS: STUDY_ROW_COLUMNS, MEMBERS: MEMBER_COLUMNS, CONTENT: CONTENT_COLUMNS}
+
+
+def _upserted(held: pd.DataFrame, rows: pd.DataFrame | None, key: str) -> pd.DataFrame:
+    """``held`` with ``rows`` (its columns) replacing those of their key, in key order."""
+    if rows is None:
+        return held
+    fresh = rows[list(held.columns)].drop_duplicates(key, keep="last")
+    kept = held[~held[key].astype(str).isin(set(fresh[key].astype(str)))]
+    merged = pd.concat([kept, fresh], ignore_index=True)
+    return merged.sort_values(key, kind="stable").reset_index(drop=True)

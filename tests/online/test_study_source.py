@@ -100,3 +100,22 @@ def test_a_repush_changes_nothing_and_old_views_stay(full_source: StudySource) -
     assert source.version == version
     assert source.view() is before
     assert_same_state(before, full)
+
+
+def test_members_and_content_replace_their_rows_by_key(full_source: StudySource) -> None:
+    full = full_source.view()
+    source = StudySource(full)
+    again = source.push({"members": full.members, "content": full.content})
+    assert again.version == 0
+    assert source.view() is full
+    newcomer = full.members.iloc[[0]].assign(member_key="newcomer", role="operator")
+    source.push({"members": newcomer})
+    view = source.view()
+    assert "newcomer" in view.member_keys
+    assert len(view.members) == len(full.members) + 1
+    assert view.member_rows is full.member_rows  # statements untouched
+    moved = full.members.iloc[[0]].assign(role="inspector")
+    source.push({"members": moved})
+    roles = source.view().members.set_index("member_key")["role"]
+    assert roles[str(full.members.iloc[0]["member_key"])] == "inspector"
+    assert "inspector" not in set(full.members["role"])  # the old view is untouched
