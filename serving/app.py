@@ -76,6 +76,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.procurement = await anyio.to_thread.run_sync(load_procurement, settings, runtime)
         app.state.esg = await anyio.to_thread.run_sync(load_esg, settings, runtime)
         app.state.learning = await anyio.to_thread.run_sync(load_learning, settings, runtime)
+        # ingestion calls each with {table: new rows}; the state is looked up per call, so a
+        # model swap that replaces app.state.esg or app.state.learning is followed
+        app.state.online_push = [
+            lambda frames: app.state.esg.push(frames),
+            lambda frames: app.state.learning.push(frames),
+        ]
         app.state.snapshots = SnapshotWriter.for_runtime(runtime, settings)
         scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
         drift.store = runtime.store

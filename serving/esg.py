@@ -4,17 +4,18 @@ GRI 308/414 figures of a period.
 
 Loading (``load_esg``, called by the lifespan) follows ``serving.procurement``: the tracking
 URI is ``Settings.resolved_mlflow_tracking_uri``; ``models:/supplier-esg@champion`` is
-resolved once to a version and that version is loaded (a moved alias is swapped in by
-``serving.swap``).
-A missing registry or champion does not stop the service: ``/readyz`` names the missing
-model and the ESG routes answer 503 ``model_unavailable``. A SQLite registry file that does
-not exist is not created.
+resolved to a version and that version is loaded (a moved alias is swapped in by
+``serving.swap``). A missing registry or champion does not stop the service: ``/readyz``
+names the missing model and the ESG routes answer 503 ``model_unavailable``. A SQLite
+registry file that does not exist is not created.
 
-The history (``SupplierHistory``) is the store's register, certifications, events and
-deliveries as of startup; it is read-only and shared by the request threads. The tender's
+The history (``SupplierHistory``) is the view of the online layer's ESG source
+(``features.online.esg``): built from the store's register, certifications, events and
+deliveries at startup, then kept current by ``EsgState.push`` (the hook ingestion calls with
+the rows it stored; point in time, equal to a rebuild). Each answer takes one view at its
+start and reads only it, so a push landing meanwhile cannot mix two states. The tender's
 bids and the report's period records are read from the store per request (under the store
-lock), so a tender ingested after startup can be ranked; its bidders' histories are those
-of startup.
+lock).
 
 A supplier's screen is as of ``as_of`` (default today; for a tender, its bid deadline):
 gates first, then the model. A supplier-wide knock-out (a listing, a major accident) makes it
@@ -43,6 +44,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from features.esg.history import DataFreshness, SupplierHistory
 from features.esg.ranking import (
     RankedBidder,
@@ -53,6 +56,7 @@ from features.esg.ranking import (
 )
 from features.esg.reporting import PeriodRecords, esg_report
 from features.esg.specs import HAS_ANY_HISTORY
+from features.online.esg import EsgPushOutcome, EsgSource
 from serving.drift import record_assessments
 from serving.esg_schemas import (
     CategoryRestrictionOut,
@@ -102,28 +106,59 @@ _NO_HISTORY = EsgReasonOut(
 
 @dataclass(frozen=True)
 class SupplierEsg:
-    """What screening needs, shared read-only by every request."""
+    """What screening needs, shared by every request: the model and the live history.
+
+    ``history`` is the online source's current view: immutable, so take it once per answer
+    (the functions below do) and pass it on."""
 
     model: EsgModel
     name: str
     version: str
-    history: SupplierHistory
+    online: EsgSource
+
+    @property
+    def history(self) -> SupplierHistory:
+        return self.online.view()
 
     @property
     def model_ref(self) -> ModelRef:
         return ModelRef(name=self.name, version=self.version)
 
+    def with_model(self, model: EsgModel, version: str) -> SupplierEsg:
+        """The same live history with another model (a new champion)."""
+        return SupplierEsg(model=model, name=self.name, version=version, online=self.online)
+
 
 @dataclass(frozen=True)
 class EsgState:
-    """The loaded model, or why there is none."""
+    """The loaded model with the live history, or why there is none.
+
+    ``online`` is kept without a model too (the store is open, the registry has no champion
+    yet): pushes keep it current, and ``with_model`` pairs it with the champion when one
+    comes."""
 
     esg: SupplierEsg | None = None
     unavailable_reason: str | None = None
+    online: EsgSource | None = None
 
     def readiness(self) -> ModelReadiness:
         version = self.esg.version if self.esg is not None else None
         return model_readiness(REGISTERED_MODEL, version, self.unavailable_reason)
+
+    def push(self, frames: Mapping[str, pd.DataFrame]) -> EsgPushOutcome | None:
+        """Apply new or changed store rows (table name → rows with the store's columns; the
+        source takes its tables and ignores the rest); None when no history is loaded (the
+        rows are in the store: the next start reads them)."""
+        if self.online is None:
+            return None
+        return self.online.push(frames)
+
+    def with_model(self, model: EsgModel, version: str) -> EsgState:
+        """This state with ``model`` as champion over the same live history."""
+        if self.online is None:
+            raise RuntimeError("no supplier history to pair the model with")
+        esg = SupplierEsg(model=model, name=REGISTERED_MODEL, version=version, online=self.online)
+        return EsgState(esg=esg, online=self.online)
 
 
 def load_champion(tracking_uri: str) -> tuple[EsgModel, str]:
@@ -134,25 +169,25 @@ def load_champion(tracking_uri: str) -> tuple[EsgModel, str]:
 
 
 def load_esg(settings: ServiceSettings, runtime: Runtime) -> EsgState:
-    """The champion and the store's supplier history; never raises (the service starts)."""
+    """The champion and the online source over the store's supplier history; never raises
+    (the service starts)."""
     if runtime.store is None:
         return EsgState(unavailable_reason=runtime.not_ready_reason or "store not open")
+    with runtime.store.use() as store:
+        online = EsgSource.from_store(store)
     try:
         model, version = load_champion(settings.resolved_mlflow_tracking_uri)
     except ModelUnavailableError as error:
         logger.warning("supplier ESG unavailable: %s", error)
-        return EsgState(unavailable_reason=str(error))
+        return EsgState(unavailable_reason=str(error), online=online)
     except Exception:
         logger.exception("loading %s@%s failed", REGISTERED_MODEL, CHAMPION)
         return EsgState(
-            unavailable_reason=f"model {REGISTERED_MODEL}@{CHAMPION} could not be loaded"
+            unavailable_reason=f"model {REGISTERED_MODEL}@{CHAMPION} could not be loaded",
+            online=online,
         )
-    with runtime.store.use() as store:
-        history = SupplierHistory.from_store(store)
     logger.info("supplier ESG: %s v%s loaded", REGISTERED_MODEL, version)
-    return EsgState(
-        esg=SupplierEsg(model=model, name=REGISTERED_MODEL, version=version, history=history)
-    )
+    return EsgState(online=online).with_model(model, version)
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,11 +312,12 @@ def _action(assessment: Any, knocked_out: bool) -> tuple[str, str, str]:
 
 def assess_supplier(esg: SupplierEsg, supplier_id: str, as_of: date) -> SupplierEsgOut | None:
     """The supplier's screen, or ``None`` when the id is not in the history."""
-    if supplier_id not in esg.history:
+    history = esg.history
+    if supplier_id not in history:
         return None
-    screen = screen_suppliers(esg.history, esg.model, [supplier_id], as_of, k=REASONS_SHOWN)
+    screen = screen_suppliers(history, esg.model, [supplier_id], as_of, k=REASONS_SHOWN)
     assessment = screen.assessments.get(supplier_id)
-    record_assessments(esg.name, esg.version, esg.model.metadata, esg.history, as_of, [assessment])
+    record_assessments(esg.name, esg.version, esg.model.metadata, history, as_of, [assessment])
     knockouts = screen.knockouts.get(supplier_id, [])
     restricted = restrictions_out(screen.restrictions.get(supplier_id, []))
     unknown = assessment is None or _is_unknown(assessment)
@@ -293,7 +329,7 @@ def assess_supplier(esg: SupplierEsg, supplier_id: str, as_of: date) -> Supplier
     return SupplierEsgOut(
         supplier_id=supplier_id,
         as_of=as_of,
-        freshness=freshness_out(esg.history.freshness(as_of)),
+        freshness=freshness_out(history.freshness(as_of)),
         score=None if unknown or assessment is None else _finite_or_none(assessment.score),
         band="unknown" if unknown or assessment is None else assessment.band,
         action=action,
@@ -334,11 +370,13 @@ def _ranked_out(bidder: RankedBidder) -> RankedBidderOut:
     )
 
 
-def ranking_out(esg: SupplierEsg, ranking: TenderRanking) -> TenderRankingOut:
+def ranking_out(
+    esg: SupplierEsg, ranking: TenderRanking, history: SupplierHistory
+) -> TenderRankingOut:
     return TenderRankingOut(
         ocid=ranking.ocid,
         as_of=ranking.as_of,
-        freshness=freshness_out(esg.history.freshness(ranking.as_of)),
+        freshness=freshness_out(history.freshness(ranking.as_of)),
         esg_weight=ranking.esg_weight,
         blend=BLEND,
         lowest_eligible_bid=ranking.lowest_eligible_bid,
@@ -363,14 +401,13 @@ def rank_tender(
 ) -> TenderRankingOut:
     """The ranking of bids read from the store (``features.esg.ranking.tender_bids``, under
     the store lock); the screening itself runs without the lock."""
+    history = esg.history
     ranking = rank_bidders(
-        tender, esg.history, esg.model, esg_weight=esg_weight, as_of=as_of, k=REASONS_SHOWN
+        tender, history, esg.model, esg_weight=esg_weight, as_of=as_of, k=REASONS_SHOWN
     )
     bidders = [bidder.assessment for bidder in ranking.ranked]
-    record_assessments(
-        esg.name, esg.version, esg.model.metadata, esg.history, ranking.as_of, bidders
-    )
-    return ranking_out(esg, ranking)
+    record_assessments(esg.name, esg.version, esg.model.metadata, history, ranking.as_of, bidders)
+    return ranking_out(esg, ranking, history)
 
 
 def report(
@@ -378,11 +415,12 @@ def report(
 ) -> GriReportOut:
     """The figures from the period's records (``features.esg.reporting.period_records``,
     read under the store lock)."""
-    figures = esg_report(records, esg.history, esg.model, date_from, date_to)
+    history = esg.history
+    figures = esg_report(records, history, esg.model, date_from, date_to)
     return GriReportOut(
         date_from=figures.date_from,
         date_to=figures.date_to,
-        freshness=freshness_out(esg.history.freshness(date_to)),
+        freshness=freshness_out(history.freshness(date_to)),
         in_scope=figures.in_scope,
         screened=figures.screened,
         screened_share=figures.screened_share,

@@ -3,23 +3,23 @@ they read, and the answers of the study routes.
 
 Loading (``load_learning``, called by the lifespan) follows ``serving.esg``: the tracking URI
 is ``Settings.resolved_mlflow_tracking_uri``; ``models:/mastery@champion`` and
-``models:/study-recommender@champion`` are each resolved once to a version and loaded (a moved
-alias is swapped in by ``serving.swap``: ``Study.with_models``). Both are needed: without
-either, ``/readyz`` names the missing one and the study read routes answer 503
-``model_unavailable`` (``POST /v1/xapi/statements`` still stores statements: the models read
-them once loaded).
+``models:/study-recommender@champion`` are each resolved to a version and loaded (a moved
+alias is swapped in by ``serving.swap``, over the same study source). Both
+are needed: without either, ``/readyz`` names the missing one and the study read routes
+answer 503 ``model_unavailable`` (``POST /v1/xapi/statements`` still stores statements: the
+models read them once loaded).
 
-The study data (``StudyData``) is read from the store once at startup: the statements the
-models need (no personal column but the member pseudonym), the catalogue, the members' roster
-fields and the knowledge points. Statements posted to the endpoint are stored first, then
-handed to ``StudyData.add_statements``; they are merged into the in-memory data before the
-next read (one merge for however many posts came in between: an append to the statements, the
-same for one member or two thousand), so the poster's next mastery profile and suggestions
-reflect them. What depends on one member's statements is recomputed lazily, only for the
-member a read needs, so a read's cost does not grow with the number of members who posted:
-their event frame (the mastery profile's input) on their next mastery read, their snapshot
-rows (below) on their next suggestion request. The background rebuilds (the live snapshot,
-the check-in detection) read every statement merged so far, whoever was read.
+The study data (``StudyData``) is the online layer's study source (``features.online.study``),
+built from the store at startup: the statements the models need (no personal column but the
+member pseudonym), the catalogue, the members' roster fields and the knowledge points. Rows
+stored afterwards are pushed to it: by ingestion (``LearningState.push``, the hook in
+``app.state.online_push``) and by ``POST /v1/xapi/statements`` (``StudyData.add_statements``),
+so the poster's next mastery profile and suggestions reflect them. A push publishes a new
+immutable view in which only the members it names have new rows; their event frame (the
+mastery profile's input) is built on their next mastery read, their snapshot rows (below) on
+their next suggestion request, so a read's cost does not grow with the number of members who
+posted. The background rebuilds (the live snapshot, the check-in detection) read every
+statement pushed so far, whoever was read.
 
 Moments are UTC. ``as_of`` defaults to now. The time the suggestions must fit is the caller's
 ``minutes``, else the member's next free window from their roster at the real ``as_of``
@@ -88,11 +88,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from features.learning.candidates import LOCAL_OFFSET, LearningData, Population, Snapshot
 from features.learning.checkin import detect_check_in
-from features.learning.kt_features import EVENT_COLUMNS, MEMBER, TIMESTAMP, build_events
+from features.online.study import (
+    STATEMENTS,
+    STUDY_COLUMNS,
+    STUDY_ROW_COLUMNS,
+    StudyPushOutcome,
+    StudySource,
+)
 from features.readers.common import RecordError
 from features.readers.xapi import STATEMENT_COLUMNS, parse_statement
 from features.rosters import RosterError, next_free_window
@@ -128,22 +133,9 @@ RECOMMENDER_MODEL = "study-recommender"
 CHECK_IN_DAYS = 90
 CHECK_IN_REFRESH_SECONDS = 300
 SNAPSHOT_REFRESH_SECONDS = 300
-MAX_CHUNKS = 64  # Arrow chunks a merged statement column may have before it is compacted
 MIN_GROUP_SIZE = 5
 HTTP_READER = "xapi-http"
 HTTP_SOURCE = "POST /v1/xapi/statements"
-# What the service keeps of each statement: LearningData's columns and build_events' columns.
-STUDY_COLUMNS = (
-    "member_key",
-    "verb",
-    "object_id",
-    "content_id",
-    "knowledge_points",
-    "success",
-    "duration_seconds",
-    "item_difficulty",
-    "timestamp",
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +178,14 @@ def read_study_statements(store: Store, member_keys: Sequence[str] | None = None
     return store.query(f"{sql} WHERE member_key IN ({marks}) ORDER BY timestamp", [*member_keys])
 
 
+def read_knowledge_points(store: Store) -> list[KnowledgePoint]:
+    kps = store.query("SELECT kp_id, name_en, name_zh, domain FROM knowledge_points")
+    return [
+        KnowledgePoint(str(r.kp_id), str(r.name_en), str(r.name_zh), _text(r.domain))
+        for r in kps.itertuples()
+    ]
+
+
 @dataclass(frozen=True)
 class KnowledgePoint:
     kp_id: str
@@ -195,28 +195,27 @@ class KnowledgePoint:
 
 
 class StudyData:
-    """The statements, catalogue and members the models read, kept current by the endpoint.
+    """The study data the models read: the online layer's study source (the statements per
+    member, ``features.online.study``) with the catalogue's knowledge points and the check-in
+    flags derived from it.
 
-    Shared by the request threads: posted rows wait in ``_pending`` (under ``_lock``) and are
-    merged by the next reader (appended to ``learning``'s statements). Frames handed out are
-    never mutated afterwards (a merge builds new ones), so a reader may use them without the
-    lock. The members whose statements were merged are remembered twice: in ``_stale_events``
-    until ``events_of`` rebuilds their event frame (from their statements only, on their next
-    read), and in ``_undrained`` until ``drain`` hands them to the one consumer (``Study``,
-    whose snapshot rows of those members are then out of date). ``event_rebuilds`` counts
-    the event frames so rebuilt.
+    Pushes (``push``: ingestion's rows; ``add_statements``: the endpoint's) go to the source,
+    which publishes a new immutable view; readers take the current view and never wait. The
+    members a push gave statements are remembered twice: in ``_stale_events`` until
+    ``events_of`` is next asked for them (``event_rebuilds`` counts those first reads, which
+    build the member's event frame from their rows only), and in ``_undrained`` until
+    ``drain`` hands them to the one consumer (``Study``, whose snapshot rows of those members
+    are then out of date).
     """
 
     def __init__(
         self,
-        statements: pd.DataFrame,
-        content: pd.DataFrame,
-        members: pd.DataFrame,
+        online: StudySource,
         knowledge_points: Sequence[KnowledgePoint],
         mastery: MasteryModel,
     ) -> None:
         self._lock = threading.Lock()
-        self._pending: list[pd.DataFrame] = []
+        self.online = online
         self._undrained: set[str] = set()
         self._stale_events: set[str] = set()
         self.event_rebuilds = 0
@@ -224,28 +223,12 @@ class StudyData:
         self._check_in_stale = False
         self._mastery = mastery
         self.knowledge_points = {kp.kp_id: kp for kp in knowledge_points}
-        self.learning = LearningData(statements[list(STUDY_COLUMNS)], content, members)
-        self.member_keys = frozenset(self.learning.members["member_key"].astype(str))
-        events = self.learning.events()  # cached: the startup snapshot build reuses it
-        self._events: dict[str, pd.DataFrame] = {
-            str(key): frame for key, frame in events.groupby(MEMBER, sort=False)
-        }
+        events = online.view().learning.events()  # cached: the startup snapshot build reuses it
         self.check_in, self.check_in_window = self._detect_check_in(events)
 
     @classmethod
     def from_store(cls, store: Store, mastery: MasteryModel) -> StudyData:
-        base = LearningData.from_store(store)
-        kps = store.query("SELECT kp_id, name_en, name_zh, domain FROM knowledge_points")
-        return cls(
-            read_study_statements(store),
-            base.content,
-            base.members,
-            [
-                KnowledgePoint(str(r.kp_id), str(r.name_en), str(r.name_zh), _text(r.domain))
-                for r in kps.itertuples()
-            ],
-            mastery,
-        )
+        return cls(StudySource.from_store(store), read_knowledge_points(store), mastery)
 
     @property
     def kp_names(self) -> dict[str, tuple[str, str]]:
@@ -256,71 +239,60 @@ class StudyData:
         with self._lock:
             self._mastery = mastery
 
-    def add_statements(self, rows: pd.DataFrame) -> None:
-        """Queue stored statements (``STUDY_COLUMNS``) for the next read."""
-        if not rows.empty:
+    @property
+    def learning(self) -> LearningData:
+        return self.online.view().learning
+
+    @property
+    def member_keys(self) -> frozenset[str]:
+        return self.online.view().member_keys
+
+    def push(self, batch: Mapping[str, pd.DataFrame]) -> StudyPushOutcome:
+        """Apply stored rows (table name → rows with the store's columns; the source takes
+        ``statements`` and ignores the rest); the members given statements are marked."""
+        outcome = self.online.push(batch)
+        if outcome.touched:
             with self._lock:
-                self._pending.append(rows[list(STUDY_COLUMNS)])
+                self._undrained.update(outcome.touched)
+                self._stale_events.update(outcome.touched)
+                self._check_in_stale = True
+                if not self._check_in_running:
+                    self._check_in_running = True
+                    threading.Thread(
+                        target=self._refresh_check_in, name="check-in", daemon=True
+                    ).start()
+        return outcome
+
+    def add_statements(self, rows: pd.DataFrame) -> None:
+        """Apply statements just stored (``STUDY_ROW_COLUMNS``)."""
+        if not rows.empty:
+            self.push({STATEMENTS: rows})
 
     def current(self) -> LearningData:
-        """The data with every queued statement merged."""
-        with self._lock:
-            if self._pending:
-                self._merge()
-            return self.learning
+        """The data with every statement pushed so far."""
+        return self.online.view().learning
 
     def drain(self) -> tuple[LearningData, frozenset[str]]:
-        """The data with every queued statement merged, and the members whose statements
-        were merged since the previous ``drain`` (one consumer: the study's snapshots)."""
+        """The current data, and the members given statements since the previous ``drain``
+        (one consumer: the study's snapshots). The members are taken before the view, so the
+        view holds every statement of theirs."""
         with self._lock:
-            if self._pending:
-                self._merge()
             touched, self._undrained = frozenset(self._undrained), set()
-            return self.learning, touched
+        return self.online.view().learning, touched
 
     def events_of(self, member_key: str) -> pd.DataFrame:
-        """The member's event frame with every queued statement merged; rebuilt here (from
-        their statements only) if some of theirs were merged since it was built."""
+        """The member's event frame from the current view (built from their rows only on
+        the view's first read of it)."""
         with self._lock:
-            if self._pending:
-                self._merge()
             if member_key in self._stale_events:
                 self._stale_events.discard(member_key)
                 self.event_rebuilds += 1
-                statements = self.learning.statements
-                rebuilt = build_events(statements[statements["member_key"] == member_key])
-                if rebuilt.empty:
-                    self._events.pop(member_key, None)
-                else:
-                    self._events[member_key] = rebuilt
-            found = self._events.get(member_key)
-            return _no_events() if found is None else found
+        return self.online.view().events_of(member_key)
 
     def check_in_of(self, member_key: str) -> tuple[pd.Series | None, tuple[datetime, datetime]]:
         with self._lock:
-            if self._pending:
-                self._merge()
             found = self.check_in[self.check_in["member_key"] == member_key]
             return (None if found.empty else found.iloc[0]), self.check_in_window
-
-    def _merge(self) -> None:
-        incoming = pd.concat(self._pending, ignore_index=True)
-        self._pending = []
-        base = self.learning
-        # the store's nullable booleans and the posted True/False/None must stay one dtype
-        # (LearningData's: 1.0, 0.0, NaN). Appended, not re-sorted by time: no reader needs
-        # the order, and a member's events come out the same (build_events sorts by member
-        # and time, and equal times keep this order, as a stable sort would).
-        incoming["success"] = _nullable_bool(incoming["success"]).astype("float64")
-        statements = _compacted(pd.concat([base.statements, incoming], ignore_index=True))
-        self.learning = LearningData(statements, base.content, base.members)
-        touched = set(incoming["member_key"].astype(str))
-        self._undrained |= touched
-        self._stale_events |= touched  # event frames: rebuilt by their member's next read
-        self._check_in_stale = True
-        if not self._check_in_running:
-            self._check_in_running = True
-            threading.Thread(target=self._refresh_check_in, name="check-in", daemon=True).start()
 
     def _refresh_check_in(self) -> None:
         """Recompute the check-in detection off the request path (about 10 s for 2,000
@@ -330,10 +302,9 @@ class StudyData:
                 started = time.monotonic()
                 with self._lock:
                     self._check_in_stale = False
-                    learning = self.learning
-                # every member's events, built unlocked (and cached on ``learning``, which a
-                # background snapshot build of the same data reuses)
-                detected, window = self._detect_check_in(learning.events())
+                # every member's events, built unlocked (and cached on the view's learning
+                # data, which a background snapshot build of the same data reuses)
+                detected, window = self._detect_check_in(self.online.view().learning.events())
                 with self._lock:
                     self.check_in, self.check_in_window = detected, window
                     if not self._check_in_stale:
@@ -355,42 +326,6 @@ class StudyData:
         start = end - pd.Timedelta(days=CHECK_IN_DAYS)
         detected = detect_check_in(events, model=self._mastery, start=start, end=end)
         return detected, (start.to_pydatetime(), end.to_pydatetime())
-
-
-def _compacted(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its Arrow-backed columns in one chunk each once one has more than
-    ``MAX_CHUNKS``: every merge appends a chunk, and selecting a member's rows among hundreds
-    of thousands slows down with thousands of chunks (about 2 ms a column, once per
-    ``MAX_CHUNKS`` merges)."""
-    compacted = frame
-    for name in frame.columns:
-        values = frame[name].array
-        if not isinstance(values, pd.arrays.ArrowExtensionArray):
-            continue
-        arrow = pa.array(values)
-        if isinstance(arrow, pa.ChunkedArray) and arrow.num_chunks > MAX_CHUNKS:
-            if compacted is frame:
-                compacted = frame.copy(deep=False)
-            compacted[name] = pd.array(arrow.combine_chunks(), dtype=values.dtype)
-    return compacted
-
-
-def _nullable_bool(values: pd.Series) -> pd.Series:
-    """True/False/missing as pandas' nullable boolean, whatever mix of None, NaN, pd.NA,
-    Python and numpy booleans ``values`` holds."""
-    missing = values.isna().to_numpy()
-    known = values.where(~missing, False).astype(bool).to_numpy()
-    return pd.Series(pd.arrays.BooleanArray(known, missing), index=values.index)
-
-
-def _no_events() -> pd.DataFrame:
-    """An empty event frame (a member without events gets the cold-start profile)."""
-    return pd.DataFrame(
-        {
-            name: pd.Series(dtype="datetime64[ns]" if name == TIMESTAMP else object)
-            for name in EVENT_COLUMNS
-        }
-    )
 
 
 def live_moment(now: datetime) -> datetime:
@@ -757,12 +692,65 @@ def _fully_at(snapshot: Snapshot, hour: pd.Timestamp) -> bool:
 
 @dataclass(frozen=True)
 class LearningState:
-    """The loaded models and data, or why there are none."""
+    """The loaded models and data, or why there are none.
+
+    ``online`` (the study source) and ``knowledge_points`` are kept without models too (the
+    store is open, the registry has no champions yet): pushes keep the source current and
+    ``with_models`` builds the study over it when champions come."""
 
     study: Study | None = None
     unavailable_reason: str | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
     reasons: Mapping[str, str] = field(default_factory=dict)
+    online: StudySource | None = None
+    knowledge_points: Sequence[KnowledgePoint] = ()
+
+    def push(self, frames: Mapping[str, pd.DataFrame]) -> StudyPushOutcome | None:
+        """Apply stored rows (table name → rows with the store's columns; ``statements`` is
+        taken, the rest ignored); None when no study data is loaded."""
+        if self.study is not None:
+            return self.study.data.push(frames)
+        if self.online is not None:
+            return self.online.push(frames)
+        return None
+
+    def with_models(
+        self,
+        mastery: tuple[MasteryModel, str],
+        recommender: tuple[StudyRecommender, str],
+        *,
+        as_of_max_age: timedelta | None = None,
+        replay_budget: ReplayBudget | None = None,
+    ) -> LearningState:
+        """A state with these champions (model, version) over the same study source: new
+        check-in flags and a new live snapshot are built (seconds: call it off the request
+        path), the statements are not read again. Settings not given are the current
+        study's."""
+        if self.online is None:
+            raise RuntimeError("no study data to pair the models with")
+        old = self.study
+        data = StudyData(self.online, self.knowledge_points, mastery[0])
+        recommender[0].attach(data.learning, kp_names=data.kp_names)
+        study = Study(
+            mastery=mastery[0],
+            mastery_version=mastery[1],
+            recommender=recommender[0],
+            recommender_version=recommender[1],
+            data=data,
+            as_of_max_age=as_of_max_age or (old.as_of_max_age if old else timedelta(days=1830)),
+            replay_budget=replay_budget or (old.replay_budget if old else None),
+        )
+        try:
+            study.start()  # the live snapshot: the first suggestion request must not build it
+        except Exception:
+            logger.exception("building the study snapshot failed; the first request will")
+        versions = {MASTERY_MODEL: mastery[1], RECOMMENDER_MODEL: recommender[1]}
+        return LearningState(
+            study=study,
+            versions=versions,
+            online=self.online,
+            knowledge_points=self.knowledge_points,
+        )
 
     def readiness(self) -> list[ModelReadiness]:
         return [
@@ -792,14 +780,17 @@ def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:
         except Exception:
             logger.exception("loading %s@%s failed", name, CHAMPION)
             reasons[name] = f"model {name}@{CHAMPION} could not be loaded"
+    with runtime.store.use() as store:
+        online = StudySource.from_store(store)
+        knowledge_points = read_knowledge_points(store)
     if reasons:
         return LearningState(
-            unavailable_reason="; ".join(reasons.values()), versions=versions, reasons=reasons
+            unavailable_reason="; ".join(reasons.values()),
+            versions=versions,
+            reasons=reasons,
+            online=online,
+            knowledge_points=knowledge_points,
         )
-    mastery, recommender = loaded[MASTERY_MODEL], loaded[RECOMMENDER_MODEL]
-    with runtime.store.use() as store:
-        data = StudyData.from_store(store, mastery)
-    recommender.attach(data.learning, kp_names=data.kp_names)
     logger.info(
         "study: %s v%s and %s v%s loaded",
         MASTERY_MODEL,
@@ -807,20 +798,13 @@ def load_learning(settings: ServiceSettings, runtime: Runtime) -> LearningState:
         RECOMMENDER_MODEL,
         versions[RECOMMENDER_MODEL],
     )
-    study = Study(
-        mastery=mastery,
-        mastery_version=versions[MASTERY_MODEL],
-        recommender=recommender,
-        recommender_version=versions[RECOMMENDER_MODEL],
-        data=data,
+    state = LearningState(online=online, knowledge_points=knowledge_points)
+    return state.with_models(
+        (loaded[MASTERY_MODEL], versions[MASTERY_MODEL]),
+        (loaded[RECOMMENDER_MODEL], versions[RECOMMENDER_MODEL]),
         as_of_max_age=timedelta(days=settings.study_as_of_max_age_days),
         replay_budget=ReplayBudget(settings.study_replay_builds),
     )
-    try:
-        study.start()  # the live snapshot: the first suggestion request must not build it
-    except Exception:
-        logger.exception("building the study snapshot at startup failed; the first request will")
-    return LearningState(study=study, versions=versions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1052,7 +1036,7 @@ class PostedBatch:
     statement_ids: list[str | None]  # None where the statement was rejected
     rejected: list[RejectedStatementOut]
     conflicts: list[StatementConflict]
-    new_rows: pd.DataFrame  # stored now (not before), STUDY_COLUMNS
+    new_rows: pd.DataFrame  # stored now (not before), STUDY_ROW_COLUMNS
 
     @property
     def stored_ids(self) -> list[str]:
@@ -1175,12 +1159,12 @@ def store_batch(
         if not frame.empty:
             store.insert_new("statements", frame)
         store.quarantine(quarantined, personal.cipher)
-    new_rows = frame[list(STUDY_COLUMNS)] if not frame.empty else _empty_rows()
+    new_rows = frame[list(STUDY_ROW_COLUMNS)] if not frame.empty else _empty_rows()
     return PostedBatch(statement_ids, list(rejected), [], new_rows)
 
 
 def _empty_rows() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(STUDY_COLUMNS))
+    return pd.DataFrame(columns=list(STUDY_ROW_COLUMNS))
 
 
 def _statement_text(statement: Any) -> str:
