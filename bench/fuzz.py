@@ -58,8 +58,9 @@ MODELS = ("procurement-risk", "supplier-esg", "mastery", "study-recommender")
 SECTION = "API fuzzing (bench/fuzz.py)"
 
 # Settings every fuzz run needs on top of the installation's: one subject per role sends
-# thousands of requests, which per-subject rate limits would answer with 429.
-FUZZ_SETTINGS: dict[str, object] = {"rate_limits": {"enabled": False}}
+# thousands of requests, which per-subject rate limits would answer with 429; an admin's
+# valid retrain request would train four models in the background for the rest of the run.
+FUZZ_SETTINGS: dict[str, object] = {"rate_limits": {"enabled": False}, "retrain_enabled": False}
 
 # Path parameters the fuzz run also fills with the installation's real ids.
 KNOWN_ID_PARAMETERS = ("employee_no", "alert_id", "supplier_id", "ocid")

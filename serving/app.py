@@ -92,6 +92,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         app.state.retrain = Retrainer.for_app(app.state.snapshots, settings)
         retrain_schedule = RetrainScheduler.for_runtime(app.state.retrain, runtime, settings)
+        app.state.retrain_schedule = retrain_schedule
         freeze_startup_objects()
         scheduler.start()
         watcher.start()

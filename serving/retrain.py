@@ -179,6 +179,8 @@ class Retrainer:
         unknown = [model for model in models if model not in JOBS]
         if unknown or not models:
             raise ValueError(f"unknown models {unknown}; known: {list(JOBS)}")
+        if not self._settings.retrain_enabled:
+            raise RetrainUnavailableError("retraining is turned off (LODESTAR_RETRAIN_ENABLED)")
         if self._snapshots is None:
             raise RetrainUnavailableError("no store is open: nothing to snapshot")
         with self._lock:
@@ -343,8 +345,14 @@ class RetrainScheduler:
             interval_hours=settings.retrain_interval_hours,
             after_verdicts=settings.retrain_after_verdicts,
             check_seconds=settings.retrain_check_seconds,
-            verdicts=None if store is None else (lambda: count_verdicts(store)),
+            verdicts=None
+            if store is None or not settings.retrain_enabled
+            else (lambda: count_verdicts(store)),
         )
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         if self._verdicts is None or (self.interval_s <= 0 and self.after_verdicts <= 0):

@@ -122,6 +122,11 @@ class ServiceSettings(Settings):
         description="seconds between reads of each model's champion alias; a moved alias is "
         "loaded in the background and swapped in (0 = never: restart to pick one up)",
     )
+    retrain_enabled: bool = Field(
+        default=True,
+        description="whether the service retrains at all (off: POST /v1/admin/retrain answers "
+        "503 and nothing is scheduled; train elsewhere against a snapshot)",
+    )
     retrain_interval_hours: float = Field(
         default=24.0,
         ge=0,

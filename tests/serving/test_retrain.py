@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -159,3 +160,19 @@ def test_the_schedule_retrains_after_enough_verdicts(installation: ServiceSettin
     assert schedule.check() == "verdicts"
     assert schedule.check() is None  # counted again from this retrain
     assert retrainer.started == ["verdicts"]
+
+
+def test_retraining_turned_off_is_a_503_and_nothing_is_scheduled(
+    small_installation: dict[str, str], tmp_path: Path
+) -> None:
+    """Its own store copy: the module's service holds the other one."""
+    settings = own_installation(small_installation, tmp_path).model_copy(
+        update={"retrain_enabled": False, "retrain_after_verdicts": 1}
+    )
+    with TestClient(create_app(settings)) as client:
+        admin = bearer(settings.keyring(), "admin.li", "admin")
+        answer = client.post(RETRAIN, json={}, headers=admin)
+        assert answer.status_code == 503
+        assert "turned off" in answer.json()["error"]["message"]
+        assert client.get(RETRAIN, headers=admin).json()["running"] is False
+        assert not client.app.state.retrain_schedule.running  # type: ignore[attr-defined]
