@@ -49,6 +49,7 @@ from features.ingest import (
     store_chunk,
 )
 from features.online.procurement import ProcurementSource
+from features.online.source import PushOutcome
 from features.procurement.history import SUPPLIER_COLUMNS, load_process_frames
 from features.readers.common import ReadChunk, file_level_record, now_utc
 from features.security import PersonalData
@@ -196,9 +197,22 @@ def push_to_live_state(
             logger.exception("online push %s failed; the rows are stored", name)
             live.failed.append(name)
             continue
-        if summary is not None:
-            live.others[name] = dict(summary)
+        if isinstance(summary, PushOutcome):
+            live.others[summary.source] = outcome_counts(summary)
+        elif isinstance(summary, Mapping):
+            live.others[name] = {str(key): int(value) for key, value in summary.items()}
     return live
+
+
+def outcome_counts(outcome: PushOutcome) -> dict[str, int]:
+    """An online source's push outcome as the counts an ingest answer reports."""
+    return {
+        "new": len(outcome.new),
+        "changed": len(outcome.changed),
+        "unchanged": outcome.unchanged,
+        "rows_in": outcome.rows_in,
+        "ignored_rows": outcome.ignored_rows,
+    }
 
 
 def procurement_batch(frames_by_table: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
