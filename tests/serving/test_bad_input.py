@@ -118,6 +118,7 @@ JSON_BODY_ROUTES = [
     ("/v1/procurement/risk/batch", "auditor", {"releases": [{"ocid": "x"}]}),
     ("/v1/procurement/alerts/" + "0" * 64 + "/review", "auditor", {"verdict": "dismissed"}),
     ("/v1/tenders/ocds-1/esg-ranking", "esg_analyst", {}),
+    ("/v1/admin/retrain", "admin", {"models": ["weather"]}),  # never a real retrain
 ]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from serving.deps import AdminDep
-from serving.errors import ApiError
+from serving.deps import AdminDep, JsonBodyDep
+from serving.errors import ApiError, documented
 from serving.retrain import JOBS, RetrainBusyError, Retrainer, RetrainUnavailableError
 from serving.retrain_schemas import RetrainRequest, RetrainStatusOut
 
@@ -21,10 +21,13 @@ def _retrainer(request: Request) -> Retrainer:
     "/admin/retrain",
     response_model=RetrainStatusOut,
     status_code=202,
-    responses={409: {"description": "a retrain is running"}},
+    responses=documented(400, 409, 415),
 )
 def start_retrain(
-    _caller: AdminDep, request: Request, body: RetrainRequest | None = None
+    _caller: AdminDep,
+    _json: JsonBodyDep,
+    request: Request,
+    body: RetrainRequest | None = None,
 ) -> RetrainStatusOut:
     """Snapshot the store and retrain the chosen models (default all) in a low-priority
     process, each through its champion gate; a promoted model is swapped in by the champion
