@@ -146,20 +146,21 @@ def prepare(work: Path, scale: float) -> Prepared:
     """The installation from the world before the cut, and the files to push after it."""
     from features.world.cut import AFTER, cut_world, piece_files
 
-    data_dir, full, cut = work / "service", work / "full", work / "cut"
-    if not (data_dir / "lodestar.duckdb").exists():
-        shutil.rmtree(data_dir, ignore_errors=True)
+    pristine, full, cut = work / "installation", work / "full", work / "cut"
+    if not (pristine / "lodestar.duckdb").exists():
+        shutil.rmtree(pristine, ignore_errors=True)
         shutil.rmtree(cut, ignore_errors=True)
         if not (full / "world" / "manifest.json").exists():
             generate = [str(BIN / "lodestar"), "generate", "--scale", str(scale)]
             run_logged([*generate, "--data-dir", str(full), "--quiet"], environment(full))
         log(f"cutting the world at {CUT_DATE}")
         done = cut_world(full / "world", cut, CUT_DATE, piece_days=PIECE_DAYS)
-        data_dir.mkdir(parents=True)
-        shutil.copytree(done.before, data_dir / "world")
+        pristine.mkdir(parents=True)
+        shutil.copytree(done.before, pristine / "world")
         if (full / "truth").exists():
-            shutil.copytree(full / "truth", data_dir / "truth")
-    installation(data_dir, scale, train=True)
+            shutil.copytree(full / "truth", pristine / "truth")
+    installation(pristine, scale, train=True)
+    data_dir = installation_copy(pristine, work / "service")
     releases: list[str] = []
     for piece in sorted((cut / AFTER).iterdir()):
         for kind, path in piece_files(piece):
@@ -204,14 +205,13 @@ class BatchBaseline:
     cli_large_seconds: float = math.nan
 
 
-def store_copy(data_dir: Path, work: Path) -> Path:
-    """A copy of the installation (store, keys, tracking database) the baselines write to."""
-    copy = work / "batch-copy"
+def installation_copy(pristine: Path, copy: Path) -> Path:
+    """A fresh copy of the installation as it was made (store, keys, world, tracking
+    database), so every run pushes into the same state; the registered versions' artifacts
+    stay where the pristine tracking database says they are."""
     shutil.rmtree(copy, ignore_errors=True)
-    ignore = shutil.ignore_patterns(
-        "world", "truth", "snapshots", "mlartifacts*", "ingest-spool", "*.stale-*"
-    )
-    shutil.copytree(data_dir, copy, ignore=ignore)
+    ignore = shutil.ignore_patterns("snapshots", "mlartifacts*", "ingest-spool", "*.stale-*")
+    shutil.copytree(pristine, copy, ignore=ignore)
     return copy
 
 
@@ -354,13 +354,14 @@ def move_champion(uri: str) -> str:
     it; the new version."""
     import mlflow
 
+    # The registry resolves a ``models:/m-...`` source through the default tracking store.
+    mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias(MODEL, "champion")
     new = client.create_model_version(
         MODEL,
         source=str(champion.source),
         run_id=champion.run_id,
-        model_id=getattr(champion, "model_id", None),
         description="bench/live.py: the champion's model registered again to move the alias",
     )
     client.set_registered_model_alias(MODEL, "champion", str(new.version))
@@ -654,7 +655,7 @@ def main() -> None:
     integration, admin = tokens(data_dir)
     uri = f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"
     loads = [f"batch baseline {load_average()}"]
-    baseline = batch_baseline(store_copy(data_dir, work), prepared)
+    baseline = batch_baseline(installation_copy(data_dir, work / "batch-copy"), prepared)
     env = service_environment(data_dir)
     with our_server(env, work / "service.log", [MODEL], startup_seconds=STARTUP_SECONDS) as port:
         log(f"service up on :{port}")
