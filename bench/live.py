@@ -575,6 +575,8 @@ def report(f: Figures) -> str:
         "| --- | ---: | --- |",
         f"| push to alert within {TARGET_PUSH_TO_ALERT_S:.0f} s (p99 per process) | "
         f"{ms(p99)} ms | {met(p99 <= TARGET_PUSH_TO_ALERT_S)} |",
+        f"| no failed ingest file (all {len(f.pushed)} answered 200) | {failed_files} | "
+        f"{met(failed_files == 0)} |",
         f"| no failed request during the swap | {f.swap.window.errors} | "
         f"{met(f.swap.window.errors == 0)} |",
         f"| swap-window p99 ≤ {TARGET_SWAP_RATIO:.0f}× steady | {swap99 / steady99:.2f}× | "
