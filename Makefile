@@ -8,7 +8,7 @@ PORT ?= 8000
 SCALE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo models world serve test test-all lint format bench fuzz clean
+.PHONY: help install lock demo models world serve test test-all lint format bench live-bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ format: install ## apply ruff's formatting and safe fixes
 
 bench: install ## benchmarks; figures go to bench/RESULTS.md
 	$(BIN)/python bench/ingest.py
+
+LIVE_SCALE ?= 0.5
+live-bench: install ## the living service under load: ingest to alert, champion swap, retrain, ingest rate, to bench/RESULTS.md
+	$(BIN)/python bench/live.py --scale $(LIVE_SCALE)
 
 FUZZ_CASES ?= 2000
 FUZZ_SECONDS ?= 3600

@@ -66,8 +66,8 @@ FILE_NAME_MAX_CHARS = 120
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\-]+")
 
 # Another online source's push: table name -> rows (store columns) it may consume; returns a
-# small JSON-safe summary for the answer (or None).
-OnlinePush = Callable[[Mapping[str, pd.DataFrame]], Mapping[str, Any] | None]
+# small JSON-safe summary for the answer, or a source's PushOutcome (counted), or None.
+OnlinePush = Callable[[Mapping[str, pd.DataFrame]], Mapping[str, Any] | PushOutcome | None]
 ONLINE_PUSH_STATE = "online_push"
 READER_PLACE = "thread"  # where the reader runs: a worker thread of the service process
 
@@ -192,27 +192,33 @@ def push_to_live_state(
     for push in list(getattr(app_state, ONLINE_PUSH_STATE, None) or []):
         name = _push_name(push)
         try:
-            summary = push(frames_by_table)
+            summary = push_summary(push(frames_by_table))
         except Exception:
             logger.exception("online push %s failed; the rows are stored", name)
             live.failed.append(name)
             continue
-        if isinstance(summary, PushOutcome):
-            live.others[summary.source] = outcome_counts(summary)
-        elif isinstance(summary, Mapping):
-            live.others[name] = {str(key): int(value) for key, value in summary.items()}
+        if summary is not None:
+            live.others[str(summary.get("source", name))] = summary
     return live
 
 
-def outcome_counts(outcome: PushOutcome) -> dict[str, int]:
-    """An online source's push outcome as the counts an ingest answer reports."""
-    return {
-        "new": len(outcome.new),
-        "changed": len(outcome.changed),
-        "unchanged": outcome.unchanged,
-        "rows_in": outcome.rows_in,
-        "ignored_rows": outcome.ignored_rows,
-    }
+def push_summary(outcome: Any) -> dict[str, Any] | None:
+    """A push's result as the answer's JSON-safe summary: a mapping as it is; a source's
+    ``PushOutcome`` (which may carry the whole history) as its counts, version and seconds."""
+    if outcome is None:
+        return None
+    if isinstance(outcome, PushOutcome):
+        return {
+            "source": outcome.source,
+            "new": len(outcome.new),
+            "changed": len(outcome.changed),
+            "unchanged": outcome.unchanged,
+            "rows_in": outcome.rows_in,
+            "ignored_rows": outcome.ignored_rows,
+            "version": outcome.version,
+            "seconds": outcome.seconds,
+        }
+    return dict(outcome)
 
 
 def procurement_batch(frames_by_table: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -11,6 +11,7 @@ import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from features.cli import main
 from features.ingest import NOT_NEWER_WARNING, READERS
+from features.online.source import PushOutcome
 from features.procurement.build import build_process_features, feature_frame, process_features
 from features.procurement.history import (
     PROCUREMENT_TABLES,
@@ -31,7 +33,7 @@ from features.security import PersonalData
 from features.store import Store
 from features.world.layout import world_paths
 from serving.app import create_app
-from serving.ingest import SPOOL_DIR_NAME
+from serving.ingest import SPOOL_DIR_NAME, push_to_live_state
 from serving.settings import ServiceSettings
 from tests.online.test_procurement_source import RTOL
 from tests.serving.conftest import bearer, make_settings
@@ -341,3 +343,18 @@ def test_lodestar_ingest_sends_to_the_running_service(
         refused = capsys.readouterr()
         assert "no token was given" in refused.out
         assert "in use by another process" in refused.err
+
+
+def test_a_source_push_outcome_becomes_counts_in_the_answer_not_a_500() -> None:
+    """The ESG and study hooks return their source's ``PushOutcome`` (holding the history):
+    the answer gets its counts, and the push is not counted as failed."""
+    outcome = PushOutcome(source="esg", new=("S1", "S2"), changed=("S3",), rows_in=7, version=4)
+    app_state = SimpleNamespace(procurement=None, online_push=[lambda frames: outcome])
+
+    live = push_to_live_state(app_state, {"supplier_events": pd.DataFrame({"a": [1]})})
+
+    assert live.failed == []
+    (summary,) = live.others.values()
+    assert summary["source"] == "esg"
+    assert (summary["new"], summary["changed"], summary["rows_in"]) == (2, 1, 7)
+    assert json.loads(json.dumps(summary)) == summary
