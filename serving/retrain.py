@@ -59,6 +59,10 @@ _RESULT_LINE = re.compile(
 )
 
 
+class RetrainOffError(RuntimeError):
+    """This deployment does not retrain (``retrain_enabled`` off)."""
+
+
 class RetrainBusyError(RuntimeError):
     """A retrain is running."""
 
@@ -180,7 +184,7 @@ class Retrainer:
         if unknown or not models:
             raise ValueError(f"unknown models {unknown}; known: {list(JOBS)}")
         if not self._settings.retrain_enabled:
-            raise RetrainUnavailableError("retraining is turned off (LODESTAR_RETRAIN_ENABLED)")
+            raise RetrainOffError("retraining is turned off (LODESTAR_RETRAIN_ENABLED)")
         if self._snapshots is None:
             raise RetrainUnavailableError("no store is open: nothing to snapshot")
         with self._lock:

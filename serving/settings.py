@@ -125,7 +125,7 @@ class ServiceSettings(Settings):
     retrain_enabled: bool = Field(
         default=True,
         description="whether the service retrains at all (off: POST /v1/admin/retrain answers "
-        "503 and nothing is scheduled; train elsewhere against a snapshot)",
+        "409 and nothing is scheduled; train elsewhere against a snapshot)",
     )
     retrain_interval_hours: float = Field(
         default=24.0,

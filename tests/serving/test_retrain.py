@@ -162,7 +162,7 @@ def test_the_schedule_retrains_after_enough_verdicts(installation: ServiceSettin
     assert retrainer.started == ["verdicts"]
 
 
-def test_retraining_turned_off_is_a_503_and_nothing_is_scheduled(
+def test_retraining_turned_off_is_a_409_and_nothing_is_scheduled(
     small_installation: dict[str, str], tmp_path: Path
 ) -> None:
     """Its own store copy: the module's service holds the other one."""
@@ -172,7 +172,7 @@ def test_retraining_turned_off_is_a_503_and_nothing_is_scheduled(
     with TestClient(create_app(settings)) as client:
         admin = bearer(settings.keyring(), "admin.li", "admin")
         answer = client.post(RETRAIN, json={}, headers=admin)
-        assert answer.status_code == 503
+        assert answer.status_code == 409
         assert "turned off" in answer.json()["error"]["message"]
         assert client.get(RETRAIN, headers=admin).json()["running"] is False
         assert not client.app.state.retrain_schedule.running  # type: ignore[attr-defined]

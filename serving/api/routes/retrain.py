@@ -6,7 +6,13 @@ from fastapi import APIRouter, Request
 
 from serving.deps import AdminDep, JsonBodyDep
 from serving.errors import ApiError, documented
-from serving.retrain import JOBS, RetrainBusyError, Retrainer, RetrainUnavailableError
+from serving.retrain import (
+    JOBS,
+    RetrainBusyError,
+    Retrainer,
+    RetrainOffError,
+    RetrainUnavailableError,
+)
 from serving.retrain_schemas import RetrainRequest, RetrainStatusOut
 
 router = APIRouter(tags=["admin"])
@@ -37,6 +43,8 @@ def start_retrain(
         started = _retrainer(request).start(models, "admin")
     except RetrainBusyError as error:
         raise ApiError(409, "retrain_in_progress", str(error)) from None
+    except RetrainOffError as error:
+        raise ApiError(409, "retraining_off", str(error)) from None
     except RetrainUnavailableError as error:
         raise ApiError(503, "service_unavailable", str(error)) from None
     return RetrainStatusOut.of(started)
