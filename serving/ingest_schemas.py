@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from serving.ingest import ServiceIngest
+from serving.schemas import UtcDateTime
 
 
 class LivePushOut(BaseModel):
@@ -87,7 +87,7 @@ class IngestRunOut(BaseModel):
     accepted: int
     quarantined: int
     new_rows: int
-    started_at: datetime
+    started_at: UtcDateTime
     seconds: float
 
 
