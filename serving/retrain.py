@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from features.snapshot import SnapshotError
+from serving.periodic import Periodic
 from serving.runtime import Runtime, SharedStore
 from serving.settings import ServiceSettings
 from serving.snapshots import SnapshotBusyError, SnapshotWriter
@@ -333,8 +334,7 @@ class RetrainScheduler:
         self.after_verdicts = after_verdicts
         self.check_seconds = check_seconds
         self._verdicts = verdicts
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("retrain-schedule", check_seconds, self.check)
         self._seen_runs = retrainer.status().runs
         self._since = time.monotonic()
         self._baseline = 0
@@ -356,29 +356,17 @@ class RetrainScheduler:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._periodic.running
 
     def start(self) -> None:
         if self._verdicts is None or (self.interval_s <= 0 and self.after_verdicts <= 0):
             return
         self._baseline = self._verdicts()
         self._since = time.monotonic()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="retrain-schedule", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout_s: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.check_seconds):
-            try:
-                self.check()
-            except Exception:
-                logger.exception("the retrain schedule's check failed")
+        self._periodic.stop(timeout_s)
 
     def check(self) -> str | None:
         """Start a retrain if one is due; the trigger (``schedule`` or ``verdicts``) or None."""

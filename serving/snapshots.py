@@ -29,6 +29,7 @@ from features.snapshot import (
     store_cursor,
     write_snapshot_from,
 )
+from serving.periodic import Periodic
 from serving.runtime import Runtime, SharedStore
 
 logger = logging.getLogger(__name__)
@@ -82,39 +83,29 @@ class SnapshotWriter:
 
 
 class SnapshotScheduler:
-    """A daemon thread that writes a snapshot every ``interval_hours`` (0: never), the first
-    one interval after ``start``. A failed snapshot is logged and the schedule goes on."""
+    """Writes a snapshot every ``interval_hours`` (0: never), the first one interval after
+    ``start`` (``serving.periodic``). A failed snapshot is logged and the schedule goes on."""
 
     def __init__(self, writer: SnapshotWriter | None, interval_hours: float) -> None:
         self._writer = writer
+        every_s = interval_hours * 3600.0 if writer is not None else 0.0
+        self._periodic = Periodic("snapshot-scheduler", every_s, self._write)
         self.interval_s = interval_hours * 3600.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._periodic.running
 
     def start(self) -> None:
-        if self._writer is None or self.interval_s <= 0 or self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="snapshot-scheduler", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Stop the schedule; waits (up to ``timeout_s``) for a snapshot being written."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._periodic.stop(timeout_s)
 
-    def _run(self) -> None:
+    def _write(self) -> None:
         assert self._writer is not None
-        while not self._stop.wait(self.interval_s):
-            try:
-                self._writer.write()
-            except SnapshotBusyError:
-                logger.info("scheduled snapshot skipped: one is being written")
-            except Exception:
-                logger.exception("scheduled snapshot failed")
+        try:
+            self._writer.write()
+        except SnapshotBusyError:
+            logger.info("scheduled snapshot skipped: one is being written")

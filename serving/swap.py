@@ -41,6 +41,7 @@ from features.procurement.feature_settings import (
 from features.procurement.history import HistoryRules
 from serving import esg, learning, procurement
 from serving.metrics import ServiceMetrics
+from serving.periodic import Periodic
 from serving.procurement_schemas import ModelReadiness
 from serving.registry import ModelUnavailableError, champion_version
 from serving.runtime import Runtime
@@ -253,34 +254,20 @@ class ChampionWatcher:
         self.board = board
         self._read_champion = read_champion
         self.interval_s = settings.registry_poll_seconds
-        self._stop = threading.Event()
+        every_s = self.interval_s if runtime.store is not None else 0.0
+        self._periodic = Periodic("champion-watcher", every_s, self.check)
         self._checking = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._periodic.running
 
     def start(self) -> None:
-        if self._runtime.store is None or self.interval_s <= 0 or self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="champion-watcher", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Stop watching; waits (up to ``timeout_s``) for a load under way."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.check()
-            except Exception:
-                logger.exception("checking the champions failed; next in %.0f s", self.interval_s)
+        self._periodic.stop(timeout_s)
 
     def moved(self) -> dict[str, str]:
         """Registered name → champion version, for each model whose champion is not the
