@@ -276,15 +276,22 @@ def _chunks_or_failure(
             read += chunk.records_in
             yield chunk
     except Exception as error:  # a reader bug must not lose the good rows
-        sha256 = file_sha256(path)
-        reason = (
-            f"reader failed after {read:,} record(s) ({type(error).__name__}); "
-            "the rest of the file is this one record"
-        )
-        chunk = ReadChunk(kind, path.name, sha256, records_in=1)
-        chunk.quarantined.append(file_level_record(kind, path, sha256, reason))
-        chunk.warnings[f"reader failed: {type(error).__name__}; see quarantine line 0"] += 1
-        yield chunk
+        yield rest_of_file_chunk(kind, path, read, "reader", error)
+
+
+def rest_of_file_chunk(kind: str, path: Path, read: int, stage: str, error: Exception) -> ReadChunk:
+    """One quarantined record (line 0) standing for the rest of ``path`` after ``stage``
+    ("reader", "storing") failed with ``error`` past ``read`` records: the counts still add
+    up and what came before is kept."""
+    sha256 = file_sha256(path)
+    reason = (
+        f"{stage} failed after {read:,} record(s) ({type(error).__name__}); "
+        "the rest of the file is this one record"
+    )
+    chunk = ReadChunk(kind, path.name, sha256, records_in=1)
+    chunk.quarantined.append(file_level_record(kind, path, sha256, reason))
+    chunk.warnings[f"{stage} failed: {type(error).__name__}; see quarantine line 0"] += 1
+    return chunk
 
 
 def run_row(report: IngestReport, started_at: object) -> pd.DataFrame:

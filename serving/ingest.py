@@ -45,16 +45,17 @@ from features.ingest import (
     IngestReport,
     StoredChunk,
     read_chunks,
+    rest_of_file_chunk,
     run_row,
     store_chunk,
 )
 from features.online.procurement import ProcurementSource
 from features.online.source import PushOutcome
 from features.procurement.history import SUPPLIER_COLUMNS, load_process_frames
-from features.readers.common import ReadChunk, file_level_record, now_utc
+from features.readers.common import ReadChunk, now_utc
 from features.security import PersonalData
 from features.settings import chmod_owner_only
-from features.store import Store, StoreError, file_sha256
+from features.store import Store, StoreError
 from serving.procurement import ProcurementState, PushSummary
 from serving.runtime import SharedStore
 
@@ -265,15 +266,7 @@ class ServiceIngest:
 
 def _store_failure_chunk(kind: str, path: Path, read: int, error: Exception) -> ReadChunk:
     """One record standing for the rest of the file after the store refused a chunk."""
-    sha256 = file_sha256(path)
-    reason = (
-        f"storing failed after {read:,} record(s) ({type(error).__name__}); "
-        "the rest of the file is this one record"
-    )
-    chunk = ReadChunk(kind, path.name, sha256, records_in=1)
-    chunk.quarantined.append(file_level_record(kind, path, sha256, reason))
-    chunk.warnings[f"storing failed: {type(error).__name__}; see quarantine line 0"] += 1
-    return chunk
+    return rest_of_file_chunk(kind, path, read, "storing", error)
 
 
 def _store_one(

@@ -32,24 +32,12 @@ from tests.serving.conftest import bearer
 from tests.serving.real_server import running_server, server_environment
 from tests.serving.test_drift import _tripled_prices
 from tests.serving.test_procurement_api import SMALL_OPTIONS
+from tests.serving.test_retrain import SMALL_RISK_ARGUMENTS
 from training.procurement_risk import train
 
 CUT = date(2025, 11, 1)
 MODEL = "procurement-risk"
-RETRAIN_ARGUMENTS = [
-    "--train-end",
-    "2025-06-01",
-    "--calibration-end",
-    "2025-07-01",
-    "--n-estimators",
-    "20",
-    "--num-leaves",
-    "7",
-    "--min-data-in-leaf",
-    "5",
-    "--min-improvement",
-    "-1",
-]
+RETRAIN_ARGUMENTS = [*SMALL_RISK_ARGUMENTS, "--min-improvement", "-1"]
 WAIT_SECONDS = 240.0
 BATCH = 100
 
