@@ -105,6 +105,7 @@ DEMO_STAFF = (
     ("demo-manager", "procurement_manager"),
     ("demo-esg", "esg_analyst"),
     ("demo-party-officer", "party_officer"),
+    ("demo-platform", "integration"),
 )
 
 
@@ -141,6 +142,8 @@ def _demo_credentials(args: argparse.Namespace) -> int:
         "Try:",
         f"  curl -s {url}/readyz",
         f'  curl -s -H "Authorization: Bearer <admin token>" {url}/v1/store/summary',
+        f"  LODESTAR_TOKEN=<integration token> lodestar ingest --service-url {url} "
+        "--kind ocds releases.jsonl   (sent to the running service)",
     ]
     if member:
         lines.append(

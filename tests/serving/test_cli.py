@@ -130,6 +130,7 @@ def test_demo_credentials_issue_a_token_per_role(
         "procurement_manager",
         "esg_analyst",
         "member",
+        "integration",
     }
     member = verify_token(service_keyring, tokens["member"])
     assert (member.subject, member.role) == ("E777001", "member")
