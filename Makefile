@@ -52,13 +52,13 @@ test-all: install ## every test, including slow full-size runs
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff (format check and lint) and mypy
-	$(BIN)/ruff format --check features training serving tests bench
-	$(BIN)/ruff check features training serving tests bench
+	$(BIN)/ruff format --check core store ingest features models world lodestar training serving tests bench
+	$(BIN)/ruff check core store ingest features models world lodestar training serving tests bench
 	$(BIN)/mypy
 
 format: install ## apply ruff's formatting and safe fixes
-	$(BIN)/ruff format features training serving tests bench
-	$(BIN)/ruff check --fix features training serving tests bench
+	$(BIN)/ruff format core store ingest features models world lodestar training serving tests bench
+	$(BIN)/ruff check --fix core store ingest features models world lodestar training serving tests bench
 
 bench: install ## benchmarks; figures go to bench/RESULTS.md
 	$(BIN)/python bench/ingest.py

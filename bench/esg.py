@@ -25,7 +25,7 @@ seconds / baseline seconds: what the model and its explanations cost over the ch
 Per request, in process: one supplier's screen (gates, features, model, five reasons with
 evidence) for each of the 1,000 real suppliers, by the reference path (a feature frame,
 ``EsgModel.assess``) and by the routes' path (feature dicts, ``EsgModel.assess_rows``, as
-``features.esg.ranking.screen_suppliers`` does); p50 of each and whether every assessment is
+``models.esg.ranking.screen_suppliers`` does); p50 of each and whether every assessment is
 identical. The ratio is what the routes gained from scoring without frames.
 """
 
@@ -108,9 +108,9 @@ def measure(
 
 def workload(data_dir: Path) -> tuple[list[Request], list[Request], str]:
     """(supplier requests, ranking requests, analyst token)."""
-    from features.settings import Settings
-    from features.store import Store
-    from serving.auth import issue_token
+    from core.settings import Settings
+    from serving.platform.auth import issue_token
+    from store.database import Store
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
     keyring = settings.keyring()
@@ -140,11 +140,11 @@ def batch(data_dir: Path) -> dict[str, float]:
     """Seconds of each stage of screening ``BATCH_SUPPLIERS`` suppliers, ours and baseline."""
     import mlflow
 
+    from core.settings import Settings
     from features.esg.build import supplier_features
     from features.esg.history import SupplierHistory
     from features.esg.knockouts import gates_for
-    from features.settings import Settings
-    from features.store import Store
+    from store.database import Store
     from training.supplier_esg import scorecard_points
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
@@ -191,7 +191,7 @@ def per_request(model: Any, history: Any) -> dict[str, float]:
 
     from features.esg.build import supplier_features
     from features.esg.knockouts import gates_for
-    from features.esg.ranking import screen_suppliers
+    from models.esg.ranking import screen_suppliers
 
     reference: list[float] = []
     fast: list[float] = []
@@ -344,7 +344,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         main()

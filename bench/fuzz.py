@@ -580,10 +580,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
     from bench.results import write_section
     from bench.server import environment, log, our_server
-    from features.security import PersonalData
-    from features.settings import Settings
-    from features.store import Store
-    from serving.auth import issue_token
+    from core.security import PersonalData
+    from core.settings import Settings
+    from serving.platform.auth import issue_token
+    from store.database import Store
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/lodestar-fuzz"))

@@ -54,8 +54,8 @@ def _phase(code: str) -> dict:
 GENERATE = """
 import json, time
 from pathlib import Path
-from features.world.config import WorldConfig
-from features.world.generate import generate_world
+from world.config import WorldConfig
+from world.generate import generate_world
 work = Path({work!r})
 t = time.perf_counter()
 manifest = generate_world(
@@ -67,10 +67,10 @@ out = {{"seconds": time.perf_counter() - t, "counts": manifest["counts"]}}
 INGEST = """
 import json, time, base64, os
 from pathlib import Path
-from features.ingest import ingest_file
-from features.security import PersonalData
-from features.settings import Keyring
-from features.store import Store, remove_store
+from ingest.run import ingest_file
+from core.security import PersonalData
+from core.settings import Keyring
+from store.database import Store, remove_store
 keyring = Keyring(os.urandom(32), {{"k1": os.urandom(32)}}, "k1",
                   base64.b64encode(os.urandom(32)).decode(), os.urandom(32))
 path = Path({store!r}); remove_store(path)
@@ -162,7 +162,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         main()

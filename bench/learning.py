@@ -31,7 +31,7 @@ for before per-member updates.
 Ingest: ``POST /v1/xapi/statements`` in batches of ``BATCH_STATEMENTS`` (fresh ids, answered
 statements of real members on real KPs); then the first suggestion request after the posts
 (it merges them and updates that member's rows). Baseline: the file reader (``lodestar ingest``'s
-``features.ingest.ingest_file``) on the same statements as JSON lines, into a fresh
+``ingest.run.ingest_file``) on the same statements as JSON lines, into a fresh
 encrypted store, in process: no HTTP, no audit, no per-batch transaction.
 
 Batch: top-10 with reasons for every member from one snapshot
@@ -191,11 +191,11 @@ class Workload:
 
 def workload(data_dir: Path, n_statements: int) -> Workload:
     """Every member's employee number, an admin token, the moment, and fresh statements."""
-    from features.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
-    from features.security import PersonalData
-    from features.settings import Settings
-    from features.store import Store
-    from serving.auth import issue_token
+    from core.security import PersonalData
+    from core.settings import Settings
+    from ingest.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
+    from serving.platform.auth import issue_token
+    from store.database import Store
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
     keyring = settings.keyring()
@@ -262,7 +262,7 @@ def finished_quiz(
 ) -> list[dict[str, Any]]:
     """A quiz as a platform reports it: launched, ``QUIZ_ANSWERS`` answers on the item's KPs
     a minute apart, completed at ``finished`` (UTC)."""
-    from features.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
+    from ingest.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
 
     iri = f"https://lodestar.invalid/content/{content_id}"
     start = finished - timedelta(minutes=QUIZ_ANSWERS + 1)
@@ -373,12 +373,12 @@ def batch(data_dir: Path, as_of: datetime) -> dict[str, float]:
     """Seconds of the snapshot, of top-10 for every member, and of popularity top-10."""
     import pandas as pd
 
+    from core.settings import Settings
     from features.learning.baselines import PopularityRecommender
     from features.learning.candidates import LearningData
-    from features.learning.recommender import kp_names_from_store
-    from features.settings import Settings
-    from features.store import Store
-    from serving.learning import load_recommender
+    from models.learning.recommender import kp_names_from_store
+    from serving.jobs.learning import load_recommender
+    from store.database import Store
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
     recommender, _ = load_recommender(settings.resolved_mlflow_tracking_uri)
@@ -414,10 +414,10 @@ def batch(data_dir: Path, as_of: datetime) -> dict[str, float]:
 
 def file_reader_rate(data_dir: Path, statements: list[dict[str, Any]]) -> dict[str, float]:
     """The file reader on the same statements, into a fresh encrypted store."""
-    from features.ingest import ingest_file
-    from features.security import PersonalData
-    from features.settings import Settings
-    from features.store import Store
+    from core.security import PersonalData
+    from core.settings import Settings
+    from ingest.run import ingest_file
+    from store.database import Store
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
     keyring = settings.keyring()
@@ -629,7 +629,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         main()

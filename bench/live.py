@@ -3,14 +3,14 @@ the ingestion rate, each beside a baseline measured in the same run.
 
     python bench/live.py [--scale 0.5] [--workdir /tmp/lodestar-bench-live] [--seconds 15]
 
-Setup: a demo world at ``--scale`` is cut at ``CUT_DATE`` (``features.world.cut``); the
+Setup: a demo world at ``--scale`` is cut at ``CUT_DATE`` (``world.cut``); the
 installation is made from ``before/`` alone (``lodestar demo`` on that world, the champion
 trained and the store scored: ``bench.procurement.installation``), so every release dated
 after the cut is new to it. The first ``PUSH_RELEASES`` of those, in date order, are written
 as files of ``RELEASES_PER_FILE``; the rest is one large file.
 
 1. Ingest to alert: one integration client posts the files one after another
-   (``POST /v1/ingest/ocds``, ``features.ingest_client.send_file``) while ``CLIENTS`` clients
+   (``POST /v1/ingest/ocds``, ``ingest.client.send_file``) while ``CLIENTS`` clients
    score on ``POST /v1/procurement/risk``. Per process: the push-to-alert time its file's
    answer reports, and the wall time from the POST's start to the answer. Baseline, the batch
    path (no service): ``lodestar ingest --local`` of the same file into a copy of the store,
@@ -144,7 +144,7 @@ class Prepared:
 
 def prepare(work: Path, scale: float) -> Prepared:
     """The installation from the world before the cut, and the files to push after it."""
-    from features.world.cut import AFTER, cut_world, piece_files
+    from world.cut import AFTER, cut_world, piece_files
 
     pristine, full, cut = work / "installation", work / "full", work / "cut"
     if not (pristine / "lodestar.duckdb").exists():
@@ -300,7 +300,7 @@ class Pushed:
 
 
 def post_files(port: int, token: str, files: Sequence[Path]) -> list[Pushed]:
-    from features.ingest_client import ServiceIngestError, send_file
+    from ingest.client import ServiceIngestError, send_file
 
     pushed = []
     for path in files:
@@ -624,8 +624,8 @@ def service_environment(data_dir: Path) -> dict[str, str]:
 
 def tokens(data_dir: Path) -> tuple[str, str]:
     """(integration token, admin token) of the installation's keys."""
-    from features.settings import Settings
-    from serving.auth import issue_token
+    from core.settings import Settings
+    from serving.platform.auth import issue_token
 
     keyring = Settings(data_dir=data_dir, key_file=data_dir / "keys.json").keyring()
     hour = timedelta(hours=1)
@@ -704,7 +704,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         main()

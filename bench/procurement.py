@@ -230,13 +230,13 @@ def payloads(data_dir: Path) -> tuple[list[bytes], list[bytes], str, str]:
     ``SAMPLE_RELEASES`` releases of the world, and their feature rows for MLflow."""
     import mlflow
 
+    from core.security import PersonalData
+    from core.settings import Settings
     from features.procurement.build import features_for_release
     from features.procurement.history import ProcurementHistory
     from features.procurement.specs import CATEGORICAL_FEATURES, FEATURE_NAMES
-    from features.security import PersonalData
-    from features.settings import Settings
-    from features.store import Store
-    from serving.auth import issue_token
+    from serving.platform.auth import issue_token
+    from store.database import Store
 
     settings = Settings(data_dir=data_dir, key_file=data_dir / "keys.json")
     keyring = settings.keyring()
@@ -272,10 +272,10 @@ def batch(model_dir: Path, batch_dir: Path) -> dict[str, float]:
     """Seconds of each stage of scoring every process of the batch store."""
     import mlflow
 
+    from core.settings import Settings
     from features.procurement.build import build_process_features
     from features.procurement.history import ProcurementHistory
-    from features.settings import Settings
-    from features.store import Store
+    from store.database import Store
 
     uri = f"sqlite:///{model_dir.resolve() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -427,7 +427,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         main()

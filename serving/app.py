@@ -2,8 +2,8 @@
 
 ``create_app(settings)`` builds the app without touching disk or keys; the lifespan resolves
 the keyring, opens the store and builds the personal-data helpers, loads the models, starts
-the snapshot schedule, the champion watcher (``serving.swap``) and the retrain schedule
-(``serving.retrain``), and stops them (waiting for a snapshot being written or a model being
+the snapshot schedule, the champion watcher (``serving.live.swap``) and the retrain schedule
+(``serving.live.retrain``), and stops them (waiting for a snapshot being written or a model being
 loaded; a training process under way is ended) before closing the store on shutdown. If
 that fails the app still starts: ``/healthz`` answers, ``/readyz`` says why it is not ready
 (503), and every authenticated route answers 503.
@@ -30,24 +30,24 @@ from fastapi_offline import FastAPIOffline
 
 from serving.api.main import api_router
 from serving.api.routes.ingest import INGEST_PATH_PREFIX
-from serving.audit import AuditMiddleware
-from serving.auth import AuthenticationMiddleware
-from serving.context import RequestContextMiddleware
-from serving.drift import DriftMonitor
-from serving.drift import install as install_drift_monitor
-from serving.drift import uninstall as uninstall_drift_monitor
-from serving.errors import install_error_handlers
-from serving.esg import EsgState, load_esg
-from serving.learning import LearningState, load_learning
-from serving.limits import BodyLimitMiddleware
-from serving.metrics import MetricsMiddleware, ServiceMetrics, register_drift_gauges
-from serving.procurement import ProcurementState, load_procurement
-from serving.ratelimit import RateLimitMiddleware
-from serving.retrain import Retrainer, RetrainScheduler
+from serving.jobs.esg import EsgState, load_esg
+from serving.jobs.learning import LearningState, load_learning
+from serving.jobs.procurement import ProcurementState, load_procurement
+from serving.live.drift import DriftMonitor
+from serving.live.drift import install as install_drift_monitor
+from serving.live.drift import uninstall as uninstall_drift_monitor
+from serving.live.retrain import Retrainer, RetrainScheduler
+from serving.live.snapshots import SnapshotScheduler, SnapshotWriter
+from serving.live.swap import ChampionWatcher, ModelBoard
+from serving.platform.audit import AuditMiddleware
+from serving.platform.auth import AuthenticationMiddleware
+from serving.platform.context import RequestContextMiddleware
+from serving.platform.errors import install_error_handlers
+from serving.platform.limits import BodyLimitMiddleware
+from serving.platform.metrics import MetricsMiddleware, ServiceMetrics, register_drift_gauges
+from serving.platform.ratelimit import RateLimitMiddleware
 from serving.runtime import Runtime, open_runtime
 from serving.settings import ServiceSettings
-from serving.snapshots import SnapshotScheduler, SnapshotWriter
-from serving.swap import ChampionWatcher, ModelBoard
 
 
 def freeze_startup_objects() -> None:

@@ -17,8 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from features.settings import MissingSecretError, owner_only_files
-from serving.auth import ROLES, issue_token
+from core.settings import MissingSecretError, owner_only_files
+from serving.platform.auth import ROLES, issue_token
 from serving.settings import ServiceSettings
 
 

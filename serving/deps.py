@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from features.security import PersonalData
-from serving.audit import AuditWriter
-from serving.auth import Principal, authenticate, require_roles
-from serving.errors import ApiError
-from serving.esg import EsgState, SupplierEsg
-from serving.learning import LearningState, Study
-from serving.metrics import ServiceMetrics
-from serving.procurement import ProcurementRisk, ProcurementState
-from serving.revocations import Revocations
+from core.security import PersonalData
+from serving.jobs.esg import EsgState, SupplierEsg
+from serving.jobs.learning import LearningState, Study
+from serving.jobs.procurement import ProcurementRisk, ProcurementState
+from serving.platform.audit import AuditWriter
+from serving.platform.auth import Principal, authenticate, require_roles
+from serving.platform.errors import ApiError
+from serving.platform.metrics import ServiceMetrics
+from serving.platform.revocations import Revocations
 from serving.runtime import Runtime, SharedStore
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from features.schema import TABLES
-from features.security import PersonalData
-from features.store import Store
-from serving.schemas import IngestRunCounts, MemberRecord, Readiness, StoreSummary
+from core.security import PersonalData
+from serving.api.schemas.common import IngestRunCounts, MemberRecord, Readiness, StoreSummary
+from store.database import Store
+from store.schema import TABLES
 
 
 def readiness(store: Store) -> Readiness:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import duckdb
 
-from features.security import PersonalData
-from features.settings import Keyring, MissingSecretError
-from features.store import Store, StoreError
-from serving.audit import AuditWriter, open_audit_writer
-from serving.audit_journal import AuditJournal, AuditJournalError, journal_dir_for
-from serving.revocations import Revocations
+from core.security import PersonalData
+from core.settings import Keyring, MissingSecretError
+from serving.platform.audit import AuditWriter, open_audit_writer
+from serving.platform.audit_journal import AuditJournal, AuditJournalError, journal_dir_for
+from serving.platform.revocations import Revocations
 from serving.settings import ServiceSettings
+from store.database import Store, StoreError
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.settings import Settings
+from core.settings import Settings
 
 # Route groups a caller's requests are counted in, one token bucket per (caller, group); the
-# paths of each are in ``serving/ratelimit.py``.
+# paths of each are in ``serving/platform/ratelimit.py``.
 RATE_LIMIT_GROUPS = (
     "study_suggestions",
     "study",

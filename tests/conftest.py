@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from features.security import PersonalData
-from features.settings import Keyring, Settings
-from features.store import Store
+from core.security import PersonalData
+from core.settings import Keyring, Settings
+from store.database import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LODESTAR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -64,8 +64,8 @@ SMALL_SCALE = 0.05
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A small demo world (scale 0.05), generated once per test session: (world, truth)."""
-    from features.world.config import WorldConfig
-    from features.world.generate import generate_world
+    from world.config import WorldConfig
+    from world.generate import generate_world
 
     root = tmp_path_factory.mktemp("small-world")
     world_dir, truth_dir = root / "world", root / "truth"
@@ -80,7 +80,7 @@ def small_installation(
     """A keyed installation with the small world ingested, as LODESTAR_* environment values."""
     import shutil
 
-    from features.cli import main
+    from lodestar.cli import main
 
     root = tmp_path_factory.mktemp("installation")
     data_dir = root / "data"

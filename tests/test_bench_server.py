@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.server import environment, get, models_loaded, our_server, run
-from features.settings import Settings, init_key_file
-from features.store import Store
+from core.settings import Settings, init_key_file
+from store.database import Store
 
 
 @pytest.fixture

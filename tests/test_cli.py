@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from features.cli import main
-from features.settings import Settings
-from features.store import Store, plaintext_present
+from core.settings import Settings
+from lodestar.cli import main
+from store.database import Store, plaintext_present
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""PSI and the binned drift reference (``features.drift``) on small hand-made data."""
+"""PSI and the binned drift reference (``models.drift``) on small hand-made data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.drift import DRIFT_REFERENCE, EPSILON, DriftReference, FeatureBins, psi
+from models.drift import DRIFT_REFERENCE, EPSILON, DriftReference, FeatureBins, psi
 
 
 def test_psi_by_hand() -> None:

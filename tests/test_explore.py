@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from features import explore
-from features.store import Store
+from store.database import Store
+from world import explore
 
 
 def test_monthly_volumes_add_up_to_the_processes(small_store: Store) -> None:
@@ -50,8 +50,8 @@ def test_effort_per_member(small_store: Store, column: str) -> None:
 def test_members_with_truth_join_through_the_pseudonym(
     small_store: Store, small_installation: dict[str, str]
 ) -> None:
-    from features.security import PersonalData
-    from features.settings import Settings
+    from core.security import PersonalData
+    from core.settings import Settings
 
     settings = Settings(
         data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.schema import TABLES, unprotected_personal_columns
+from store.schema import TABLES, unprotected_personal_columns
 
 
 def test_no_personal_column_is_stored_in_plaintext() -> None:

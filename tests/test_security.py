@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from features.security import DecryptionError, FieldCipher, Pseudonymiser, normalise_identifier
-from serving.audit_journal import journal_dir_for
-from serving.auth import issue_token
+from core.security import DecryptionError, FieldCipher, Pseudonymiser, normalise_identifier
+from serving.platform.audit_journal import journal_dir_for
+from serving.platform.auth import issue_token
 from serving.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
 from tests.serving.real_server import running_server, server_environment
@@ -110,7 +110,7 @@ def _open_to_others(root: Path) -> list[str]:
 
 
 def test_the_data_command_line_writes_owner_only(tmp_path: Path) -> None:
-    from features.cli import main
+    from lodestar.cli import main
 
     root = tmp_path / "lodestar"
     options = ["--data-dir", str(root / "data"), "--key-file", str(root / "keys" / "keys.json")]
@@ -132,7 +132,7 @@ def test_everything_lodestar_writes_is_owner_only(tmp_path: Path) -> None:
     installation = ["--data-dir", str(data_dir), "--key-file", str(key_file), "--quiet"]
     settings = ServiceSettings(environment="test", data_dir=data_dir, key_file=key_file)
     with common_umask():
-        _lodestar("features.cli", "demo", "--scale", "0.02", *installation)
+        _lodestar("lodestar.cli", "demo", "--scale", "0.02", *installation)
         _lodestar(
             "training.mastery", "train", "--n-estimators", "10", "--store-write", *installation
         )

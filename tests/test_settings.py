@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from features.settings import MissingSecretError, Settings, init_key_file, rotate_field_key
+from core.settings import MissingSecretError, Settings, init_key_file, rotate_field_key
 
 
 def test_missing_secrets_are_named(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from features.cli import main as lodestar
-from features.schema import TABLES, Column, Table
-from features.security import PersonalData
-from features.settings import Keyring, Settings, init_key_file
-from features.snapshot import (
+from core.security import PersonalData
+from core.settings import Keyring, Settings, init_key_file
+from lodestar.cli import main as lodestar
+from store.database import Store
+from store.schema import TABLES, Column, Table
+from store.snapshot import (
     MANIFEST_FILE,
     SnapshotError,
     SnapshotManifest,
@@ -31,7 +32,6 @@ from features.snapshot import (
     snapshot_root,
     write_snapshot,
 )
-from features.store import Store
 from tests.conftest import make_keyring
 
 LONG_TABLE = "bids"

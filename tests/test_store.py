@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.security import PersonalData
-from features.store import QuarantineRecord, Store, StoreError, plaintext_present
+from core.security import PersonalData
+from store.database import QuarantineRecord, Store, StoreError, plaintext_present
 
 
 def _kp_frame() -> pd.DataFrame:

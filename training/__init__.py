@@ -1,1 +1,1 @@
-"""Lodestar models: fitting, evaluation, MLflow tracking and registration."""
+"""Training jobs (fit, evaluate, track in MLflow, gate, register), their metrics and studies."""

@@ -33,9 +33,9 @@ from typing import (
     get_type_hints,
 )
 
-from features.settings import MissingSecretError, Settings
-from features.snapshot import SnapshotError
-from features.store import StoreError
+from core.settings import MissingSecretError, Settings
+from store.database import StoreError
+from store.snapshot import SnapshotError
 from training.tracking import CHALLENGER, CHAMPION, TRACKING_URI_ENV, GateDecision
 
 HELP = "help"
@@ -278,7 +278,7 @@ def say(text: str, *, quiet: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Reports of the evaluation jobs (``training.armenia``, ``training.collusion``)
+# Reports of the evaluation jobs (``training.studies.armenia``, ``training.collusion``)
 
 
 def write_report(out: Path, stem: str, markdown: str, report: dict[str, Any]) -> tuple[Path, Path]:

@@ -60,10 +60,10 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
+from core.settings import Settings
 from features.procurement.screens import BID_CV, bid_screens
-from features.settings import Settings
 from training.cli import write_report
-from training.metrics import (
+from training.metrics.binary import (
     accuracy,
     balanced_accuracy,
     mean_and_sd,
@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         raise SystemExit(main())

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from features.settings import Settings
-from features.snapshot import (
+from core.settings import Settings
+from store.database import Store, StoreError
+from store.snapshot import (
     Snapshot,
     SnapshotError,
     latest_snapshot,
@@ -19,7 +20,6 @@ from features.snapshot import (
     snapshot_root,
     write_snapshot,
 )
-from features.store import Store, StoreError
 
 
 def open_training_snapshot(

@@ -25,7 +25,7 @@ Two splits, both reported in the same run, neither lets a learner's future into 
 Each split reports ROC-AUC, log loss and accuracy at 0.5 of the model and of the PFA logistic
 baseline (``PfaLogistic``) on the same rows. The time-split model is the one registered (its
 test months are the gate's common ground): MLflow experiment ``mastery``, registered model
-``mastery`` (pyfunc ``features.learning.pyfunc.MasteryPyfunc``), alias ``challenger``, and
+``mastery`` (pyfunc ``models.learning.pyfunc.MasteryPyfunc``), alias ``challenger``, and
 ``champion`` only when its time-split AUC beats the champion's on the same rows by more than
 ``--min-improvement`` (``training.tracking.compare_with_champion``).
 
@@ -55,6 +55,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
+from core.security import PersonalData
+from core.settings import Keyring, Settings, owner_only_files
 from features.learning.checkin import detect_check_in
 from features.learning.kt_features import (
     CORRECT,
@@ -71,12 +73,9 @@ from features.learning.kt_features import (
     build_events,
     sort_events,
 )
-from features.learning.mastery import MasteryModel, PfaLogistic, learner_folds
-from features.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
-from features.security import PersonalData
-from features.settings import Keyring, Settings, owner_only_files
-from features.store import Store
-from features.world.layout import TRUTH_MEMBERS
+from models.learning.mastery import MasteryModel, PfaLogistic, learner_folds
+from models.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
+from store.database import Store
 from training.cli import HELP, say, training_main
 from training.data_source import open_training_snapshot
 from training.tracking import (
@@ -90,6 +89,7 @@ from training.tracking import (
     register_challenger,
     start_tracking,
 )
+from world.layout import TRUTH_MEMBERS
 
 EXPERIMENT = "mastery"
 REGISTERED_MODEL = "mastery"

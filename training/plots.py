@@ -51,7 +51,7 @@ def log_figures(figures: dict[str, Any]) -> None:
 
 
 def plot_reliability(table: pd.DataFrame, *, observed: str, title: str) -> Any:
-    """Reliability diagram of ``training.procurement_metrics.reliability_table``: each bin's
+    """Reliability diagram of ``training.metrics.procurement.reliability_table``: each bin's
     mean calibrated probability against its ``observed`` rate, labelled with the bin's count."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 5))

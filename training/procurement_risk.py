@@ -57,7 +57,7 @@ reliability table and plot.
 MLflow: experiment ``procurement-risk``; parameters, metrics, the data version (sha256 of the
 feature frame and the labels), plots (SHAP summary from ``shap.TreeExplainer`` on a sample,
 precision–recall, reliability), the summary table, and the model as a pyfunc
-(``features.procurement.pyfunc.RiskPyfunc``; it answers probabilities) with its signature and
+(``models.procurement.pyfunc.RiskPyfunc``; it answers probabilities) with its signature and
 input example, registered as ``procurement-risk``. The new version gets the alias
 ``challenger``. Gate: the current ``champion`` is loaded and scored on this run's test months;
 the challenger takes ``champion`` (and drops ``challenger``) only if there is no champion, or
@@ -96,17 +96,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.drift import DRIFT_REFERENCE, DriftReference
-from features.procurement.alerts import (
+from core.settings import Settings
+from features.procurement.build import build_process_features
+from features.procurement.feature_settings import FEATURE_SETTINGS_KEY, feature_settings_of
+from features.procurement.history import HistoryRules, ProcurementHistory
+from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_COLUMNS
+from models.drift import DRIFT_REFERENCE, DriftReference
+from models.procurement.alerts import (
     DECISION_DATE,
     OCID,
     alerts_frame,
     red_flag_columns,
 )
-from features.procurement.build import build_process_features
-from features.procurement.feature_settings import FEATURE_SETTINGS_KEY, feature_settings_of
-from features.procurement.history import HistoryRules, ProcurementHistory
-from features.procurement.model import (
+from models.procurement.model import (
     NO_WARNING,
     FeatureEncoder,
     FeatureFrameError,
@@ -116,11 +118,8 @@ from features.procurement.model import (
     build_calibrator,
     choose_thresholds,
 )
-from features.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
-from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES, IDENTITY_COLUMNS
-from features.settings import Settings
-from features.store import Store, StoreError, StoreReader
-from features.world.layout import TRUTH_PROCESS_SCHEMES
+from models.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
+from store.database import Store, StoreError, StoreReader
 from training.cli import (
     COMMAND_LINE,
     HELP,
@@ -132,9 +131,8 @@ from training.cli import (
     snapshot_arguments,
 )
 from training.data_source import open_training_snapshot
-from training.metrics import roc_auc
-from training.plots import log_figures, plot_reliability, plot_shap_summary, pyplot
-from training.procurement_metrics import (
+from training.metrics.binary import roc_auc
+from training.metrics.procurement import (
     brier_score,
     pr_auc,
     precision_recall_at_k,
@@ -142,6 +140,7 @@ from training.procurement_metrics import (
     reliability_table,
     top_k_weights,
 )
+from training.plots import log_figures, plot_reliability, plot_shap_summary, pyplot
 from training.tracking import (
     CHAMPION,
     ChampionCannotScoreError,
@@ -154,6 +153,7 @@ from training.tracking import (
     register_challenger,
     start_tracking,
 )
+from world.layout import TRUTH_PROCESS_SCHEMES
 
 EXPERIMENT = "procurement-risk"
 REGISTERED_MODEL = "procurement-risk"
@@ -971,7 +971,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         raise SystemExit(main())

@@ -16,21 +16,21 @@ would make last January's mandatory items the "most popular"). Test: for each me
 items they launched in the test month that they had not launched before the cut; every
 scorer recommends 10 items the member has not launched, from content published before the
 cut (content published during the test month exists for nobody). Metrics
-(``training.recsys_metrics``): NDCG@10, precision@10, recall@10, MAP@10, catalogue coverage,
+(``training.metrics.recsys``): NDCG@10, precision@10, recall@10, MAP@10, catalogue coverage,
 novelty and KP diversity, for the model, popularity, co-occurrence and EASE; the same with
 this month's mandatory items removed from lists and test sets (``voluntary.*``: what is left
 when the calendar does not help).
 
-Mastery: ``StudyRecommender.fit`` fits a ``features.learning.mastery.MasteryModel`` on the
+Mastery: ``StudyRecommender.fit`` fits a ``models.learning.mastery.MasteryModel`` on the
 events before the last training cut + horizon (so never on the test month) and saves it
 inside the recommender's artefact; every snapshot (training cuts, evaluation, simulation)
 reads P(correct) from it and the check-in flag from ``detect_check_in``. ``--learning-weight``
 (default 0.5) adds the learning-value term to the ranker's score
-(``features.learning.recommender.learning_value``).
+(``models.learning.recommender.learning_value``).
 
 Learning gain (when the truth folder exists; evaluation only): four simulated weeks from the
 cut, members follow the top three of the recommender and of popularity
-(``features.learning.simulate``); mean gain per policy and the paired difference.
+(``world.simulate``); mean gain per policy and the paired difference.
 
 MLflow: experiment ``study-recommender``; parameters, metrics, the summary, the model as a
 pyfunc (``StudyRecommenderPyfunc``) registered as ``study-recommender`` with alias
@@ -50,30 +50,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.learning.baselines import (
     CooccurrenceRecommender,
     EASERecommender,
     PopularityRecommender,
 )
 from features.learning.candidates import EASE_L2, LearningData, Snapshot, item_kp_lists
-from features.learning.recommender import (
+from models.learning.recommender import (
     ARTIFACT_KEY,
     StudyRecommender,
     StudyRecommenderPyfunc,
     default_cuts,
     kp_names_from_store,
 )
-from features.learning.simulate import (
-    latent_from_truth,
-    popularity_policy,
-    recommender_policy,
-    simulate_learning_gain,
-)
-from features.security import PersonalData
-from features.settings import Settings
 from training.cli import HELP, say, training_main
 from training.data_source import open_training_snapshot
-from training.recsys_metrics import ranking_report
+from training.metrics.recsys import ranking_report
 from training.tracking import (
     ChampionCannotScoreError,
     GateDecision,
@@ -83,6 +77,12 @@ from training.tracking import (
     record_gate,
     register_challenger,
     start_tracking,
+)
+from world.simulate import (
+    latent_from_truth,
+    popularity_policy,
+    recommender_policy,
+    simulate_learning_gain,
 )
 
 EXPERIMENT = "study-recommender"
@@ -103,7 +103,7 @@ class RecommenderOptions:
     baseline_days: int = 90
     learning_weight: float = field(
         default=0.5,
-        metadata={HELP: "weight of the learning-value term (features.learning.recommender)"},
+        metadata={HELP: "weight of the learning-value term (models.learning.recommender)"},
     )
     n_estimators: int = 300
     sim_weeks: int = 4
@@ -421,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         raise SystemExit(main())

@@ -31,7 +31,7 @@ they are never features).
 
 MLflow: experiment ``supplier-esg``; parameters, metrics, data version (sha256 of the snapshot
 frame), plots (SHAP summary, reliability), the band table, and the model as a pyfunc
-(``features.esg.pyfunc.EsgPyfunc``) with signature, input example and pinned requirements,
+(``models.esg.pyfunc.EsgPyfunc``) with signature, input example and pinned requirements,
 registered as ``supplier-esg`` with alias ``challenger``; it takes ``champion`` when
 ``training.tracking.compare_with_champion`` says it beats the champion's ROC-AUC on the same
 test rows.
@@ -51,11 +51,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.drift import DRIFT_REFERENCE, DriftReference
+from core.settings import Settings
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
-from features.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
-from features.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
 from features.esg.specs import (
     FEATURES,
     HAS_ANY_HISTORY,
@@ -63,14 +61,16 @@ from features.esg.specs import (
     MONOTONE_CONSTRAINTS,
     SUPPLIER_ID,
 )
-from features.procurement.model import PlattCalibrator
-from features.settings import Settings
-from features.store import StoreReader
+from models.drift import DRIFT_REFERENCE, DriftReference
+from models.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
+from models.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
+from models.procurement.model import PlattCalibrator
+from store.database import StoreReader
 from training.cli import COMMAND_LINE, training_main
 from training.data_source import open_training_snapshot
-from training.metrics import roc_auc
+from training.metrics.binary import roc_auc
+from training.metrics.procurement import brier_score, pr_auc, reliability_table
 from training.plots import log_figures, plot_reliability, plot_shap_summary
-from training.procurement_metrics import brier_score, pr_auc, reliability_table
 from training.tracking import (
     ChampionCannotScoreError,
     GateDecision,
@@ -592,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from features.settings import owner_only_files
+    from core.settings import owner_only_files
 
     with owner_only_files():
         raise SystemExit(main())

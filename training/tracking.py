@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from features.settings import Settings
+from core.settings import Settings
 
 TRACKING_URI_ENV = "LODESTAR_MLFLOW_TRACKING_URI"
 CHAMPION = "champion"

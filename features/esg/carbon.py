@@ -30,7 +30,7 @@ CNY_PER_USD_2021 = 6.45
 NAICS_COLUMN = "2017 NAICS Code"
 FACTOR_COLUMN = "Supply Chain Emission Factors with Margins"
 
-# category code (features.world.suppliers_gen.CATEGORIES) -> (NAICS 2017 code, why)
+# category code (world.suppliers_gen.CATEGORIES) -> (NAICS 2017 code, why)
 CATEGORY_NAICS: dict[str, tuple[str, str]] = {
     "M01": ("333131", "hydraulic roof supports: mining machinery and equipment"),
     "M02": ("333131", "shearer picks: parts of mining machinery"),

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from features.esg.carbon import carbon_intensity, load_category_factors
-from features.store import StoreReader
+from store.database import StoreReader
 
 _REGISTER_COLUMNS = (
     "supplier_id",

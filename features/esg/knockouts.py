@@ -47,7 +47,7 @@ MARK_REQUIRED_CATEGORIES: frozenset[str] = frozenset(
     {"M01", "M03", "M04", "M05", "M06", "M07", "M08", "M09", "M10", "M12"}
 )
 """Catalogue categories used underground that need a valid MA (or KA) mark: the catalogue's
-``needs_ma`` flag (``features.world.suppliers_gen.CATEGORIES``; a test keeps them equal)."""
+``needs_ma`` flag (``world.suppliers_gen.CATEGORIES``; a test keeps them equal)."""
 MARK_TYPES: frozenset[str] = frozenset({"MA", "KA"})
 REQUIRED_LICENCES: dict[str, tuple[str, ...]] = {
     "M09": ("explosives_permit", "safety_permit"),  # mine explosives (民爆物品)

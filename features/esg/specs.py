@@ -7,7 +7,7 @@ the API and the reports read. ``sentence_en`` / ``sentence_zh`` are templates wi
 ``improvement_zh`` say what the supplier could do to lower the feature's contribution
 ("renew ISO 14001" / "续期ISO 14001认证").
 
-``pillar`` is ``E``, ``S`` or ``G`` (the pillar scores of ``features.esg.model`` group SHAP
+``pillar`` is ``E``, ``S`` or ``G`` (the pillar scores of ``models.esg.model`` group SHAP
 contributions by it), ``performance`` (delivery and quality on the group's own contracts:
 counted in the overall score, not in a pillar) or ``coverage`` (how much is known; never a
 model input).

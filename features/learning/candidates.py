@@ -19,7 +19,7 @@ smoothed towards their role's; their check-in flag: the detector's rule with the
 come last. ``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
 only against the snapshot's population, which it keeps: with the population of
 ``build(data, as_of)`` it gives that build's rows (tested), in tens of milliseconds where the
-build takes seconds. The service updates a poster's rows so (``serving.learning``).
+build takes seconds. The service updates a poster's rows so (``serving.jobs.learning``).
 
 Candidate sources (``candidate_sources``), each over the items a member has not launched yet:
 
@@ -34,7 +34,7 @@ Candidate sources (``candidate_sources``), each over the items a member has not 
 * cold start: a member with fewer than ``COLD_START_LAUNCHES`` launches gets more of
   ``role_popular`` and all of ``mandatory`` (their other sources are empty or noise).
 
-Mastery and check-in: pass a fitted ``features.learning.mastery.MasteryModel`` as ``mastery``
+Mastery and check-in: pass a fitted ``models.learning.mastery.MasteryModel`` as ``mastery``
 to ``Snapshot.build``: P(correct) per member and KP comes from its ``mastery_profiles`` over
 the event frame (``LearningData.events``, ``kt_features.build_events``) cut at ``as_of``, and
 the "check-in without absorption" flag from ``features.learning.checkin`` (the parts of

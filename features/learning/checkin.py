@@ -44,7 +44,7 @@ from features.learning.kt_features import (
 )
 
 if TYPE_CHECKING:
-    from features.learning.mastery import MasteryModel
+    from models.learning.mastery import MasteryModel
 
 CHECK_IN_COLUMNS = (
     "member_key",

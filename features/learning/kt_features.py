@@ -21,7 +21,7 @@ columns in ``EVENT_COLUMNS``:
 come strictly before it in (``timestamp``, ``order``): the row's own outcome and everything
 after it are never used, so appending future events never changes an earlier row's features
 (tested). Features about *other* learners (item and KP difficulty) are not built here: they
-are learnt by ``features.learning.mastery.DifficultyTable`` from the training split only.
+are learnt by ``models.learning.mastery.DifficultyTable`` from the training split only.
 
 ``response_features`` is vectorised (sort once, then ``groupby`` cumulative sums, shifts and
 exponentially weighted means): about 1 s per 100k events.
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from features.store import StoreReader
+    from store.database import StoreReader
 
 MEMBER = "member_key"
 TIMESTAMP = "timestamp"

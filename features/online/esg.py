@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.esg.history import SupplierHistory
 from features.online.source import Published, PushOutcome
-from features.store import StoreReader
+from store.database import StoreReader
 
 ESG_SOURCE = "esg"
 ESG_TABLES = frozenset(

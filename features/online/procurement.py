@@ -1,7 +1,7 @@
 """The procurement source of the online layer: the ``ProcurementHistory`` kept current by
 pushed releases and supplier register rows.
 
-What a push holds. Tables: the procurement tables of ``features.readers.ocds.TABLE_COLUMNS``
+What a push holds. Tables: the procurement tables of ``ingest.readers.ocds.TABLE_COLUMNS``
 and ``suppliers`` (the register). Each contracting process comes whole: its ``processes``
 row and all its rows in the other procurement tables as they now stand in the store (an
 updated release replaces the process's older self with everything it says; it never adds
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.online.source import Published, PushOutcome
 from features.procurement.history import (
     PROCUREMENT_TABLES,
@@ -31,9 +33,7 @@ from features.procurement.history import (
     ProcurementHistory,
     records_from_frames,
 )
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 
 PROCUREMENT_SOURCE = "procurement"
 SUPPLIER_TABLE = "suppliers"

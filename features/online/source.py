@@ -9,7 +9,7 @@ every source that consumes one of its tables and returns what each did.
 Writing a source (the contract ESG and study sources follow):
 
 * ``name``: unique among the sources (``"procurement"``, ``"esg"``, ``"study"``).
-* ``tables``: the store tables it consumes (``features.schema`` names). A batch maps a table
+* ``tables``: the store tables it consumes (``store.schema`` names). A batch maps a table
   name to a frame of NEW or CHANGED rows with that table's columns (lineage columns may be
   present and are ignored); the source gets only its tables of the batch.
 * ``push(batch) -> PushOutcome``: apply the rows; must be

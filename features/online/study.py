@@ -14,7 +14,7 @@ every feature as of ``t`` reads only events before ``t`` (``features.learning``)
 
 The population-wide state built from the statements (the recommender's snapshot, the check-in
 flags) is derived from ``StudyView.learning`` by its consumer, which learns from each push's
-``touched`` members whose rows to recompute (``serving.learning``).
+``touched`` members whose rows to recompute (``serving.jobs.learning``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pyarrow as pa
 from features.learning.candidates import LearningData
 from features.learning.kt_features import EVENT_COLUMNS, TIMESTAMP, build_events
 from features.online.source import Published, PushOutcome
-from features.store import StoreReader
+from store.database import StoreReader
 
 STUDY_SOURCE = "study"
 STATEMENTS = "statements"

@@ -80,7 +80,7 @@ from features.procurement.specs import (
     FEATURE_NAMES,
     IDENTITY_COLUMNS,
 )
-from features.readers.common import RecordError
+from ingest.readers.common import RecordError
 
 _NAN = float("nan")
 _FAR_FUTURE = int(np.iinfo(np.int64).max)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
-from features.store import Store
+from store.database import Store
 
 RELATIONSHIP_WINDOW_DAYS = 365
 """The window of the relationship and rotation features (``HistoryRules``)."""

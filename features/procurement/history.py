@@ -47,11 +47,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.procurement.redflags import CardinalSettings, R024Settings, flags_for_process
-from features.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import StoreReader
+from ingest.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
+from store.database import StoreReader
 
 DAY_NS = 86_400 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1)
@@ -256,7 +256,7 @@ class ProcessRecord:
     """One contracting process as the features see it, from its flattened table rows.
 
     ``rows`` maps a procurement table name to the process's rows as tuples in the column order
-    of ``features.readers.ocds.TABLE_COLUMNS`` (what ``ReleaseFlattener.rows`` returns, and what
+    of ``ingest.readers.ocds.TABLE_COLUMNS`` (what ``ReleaseFlattener.rows`` returns, and what
     ``load_procurement_frames`` reads from the store). Amounts are floats (NaN when absent);
     dates are ns integers or ``None``.
     """

@@ -16,7 +16,7 @@ from serving.api.routes import (
     retrain,
     snapshots,
 )
-from serving.errors import SafeJSONResponse, documented
+from serving.platform.errors import SafeJSONResponse, documented
 
 # What any /v1 route may answer; each route adds its own (404, 409, 400 and 415 with a body).
 V1_ERRORS = documented(401, 403, 413, 422, 429, 503)

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.settings import Settings
 from features.esg.build import OUTPUT_COLUMNS, supplier_features, supplier_rows
 from features.esg.history import SupplierHistory
 from features.esg.knockouts import gates_for
-from features.esg.model import EsgAssessment, EsgModel, FeatureFrameError
-from features.esg.ranking import screen_suppliers
-from features.settings import Settings
-from features.store import Store
+from models.esg.model import EsgAssessment, EsgModel, FeatureFrameError
+from models.esg.ranking import screen_suppliers
+from store.database import Store
 from training.supplier_esg import TrainingOptions, build_snapshots, fit_esg_model
 
 # inside the data, its last day, before anything is known (every supplier unknown)

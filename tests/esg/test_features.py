@@ -28,8 +28,8 @@ from features.esg.knockouts import (
     knockouts_for,
 )
 from features.esg.specs import FEATURES, MODEL_FEATURES, MONOTONE_CONSTRAINTS, NOT_CRITERIA
-from features.store import Store
-from features.world.suppliers_gen import MA_CATEGORIES
+from store.database import Store
+from world.suppliers_gen import MA_CATEGORIES
 
 AS_OF = date(2024, 1, 1)
 FACTORS = {"M13": 0.15, "M14": 0.6}

@@ -13,10 +13,10 @@ import pytest
 
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
-from features.esg.model import UNKNOWN, EsgModel, band_of
-from features.esg.pyfunc import predictions_frame
 from features.esg.specs import FEATURE_NAMES, HAS_ANY_HISTORY, MODEL_FEATURES, MONOTONE_CONSTRAINTS
-from features.procurement.model import PlattCalibrator
+from models.esg.model import UNKNOWN, EsgModel, band_of
+from models.esg.pyfunc import predictions_frame
+from models.procurement.model import PlattCalibrator
 
 AS_OF = date(2024, 1, 1)
 

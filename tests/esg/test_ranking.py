@@ -11,8 +11,8 @@ import pytest
 
 from features.esg.history import SupplierHistory
 from features.esg.knockouts import KnockOut
-from features.esg.model import ACTIONS, EsgAssessment, band_of
-from features.esg.ranking import (
+from models.esg.model import ACTIONS, EsgAssessment, band_of
+from models.esg.ranking import (
     BID_AMOUNT,
     BID_CURRENCY,
     BID_ID,
@@ -27,7 +27,7 @@ from features.esg.ranking import (
     tender_bids,
     unique_knockouts,
 )
-from features.store import Store
+from store.database import Store
 from tests.esg.test_model import synthetic_model
 
 AS_OF = date(2025, 6, 30)

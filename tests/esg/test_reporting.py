@@ -7,8 +7,8 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from features.esg.model import ACTIONS, EsgAssessment
-from features.esg.reporting import (
+from models.esg.model import ACTIONS, EsgAssessment
+from models.esg.reporting import (
     REGISTERED_ON,
     SUPPLIER_ID,
     PeriodError,
@@ -16,7 +16,7 @@ from features.esg.reporting import (
     main_pillar,
     period_records,
 )
-from features.store import Store
+from store.database import Store
 
 START, END = date(2025, 1, 1), date(2025, 12, 31)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.learning.checkin import (
     CHECK_IN_COLUMNS,
     check_in_evidence,
@@ -14,9 +16,7 @@ from features.learning.checkin import (
     high_time_minutes,
 )
 from features.learning.kt_features import build_events
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 from training.mastery import check_in_metrics, read_check_in_truth
 
 

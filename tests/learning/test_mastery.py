@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.learning.kt_features import sort_events
-from features.learning.mastery import PROFILE_COLUMNS, MasteryModel, MasteryModelError, PfaLogistic
+from models.learning.mastery import PROFILE_COLUMNS, MasteryModel, MasteryModelError, PfaLogistic
 
 
 def simulated_events(n_learners: int = 120, n_answers: int = 40, seed: int = 0) -> pd.DataFrame:

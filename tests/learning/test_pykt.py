@@ -7,16 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.security import PersonalData
 from features.learning.kt_features import build_events
-from features.learning.pykt import (
+from ingest.readers.pykt import (
     PyktFormatError,
     events_from_pykt,
     read_pykt,
     write_xapi_jsonl,
 )
-from features.readers.xapi import read_xapi_statements
-from features.schema import STATEMENTS
-from features.security import PersonalData
+from ingest.readers.xapi import read_xapi_statements
+from store.schema import STATEMENTS
 
 CSV = 'fold,uid,concepts,responses\n0,7,"3,3,5_9,-1","1,0,1,-1"\n1,8,"5,3","0,1"\n'
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.learning.candidates import LearningData, Snapshot
-from features.learning.mastery import MasteryModel
-from features.learning.recommender import StudyRecommender, default_cuts, kp_names_from_store
-from features.settings import Settings
-from features.store import Store
+from models.learning.mastery import MasteryModel
+from models.learning.recommender import StudyRecommender, default_cuts, kp_names_from_store
+from store.database import Store
 
 CUT = datetime(2025, 12, 1)
 KINDS = {"weak_kp", "time_fit", "mandatory", "new_content", "checkin_practice"}

@@ -9,9 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.learning.candidates import LearningData
-from features.learning.recommender import StudyRecommender, default_cuts
-from features.learning.simulate import (
+from models.learning.recommender import StudyRecommender, default_cuts
+from store.database import Store
+from training.recommender import RecommenderOptions
+from world.simulate import (
     Policy,
     latent_from_truth,
     paired_comparison,
@@ -19,10 +23,6 @@ from features.learning.simulate import (
     recommender_policy,
     simulate_learning_gain,
 )
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
-from training.recommender import RecommenderOptions
 
 CUT = datetime(2025, 12, 1)
 

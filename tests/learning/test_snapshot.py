@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.learning.candidates import LearningData, Snapshot
-from features.learning.mastery import MasteryModel
-from features.settings import Settings
-from features.store import Store
+from models.learning.mastery import MasteryModel
+from store.database import Store
 
 CUT = datetime(2026, 1, 1)  # the day after the last statement: some members are flagged
 # rows that come from the member's own statements only

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory, read_supplier_frames
 from features.esg.specs import FEATURE_NAMES
 from features.online.esg import EsgSource
 from features.online.source import OnlineFeatureStore
 from features.procurement.history import load_procurement_frames
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 
 RTOL = 1e-9
 FACTORS = {"A01": 0.5, "B02": 1.5}  # fixed carbon factors: no file read

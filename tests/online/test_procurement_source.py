@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.online.procurement import ProcurementSource
 from features.online.source import OnlineFeatureStore, PushOutcome
 from features.procurement.build import build_process_features, process_features
@@ -20,8 +21,7 @@ from features.procurement.history import (
     ProcurementHistory,
     load_procurement_frames,
 )
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 
 # What a process says while its tender is open: no bids, awards or contracts yet.
 TENDER_TABLES = ("processes", "items", "lots", "parties")

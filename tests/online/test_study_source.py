@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.online.source import OnlineFeatureStore
 from features.online.study import STUDY_ROW_COLUMNS, StudySource, StudyView
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 
 RTOL = 1e-9
 

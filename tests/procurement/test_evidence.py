@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.procurement.build import build_process_features
 from features.procurement.evidence import (
     IDENTIFIER_KINDS,
@@ -26,8 +27,7 @@ from features.procurement.evidence import (
     related_bidders,
 )
 from features.procurement.history import ProcurementHistory
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 
 # --------------------------------------------------------------------------------------------
 # A hand-built store: buyer B buys from S1 three times; S1, S2 and S3 bid together

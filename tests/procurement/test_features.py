@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.security import PersonalData
+from core.settings import Settings
 from features.procurement.build import (
     OUTPUT_COLUMNS,
     ReleaseError,
@@ -36,10 +38,8 @@ from features.procurement.specs import (
     FEATURES,
     IDENTITY_COLUMNS,
 )
-from features.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
+from ingest.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
+from store.database import Store
 
 # --------------------------------------------------------------------------------------------
 # Fixtures: the small world's store, its history and its batch features (built once)

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from features.procurement.model import (
+from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
+from models.procurement.model import (
     NO_WARNING,
     FeatureEncoder,
     FeatureFrameError,
@@ -22,7 +23,6 @@ from features.procurement.model import (
     RiskModel,
     choose_thresholds,
 )
-from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
 
 PRICE = "unit_price_to_category_median_180d"
 METHODS = ["open", "selective", "limited", "direct"]
@@ -148,7 +148,7 @@ def test_unseen_category_is_missing_and_reported(
     missing["material_category"] = pd.array([None, "M01", None], dtype="string")
 
     assert model.unseen_categories(unseen) == {"material_category": ["M99"]}
-    with caplog.at_level(logging.WARNING, logger="features.procurement.model"):
+    with caplog.at_level(logging.WARNING, logger="models.procurement.model"):
         prepared = model.prepare(unseen)
     assert "M99" in caplog.text
     assert prepared["material_category"].isna().tolist() == [True, False, True]

@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.settings import Settings
 from features.procurement.build import feature_frame, process_features
 from features.procurement.history import ProcurementHistory
-from features.procurement.model import (
+from models.procurement.model import (
     FeatureEncoder,
     FeatureFrameError,
     RiskAssessment,
     RiskModel,
 )
-from features.settings import Settings
-from features.store import Store
+from store.database import Store
 from tests.procurement.test_model import fit_model
 
 ROWS = 400

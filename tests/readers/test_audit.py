@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from features.ingest import ingest_file
-from features.security import PersonalData
-from features.store import Store
+from core.security import PersonalData
+from ingest.run import ingest_file
+from store.database import Store
 
 GOOD = """\ufeffocid,finding,scheme,confirmed_at
 ocds-1,confirmed,bid_rigging,2024-05-01

@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from features.ingest import ingest_file
-from features.security import PersonalData
-from features.store import Store
+from core.security import PersonalData
+from ingest.run import ingest_file
+from store.database import Store
 
 HUGE = "长" * ((1 << 20) // 3)  # a 1 MiB field in UTF-8 (3 bytes a character)
 ODD_WORD = (

@@ -11,9 +11,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from features.ingest import ingest_file
-from features.security import PersonalData
-from features.store import Store
+from core.security import PersonalData
+from ingest.run import ingest_file
+from store.database import Store
 
 GOOD_ITEMS = [
     {

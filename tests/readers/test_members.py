@@ -8,10 +8,10 @@ from typing import cast
 
 import pandas as pd
 
-from features.ingest import ingest_file
-from features.readers.members import read_members
-from features.security import PersonalData
-from features.store import Store, plaintext_present
+from core.security import PersonalData
+from ingest.readers.members import read_members
+from ingest.run import ingest_file
+from store.database import Store, plaintext_present
 
 ENGLISH_HEADER = [
     "employee_no",

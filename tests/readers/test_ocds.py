@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from features.ingest import IngestReport, ingest_file
-from features.readers.ocds import TABLE_COLUMNS, read_ocds
-from features.schema import LINEAGE_COLUMNS, TABLES
-from features.security import PersonalData
-from features.store import Store, plaintext_present
+from core.security import PersonalData
+from ingest.readers.ocds import TABLE_COLUMNS, read_ocds
+from ingest.run import IngestReport, ingest_file
+from store.database import Store, plaintext_present
+from store.schema import LINEAGE_COLUMNS, TABLES
 from tests.conftest import SHARED_DATA
 
 PROCUREMENT = Path("procurement")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from features.ingest import ingest_file
-from features.security import PersonalData
-from features.store import Store
+from core.security import PersonalData
+from ingest.run import ingest_file
+from store.database import Store
 
 RELEASES = 12_000
 WITH_LOTS = (7, 9_500, 11_998)  # positions of the only awards that name lots

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from features.ingest import _chunks_or_failure
-from features.readers.columns import iter_csv_records, read_chunks
-from features.readers.common import FILE_LEVEL_LINE, ReadChunk
+from ingest.readers.columns import iter_csv_records, read_chunks
+from ingest.readers.common import FILE_LEVEL_LINE, ReadChunk
+from ingest.run import _chunks_or_failure
 
 
 def _knowledge_point_or_crash(record: object) -> tuple[object, ...]:

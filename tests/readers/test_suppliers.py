@@ -10,15 +10,15 @@ from typing import cast
 import pandas as pd
 import pytest
 
-from features.cli import main
-from features.ingest import ingest_file
-from features.readers.suppliers import (
+from core.security import PersonalData
+from ingest.readers.suppliers import (
     read_supplier_certifications,
     read_supplier_events,
     read_supplier_register,
 )
-from features.security import PersonalData
-from features.store import Store, plaintext_present
+from ingest.run import ingest_file
+from lodestar.cli import main
+from store.database import Store, plaintext_present
 
 REGISTER_EN = [
     "supplier_id", "name", "credit_code", "legal_representative", "phone", "address",

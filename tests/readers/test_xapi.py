@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from features.ingest import ingest_file
-from features.readers.common import RecordError
-from features.readers.xapi import (
+from core.security import PersonalData
+from ingest.readers.common import RecordError
+from ingest.readers.xapi import (
     ITEM_DIFFICULTY_EXTENSION,
     KNOWLEDGE_POINTS_EXTENSION,
     KNOWN_VERBS,
@@ -23,8 +23,8 @@ from features.readers.xapi import (
     parse_statement,
     read_xapi_statements,
 )
-from features.security import PersonalData
-from features.store import Store
+from ingest.run import ingest_file
+from store.database import Store
 
 HOME = "https://study.lodestar.invalid"
 VERBS = ("launched", "experienced", "completed", "answered", "passed", "failed")
@@ -262,7 +262,7 @@ def test_chunks_add_up_and_match_the_schema(tmp_path: Path, personal: PersonalDa
     assert sum(c.records_in for c in chunks) == 3
     for chunk in chunks:
         chunk.check()
-    from features.schema import STATEMENTS
+    from store.schema import STATEMENTS
 
     assert list(chunks[0].tables["statements"].columns) == STATEMENTS.column_names
     assert [q.source_line for q in chunks[0].quarantined] == [2, 3]

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.security import PersonalData
-from features.settings import Keyring, init_key_file
-from features.store import Store
+from core.security import PersonalData
+from core.settings import Keyring, init_key_file
 from serving.app import create_app
-from serving.auth import issue_token
+from serving.platform.auth import issue_token
 from serving.settings import RateLimits, ServiceSettings
+from store.database import Store
 
 MAX_BODY_BYTES = 1024
 

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.security import PersonalData
-from features.settings import Keyring
-from features.store import Store
+from core.security import PersonalData
+from core.settings import Keyring
 from serving.app import create_app
-from serving.audit import GENESIS_HASH, ChainVerifier, append_entry, verify_chain
-from serving.audit_journal import journal_dir_for
+from serving.platform.audit import GENESIS_HASH, ChainVerifier, append_entry, verify_chain
+from serving.platform.audit_journal import journal_dir_for
 from serving.settings import ServiceSettings
+from store.database import Store
 from tests.serving.conftest import audited_store, bearer
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from features.security import PersonalData
-from features.settings import Keyring
-from serving.audit import verify_chain
+from core.security import PersonalData
+from core.settings import Keyring
+from serving.platform.audit import verify_chain
 from tests.serving.conftest import MAX_BODY_BYTES, audited_store, bearer
 
 

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from features.security import PersonalData
-from features.settings import Keyring
-from features.store import Store
-from serving.audit import (
+from core.security import PersonalData
+from core.settings import Keyring
+from serving.platform.audit import (
     AuditUnavailableError,
     AuditWriter,
     append_entry,
     open_audit_writer,
     verify_chain,
 )
-from serving.audit_journal import AuditJournal, AuditJournalError
+from serving.platform.audit_journal import AuditJournal, AuditJournalError
 from serving.runtime import SharedStore
+from store.database import Store
 
 NEVER = 3600.0  # the background mover's interval when a test moves entries itself
 
@@ -156,7 +156,7 @@ def test_a_cut_last_line_is_dropped_on_replay(
     [segment] = journal.segments()
     with segment.open("ab") as file:  # a write cut short by the crash: no newline, no tag
         file.write(b"QUJD")
-    with caplog.at_level(logging.WARNING, logger="serving.audit_journal"):
+    with caplog.at_level(logging.WARNING, logger="serving.platform.audit_journal"):
         restarted = open_audit_writer(shared, journal, move_every_s=NEVER)
     restarted.close()
     assert "cut audit-journal line" in caplog.text

@@ -8,8 +8,8 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Keyring
-from serving.auth import InvalidTokenError, issue_token, require_roles, verify_token
+from core.settings import Keyring
+from serving.platform.auth import InvalidTokenError, issue_token, require_roles, verify_token
 from tests.serving.conftest import bearer, expired_bearer
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Keyring
+from core.settings import Keyring
+from serving.api.schemas.common import BUSINESS_TZ, MAX_OFFSET, WhoAmI, model_response
 from serving.app import create_app
-from serving.errors import ErrorResponse
-from serving.schemas import BUSINESS_TZ, MAX_OFFSET, WhoAmI, model_response
+from serving.platform.errors import ErrorResponse
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.installations import own_installation, store_of
@@ -320,7 +320,7 @@ def release(demo: ServiceSettings) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def known(api: TestClient, demo_keys: Keyring) -> dict[str, str]:
     """A member's employee number, a supplier, a tender with bids and an alert of the demo."""
-    from features.security import PersonalData
+    from core.security import PersonalData
 
     cipher = PersonalData(demo_keys).cipher
     with store_of(api) as store:

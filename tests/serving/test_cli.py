@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from features.settings import Keyring
-from features.store import Store
-from serving.audit_journal import journal_dir_for
-from serving.auth import verify_token
+from core.settings import Keyring
 from serving.cli import listening_socket, main
+from serving.platform.audit_journal import journal_dir_for
+from serving.platform.auth import verify_token
 from serving.settings import ServiceSettings
+from store.database import Store
 from tests.conftest import REPO_ROOT
 from tests.serving.real_server import SHUTDOWN_SECONDS, running_server, server_environment
 

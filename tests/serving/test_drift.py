@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from features.drift import DRIFT_REFERENCE, DriftReference, FeatureBins
+from core.settings import Keyring
 from features.procurement.build import features_for_release
-from features.settings import Keyring
+from models.drift import DRIFT_REFERENCE, DriftReference, FeatureBins
 from serving.app import create_app
-from serving.drift import DriftMonitor, record_scored
-from serving.procurement import ProcurementRisk
+from serving.jobs.procurement import ProcurementRisk
+from serving.live.drift import DriftMonitor, record_scored
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.installations import own_installation

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from starlette.types import Message, Receive, Scope, Send
 
-from features.settings import Keyring
+from core.settings import Keyring
 from serving.app import create_app
-from serving.limits import BodyLimitMiddleware
+from serving.platform.limits import BodyLimitMiddleware
 from serving.settings import ServiceSettings
 from tests.serving.conftest import MAX_BODY_BYTES, bearer
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Keyring
 from features.esg.knockouts import CATEGORY_CODES, SUPPLIER_WIDE_CODES, gates_for, knockouts_for
-from features.esg.ranking import tender_bids
-from features.settings import Keyring
+from models.esg.ranking import tender_bids
+from serving.api.schemas.common import business_today
 from serving.app import create_app
-from serving.esg import SupplierEsg
-from serving.schemas import business_today
+from serving.jobs.esg import SupplierEsg
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, store_of

@@ -36,9 +36,9 @@ from bench.fuzz import (
     unaudited,
     unaudited_summary,
 )
-from features.security import PersonalData
+from core.security import PersonalData
 from serving.app import create_app
-from serving.auth import issue_token
+from serving.platform.auth import issue_token
 from serving.settings import ServiceSettings
 from tests.serving.installations import own_installation
 from tests.serving.test_esg_api import SMALL_OPTIONS as ESG_OPTIONS

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Keyring
+from core.settings import Keyring
 from serving.app import create_app
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer, make_settings
@@ -52,7 +52,7 @@ def test_two_apps_in_one_process_keep_separate_metrics(
 
 
 def test_unopenable_store_is_not_ready_but_alive(tmp_path: Path) -> None:
-    from features.settings import init_key_file
+    from core.settings import init_key_file
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store's folder should be")

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Keyring
 from features.procurement.build import process_features
 from features.procurement.feature_settings import FEATURE_SETTINGS_KEY
 from features.procurement.history import HistoryRules, ProcurementHistory
-from features.settings import Keyring
 from serving.app import create_app
-from serving.procurement import ProcurementRisk
+from serving.jobs.procurement import ProcurementRisk
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.installations import copy_store, own_installation

@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.cli import main
-from features.ingest import NOT_NEWER_WARNING, READERS
+from core.security import PersonalData
 from features.online.source import PushOutcome
 from features.procurement.build import build_process_features, feature_frame, process_features
 from features.procurement.history import (
@@ -29,17 +28,18 @@ from features.procurement.history import (
     load_procurement_frames,
     records_from_frames,
 )
-from features.security import PersonalData
-from features.store import Store
-from features.world.layout import world_paths
+from ingest.run import NOT_NEWER_WARNING, READERS
+from lodestar.cli import main
 from serving.app import create_app
-from serving.ingest import SPOOL_DIR_NAME, push_to_live_state
+from serving.live.ingest import SPOOL_DIR_NAME, push_to_live_state
 from serving.settings import ServiceSettings
+from store.database import Store
 from tests.online.test_procurement_source import RTOL
 from tests.serving.conftest import bearer, make_settings
 from tests.serving.installations import own_installation, served, store_of
 from tests.serving.test_procurement_api import SMALL_OPTIONS
 from training.procurement_risk import train
+from world.layout import world_paths
 
 INGEST = "/v1/ingest"
 WITHHELD_DAYS = 30
@@ -68,7 +68,7 @@ def _post(
 
 @pytest.fixture
 def empty_client(tmp_path: Path) -> Iterator[tuple[TestClient, ServiceSettings]]:
-    from features.settings import init_key_file
+    from core.settings import init_key_file
 
     settings = make_settings(tmp_path)  # a body limit of 1 KiB for every other route
     init_key_file(settings.key_file)
@@ -149,7 +149,7 @@ def test_unknown_kind_empty_body_and_forms_are_refused(
 
 
 def test_the_ingest_limit_is_its_own(tmp_path: Path) -> None:
-    from features.settings import init_key_file
+    from core.settings import init_key_file
 
     settings = make_settings(tmp_path, ingest_max_bytes=100)
     init_key_file(settings.key_file)

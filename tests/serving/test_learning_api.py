@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from core.security import PersonalData
+from core.settings import Keyring
 from features.learning.kt_features import CORRECT, MEMBER, ORDER, TIMESTAMP
-from features.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
-from features.security import PersonalData
-from features.settings import Keyring
-from serving import learning
+from ingest.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
 from serving.app import create_app
-from serving.learning import MIN_GROUP_SIZE, Study
+from serving.jobs import learning
+from serving.jobs.learning import MIN_GROUP_SIZE, Study
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, served, store_of

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from core.security import PersonalData
+from core.settings import Keyring
 from features.online.study import STUDY_ROW_COLUMNS
-from features.security import PersonalData
-from features.settings import Keyring
 from serving.app import create_app
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.procurement.alerts import alert_id
 from features.procurement.build import build_process_features, feature_frame, process_features
 from features.procurement.history import (
     PROCUREMENT_TABLES,
@@ -21,10 +20,11 @@ from features.procurement.history import (
     load_process_frames,
     records_from_frames,
 )
-from features.store import Store
+from models.procurement.alerts import alert_id
 from serving.app import create_app
-from serving.procurement import ProcurementState
+from serving.jobs.procurement import ProcurementState
 from serving.settings import ServiceSettings
+from store.database import Store
 from tests.serving.installations import own_installation, store_of
 from tests.serving.test_procurement_api import SMALL_OPTIONS
 from training.procurement_risk import train

@@ -4,7 +4,7 @@ warnings appear with the champion's version; reviewers' verdicts are posted; a r
 through ``POST /v1/admin/retrain`` moves the champion; the service answers with the new
 version; and the drift gauge moves when the scored data is shifted on purpose.
 
-Real pieces throughout: the small demo world cut with ``features.world.cut``, a store
+Real pieces throughout: the small demo world cut with ``world.cut``, a store
 ingested from its ``before`` folder, a real MLflow SQLite registry, the real training command
 in the service's retrain subprocess, ``python -m serving run`` on a loopback port. The retrain
 is given ``--min-improvement -1`` so that the gate promotes it whatever its score: the test is
@@ -23,10 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from features.cli import main
-from features.settings import Keyring
-from features.world.cut import cut_world, piece_files
-from serving.drift import LEVEL_ALL
+from core.settings import Keyring
+from lodestar.cli import main
+from serving.live.drift import LEVEL_ALL
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.real_server import running_server, server_environment
@@ -34,6 +33,7 @@ from tests.serving.test_drift import _tripled_prices
 from tests.serving.test_procurement_api import SMALL_OPTIONS
 from tests.serving.test_retrain import SMALL_RISK_ARGUMENTS
 from training.procurement_risk import train
+from world.cut import cut_world, piece_files
 
 CUT = date(2025, 11, 1)
 MODEL = "procurement-risk"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from serving.periodic import Periodic
+from serving.platform.periodic import Periodic
 
 
 def test_it_runs_again_after_a_failure_and_stops() -> None:

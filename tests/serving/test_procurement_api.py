@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Keyring
 from features.procurement.build import features_for_release
-from features.settings import Keyring
+from serving.api.schemas.common import BUSINESS_TZ
+from serving.api.schemas.procurement import RiskAssessmentOut
 from serving.app import create_app
-from serving.procurement import ProcurementRisk
-from serving.procurement_schemas import RiskAssessmentOut
-from serving.schemas import BUSINESS_TZ
+from serving.jobs.procurement import ProcurementRisk
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, served, store_of
@@ -434,7 +434,7 @@ def test_alert_detail_and_unknown_alert(api: TestClient, keys: Keyring) -> None:
 
 
 def test_review_flow(api: TestClient, keys: Keyring) -> None:
-    from features.security import PersonalData
+    from core.security import PersonalData
 
     alert = api.get(f"{ALERTS}?status=open&limit=1&offset=3", headers=auditor(keys)).json()
     alert_id, ocid = alert["alerts"][0]["alert_id"], alert["alerts"][0]["ocid"]

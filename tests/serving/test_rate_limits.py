@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from features.settings import Keyring
+from core.settings import Keyring
 from serving.app import create_app
-from serving.errors import ApiError
-from serving.learning import ReplayBudget, check_as_of
-from serving.ratelimit import InProcessRateLimiter, route_group
+from serving.jobs.learning import ReplayBudget, check_as_of
+from serving.platform.errors import ApiError
+from serving.platform.ratelimit import InProcessRateLimiter, route_group
 from serving.settings import RateLimit, RateLimits, ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 

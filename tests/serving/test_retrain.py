@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Keyring
+from core.settings import Keyring
 from serving.app import create_app
-from serving.retrain import JobResult, Retrainer, RetrainScheduler, job_result
+from serving.live.retrain import JobResult, Retrainer, RetrainScheduler, job_result
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.installations import own_installation

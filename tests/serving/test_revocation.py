@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from features.security import PersonalData
-from features.settings import Keyring
+from core.security import PersonalData
+from core.settings import Keyring
 from serving.app import create_app
-from serving.auth import issue_token
+from serving.platform.auth import issue_token
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 

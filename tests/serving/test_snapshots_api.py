@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Keyring
-from features.snapshot import latest_snapshot, list_snapshots, open_snapshot, snapshot_root
+from core.settings import Keyring
 from serving.api.routes import snapshots
 from serving.app import create_app
+from serving.live.snapshots import SnapshotScheduler, SnapshotWriter
 from serving.settings import ServiceSettings
-from serving.snapshots import SnapshotScheduler, SnapshotWriter
+from store.snapshot import latest_snapshot, list_snapshots, open_snapshot, snapshot_root
 from tests.serving.conftest import MEMBERS, bearer
 
 

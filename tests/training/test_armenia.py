@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from training.armenia import main, report_stem, run
+from training.studies.armenia import main, report_stem, run
 
 ARMENIA = Path("procurement/ocds_armenia/armenia_armeps_tenders_prepared.jsonl.gz")
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 import pytest
 
-from features.store import StoreError
+from store.database import StoreError
 from training import mastery, procurement_risk, recommender, supplier_esg
 from training.cli import (
     COMMAND_LINE,

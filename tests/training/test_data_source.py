@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from features.esg.history import SupplierHistory
 from features.learning.kt_features import build_events, sort_events
-from features.settings import Settings
-from features.snapshot import SnapshotError, latest_snapshot, list_snapshots, snapshot_root
-from features.store import Store, StoreReader
+from store.database import Store, StoreReader
+from store.snapshot import SnapshotError, latest_snapshot, list_snapshots, snapshot_root
 from training import procurement_risk, supplier_esg
 from training.data_source import open_training_snapshot
 from training.tracking import frame_digest

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.esg.model import EsgModel
 from features.esg.specs import MODEL_FEATURES
-from features.procurement.model import PlattCalibrator
+from models.esg.model import EsgModel
+from models.procurement.model import PlattCalibrator
 from training.supplier_esg import LABEL, PART, drift_reference
 
 

@@ -10,9 +10,9 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
+from core.security import PersonalData
+from core.settings import Settings
+from store.database import Store
 from training.mastery import (
     CHECK_IN_TABLE,
     MIN_MEMBERS_FOR_QUANTILES,

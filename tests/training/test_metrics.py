@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from training.metrics import (
+from training.metrics.binary import (
     accuracy,
     balanced_accuracy,
     mean_and_sd,

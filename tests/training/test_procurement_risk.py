@@ -16,15 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.procurement.alerts import alert_id, red_flag_columns
+from core.security import PersonalData
+from core.settings import Settings
 from features.procurement.build import features_for_release
 from features.procurement.history import ProcurementHistory
-from features.procurement.model import RiskModel
 from features.procurement.specs import FEATURES
-from features.security import PersonalData
-from features.settings import Settings
-from features.store import Store
-from training.procurement_metrics import (
+from models.procurement.alerts import alert_id, red_flag_columns
+from models.procurement.model import RiskModel
+from store.database import Store
+from training.metrics.procurement import (
     brier_score,
     pr_auc,
     precision_recall_at_k,

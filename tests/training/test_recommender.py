@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mlflow
 
-from features.settings import Settings
+from core.settings import Settings
 from training.recommender import REGISTERED_MODEL, RecommenderOptions, train
 from training.tracking import CHAMPION
 

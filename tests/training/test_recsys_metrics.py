@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from training.recsys_metrics import (
+from training.metrics.recsys import (
     catalogue_coverage,
     intra_list_diversity,
     map_at_k,

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from features.esg.specs import MODEL_FEATURES, NOT_CRITERIA
-from features.settings import Settings
 from training.supplier_esg import (
     REGISTERED_MODEL,
     TrainingError,

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from features.ingest import ingest_file, ingest_world
-from features.security import PersonalData
-from features.settings import Keyring
-from features.store import Store
-from features.world.cut import AFTER, BEFORE, cut_world, instant, piece_files
-from features.world.layout import WORLD_FILES
+from core.security import PersonalData
+from core.settings import Keyring
+from ingest.run import ingest_file, ingest_world
+from store.database import Store
+from world.cut import AFTER, BEFORE, cut_world, instant, piece_files
+from world.layout import WORLD_FILES
 
 CUT = date(2025, 10, 1)
 

@@ -14,15 +14,15 @@ import orjson
 import pandas as pd
 import pytest
 
-from features.ingest import ingest_file
-from features.readers.xapi import parse_duration
+from core.security import PersonalData
 from features.rosters import free_windows
-from features.security import PersonalData
-from features.store import Store
-from features.world.config import WorldConfig
-from features.world.layout import SHIFT_PATTERNS, TRUTH_MASTERY, TRUTH_MEMBERS
-from features.world.learner_model import LatentLearners, LearningRates, rasch_p_correct
-from features.world.learning import (
+from ingest.readers.xapi import parse_duration
+from ingest.run import ingest_file
+from store.database import Store
+from world.config import WorldConfig
+from world.layout import SHIFT_PATTERNS, TRUTH_MASTERY, TRUTH_MEMBERS
+from world.learner_model import LatentLearners, LearningRates, rasch_p_correct
+from world.learning import (
     CHECK_IN_ONLY_RATE,
     TRUTH_LEARNING_RATES,
     generate_learning_world,

@@ -14,22 +14,22 @@ from pathlib import Path
 import orjson
 import pytest
 
-from features.world.config import WorldConfig
-from features.world.layout import (
+from world.config import WorldConfig
+from world.layout import (
     TRUTH_PROCESS_SCHEMES,
     TRUTH_RATES,
     TRUTH_RELATED_GROUPS,
     TRUTH_RINGS,
     TRUTH_SUPPLIER_ESG,
 )
-from features.world.procurement import (
+from world.procurement import (
     APPROVAL_THRESHOLDS,
     LEGAL_TENDER_THRESHOLD,
     SCHEME_RATES,
     SPLIT_WINDOW_DAYS,
     generate_procurement_world,
 )
-from features.world.suppliers_gen import (
+from world.suppliers_gen import (
     CERTIFICATION_HEADER,
     EVENT_HEADER,
     EVENT_TYPES,
@@ -395,18 +395,18 @@ def test_size_and_region_do_not_drive_latent_risk() -> None:
 # --- readers --------------------------------------------------------------------------
 
 READER_INPUTS = (
-    ("supplier_register", "suppliers/register.csv", "features.readers.suppliers"),
-    ("supplier_certifications", "suppliers/certifications.csv", "features.readers.suppliers"),
-    ("supplier_events", "suppliers/events.csv", "features.readers.suppliers"),
-    ("ocds", "procurement/releases.jsonl", "features.readers.ocds"),
-    ("audit_outcomes", "procurement/audit_outcomes.csv", "features.readers.audit"),
+    ("supplier_register", "suppliers/register.csv", "ingest.readers.suppliers"),
+    ("supplier_certifications", "suppliers/certifications.csv", "ingest.readers.suppliers"),
+    ("supplier_events", "suppliers/events.csv", "ingest.readers.suppliers"),
+    ("ocds", "procurement/releases.jsonl", "ingest.readers.ocds"),
+    ("audit_outcomes", "procurement/audit_outcomes.csv", "ingest.readers.audit"),
 )
 
 
 @pytest.mark.parametrize(("kind", "name", "module"), READER_INPUTS)
 def test_readers_accept_every_record(small_world, store, personal, kind, name, module) -> None:
     assert importlib.util.find_spec(module) is not None, f"{module} is missing"
-    from features.ingest import ingest_file
+    from ingest.run import ingest_file
 
     world, _, _ = small_world
     report = ingest_file(store, personal, kind, world / name)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving import audit, queries
+from serving import queries
+from serving.api.schemas.common import (
+    AuditLogEntry,
+    AuditLogPage,
+    AuditLogQuery,
+    RevocationOut,
+    RevocationPage,
+    RevocationQuery,
+    RevocationRequest,
+    StoreSummary,
+)
 from serving.deps import (
     AdminDep,
     AuditLogReaderDep,
@@ -18,18 +28,9 @@ from serving.deps import (
     StoreDep,
     SummaryReaderDep,
 )
-from serving.errors import ApiError, documented
-from serving.revocations import list_revocations
-from serving.schemas import (
-    AuditLogEntry,
-    AuditLogPage,
-    AuditLogQuery,
-    RevocationOut,
-    RevocationPage,
-    RevocationQuery,
-    RevocationRequest,
-    StoreSummary,
-)
+from serving.platform import audit
+from serving.platform.errors import ApiError, documented
+from serving.platform.revocations import list_revocations
 
 router = APIRouter(tags=["admin"])
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from serving.api.schemas.drift import AlertPrecisionOut, DriftReportOut, ModelDriftOut
 from serving.deps import AdminDep
-from serving.drift import DriftMonitor
-from serving.drift_schemas import AlertPrecisionOut, DriftReportOut, ModelDriftOut
+from serving.live.drift import DriftMonitor
 
 router = APIRouter(tags=["admin"])
 

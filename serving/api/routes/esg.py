@@ -15,25 +15,25 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from features.esg.ranking import NoBidsError, TenderNotFoundError, tender_bids
-from features.esg.reporting import period_records
-from serving import esg
-from serving.deps import EsgReaderDep, JsonBodyDep, StoreDep, SupplierEsgDep
-from serving.errors import ApiError, ErrorDetail, documented
-from serving.esg_schemas import (
-    MAX_ID_CHARS,
-    GriReportOut,
-    RankingRequest,
-    SupplierEsgOut,
-    TenderRankingOut,
-)
-from serving.schemas import (
+from models.esg.ranking import NoBidsError, TenderNotFoundError, tender_bids
+from models.esg.reporting import period_records
+from serving.api.schemas.common import (
     BUSINESS_DATE_NOTE,
     BoundedDate,
     Text,
     business_today,
     model_response,
 )
+from serving.api.schemas.esg import (
+    MAX_ID_CHARS,
+    GriReportOut,
+    RankingRequest,
+    SupplierEsgOut,
+    TenderRankingOut,
+)
+from serving.deps import EsgReaderDep, JsonBodyDep, StoreDep, SupplierEsgDep
+from serving.jobs import esg
+from serving.platform.errors import ApiError, ErrorDetail, documented
 
 router = APIRouter(tags=["supplier-esg"])
 
@@ -94,7 +94,7 @@ def tender_ranking(
     """The tender's bidders at their lowest valid bid: those barred (a supplier-wide
     knock-out, or a restriction in a category the tender buys) apart with their gates, the
     rest ranked by ``(1 − w) × price premium + w × ESG score / 100`` (lower first;
-    ``features.esg.ranking``), unknown-band bidders last and marked for manual review. A
+    ``models.esg.ranking``), unknown-band bidders last and marked for manual review. A
     tender without a valid priced bid is a 422 ``no_bids``."""
     request = body or RankingRequest()
     try:
@@ -121,7 +121,7 @@ def report(
         BoundedDate, Query(alias="to", description=f"last day, inclusive: {BUSINESS_DATE_NOTE}")
     ],
 ) -> Response:
-    """GRI 308 / 414 figures for the period (``features.esg.reporting``): suppliers
+    """GRI 308 / 414 figures for the period (``models.esg.reporting``): suppliers
     screened, flagged, put on corrective plans, dropped; new suppliers screened."""
     if date_from > date_to:
         raise _invalid(["query", "from"], "'from' is after 'to'", "period_reversed")

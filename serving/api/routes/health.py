@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving import queries
+from serving.api.schemas.common import Liveness
+from serving.api.schemas.procurement import ServiceReadiness
 from serving.deps import (
     EsgStateDep,
     LearningStateDep,
@@ -17,10 +19,8 @@ from serving.deps import (
     ProcurementStateDep,
     RuntimeDep,
 )
-from serving.errors import ApiError, ErrorResponse
-from serving.procurement_schemas import ServiceReadiness
-from serving.schemas import Liveness
-from serving.swap import ModelBoard
+from serving.live.swap import ModelBoard
+from serving.platform.errors import ApiError, ErrorResponse
 
 logger = logging.getLogger(__name__)
 

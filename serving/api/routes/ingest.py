@@ -7,11 +7,10 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from features.ingest import READERS
-from serving.auth import Principal, require_roles
+from ingest.run import READERS
+from serving.api.schemas.ingest import IngestOut, IngestRunList, IngestRunOut
 from serving.deps import PersonalDep, StoreDep
-from serving.errors import ApiError, documented
-from serving.ingest import (
+from serving.live.ingest import (
     EmptyBodyError,
     ingest_spooled,
     latest_runs,
@@ -21,7 +20,8 @@ from serving.ingest import (
     spool_body,
     spool_root,
 )
-from serving.ingest_schemas import IngestOut, IngestRunList, IngestRunOut
+from serving.platform.auth import Principal, require_roles
+from serving.platform.errors import ApiError, documented
 
 router = APIRouter(tags=["ingest"])
 

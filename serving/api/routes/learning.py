@@ -15,8 +15,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 
-from features.security import PersonalData
-from serving import learning
+from core.security import PersonalData
+from serving.api.schemas.common import EMPLOYEE_NO_PATTERN, INSTANT_NOTE, BoundedDateTime
+from serving.api.schemas.learning import (
+    BranchMasteryOut,
+    MasteryOut,
+    RecommendationsOut,
+    XapiRejectionOut,
+)
 from serving.deps import (
     JsonBodyDep,
     LearningStateDep,
@@ -27,7 +33,8 @@ from serving.deps import (
     StudyDep,
     XapiPosterDep,
 )
-from serving.errors import (
+from serving.jobs import learning
+from serving.platform.errors import (
     ApiError,
     ErrorBody,
     ErrorDetail,
@@ -35,13 +42,6 @@ from serving.errors import (
     documented,
     request_id_of,
 )
-from serving.learning_schemas import (
-    BranchMasteryOut,
-    MasteryOut,
-    RecommendationsOut,
-    XapiRejectionOut,
-)
-from serving.schemas import EMPLOYEE_NO_PATTERN, INSTANT_NOTE, BoundedDateTime
 
 router = APIRouter(tags=["study"])
 
@@ -194,7 +194,7 @@ def post_statements(
     (an id is generated where a statement has none: a UUID5 of its content, so re-posting the
     same statement stores it once). The ``X-Experience-API-Version`` header (1.0.x) is
     required. Each statement is validated by the file reader's rules
-    (``features.readers.xapi.parse_statement``).
+    (``ingest.readers.xapi.parse_statement``).
 
     Invalid statements. xAPI rejects the whole batch on one bad statement; the issue asks
     that nothing else in the batch be lost. Resolved so: the valid statements are stored,

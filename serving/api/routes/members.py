@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from serving import queries
+from serving.api.schemas.common import EMPLOYEE_NO_PATTERN, MemberRecord, WhoAmI
 from serving.deps import CallerDep, MemberRecordReaderDep, PersonalDep, StoreDep
-from serving.errors import ApiError, documented
-from serving.schemas import EMPLOYEE_NO_PATTERN, MemberRecord, WhoAmI
+from serving.platform.errors import ApiError, documented
 
 router = APIRouter(tags=["members"])
 

@@ -12,17 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from features.procurement.build import ReleaseError
-from serving import procurement
-from serving.deps import (
-    AlertReviewerDep,
-    JsonBodyDep,
-    PersonalDep,
-    ProcurementReaderDep,
-    ProcurementRiskDep,
-    StoreDep,
-)
-from serving.errors import ApiError, documented
-from serving.procurement_schemas import (
+from serving.api.schemas.common import model_response
+from serving.api.schemas.procurement import (
     ALERT_ID_PATTERN,
     RELEASE_EXAMPLE,
     AlertDetail,
@@ -34,7 +25,16 @@ from serving.procurement_schemas import (
     RiskBatchRequest,
     RiskBatchResponse,
 )
-from serving.schemas import model_response
+from serving.deps import (
+    AlertReviewerDep,
+    JsonBodyDep,
+    PersonalDep,
+    ProcurementReaderDep,
+    ProcurementRiskDep,
+    StoreDep,
+)
+from serving.jobs import procurement
+from serving.platform.errors import ApiError, documented
 
 router = APIRouter(prefix="/procurement", tags=["procurement"])
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from serving.api.schemas.retrain import RetrainRequest, RetrainStatusOut
 from serving.deps import AdminDep, JsonBodyDep
-from serving.errors import ApiError, documented
-from serving.retrain import (
+from serving.live.retrain import (
     JOBS,
     RetrainBusyError,
     Retrainer,
     RetrainOffError,
     RetrainUnavailableError,
 )
-from serving.retrain_schemas import RetrainRequest, RetrainStatusOut
+from serving.platform.errors import ApiError, documented
 
 router = APIRouter(tags=["admin"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from serving.api.schemas.snapshot import SnapshotList, SnapshotOut
 from serving.deps import AdminDep, RuntimeDep
-from serving.errors import ApiError
-from serving.snapshot_schemas import SnapshotList, SnapshotOut
-from serving.snapshots import SnapshotBusyError, SnapshotWriter
+from serving.live.snapshots import SnapshotBusyError, SnapshotWriter
+from serving.platform.errors import ApiError
 
 router = APIRouter(tags=["admin"])
 

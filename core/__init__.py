@@ -1,0 +1,1 @@
+"""What every deployable shares: typed settings, key files, pseudonyms and field encryption."""

@@ -1,0 +1,1 @@
+"""Getting data in: readers for the standard formats, the ingestion run, the push client."""

@@ -1,0 +1,332 @@
+"""Ingestion: run a reader over a file, store what it accepts, quarantine what it rejects.
+
+For every file: ``records_in == accepted + quarantined``, printed and kept in
+``ingest_runs``. Re-ingesting a file adds nothing twice: rows are keyed (``schema``), and a
+quarantined record is keyed by reader, file hash and line.
+
+The report also says what was tolerated without rejecting anything: the text encoding the
+reader detected and its warnings (message -> count: columns not mapped, derived ids,
+unknown currencies ...); both are printed by ``lodestar ingest``. A reader that fails outside
+any one record (a bug) never loses what it already read: the chunks read so far are kept and
+the rest of the file is quarantined as one record (``source_line`` 0) naming the failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from core.security import PersonalData
+from ingest.readers.common import ReadChunk, file_level_record, now_utc
+from store.database import Store, declared_arrow_table, file_sha256
+from store.schema import TABLES
+from world.layout import world_paths
+
+Reader = Callable[[Path, PersonalData], Iterator[ReadChunk]]
+
+# kind -> "module:function"; imported on use so one reader's import cost is paid only if used.
+READERS: dict[str, str] = {
+    "ocds": "ingest.readers.ocds:read_ocds",
+    "audit_outcomes": "ingest.readers.audit:read_audit_outcomes",
+    "xapi": "ingest.readers.xapi:read_xapi_statements",
+    "catalogue": "ingest.readers.catalogue:read_catalogue",
+    "knowledge_points": "ingest.readers.catalogue:read_knowledge_points",
+    "members": "ingest.readers.members:read_members",
+    "supplier_register": "ingest.readers.suppliers:read_supplier_register",
+    "supplier_certifications": "ingest.readers.suppliers:read_supplier_certifications",
+    "supplier_events": "ingest.readers.suppliers:read_supplier_events",
+}
+
+
+class UnknownReaderError(ValueError):
+    pass
+
+
+def get_reader(kind: str) -> Reader:
+    target = READERS.get(kind)
+    if target is None:
+        raise UnknownReaderError(
+            f"unknown input kind {kind!r}; known: {', '.join(sorted(READERS))}"
+        )
+    module_name, function_name = target.split(":")
+    reader: Reader = getattr(importlib.import_module(module_name), function_name)
+    return reader
+
+
+@dataclass
+class IngestReport:
+    """The counts for one file; ``records_in == accepted + quarantined`` always."""
+
+    kind: str
+    source_file: str
+    records_in: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    new_rows: int = 0
+    seconds: float = 0.0
+    encoding: str | None = None
+    warnings: Counter[str] = field(default_factory=Counter)
+    source_sha256: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def add(self, chunk: ReadChunk) -> None:
+        self.source_sha256 = chunk.source_sha256 or self.source_sha256
+        self.records_in += chunk.records_in
+        self.accepted += chunk.accepted
+        self.quarantined += len(chunk.quarantined)
+        self.encoding = chunk.encoding or self.encoding
+        self.warnings.update(chunk.warnings)
+
+    def __str__(self) -> str:
+        rate = self.records_in / self.seconds if self.seconds else 0.0
+        lines = [
+            f"{self.kind:<24} {Path(self.source_file).name:<40} in {self.records_in:>9,} = "
+            f"accepted {self.accepted:>9,} + quarantined {self.quarantined:>7,}   "
+            f"(new rows {self.new_rows:,}; {rate:,.0f} records/s)"
+        ]
+        if self.encoding is not None:
+            lines.append(f"{'':<24} encoding: {self.encoding}")
+        lines += [
+            f"{'':<24} warning: {message}" + (f" (x{count:,})" if count > 1 else "")
+            for message, count in sorted(self.warnings.items())
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """What storing one chunk did: the rows new to the store per table (store columns, as
+    inserted), how many, and the procurement processes whose rows an updated release replaced
+    (by ocid). ``touched_ocids``: processes with any new row (new, replaced or grown)."""
+
+    new_frames: dict[str, pd.DataFrame]
+    new_rows: int
+    replaced_ocids: tuple[str, ...] = ()
+
+    @property
+    def touched_ocids(self) -> tuple[str, ...]:
+        ocids: set[str] = set()
+        for table, frame in self.new_frames.items():
+            if table in PROCUREMENT_TABLE_NAMES and "ocid" in frame.columns:
+                ocids.update(frame["ocid"].astype(str))
+        return tuple(sorted(ocids))
+
+
+# The procurement tables of the OCDS reader (``ingest.readers.ocds.TABLE_COLUMNS``): every
+# one has ``ocid`` first in its key, and ``processes`` holds one row per process.
+PROCUREMENT_TABLE_NAMES = (
+    "processes",
+    "lots",
+    "items",
+    "bids",
+    "awards",
+    "contracts",
+    "amendments",
+    "milestones",
+    "transactions",
+    "parties",
+)
+
+
+NOT_NEWER_WARNING = "releases of processes stored with the same or a later date: kept as stored"
+
+
+def store_chunk(store: Store, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
+    """Store one reader chunk in the caller's transaction: its quarantine records, and of its
+    rows those whose key is not stored yet (the first of equal keys wins, as
+    ``Store.insert_new``).
+
+    A process whose chunk release is dated later than the stored one (``release_date``; a
+    stored NULL counts as earlier) is replaced whole: its rows in every procurement table are
+    deleted first, so the store holds each process as its latest release says, never a mix.
+    A release dated the same as or earlier than the stored one is not stored (a re-post adds
+    nothing; a late older release cannot mix into a newer one) and counted as a warning."""
+    chunk.check()
+    replaced, kept = _replace_updated_processes(store, chunk.tables.get("processes"))
+    new_frames: dict[str, pd.DataFrame] = {}
+    new_rows = 0
+    for table_name, frame in chunk.tables.items():
+        if kept and table_name in PROCUREMENT_TABLE_NAMES:
+            frame = frame[~frame["ocid"].astype(str).isin(kept)]
+        fresh = unstored_rows(store, table_name, frame)
+        new_rows += store.insert_new(table_name, fresh)
+        if not fresh.empty:
+            new_frames[table_name] = fresh
+    store.quarantine(chunk.quarantined, personal.cipher)
+    if kept:
+        chunk.warnings[NOT_NEWER_WARNING] += len(kept)
+    return StoredChunk(new_frames=new_frames, new_rows=new_rows, replaced_ocids=replaced)
+
+
+def unstored_rows(store: Store, table_name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose key (``store.schema``) is not in ``table_name``, the
+    first of equal keys in ``frame`` kept; index reset."""
+    if frame.empty:
+        return frame
+    table = TABLES[table_name]
+    key = list(table.key)
+    first = frame.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
+    columns = [c for c in table.columns if c.name in key]
+    view = f"_keys_{table_name}"
+    keys = declared_arrow_table(first, columns).append_column(
+        "_position", pa.array(range(len(first)), type=pa.int64())
+    )
+    match = " AND ".join(
+        f'stored."{c.name}" = CAST(incoming."{c.name}" AS {c.sql_type})' for c in columns
+    )
+    store.connection.register(view, keys)
+    try:
+        positions = store.connection.execute(
+            f'SELECT _position FROM "{view}" AS incoming WHERE NOT EXISTS '
+            f'(SELECT 1 FROM "{table_name}" AS stored WHERE {match}) ORDER BY _position'
+        ).fetchall()
+    finally:
+        store.connection.unregister(view)
+    return first.iloc[[int(row[0]) for row in positions]].reset_index(drop=True)
+
+
+def _replace_updated_processes(
+    store: Store, processes: pd.DataFrame | None
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the processes whose incoming release is dated later than the stored one, their stored
+    rows now deleted; the stored processes whose incoming release is not later)."""
+    if processes is None or processes.empty:
+        return (), frozenset()
+    incoming = pd.DataFrame(
+        {
+            "ocid": processes["ocid"].astype(str),
+            "release_date": pd.to_datetime(processes["release_date"], errors="coerce"),
+        }
+    )
+    latest = incoming.groupby("ocid", sort=True)["release_date"].max().reset_index()
+    view = "_incoming_release_dates"
+    store.connection.register(view, latest)
+    try:
+        rows = store.connection.execute(
+            f"SELECT stored.ocid, incoming.release_date IS NOT NULL AND "
+            "(stored.release_date IS NULL OR "
+            "CAST(incoming.release_date AS TIMESTAMP) > stored.release_date) AS later "
+            f'FROM processes AS stored JOIN "{view}" AS incoming ON stored.ocid = incoming.ocid '
+            "ORDER BY 1"
+        ).fetchall()
+    finally:
+        store.connection.unregister(view)
+    replaced = [str(ocid) for ocid, later in rows if later]
+    if replaced:
+        for table_name in PROCUREMENT_TABLE_NAMES:
+            store.connection.execute(
+                f'DELETE FROM "{table_name}" WHERE ocid IN (SELECT unnest(?::VARCHAR[]))',
+                [replaced],
+            )
+    return tuple(replaced), frozenset(str(ocid) for ocid, later in rows if not later)
+
+
+def ingest_file(
+    store: Store,
+    personal: PersonalData,
+    kind: str,
+    path: Path,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Read ``path`` with the reader for ``kind`` and store the result in one transaction
+    (the command line's way; the service stores chunk by chunk, ``serving.live.ingest``)."""
+    path = Path(path)
+    report = IngestReport(kind=kind, source_file=str(path))
+    chunks = read_chunks(kind, path, personal)
+    started = time.perf_counter()
+    started_at = now_utc()
+    with store.transaction():
+        for chunk in chunks:
+            report.new_rows += store_chunk(store, personal, chunk).new_rows
+            report.add(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk.records_in)
+        report.seconds = time.perf_counter() - started
+        store.insert_new("ingest_runs", run_row(report, started_at))
+    return report
+
+
+def read_chunks(kind: str, path: Path, personal: PersonalData) -> Generator[ReadChunk, None, None]:
+    """The chunks of ``path`` read by the reader for ``kind``; a reader failure becomes a
+    last chunk quarantining the rest of the file (``UnknownReaderError``,
+    ``FileNotFoundError`` before any reading)."""
+    reader = get_reader(kind)
+    if not path.exists():
+        raise FileNotFoundError(f"{kind}: no such file {path}")
+    return _chunks_or_failure(reader(path, personal), kind, path)
+
+
+def _chunks_or_failure(
+    chunks: Iterator[ReadChunk], kind: str, path: Path
+) -> Generator[ReadChunk, None, None]:
+    """The reader's chunks; if it fails outside a record, one more chunk quarantining the rest
+    of the file as one record, so what was read is kept and the counts still add up."""
+    read = 0
+    try:
+        for chunk in chunks:
+            read += chunk.records_in
+            yield chunk
+    except Exception as error:  # a reader bug must not lose the good rows
+        yield rest_of_file_chunk(kind, path, read, "reader", error)
+
+
+def rest_of_file_chunk(kind: str, path: Path, read: int, stage: str, error: Exception) -> ReadChunk:
+    """One quarantined record (line 0) standing for the rest of ``path`` after ``stage``
+    ("reader", "storing") failed with ``error`` past ``read`` records: the counts still add
+    up and what came before is kept."""
+    sha256 = file_sha256(path)
+    reason = (
+        f"{stage} failed after {read:,} record(s) ({type(error).__name__}); "
+        "the rest of the file is this one record"
+    )
+    chunk = ReadChunk(kind, path.name, sha256, records_in=1)
+    chunk.quarantined.append(file_level_record(kind, path, sha256, reason))
+    chunk.warnings[f"{stage} failed: {type(error).__name__}; see quarantine line 0"] += 1
+    return chunk
+
+
+def run_row(report: IngestReport, started_at: object) -> pd.DataFrame:
+    """The ``ingest_runs`` row of ``report``."""
+    return pd.DataFrame(
+        [
+            {
+                "run_id": report.run_id,
+                "reader": report.kind,
+                "source_file": report.source_file,
+                "source_sha256": report.source_sha256,
+                "records_in": report.records_in,
+                "accepted": report.accepted,
+                "quarantined": report.quarantined,
+                "new_rows": report.new_rows,
+                "started_at": started_at,
+                "seconds": report.seconds,
+            }
+        ]
+    )
+
+
+def ingest_world(
+    store: Store,
+    personal: PersonalData,
+    world_dir: Path,
+    *,
+    on_file: Callable[[str, Path], Callable[[int], None] | None] | None = None,
+) -> list[IngestReport]:
+    """Ingest every file of a demo-world folder (or a real one laid out the same way)."""
+    reports = []
+    for kind, path in world_paths(Path(world_dir)):
+        if not path.exists():
+            continue
+        on_chunk = on_file(kind, path) if on_file else None
+        reports.append(ingest_file(store, personal, kind, path, on_chunk=on_chunk))
+    store.checkpoint()
+    return reports

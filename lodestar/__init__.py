@@ -1,0 +1,1 @@
+"""The ``lodestar`` command: keys, the demo world, ingestion, snapshots, the store summary."""

@@ -1,0 +1,339 @@
+"""``lodestar``: the data command line (keys, demo world, ingestion, store summary).
+
+    lodestar keys init                 # a local key file (git-ignored), once per installation
+    lodestar generate --scale 1        # the demo world and its truth folder
+    lodestar ingest                    # ingest the demo world (or --kind KIND FILE...):
+                                       # through the running service if one answers and
+                                       # LODESTAR_TOKEN is set, else into the store
+    lodestar summary                   # row counts, quarantine reasons, last ingestion runs
+    lodestar classification            # every column's data classification (markdown)
+    lodestar snapshot                  # an encrypted Parquet snapshot of the store, for training
+    lodestar snapshot --list           # the snapshots kept under <data_dir>/snapshots
+    lodestar demo                      # keys + generate (if missing) + ingest
+
+Settings come from ``LODESTAR_*`` environment variables; ``--data-dir`` and ``--key-file``
+override them. Exit codes: 0 success, 1 a command failed with a message, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.settings import (
+    MissingSecretError,
+    Settings,
+    init_key_file,
+    owner_only_files,
+    rotate_field_key,
+)
+from ingest.client import ServiceIngestError
+from ingest.run import IngestReport, UnknownReaderError
+from store.database import StoreError
+from store.schema import TABLES
+from store.snapshot import SnapshotError
+
+TOKEN_VARIABLE = "LODESTAR_TOKEN"
+
+
+class UsageError(ValueError):
+    """The command line is incomplete (exit 2)."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "key_file", None):
+        overrides["key_file"] = Path(args.key_file)
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.action == "init":
+        created = init_key_file(settings.key_file)
+        state = "created" if created else "already exists, kept"
+        print(f"key file {settings.key_file}: {state}")
+    else:
+        new_id = rotate_field_key(settings.key_file)
+        print(f"new field key {new_id} is active; older keys still decrypt existing rows")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from world.config import WorldConfig
+    from world.generate import generate_world
+
+    settings = _settings(args)
+    config = WorldConfig(seed=args.seed, scale=args.scale)
+    world_dir, truth_dir = settings.resolved_world_dir, settings.resolved_truth_dir
+    print(f"generating the demo world (seed {config.seed}, scale {config.scale}) ...")
+    with tqdm(total=1, desc="demo world", unit="world", disable=args.quiet) as bar:
+        manifest = generate_world(config, world_dir, truth_dir)
+        bar.update(1)
+    counts = manifest["counts"]
+    assert isinstance(counts, dict)
+    for name, value in counts.items():
+        print(f"  {name:<28} {value:>10,}")
+    print(f"world: {world_dir}   truth: {truth_dir}   ({manifest['seconds']} s)")
+    return 0
+
+
+def _progress_for(quiet: bool) -> Callable[[str, Path], Callable[[int], None] | None]:
+    def on_file(kind: str, path: Path) -> Callable[[int], None] | None:
+        if quiet:
+            return None
+        bar = tqdm(desc=f"{kind:<24}", unit="rec", unit_scale=True, leave=False)
+        return bar.update
+
+    return on_file
+
+
+def _files_to_ingest(args: argparse.Namespace, settings: Settings) -> list[tuple[str, Path]]:
+    """(kind, path) of each file the command names, or of the world folder's files."""
+    if args.files:
+        if not args.kind:
+            raise UsageError("--kind is required with files (see `lodestar ingest --help`)")
+        return [(args.kind, Path(f)) for f in args.files]
+    world_dir = Path(args.world) if args.world else settings.resolved_world_dir
+    if not world_dir.exists():
+        raise FileNotFoundError(f"no world at {world_dir}: run `lodestar generate` first")
+    from world.layout import world_paths
+
+    return [(kind, path) for kind, path in world_paths(world_dir) if path.exists()]
+
+
+def _ingest_through_service(
+    url: str, token: str, files: list[tuple[str, Path]]
+) -> list[IngestReport]:
+    from ingest.client import report_of, send_file
+
+    return [report_of(send_file(url, token, kind, path)) for kind, path in files]
+
+
+def _ingest_into_store(
+    settings: Settings, files: list[tuple[str, Path]], *, quiet: bool
+) -> list[IngestReport]:
+    from core.security import PersonalData
+    from ingest.run import ingest_file
+    from store.database import Store
+
+    keyring = settings.keyring()
+    personal = PersonalData(keyring)
+    on_file = _progress_for(quiet)
+    with Store.open(settings, keyring) as store:
+        reports = [
+            ingest_file(store, personal, kind, path, on_chunk=on_file(kind, path))
+            for kind, path in files
+        ]
+        store.checkpoint()
+    return reports
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Through the running service when one answers at ``service_url`` and a token is given;
+    else into the store directly (which fails, saying so, while a service holds it)."""
+    from ingest.client import service_answers
+
+    settings = _settings(args)
+    url = args.service_url or settings.service_url
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    started = time.perf_counter()
+    answers = not args.local and service_answers(url)
+    through_service = bool(answers and token)
+    if not through_service:
+        settings.keyring()  # a missing key is the first thing to say
+    try:
+        files = _files_to_ingest(args, settings)
+    except UsageError as error:
+        print(error)
+        return 2
+    if through_service:
+        assert token is not None
+        print(f"sending to the running service at {url}")
+        reports = _ingest_through_service(url, token, files)
+    else:
+        if args.local:
+            why = "--local"
+        elif answers:
+            why = f"a service answers at {url} but no token was given ({TOKEN_VARIABLE} or --token)"
+        else:
+            why = f"no service answers at {url}"
+        print(f"ingesting into the store {settings.resolved_store_path} directly ({why})")
+        reports = _ingest_into_store(settings, files, quiet=args.quiet)
+    total_in = sum(r.records_in for r in reports)
+    total_ok = sum(r.accepted for r in reports)
+    total_q = sum(r.quarantined for r in reports)
+    for report in reports:
+        print(report)
+    print(
+        f"{'total':<24} {'':<40} in {total_in:>9,} = accepted {total_ok:>9,} + "
+        f"quarantined {total_q:>7,}   ({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from store.database import Store
+
+    settings = _settings(args)
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        print("table                      rows")
+        for name, count in store.table_counts().items():
+            print(f"  {name:<24} {count:>10,}")
+        reasons = store.query(
+            "SELECT reader, left(reason, 70) AS reason, count(*) AS n FROM quarantine "
+            "GROUP BY ALL ORDER BY n DESC LIMIT 15"
+        )
+        if not reasons.empty:
+            print("\nquarantine, top reasons")
+            print(reasons.to_string(index=False))
+        runs = store.query(
+            "SELECT reader, regexp_extract(source_file, '[^/]+$') AS file, records_in, accepted, "
+            "quarantined, new_rows, round(seconds, 2) AS seconds FROM ingest_runs "
+            "ORDER BY started_at DESC LIMIT 12"
+        )
+        if not runs.empty:
+            print("\nlatest ingestion runs")
+            print(runs.to_string(index=False))
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from store.database import Store
+    from store.snapshot import SnapshotManifest, list_snapshots, snapshot_root, write_snapshot
+
+    settings = _settings(args)
+    root = snapshot_root(settings.data_dir)
+    if args.list:
+        snapshots = list_snapshots(root)
+        if not snapshots:
+            print(f"no snapshot under {root}")
+        for folder in snapshots:
+            manifest = SnapshotManifest.read(folder)
+            rows = sum(manifest.row_counts.values())
+            print(f"{folder}  {rows:>12,} rows  data version {manifest.data_version[:12]}")
+        return 0
+    keyring = settings.keyring()
+    started = time.perf_counter()
+    with Store.open(settings, keyring, read_only=True) as store:
+        manifest = write_snapshot(store, root, keyring, keep=settings.snapshot_keep)
+    rows = sum(manifest.row_counts.values())
+    print(
+        f"snapshot {manifest.path}: {len(manifest.tables)} tables, {rows:,} rows, data version "
+        f"{manifest.data_version[:12]} ({time.perf_counter() - started:.1f} s; "
+        f"keeping the newest {settings.snapshot_keep})"
+    )
+    return 0
+
+
+def cmd_classification(args: argparse.Namespace) -> int:
+    print("| table | column | type | level | personal | protection | description |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for table in TABLES.values():
+        for c in table.columns:
+            print(
+                f"| {table.name} | {c.name} | {c.sql_type} | {c.level} | {c.personal} | "
+                f"{c.protection} | {c.description} |"
+            )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    init_key_file(settings.key_file)
+    if args.regenerate or not (settings.resolved_world_dir / "manifest.json").exists():
+        if cmd_generate(args) != 0:
+            return 1
+    else:
+        print(f"using the existing world at {settings.resolved_world_dir} (--regenerate to redo)")
+    args.files, args.kind, args.world = [], None, None
+    args.service_url, args.token, args.local = None, None, True
+    return cmd_ingest(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lodestar", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data folder (default: $LODESTAR_DATA_DIR or ./data)")
+    common.add_argument("--key-file", help="key file (default: .lodestar/keys.json)")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", parents=[common], help="create or rotate local keys")
+    keys.add_argument("action", choices=["init", "rotate"])
+    keys.set_defaults(func=cmd_keys)
+
+    world_options = argparse.ArgumentParser(add_help=False)
+    world_options.add_argument("--seed", type=int, default=20251)
+    world_options.add_argument("--scale", type=float, default=1.0, help="1 = default size")
+
+    generate = sub.add_parser(
+        "generate", parents=[common, world_options], help="write the demo world"
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest files into the store")
+    ingest.add_argument("files", nargs="*", help="files to ingest (default: the demo world)")
+    ingest.add_argument("--kind", help="reader for the files: ocds, xapi, audit_outcomes, ...")
+    ingest.add_argument("--world", help="a folder laid out like the demo world")
+    ingest.add_argument(
+        "--service-url", help="the running service (default: $LODESTAR_SERVICE_URL or local 8000)"
+    )
+    ingest.add_argument(
+        "--token", help=f"bearer token for the service (default: ${TOKEN_VARIABLE})"
+    )
+    ingest.add_argument(
+        "--local", action="store_true", help="ingest into the store directly, never the service"
+    )
+    ingest.set_defaults(func=cmd_ingest)
+
+    summary = sub.add_parser("summary", parents=[common], help="row counts and quarantine")
+    summary.set_defaults(func=cmd_summary)
+
+    snapshot = sub.add_parser(
+        "snapshot",
+        parents=[common],
+        help="write an encrypted Parquet snapshot of the store (the service must be stopped)",
+    )
+    snapshot.add_argument("--list", action="store_true", help="list the snapshots kept")
+    snapshot.set_defaults(func=cmd_snapshot)
+
+    classification = sub.add_parser("classification", help="data classification of every column")
+    classification.set_defaults(func=cmd_classification)
+
+    demo = sub.add_parser(
+        "demo", parents=[common, world_options], help="keys, demo world and ingestion in one go"
+    )
+    demo.add_argument("--regenerate", action="store_true", help="write the world again")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with owner_only_files():
+            result: int = args.func(args)
+        return result
+    except (
+        MissingSecretError,
+        StoreError,
+        SnapshotError,
+        FileNotFoundError,
+        UnknownReaderError,
+        ServiceIngestError,
+    ) as error:
+        print(f"lodestar: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Models and their MLflow faces: procurement risk, supplier ESG, mastery, the study recommender."""

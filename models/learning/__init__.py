@@ -1,0 +1,1 @@
+"""Mastery (knowledge tracing) and the study recommender, with their MLflow faces."""

@@ -1,0 +1,1 @@
+"""The procurement risk model, its MLflow face, and the alerts it writes."""

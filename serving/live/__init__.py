@@ -1,0 +1,1 @@
+"""The live loop: ingestion, snapshots, champion swaps, retraining and drift while running."""

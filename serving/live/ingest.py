@@ -1,0 +1,340 @@
+"""Ingestion through the running service: a pushed file is spooled to disk, read by the same
+readers as ``lodestar ingest``, stored chunk by chunk, and each chunk's new rows pushed to the
+live state.
+
+Spool. The body is streamed to ``<data_dir>/ingest-spool/<random>/<file name>`` (folder 700,
+file 600: it may hold personal data) and never held in memory whole; the folder is removed
+when the run ends, stored or not.
+
+Store. The service is the store's one writer (``serving.runtime.SharedStore``). The reader
+runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is stored
+in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
+command line runs), so requests go on between chunks. ``ingest_runs`` gets the run's row at
+the end with ``in = accepted + quarantined``. A chunk the store refuses (a reader bug the
+schema catches) is rolled back and the rest of the file is quarantined as one record
+(``source_line`` 0), as a reader failure is: the counts still add up and nothing is a 500.
+
+Live state. After a chunk is committed, ``push_to_live_state`` gets what it stored: the whole
+stored rows of the procurement processes it touched (``load_process_frames``) and, for every
+other table, its new rows (store columns). It pushes them to ``app.state.procurement`` (the
+procurement history and warnings) and to each callable in ``app.state.online_push`` (the
+hook other online sources register into: ``OnlinePush``). A push that fails is logged and
+named in the answer; the rows stay stored, and the next start reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import duckdb
+import pandas as pd
+
+from core.security import PersonalData
+from core.settings import chmod_owner_only
+from features.online.procurement import ProcurementSource
+from features.online.source import PushOutcome
+from features.procurement.history import SUPPLIER_COLUMNS, load_process_frames
+from ingest.readers.common import ReadChunk, now_utc
+from ingest.run import (
+    PROCUREMENT_TABLE_NAMES,
+    IngestReport,
+    StoredChunk,
+    read_chunks,
+    rest_of_file_chunk,
+    run_row,
+    store_chunk,
+)
+from serving.jobs.procurement import ProcurementState, PushSummary
+from serving.runtime import SharedStore
+from store.database import Store, StoreError
+
+logger = logging.getLogger(__name__)
+
+SPOOL_DIR_NAME = "ingest-spool"
+SPOOL_WRITE_BYTES = 1 << 20  # body pieces gathered before one write to the spool file
+FILE_NAME_MAX_CHARS = 120
+_UNSAFE_NAME_CHARS = re.compile(r"[^\w.\-]+")
+
+# Another online source's push: table name -> rows (store columns) it may consume; returns a
+# small JSON-safe summary for the answer, or a source's PushOutcome (counted), or None.
+OnlinePush = Callable[[Mapping[str, pd.DataFrame]], Mapping[str, Any] | PushOutcome | None]
+ONLINE_PUSH_STATE = "online_push"
+READER_PLACE = "thread"  # where the reader runs: a worker thread of the service process
+
+
+class EmptyBodyError(ValueError):
+    """The request carried no bytes."""
+
+
+# --------------------------------------------------------------------------------------------
+# Spooling the body
+
+
+def spool_root(data_dir: Path) -> Path:
+    """``<data_dir>/ingest-spool``, created owner-only."""
+    root = Path(data_dir) / SPOOL_DIR_NAME
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    chmod_owner_only(root)
+    return root
+
+
+def safe_file_name(filename: str | None, kind: str) -> str:
+    """The base name of ``filename`` with only letters, digits, ``.``, ``-`` and ``_`` (its
+    suffix kept: ``.gz`` and ``.csv`` tell the readers how to open it); ``<kind>-upload``
+    when nothing is left."""
+    base = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", base).strip("._")[-FILE_NAME_MAX_CHARS:]
+    return cleaned.lstrip(".") or f"{kind}-upload"
+
+
+async def spool_body(chunks: AsyncIterator[bytes], root: Path, file_name: str) -> Path:
+    """Write the streamed body to a new private folder under ``root``; the file's path.
+    Raises ``EmptyBodyError`` (the folder removed) when no byte came."""
+    folder = Path(tempfile.mkdtemp(prefix="run-", dir=root))  # mode 700
+    path = folder / file_name
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            size, pending = 0, bytearray()
+            async for piece in chunks:
+                pending += piece
+                if len(pending) >= SPOOL_WRITE_BYTES:
+                    size += await anyio.to_thread.run_sync(handle.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                size += await anyio.to_thread.run_sync(handle.write, bytes(pending))
+        if size == 0:
+            raise EmptyBodyError("the body is empty: send the file's bytes")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return path
+
+
+def remove_spool(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Pushing to the live state
+
+
+@dataclass
+class LivePush:
+    """What pushing a run's chunks did, summed over the chunks.
+
+    ``procurement``: processes new to the history, changed (replaced), unchanged, and alerts
+    written, refreshed and withdrawn; ``push_to_alert_seconds``: the slowest chunk's time
+    from push to committed alerts. ``others``: each registered online push's last summary by
+    name. ``failed``: the pushes that raised (logged; the rows are stored)."""
+
+    pushes: int = 0
+    procurement: dict[str, int] = field(default_factory=dict)
+    model_version: str | None = None
+    push_to_alert_seconds: float | None = None
+    others: dict[str, Any] = field(default_factory=dict)
+    unrouted_tables: set[str] = field(default_factory=set)
+    failed: list[str] = field(default_factory=list)
+
+    def add_procurement(self, summary: PushSummary) -> None:
+        counts = {
+            "new": len(summary.new),
+            "changed": len(summary.changed),
+            "unchanged": summary.unchanged,
+        }
+        written = summary.alerts
+        if written is not None:
+            self.model_version = written.model.version
+            counts |= {
+                "alerts_written": written.written,
+                "alerts_refreshed": written.refreshed,
+                "alerts_withdrawn": written.withdrawn,
+            }
+        for name, value in counts.items():
+            self.procurement[name] = self.procurement.get(name, 0) + value
+        if summary.push_to_alert_seconds is not None:
+            self.push_to_alert_seconds = max(
+                self.push_to_alert_seconds or 0.0, summary.push_to_alert_seconds
+            )
+        self.unrouted_tables.update(summary.unrouted_tables)
+
+
+def _push_name(push: OnlinePush) -> str:
+    return str(getattr(push, "__qualname__", None) or type(push).__name__)
+
+
+def push_to_live_state(
+    app_state: Any, frames_by_table: Mapping[str, pd.DataFrame], live: LivePush | None = None
+) -> LivePush:
+    """Push one chunk's stored rows (table → frame, store columns; procurement tables hold
+    whole processes) to the procurement state and every callable in
+    ``app_state.online_push``; never raises."""
+    live = live if live is not None else LivePush()
+    live.pushes += 1
+    procurement: ProcurementState | None = getattr(app_state, "procurement", None)
+    batch = procurement_batch(frames_by_table)
+    if procurement is not None and batch:
+        try:
+            live.add_procurement(procurement.push(batch))
+        except Exception:
+            logger.exception("the procurement push failed; the rows are stored")
+            live.failed.append("procurement")
+    for push in list(getattr(app_state, ONLINE_PUSH_STATE, None) or []):
+        name = _push_name(push)
+        try:
+            summary = push_summary(push(frames_by_table))
+        except Exception:
+            logger.exception("online push %s failed; the rows are stored", name)
+            live.failed.append(name)
+            continue
+        if summary is not None:
+            live.others[str(summary.get("source", name))] = summary
+    return live
+
+
+def push_summary(outcome: Any) -> dict[str, Any] | None:
+    """A push's result as the answer's JSON-safe summary: a mapping as it is; a source's
+    ``PushOutcome`` (which may carry the whole history) as its counts, version and seconds."""
+    if outcome is None:
+        return None
+    if isinstance(outcome, PushOutcome):
+        return {
+            "source": outcome.source,
+            "new": len(outcome.new),
+            "changed": len(outcome.changed),
+            "unchanged": outcome.unchanged,
+            "rows_in": outcome.rows_in,
+            "ignored_rows": outcome.ignored_rows,
+            "version": outcome.version,
+            "seconds": outcome.seconds,
+        }
+    return dict(outcome)
+
+
+def procurement_batch(frames_by_table: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The part of a chunk's rows the procurement source consumes: its process tables, and
+    the register's new rows as fingerprints."""
+    batch = {
+        table: frame
+        for table, frame in frames_by_table.items()
+        if table in ProcurementSource.tables and table != "suppliers" and not frame.empty
+    }
+    register = frames_by_table.get("suppliers")
+    if register is not None and not register.empty:
+        batch["suppliers"] = register[[c for c in SUPPLIER_COLUMNS if c in register.columns]]
+    return batch
+
+
+def live_frames(store: Store, stored: StoredChunk) -> dict[str, pd.DataFrame]:
+    """What a committed chunk gives the live state: the whole stored rows of the procurement
+    processes it touched, and the new rows of every other table."""
+    frames = {
+        table: frame
+        for table, frame in stored.new_frames.items()
+        if table not in PROCUREMENT_TABLE_NAMES
+    }
+    touched = stored.touched_ocids
+    if touched:
+        frames |= load_process_frames(store, touched)
+    return frames
+
+
+# --------------------------------------------------------------------------------------------
+# Running a pushed file
+
+
+@dataclass
+class ServiceIngest:
+    """A run through the service: the report (as the command line's) and the live push."""
+
+    report: IngestReport
+    live: LivePush
+    chunks: int = 0
+    reader_place: str = READER_PLACE
+
+
+def _store_failure_chunk(kind: str, path: Path, read: int, error: Exception) -> ReadChunk:
+    """One record standing for the rest of the file after the store refused a chunk."""
+    return rest_of_file_chunk(kind, path, read, "storing", error)
+
+
+def _store_one(
+    shared: SharedStore, personal: PersonalData, chunk: ReadChunk, *, with_live: bool
+) -> tuple[StoredChunk, dict[str, pd.DataFrame]]:
+    with shared.use() as store:
+        with store.transaction():
+            stored = store_chunk(store, personal, chunk)
+        frames = live_frames(store, stored) if with_live and stored.new_rows else {}
+    return stored, frames
+
+
+def ingest_spooled(
+    shared: SharedStore,
+    personal: PersonalData,
+    kind: str,
+    path: Path,
+    *,
+    app_state: Any = None,
+) -> ServiceIngest:
+    """Read the spooled file at ``path`` (its name is the source file's) and store it chunk
+    by chunk; each committed chunk's rows go to ``push_to_live_state(app_state, ...)`` unless
+    ``app_state`` is None. Blocking: run it in a worker thread."""
+    run = ServiceIngest(IngestReport(kind=kind, source_file=path.name), LivePush())
+    started, started_at = time.perf_counter(), now_utc()
+    chunks = read_chunks(kind, path, personal)
+    for chunk in chunks:
+        try:
+            stored, frames = _store_one(shared, personal, chunk, with_live=app_state is not None)
+        except (duckdb.Error, StoreError, ValueError, TypeError, AssertionError) as error:
+            logger.exception("%s %s: a chunk could not be stored", kind, path.name)
+            chunks.close()
+            failure = _store_failure_chunk(kind, path, run.report.records_in, error)
+            stored, frames = _store_one(shared, personal, failure, with_live=False)
+            chunk = failure
+        run.report.add(chunk)
+        run.report.new_rows += stored.new_rows
+        run.chunks += 1
+        if frames:
+            push_to_live_state(app_state, frames, run.live)
+    run.report.seconds = time.perf_counter() - started
+    with shared.use() as store:
+        store.insert_new("ingest_runs", run_row(run.report, started_at))
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# Reading runs
+
+
+_RUN_COLUMNS = (
+    "run_id, reader, source_file, source_sha256, records_in, accepted, quarantined, "
+    "new_rows, started_at, seconds"
+)
+
+
+def latest_runs(store: Store, *, limit: int, kind: str | None = None) -> list[dict[str, Any]]:
+    """The latest ``ingest_runs`` rows (of ``kind`` if given), newest first."""
+    where, parameters = ("WHERE reader = ?", [kind]) if kind else ("", [])
+    rows = store.query(
+        f"SELECT {_RUN_COLUMNS} FROM ingest_runs {where} ORDER BY started_at DESC LIMIT ?",
+        [*parameters, limit],
+    )
+    return [{str(key): value for key, value in row.items()} for row in rows.to_dict("records")]
+
+
+def run_by_id(store: Store, run_id: str) -> dict[str, Any] | None:
+    rows = store.query(f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?", [run_id])
+    if rows.empty:
+        return None
+    return {str(key): value for key, value in rows.to_dict("records")[0].items()}

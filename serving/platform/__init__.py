@@ -1,0 +1,1 @@
+"""The service's platform: auth, audit log, rate and size limits, errors, metrics."""

@@ -1,0 +1,1 @@
+"""The store: one encrypted DuckDB file, its schema, and encrypted Parquet snapshots of it."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics as small pure functions: binary detectors, procurement risk, top-k."""

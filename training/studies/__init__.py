@@ -1,0 +1,1 @@
+"""One-off studies on public data: nothing here is registered or served."""
