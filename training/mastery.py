@@ -34,8 +34,9 @@ Drift reference (``features.drift``, saved in the model's ``metadata_`` under
 knowledge point, so the reference bins what it would see just after training: the
 ``MODEL_FEATURES`` and ``p_correct`` of the registered (time-split) model's profiles as of
 the time cut, from the events before it, for every knowledge point of the catalogue and at
-most ``REFERENCE_LEARNERS`` training learners (``features.drift.reference_sample``: a fixed
-seed over the sorted learner keys, so a rerun on the same data bins the same rows). Bins
+most ``REFERENCE_LEARNERS`` training learners with an answer
+(``features.drift.reference_sample``: a fixed seed over the sorted learner keys, so a rerun
+on the same data bins the same rows). Bins
 hold quantiles and shares over those rows, no row.
 
 Check-in: ``features.learning.checkin.detect_check_in`` over the whole year with the
@@ -226,9 +227,11 @@ def drift_reference(
 ) -> DriftReference:
     """The binned ``MODEL_FEATURES`` and ``p_correct`` of the mastery profiles (one row per
     learner and KP in ``kps``) as of ``cut``, from the events before it, of at most
-    ``learners`` learners with such events (a seeded sample, see the module docstring)."""
+    ``learners`` learners who answered before it (a seeded sample, see the module
+    docstring)."""
     past = events[events[TIMESTAMP] < cut]
-    sample = reference_sample(past[MEMBER].astype(str).tolist(), limit=learners)
+    answered = past.loc[past[KIND] == RESPONSE, MEMBER].astype(str)
+    sample = reference_sample(answered.tolist(), limit=learners)
     profiles = model.mastery_profiles(past, kps, cut, members=sample, with_features=True)
     return DriftReference.from_frame(
         profiles,
