@@ -229,7 +229,9 @@ def test_a_mastery_version_without_reference_serves_and_says_so(
             packages=PIP_PACKAGES,
         )
     client.set_registered_model_alias(MASTERY_MODEL, "champion", version)
-    copy_store(installation.store_path, tmp_path / "lodestar.duckdb")  # the first app holds it
+    copy_store(
+        installation.resolved_store_path, tmp_path / "lodestar.duckdb"
+    )  # the first app holds it
     settings = installation.model_copy(update={"store_path": tmp_path / "lodestar.duckdb"})
     with TestClient(create_app(_drift_settings(settings))) as older:
         assert _study(older).mastery_version == version
