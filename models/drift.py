@@ -40,6 +40,18 @@ FORMAT_VERSION = 1
 DEFAULT_BINS = 10
 EPSILON = 1e-4
 SCORE = "score"
+REFERENCE_SEED = 0
+
+
+def reference_sample(keys: Sequence[Any], *, limit: int, seed: int = REFERENCE_SEED) -> list[Any]:
+    """At most ``limit`` of the distinct ``keys``, drawn without replacement by a generator
+    seeded with ``seed`` from the keys in sorted order: the same data gives the same sample
+    whatever order it was read in (training frames too big to bin whole are binned on it)."""
+    distinct = sorted(set(keys), key=str)
+    if len(distinct) <= limit:
+        return distinct
+    chosen = np.random.default_rng(seed).choice(len(distinct), size=limit, replace=False)
+    return [distinct[i] for i in sorted(chosen.tolist())]
 
 
 def psi(expected: npt.ArrayLike, actual: npt.ArrayLike, *, epsilon: float = EPSILON) -> float:
@@ -136,6 +148,16 @@ class FeatureBins:
         missing = len(self.categories) + 1
         return np.where(np.isnan(codes), missing, np.nan_to_num(codes)).astype(np.int64)
 
+    def encode_column(self, column: pd.Series) -> FloatArray:
+        """``encode`` of every value of ``column`` (``[len(column)]``; numeric dtypes without
+        a Python loop)."""
+        if self.kind == "numeric" and (
+            pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+        ):
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            return np.where(np.isfinite(values), values, np.nan)
+        return np.array([self.encode(v) for v in column.tolist()], dtype=float)
+
     def encode(self, value: Any) -> float:
         """One live value as the float a window stores (numbers as such, categories coded)."""
         return self.category_code(value) if self.kind == "categorical" else _as_float(value)
@@ -231,6 +253,15 @@ class DriftReference:
         out = np.empty((len(rows), len(bins)), dtype=float)
         for i, row in enumerate(rows):
             out[i] = [spec.encode(row.get(name)) for name, spec in bins]
+        return out
+
+    def encode_frame(self, frame: pd.DataFrame) -> FloatArray:
+        """``encode_rows`` of a feature frame's rows, column by column (a column the frame
+        lacks counts as missing)."""
+        out = np.full((len(frame), len(self.features)), np.nan)
+        for j, (name, spec) in enumerate(self.features.items()):
+            if name in frame.columns:
+                out[:, j] = spec.encode_column(frame[name])
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,16 @@ test months are the gate's common ground): MLflow experiment ``mastery``, regist
 ``champion`` only when its time-split AUC beats the champion's on the same rows by more than
 ``--min-improvement`` (``training.tracking.compare_with_champion``).
 
+Drift reference (``models.drift``, saved in the model's ``metadata_`` under
+``DRIFT_REFERENCE``): the service scores mastery profiles, one probe per learner and
+knowledge point, so the reference bins what it would see just after training: the
+``MODEL_FEATURES`` and ``p_correct`` of the registered (time-split) model's profiles as of
+the time cut, from the events before it, for every knowledge point of the catalogue and at
+most ``REFERENCE_LEARNERS`` training learners with an answer
+(``models.drift.reference_sample``: a fixed seed over the sorted learner keys, so a rerun
+on the same data bins the same rows). Bins
+hold quantiles and shares over those rows, no row.
+
 Check-in: ``features.learning.checkin.detect_check_in`` over the whole year with the
 registered model; when ``<truth_dir>/members.csv`` exists (the demo world's planted
 "check-in only" members, joined through the pseudonym key), its precision and recall are
@@ -73,7 +83,8 @@ from features.learning.kt_features import (
     build_events,
     sort_events,
 )
-from models.learning.mastery import MasteryModel, PfaLogistic, learner_folds
+from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
+from models.learning.mastery import MODEL_FEATURES, MasteryModel, PfaLogistic, learner_folds
 from models.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
 from store.database import Store
 from training.cli import HELP, say, training_main
@@ -99,6 +110,7 @@ CHECK_IN_TABLE = "check_in_judgements"
 MIN_MEMBERS_FOR_QUANTILES = 10  # fewer: a quantile is close to one member's own figure
 SUMMARY_QUANTILES = (0.1, 0.5, 0.9)
 EXAMPLE_ROWS = 20
+REFERENCE_LEARNERS = 500  # learners whose profiles the drift reference bins, at most
 
 
 class TrainingError(RuntimeError):
@@ -203,6 +215,37 @@ def _metrics(scored: pd.DataFrame, split: str) -> dict[str, float]:
         **binary_metrics(labels, scored["model"].to_numpy(), f"{split}.model"),
         **binary_metrics(labels, scored["baseline"].to_numpy(), f"{split}.baseline"),
     }
+
+
+def drift_reference(
+    model: MasteryModel,
+    events: pd.DataFrame,
+    cut: pd.Timestamp,
+    kps: Sequence[str],
+    *,
+    learners: int = REFERENCE_LEARNERS,
+) -> DriftReference:
+    """The binned ``MODEL_FEATURES`` and ``p_correct`` of the mastery profiles (one row per
+    learner and KP in ``kps``) as of ``cut``, from the events before it, of at most
+    ``learners`` learners who answered before it (a seeded sample, see the module
+    docstring)."""
+    past = events[events[TIMESTAMP] < cut]
+    answered = past.loc[past[KIND] == RESPONSE, MEMBER].astype(str)
+    sample = reference_sample(answered.tolist(), limit=learners)
+    profiles = model.mastery_profiles(past, kps, cut, members=sample, with_features=True)
+    return DriftReference.from_frame(
+        profiles,
+        profiles["p_correct"].to_numpy(dtype=float),
+        features=MODEL_FEATURES,
+        part=f"profiles at the time cut, {len(sample)} learners",
+    )
+
+
+def catalogue_kps(data: Any, events: pd.DataFrame) -> list[str]:
+    """Every knowledge point of the store's catalogue (what the service profiles), else
+    those the events name."""
+    kps = data.query("SELECT kp_id FROM knowledge_points")["kp_id"].dropna().astype(str)
+    return sorted(set(kps)) if len(kps) else sorted(events[KP].dropna().astype(str).unique())
 
 
 def read_check_in_truth(settings: Settings, personal: PersonalData) -> pd.Series | None:
@@ -361,6 +404,7 @@ def train(
     keyring = settings.keyring()
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
         events = sort_events(build_events(data))
+        kps = catalogue_kps(data, events)
     if (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
     cut = time_cut(events, options.test_months)
@@ -377,7 +421,14 @@ def train(
     if truth is not None:
         metrics.update(check_in_metrics(detected, truth))
     version_hash = frame_digest(events)
-    model.metadata_.update({"data_version": version_hash, "time_cut": cut.isoformat()})
+    reference = drift_reference(model, events, cut, kps).with_data_version(version_hash)
+    model.metadata_.update(
+        {
+            "data_version": version_hash,
+            "time_cut": cut.isoformat(),
+            DRIFT_REFERENCE: reference.to_dict(),
+        }
+    )
 
     with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
         mlflow.log_params(

@@ -32,6 +32,14 @@ Learning gain (when the truth folder exists; evaluation only): four simulated we
 cut, members follow the top three of the recommender and of popularity
 (``world.simulate``); mean gain per policy and the paired difference.
 
+Drift reference (``models.drift``, saved in the model's ``metadata_`` under
+``DRIFT_REFERENCE``): the ranker's ``FEATURES`` and raw score (before re-ranking, which
+depends on the member's other candidates) of every candidate of at most
+``REFERENCE_MEMBERS`` members of the evaluation cut's snapshot (what the service would
+score just after training). The members are ``models.drift.reference_sample``'s: a fixed
+seed over the sorted member keys, so a rerun on the same data bins the same rows. Bins hold
+quantiles and shares over those rows, no row.
+
 MLflow: experiment ``study-recommender``; parameters, metrics, the summary, the model as a
 pyfunc (``StudyRecommenderPyfunc``) registered as ``study-recommender`` with alias
 ``challenger``; the champion gate (``training.tracking.compare_with_champion``) scores the
@@ -58,10 +66,13 @@ from features.learning.baselines import (
     PopularityRecommender,
 )
 from features.learning.candidates import EASE_L2, LearningData, Snapshot, item_kp_lists
+from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.recommender import (
     ARTIFACT_KEY,
+    FEATURES,
     StudyRecommender,
     StudyRecommenderPyfunc,
+    candidate_frame,
     default_cuts,
     kp_names_from_store,
 )
@@ -90,6 +101,7 @@ REGISTERED_MODEL = "study-recommender"
 K = 10
 SCORERS = ("model", "popularity", "cooccurrence", "ease")
 PIP_PACKAGES = ("lodestar", "lightgbm", "pandas", "numpy", "mlflow")
+REFERENCE_MEMBERS = 300  # members whose candidates the drift reference bins, at most
 
 
 class TrainingError(RuntimeError):
@@ -232,6 +244,22 @@ def evaluate(
     return metrics
 
 
+def drift_reference(
+    recommender: StudyRecommender, snapshot: Snapshot, *, members: int = REFERENCE_MEMBERS
+) -> DriftReference:
+    """The binned ``FEATURES`` and raw ranker score of the candidates of at most ``members``
+    members of ``snapshot`` (a seeded sample, see the module docstring)."""
+    sample = reference_sample(snapshot.member_keys, limit=members)
+    rows = [snapshot.member_index[key] for key in sample]
+    frame = candidate_frame(snapshot, rows=rows, per_source=recommender.per_source)
+    return DriftReference.from_frame(
+        frame.features,
+        recommender.score_frame(frame),
+        features=FEATURES,
+        part=f"candidates at the evaluation cut, {len(sample)} members",
+    )
+
+
 def summary_table(metrics: dict[str, float], prefix: str = "") -> str:
     columns = [
         f"ndcg@{K}",
@@ -316,6 +344,7 @@ def train(
     cut_state = recommender.snapshot_at(data, cut)
     say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})", quiet=quiet)
     metrics = evaluate(recommender, data, cut_state, end=end, baseline_days=options.baseline_days)
+    recommender.metadata_[DRIFT_REFERENCE] = drift_reference(recommender, cut_state).to_dict()
 
     truth_dir = settings.resolved_truth_dir
     if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:

@@ -312,10 +312,13 @@ class MasteryModel:
         as_of: pd.Timestamp | str,
         *,
         members: Iterable[str] | None = None,
+        with_features: bool = False,
     ) -> pd.DataFrame:
         """``mastery_profile`` for many learners at once: columns ``member_key`` and
         ``PROFILE_COLUMNS``, one row per learner and KP. ``members`` defaults to the learners
         with events up to ``as_of``; a learner without any gets the cold-start profile.
+        ``with_features``: the ``MODEL_FEATURES`` each ``p_correct`` was predicted from
+        follow as columns (what drift monitoring bins).
 
         A learner's rows depend on their own events only (history features are per learner,
         difficulty comes from the fitted table), so profiles of a few learners equal their
@@ -326,8 +329,9 @@ class MasteryModel:
         kp_list = [str(kp) for kp in kps]
         past = events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)]
         learners = list(dict.fromkeys(past[MEMBER].unique() if members is None else members))
+        columns = [MEMBER, *PROFILE_COLUMNS, *(MODEL_FEATURES if with_features else ())]
         if not learners or not kp_list:
-            return pd.DataFrame(columns=[MEMBER, *PROFILE_COLUMNS])
+            return pd.DataFrame(columns=columns)
         probes = probe_events(
             learners, kp_list, moment, stated_difficulty=self.reference_difficulty_
         )
@@ -345,22 +349,30 @@ class MasteryModel:
                 "attempts": probe_rows["kp_attempts"].to_numpy().astype(int),
             }
         )
+        if with_features:
+            profile = pd.concat([profile, probe_rows.reset_index(drop=True)], axis=1)
         profile = profile.merge(
             practised.reset_index().rename(columns={KP: "kp_id"}),
             on=[MEMBER, "kp_id"],
             how="left",
         )
-        return profile[[MEMBER, *PROFILE_COLUMNS]]
+        return profile[columns]
 
     def mastery_profile(
-        self, events: pd.DataFrame, kps: Iterable[str], as_of: pd.Timestamp | str
+        self,
+        events: pd.DataFrame,
+        kps: Iterable[str],
+        as_of: pd.Timestamp | str,
+        *,
+        with_features: bool = False,
     ) -> pd.DataFrame:
         """One learner's profile: per KP in ``kps`` (in that order), ``p_correct`` (a next item
         of average difficulty answered right), ``attempts`` (answers on the KP up to
         ``as_of``) and ``last_practised`` (last answer or study on the KP, NaT if never).
 
         ``events`` holds that learner's events (another learner's are refused); with none,
-        the profile is the cold-start one (KP difficulty alone).
+        the profile is the cold-start one (KP difficulty alone). ``with_features``: as in
+        ``mastery_profiles``.
         """
         kp_list = [str(kp) for kp in kps]
         members = events[MEMBER].unique().tolist()
@@ -369,8 +381,10 @@ class MasteryModel:
                 f"mastery_profile takes one learner's events, got {len(members)} learners"
             )
         member = members[0] if members else "cold-start"
-        profile = self.mastery_profiles(events, kp_list, as_of, members=[member])
-        return profile[list(PROFILE_COLUMNS)].reset_index(drop=True)
+        profile = self.mastery_profiles(
+            events, kp_list, as_of, members=[member], with_features=with_features
+        )
+        return profile.drop(columns=MEMBER).reset_index(drop=True)
 
     # -- persistence -----------------------------------------------------------------------
 

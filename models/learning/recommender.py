@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +71,9 @@ from world.learner_model import difficulty_logit
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
+OnScored = Callable[[pd.DataFrame, FloatArray], None]
+"""Called with a candidate frame's ``FEATURES`` (``[n, len(FEATURES)]``) and the ranker's raw
+scores (``[n]``, before re-ranking), e.g. to record them for drift monitoring."""
 
 FORMAT_VERSION = 1
 MODEL_FILE = "study_recommender.json"
@@ -442,10 +445,13 @@ class StudyRecommender:
             dtype=float,
         )
 
-    def adjusted_scores(self, snapshot: Snapshot, frame: CandidateFrame) -> FloatArray:
+    def adjusted_scores(
+        self, snapshot: Snapshot, frame: CandidateFrame, raw: FloatArray | None = None
+    ) -> FloatArray:
         """Ranker scores after the check-in and learning-gap adjustments (per member, in
-        standard deviations of that member's scores)."""
-        raw = self.score_frame(frame)
+        standard deviations of that member's scores); ``raw``: ``score_frame(frame)`` if
+        already computed."""
+        raw = self.score_frame(frame) if raw is None else raw
         spread = pd.Series(raw).groupby(frame.m).transform("std").fillna(1.0).to_numpy()
         spread = np.where(spread > 0, spread, 1.0)
         adjusted = raw.copy()
@@ -468,11 +474,15 @@ class StudyRecommender:
         rows: Sequence[int] | None = None,
         k: int = 10,
         minutes: float | None = None,
+        on_scored: OnScored | None = None,
     ) -> dict[int, list[tuple[int, float]]]:
         """``{member row: [(item column, score), ...]}``: top k after re-ranking. With
         ``minutes``, only items of at most that many minutes."""
         frame = candidate_frame(snapshot, rows=rows, per_source=self.per_source, minutes=minutes)
-        scores = self.adjusted_scores(snapshot, frame)
+        raw = self.score_frame(frame)
+        if on_scored is not None:
+            on_scored(frame.features, raw)
+        scores = self.adjusted_scores(snapshot, frame, raw)
         if minutes is not None:
             fits = snapshot.content["minutes"].to_numpy(dtype=float)[frame.i] <= minutes
             frame_m, frame_i, scores = frame.m[fits], frame.i[fits], scores[fits]
@@ -505,11 +515,12 @@ class StudyRecommender:
         k: int = 10,
         minutes: float | None = None,
         with_reasons: bool = True,
+        on_scored: OnScored | None = None,
     ) -> dict[str, list[Suggestion]]:
         index = snapshot.member_index
         keys = list(member_keys) if member_keys is not None else snapshot.member_keys
         rows = [index[key] for key in keys if key in index]
-        ranked = self.rank_snapshot(snapshot, rows=rows, k=k, minutes=minutes)
+        ranked = self.rank_snapshot(snapshot, rows=rows, k=k, minutes=minutes, on_scored=on_scored)
         window = (
             np.full(len(snapshot.member_keys), float(minutes))
             if minutes is not None
@@ -650,9 +661,11 @@ class StudyRecommender:
         minutes: float | None = None,
         as_of: datetime | None = None,
         context: LearningData | Snapshot | None = None,
+        on_scored: OnScored | None = None,
     ) -> list[Suggestion]:
         """Up to ``k`` suggestions for one member (an unknown member gets none; a member
-        without history gets the cold-start sources). ``as_of`` defaults to now (UTC)."""
+        without history gets the cold-start sources). ``as_of`` defaults to now (UTC);
+        ``on_scored`` sees the member's candidates and raw scores (``OnScored``)."""
         if isinstance(context, Snapshot):
             snapshot = context
         else:
@@ -661,7 +674,10 @@ class StudyRecommender:
                 raise NotFittedError("no context: pass one or call attach(data) first")
             moment = as_of or datetime.now(UTC).replace(tzinfo=None)
             snapshot = self.snapshot(data, moment.replace(minute=0, second=0, microsecond=0))
-        return self.recommend_snapshot(snapshot, [member_key], k=k, minutes=minutes)[member_key]
+        chosen = self.recommend_snapshot(
+            snapshot, [member_key], k=k, minutes=minutes, on_scored=on_scored
+        )
+        return chosen[member_key]
 
     # ---- persistence ------------------------------------------------------------------------
 

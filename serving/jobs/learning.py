@@ -81,12 +81,13 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from core.security import PersonalData
@@ -115,6 +116,7 @@ from serving.api.schemas.learning import (
     SuggestionOut,
 )
 from serving.api.schemas.procurement import ModelReadiness, ModelRef
+from serving.live.drift import record_frame, recording
 from serving.live.registry import (
     CHAMPION,
     ModelUnavailableError,
@@ -141,6 +143,7 @@ SNAPSHOT_REFRESH_SECONDS = 300
 MIN_GROUP_SIZE = 5
 HTTP_READER = "xapi-http"
 HTTP_SOURCE = "POST /v1/xapi/statements"
+DRIFT_CANDIDATES = 16  # candidates per suggestion request recorded for drift, at most
 
 
 # --------------------------------------------------------------------------------------------
@@ -870,7 +873,12 @@ def member_mastery(study: Study, employee_no: str, member_key: str, as_of: datet
     data = study.data
     kps = sorted(data.knowledge_points)
     events = data.events_of(member_key)
-    profile = study.mastery.mastery_profile(events, kps, pd.Timestamp(as_of))
+    drift = recording()
+    profile = study.mastery.mastery_profile(events, kps, pd.Timestamp(as_of), with_features=drift)
+    if drift:
+        metadata = study.mastery.metadata_
+        scores = profile["p_correct"].to_numpy(dtype=float)
+        record_frame(MASTERY_MODEL, study.mastery_version, metadata, profile, scores)
     rows = []
     for record in profile.to_dict("records"):
         kp = data.knowledge_points[str(record["kp_id"])]
@@ -939,7 +947,13 @@ def recommendations(
     if minutes is None:
         minutes = roster_window(snapshot.members, member_key, moment)
         source = "roster" if minutes is not None else "none"
-    suggestions = study.recommender.recommend(member_key, k=k, minutes=minutes, context=snapshot)
+    suggestions = study.recommender.recommend(
+        member_key,
+        k=k,
+        minutes=minutes,
+        context=snapshot,
+        on_scored=_drift_recorder(study) if recording() else None,
+    )
     items = [
         SuggestionOut(
             rank=rank,
@@ -971,6 +985,22 @@ def recommendations(
         model=study.recommender_ref,
         mastery_model=study.mastery_ref,
     )
+
+
+def _drift_recorder(study: Study) -> Callable[[pd.DataFrame, npt.NDArray[np.float64]], None]:
+    """Records at most ``DRIFT_CANDIDATES`` of a request's candidates (evenly spaced over the
+    candidate frame, whose order is the items', not the scores') with the ranker's raw
+    scores: the cost per request stays a few hundred values whatever the candidate count."""
+
+    def record(features: pd.DataFrame, raw: npt.NDArray[np.float64]) -> None:
+        if not len(raw):
+            return
+        chosen = np.unique(np.linspace(0, len(raw) - 1, DRIFT_CANDIDATES).astype(np.intp))
+        metadata = study.recommender.metadata_
+        sample = features.iloc[chosen]
+        record_frame(RECOMMENDER_MODEL, study.recommender_version, metadata, sample, raw[chosen])
+
+    return record
 
 
 def branch_mastery(study: Study, member_keys: Iterable[str], as_of: datetime) -> BranchMasteryOut:

@@ -13,8 +13,12 @@ the window starts again, empty, against the new version's reference.
 A model shows a warning when the window holds at least ``drift_min_rows`` rows (fewer make
 PSI noise) and the score's PSI or any input's exceeds ``drift_warning_psi`` (0.2).
 
-Recording. The scoring code (``serving.jobs.procurement``, ``serving.jobs.esg``) calls
-``record_scored`` with the model's name, version and metadata; it reaches the monitor the
+Recording. The scoring code (``serving.jobs.procurement``, ``serving.jobs.esg``,
+``serving.jobs.learning``) calls ``record_scored`` or ``record_frame`` with the model's name,
+version and metadata (for the study models, ``metadata_`` of the ``MasteryModel`` or ``StudyRecommender``:
+a mastery read records one row per knowledge point, the probe each ``p_correct`` was
+predicted from; a suggestion request records a bounded, evenly spaced sample of the
+member's candidates with the ranker's raw score); it reaches the monitor the
 lifespan installed for the process (``install``), so routes, pushes and a hot-swapped
 champion all record without the monitor being threaded through them. The service runs one
 app per process (``workers`` is 1 while the store is DuckDB); tests that start several apps
@@ -41,7 +45,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,8 +79,14 @@ class DriftWindow:
     def record(self, rows: Sequence[Mapping[str, Any]], scores: npt.ArrayLike) -> None:
         """Add scored rows (feature dicts and their scores, in the same order); the oldest
         rows beyond ``capacity`` are overwritten."""
-        values = self.reference.encode_rows(rows)[-self.capacity :]
+        self.record_values(self.reference.encode_rows(rows), scores)
+
+    def record_values(self, encoded: npt.NDArray[np.float64], scores: npt.ArrayLike) -> None:
+        """``record`` of rows already encoded (``[n, n_features]``, ``DriftReference.encode_*``)."""
+        values = encoded[-self.capacity :]
         score = np.asarray(scores, dtype=float).reshape(-1)[-self.capacity :]
+        if len(values) != len(score):
+            raise ValueError(f"{len(values)} rows and {len(score)} scores")
         n = len(values)
         with self._lock:
             positions = (self._next + np.arange(n)) % self.capacity
@@ -253,6 +263,21 @@ class DriftMonitor:
         if window is not None:
             window.record(rows, scores)
 
+    def record_frame(
+        self,
+        name: str,
+        version: str,
+        metadata: Mapping[str, Any],
+        frame: pd.DataFrame,
+        scores: npt.ArrayLike,
+    ) -> None:
+        """``record`` of a feature frame's rows, encoded column by column."""
+        if frame.empty:
+            return
+        window = self.window(name, version, metadata)
+        if window is not None:
+            window.record_values(window.reference.encode_frame(frame), scores)
+
     def _compute(self) -> _Cached:
         with self._lock:
             windows = dict(self._windows)
@@ -314,6 +339,11 @@ def install(monitor: DriftMonitor | None) -> None:
     _installed = monitor
 
 
+def recording() -> bool:
+    """Whether a monitor records: scoring code skips preparing rows for drift otherwise."""
+    return _installed is not None
+
+
 def uninstall(monitor: DriftMonitor) -> None:
     """Stop recording into ``monitor`` if it is still the installed one."""
     if _installed is monitor:
@@ -340,17 +370,21 @@ def record_scored(
 def record_frame(
     name: str, version: str, metadata: Mapping[str, Any], frame: pd.DataFrame, scores: Any
 ) -> None:
-    """``record_scored`` for a feature frame; ``scores`` may be a function of the frame,
-    called only when a monitor records (a push's probabilities are not computed otherwise)."""
-    if _installed is None or frame.empty:
+    """``record_scored`` for a feature frame (its rows, ``scores`` ``[len(frame)]``); ``scores``
+    may be a function of the frame, called only when a monitor records (a push's
+    probabilities are not computed otherwise). Never raises."""
+    monitor = _installed
+    if monitor is None or frame.empty:
         return
     try:
         values = scores(frame) if callable(scores) else scores
-        rows = cast(list[dict[str, Any]], frame.to_dict("records"))
     except Exception:
         logger.exception("scoring %d rows of %s for drift failed", len(frame), name)
         return
-    record_scored(name, version, metadata, rows, values)
+    try:
+        monitor.record_frame(name, version, metadata, frame, values)
+    except Exception:
+        logger.exception("recording %d rows of %s for drift failed", len(frame), name)
 
 
 def record_assessments(
