@@ -27,6 +27,7 @@ import copy
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -102,6 +103,11 @@ logger = logging.getLogger(__name__)
 REGISTERED_MODEL = "procurement-risk"  # the name training registers (the registry is the hand-off)
 REASONS_SHOWN = 5
 INVALID_RELEASE = "invalid_release"
+# Requests scoring at once: the work holds the GIL, so more threads than cores only share it
+# ever thinner; the rest wait for a slot without holding it, and the live path (a pushed
+# file's scoring and alerts) competes with these few threads, not with every open request.
+SCORING_SLOTS = 2 * (os.cpu_count() or 1)
+_scoring_slots = threading.BoundedSemaphore(SCORING_SLOTS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,6 +437,11 @@ def assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[A
 
     ``unseen_categories`` is computed over the valid releases together (the model reports it
     per frame), so in a batch it lists the unseen values of any of them."""
+    with _scoring_slots:
+        return _assess_releases(risk, releases)
+
+
+def _assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[Answer]:
     history = risk.history  # one view for the whole batch, whatever is pushed meanwhile
     prepared: list[tuple[int, ProcessRecord, dict[str, Any]]] = []
     answers: list[Answer | None] = [None] * len(releases)
@@ -690,7 +701,10 @@ class AlertsWritten:
     version rewritten for a changed process; ``withdrawn``: open rows of this model version
     deleted because the changed process no longer warns; ``kept_reviewed``: warnings not
     written because a reviewer already gave a verdict on that model version's alert (the
-    verdict stands); ``push_to_alert_seconds``: from the push's start to the commit."""
+    verdict stands); ``push_to_alert_seconds``: from the push's start to the commit.
+    ``score_seconds``: features, model and explanations; ``write_seconds``: the alerts'
+    transaction, waiting for the store included; ``committed_at``: ``time.perf_counter()``
+    when it committed (None when nothing was written)."""
 
     model: ModelRef
     scored: int = 0
@@ -699,20 +713,16 @@ class AlertsWritten:
     withdrawn: int = 0
     kept_reviewed: int = 0
     push_to_alert_seconds: float | None = None
+    score_seconds: float = 0.0
+    write_seconds: float = 0.0
+    committed_at: float | None = None
 
 
 def _warning_rows(
-    risk: ProcurementRisk,
-    history: ProcurementHistory,
-    records: Sequence[ProcessRecord],
-    levels: tuple[str, ...],
-    live: bool = False,
+    risk: ProcurementRisk, frame: pd.DataFrame, levels: tuple[str, ...]
 ) -> pd.DataFrame:
-    """``alerts`` rows for the processes of ``records`` warned at one of ``levels``, each as
-    of its decision date against ``history``; ``live``: pushed traffic, recorded for drift."""
-    frame = feature_frame([process_features(history, record) for record in records])
-    if live:
-        record_frame(risk.name, risk.version, risk.model.metadata, frame, risk.model.predict_proba)
+    """``alerts`` rows for the processes of ``frame`` (``feature_frame`` rows, each as of its
+    decision date) warned at one of ``levels``."""
     alerts = alerts_frame(
         risk.model,
         frame,
@@ -721,6 +731,11 @@ def _warning_rows(
         scored_at=datetime.now(UTC).replace(tzinfo=None),
     )
     return alerts[alerts["warning_level"].isin(levels)].reset_index(drop=True)
+
+
+def _features(history: ProcurementHistory, records: Sequence[ProcessRecord]) -> pd.DataFrame:
+    """The feature frame of ``records``, each as of its decision date against ``history``."""
+    return feature_frame([process_features(history, record) for record in records])
 
 
 def _open_or_reviewed(store: Store, alert_ids: Sequence[str]) -> dict[str, str]:
@@ -765,9 +780,10 @@ class LiveWarnings:
         touched = [outcome.records[ocid] for ocid in outcome.touched if ocid in outcome.records]
         if not touched or outcome.history is None:
             return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(
-            risk, risk.scoring_view(outcome.history), touched, self.levels, live=True
-        )
+        scoring = time.perf_counter()
+        frame = _features(risk.scoring_view(outcome.history), touched)
+        rows = _warning_rows(risk, frame, self.levels)
+        writing = time.perf_counter()
         changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
         with self._store.use() as store, store.transaction():
             stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])
@@ -783,7 +799,7 @@ class LiveWarnings:
                     "AND status = 'open'",
                     [stale],
                 )
-        seconds = time.perf_counter() - outcome.pushed_at
+        committed_at = time.perf_counter()
         result = AlertsWritten(
             model=risk.model_ref,
             scored=len(touched),
@@ -791,8 +807,13 @@ class LiveWarnings:
             refreshed=int(is_open.sum()),
             withdrawn=len(stale),
             kept_reviewed=int((is_stored & ~is_open).sum()),
-            push_to_alert_seconds=seconds,
+            push_to_alert_seconds=committed_at - outcome.pushed_at,
+            score_seconds=writing - scoring,
+            write_seconds=committed_at - writing,
+            committed_at=committed_at,
         )
+        # pushed traffic for drift, once the warnings are committed: not on their way
+        record_frame(risk.name, risk.version, risk.model.metadata, frame, risk.model.predict_proba)
         logger.info("warnings as pushed: %s", result)
         return result
 
@@ -813,7 +834,7 @@ class LiveWarnings:
         records = records_from_frames(frames) if ocids else []
         if not records:
             return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(risk, risk.history, records, self.levels)
+        rows = _warning_rows(risk, _features(risk.history, records), self.levels)
         with self._store.use() as store, store.transaction():
             written = store.insert_new("alerts", rows)
         return AlertsWritten(model=risk.model_ref, scored=len(records), written=written)

@@ -15,10 +15,10 @@ PSI noise) and the score's PSI or any input's exceeds ``drift_warning_psi`` (0.2
 
 Recording. The scoring code (``serving.jobs.procurement``, ``serving.jobs.esg``,
 ``serving.jobs.learning``) calls ``record_scored`` or ``record_frame`` with the model's name,
-version and metadata (for the study models, ``metadata_`` of the ``MasteryModel`` or ``StudyRecommender``:
-a mastery read records one row per knowledge point, the probe each ``p_correct`` was
-predicted from; a suggestion request records a bounded, evenly spaced sample of the
-member's candidates with the ranker's raw score); it reaches the monitor the
+version and metadata (for the study models, ``metadata_`` of the ``MasteryModel`` or
+``StudyRecommender``: a mastery read records one row per knowledge point, the probe each
+``p_correct`` was predicted from; a suggestion request records a bounded, evenly spaced sample
+of the member's candidates with the ranker's raw score); it reaches the monitor the
 lifespan installed for the process (``install``), so routes, pushes and a hot-swapped
 champion all record without the monitor being threaded through them. The service runs one
 app per process (``workers`` is 1 while the store is DuckDB); tests that start several apps

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,29 +130,46 @@ def remove_spool(path: Path) -> None:
 # Pushing to the live state
 
 
+# The phases of a run the answer times (seconds summed over its chunks): reading the file,
+# storing a chunk (its transaction, waiting for the store included), reading back the
+# processes it touched, updating the live history, scoring, writing the alerts, and the
+# other online sources' pushes.
+PHASES = ("read", "store", "reload", "online_update", "score", "alert_write", "other_sources")
+
+
 @dataclass
 class LivePush:
     """What pushing a run's chunks did, summed over the chunks.
 
     ``procurement``: processes new to the history, changed (replaced), unchanged, and alerts
-    written, refreshed and withdrawn; ``push_to_alert_seconds``: the slowest chunk's time
-    from push to committed alerts. ``others``: each registered online push's last summary by
-    name. ``failed``: the pushes that raised (logged; the rows are stored)."""
+    written, refreshed and withdrawn. ``commit_to_alert_seconds``: the slowest chunk's time
+    from its store commit (when its processes are ingested) to its alerts committed: every
+    process of a chunk waited that long at most. ``push_to_alert_seconds``: the same from the
+    live push's start (after the commit and the read-back). ``phase_seconds``: ``PHASES``.
+    ``others``: each registered online push's last summary by name. ``failed``: the pushes
+    that raised (logged; the rows are stored)."""
 
     pushes: int = 0
     procurement: dict[str, int] = field(default_factory=dict)
     model_version: str | None = None
+    commit_to_alert_seconds: float | None = None
     push_to_alert_seconds: float | None = None
+    phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     others: dict[str, Any] = field(default_factory=dict)
     unrouted_tables: set[str] = field(default_factory=set)
     failed: list[str] = field(default_factory=list)
 
-    def add_procurement(self, summary: PushSummary) -> None:
+    def add_phase(self, phase: str, seconds: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
+
+    def add_procurement(self, summary: PushSummary, committed_at: float | None = None) -> None:
+        """Count ``summary``; ``committed_at``: ``time.perf_counter()`` at its chunk's commit."""
         counts = {
             "new": len(summary.new),
             "changed": len(summary.changed),
             "unchanged": summary.unchanged,
         }
+        self.add_phase("online_update", summary.push_seconds)
         written = summary.alerts
         if written is not None:
             self.model_version = written.model.version
@@ -161,6 +178,12 @@ class LivePush:
                 "alerts_refreshed": written.refreshed,
                 "alerts_withdrawn": written.withdrawn,
             }
+            self.add_phase("score", written.score_seconds)
+            self.add_phase("alert_write", written.write_seconds)
+            if committed_at is not None and written.committed_at is not None:
+                self.commit_to_alert_seconds = max(
+                    self.commit_to_alert_seconds or 0.0, written.committed_at - committed_at
+                )
         for name, value in counts.items():
             self.procurement[name] = self.procurement.get(name, 0) + value
         if summary.push_to_alert_seconds is not None:
@@ -175,21 +198,27 @@ def _push_name(push: OnlinePush) -> str:
 
 
 def push_to_live_state(
-    app_state: Any, frames_by_table: Mapping[str, pd.DataFrame], live: LivePush | None = None
+    app_state: Any,
+    frames_by_table: Mapping[str, pd.DataFrame],
+    live: LivePush | None = None,
+    *,
+    committed_at: float | None = None,
 ) -> LivePush:
     """Push one chunk's stored rows (table → frame, store columns; procurement tables hold
     whole processes) to the procurement state and every callable in
-    ``app_state.online_push``; never raises."""
+    ``app_state.online_push``; never raises. ``committed_at``: ``time.perf_counter()`` when
+    the chunk committed."""
     live = live if live is not None else LivePush()
     live.pushes += 1
     procurement: ProcurementState | None = getattr(app_state, "procurement", None)
     batch = procurement_batch(frames_by_table)
     if procurement is not None and batch:
         try:
-            live.add_procurement(procurement.push(batch))
+            live.add_procurement(procurement.push(batch), committed_at)
         except Exception:
             logger.exception("the procurement push failed; the rows are stored")
             live.failed.append("procurement")
+    others_started = time.perf_counter()
     for push in list(getattr(app_state, ONLINE_PUSH_STATE, None) or []):
         name = _push_name(push)
         try:
@@ -200,6 +229,7 @@ def push_to_live_state(
             continue
         if summary is not None:
             live.others[str(summary.get("source", name))] = summary
+    live.add_phase("other_sources", time.perf_counter() - others_started)
     return live
 
 
@@ -269,14 +299,41 @@ def _store_failure_chunk(kind: str, path: Path, read: int, error: Exception) -> 
     return rest_of_file_chunk(kind, path, read, "storing", error)
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """One chunk stored: what it did, its rows for the live state, and when it committed
+    (``time.perf_counter()``) with the seconds of storing and of reading back."""
+
+    stored: StoredChunk
+    frames: dict[str, pd.DataFrame]
+    committed_at: float
+    store_seconds: float
+    reload_seconds: float
+
+
 def _store_one(
     shared: SharedStore, personal: PersonalData, chunk: ReadChunk, *, with_live: bool
-) -> tuple[StoredChunk, dict[str, pd.DataFrame]]:
+) -> _Stored:
+    started = time.perf_counter()
     with shared.use() as store:
         with store.transaction():
             stored = store_chunk(store, personal, chunk)
+        committed_at = time.perf_counter()
         frames = live_frames(store, stored) if with_live and stored.new_rows else {}
-    return stored, frames
+    return _Stored(
+        stored, frames, committed_at, committed_at - started, time.perf_counter() - committed_at
+    )
+
+
+def _timed_chunks(chunks: Iterator[ReadChunk], live: LivePush) -> Iterator[ReadChunk]:
+    """``chunks``, the time spent reading each added to ``live``'s ``read`` phase."""
+    while True:
+        started = time.perf_counter()
+        chunk = next(chunks, None)
+        live.add_phase("read", time.perf_counter() - started)
+        if chunk is None:
+            return
+        yield chunk
 
 
 def ingest_spooled(
@@ -293,20 +350,22 @@ def ingest_spooled(
     run = ServiceIngest(IngestReport(kind=kind, source_file=path.name), LivePush())
     started, started_at = time.perf_counter(), now_utc()
     chunks = read_chunks(kind, path, personal)
-    for chunk in chunks:
+    for chunk in _timed_chunks(chunks, run.live):
         try:
-            stored, frames = _store_one(shared, personal, chunk, with_live=app_state is not None)
+            done = _store_one(shared, personal, chunk, with_live=app_state is not None)
         except (duckdb.Error, StoreError, ValueError, TypeError, AssertionError) as error:
             logger.exception("%s %s: a chunk could not be stored", kind, path.name)
             chunks.close()
             failure = _store_failure_chunk(kind, path, run.report.records_in, error)
-            stored, frames = _store_one(shared, personal, failure, with_live=False)
+            done = _store_one(shared, personal, failure, with_live=False)
             chunk = failure
         run.report.add(chunk)
-        run.report.new_rows += stored.new_rows
+        run.report.new_rows += done.stored.new_rows
         run.chunks += 1
-        if frames:
-            push_to_live_state(app_state, frames, run.live)
+        run.live.add_phase("store", done.store_seconds)
+        run.live.add_phase("reload", done.reload_seconds)
+        if done.frames:
+            push_to_live_state(app_state, done.frames, run.live, committed_at=done.committed_at)
     run.report.seconds = time.perf_counter() - started
     with shared.use() as store:
         store.insert_new("ingest_runs", run_row(run.report, started_at))

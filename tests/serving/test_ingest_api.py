@@ -31,7 +31,7 @@ from features.procurement.history import (
 from ingest.run import NOT_NEWER_WARNING, READERS
 from lodestar.cli import main
 from serving.app import create_app
-from serving.live.ingest import SPOOL_DIR_NAME, push_to_live_state
+from serving.live.ingest import PHASES, SPOOL_DIR_NAME, push_to_live_state
 from serving.settings import ServiceSettings
 from store.database import Store
 from tests.online.test_procurement_source import RTOL
@@ -282,6 +282,16 @@ def test_releases_pushed_in_pieces_equal_a_full_build_and_warn(
         written = sum(a["live"]["procurement"].get("alerts_written", 0) for a in answers)
         assert written > 0, "the withheld weeks should hold some warnings"
         assert {a["live"]["model_version"] for a in answers} == {state.risk.version}
+        for answer in answers:
+            # ingestion (the chunk's commit) to alerts committed spans the live push, which
+            # starts after the commit; every phase is timed
+            live_answer = answer["live"]
+            assert (
+                0 < live_answer["push_to_alert_seconds"] <= live_answer["commit_to_alert_seconds"]
+            )
+            assert set(live_answer["phase_seconds"]) == set(PHASES)
+            assert all(seconds >= 0 for seconds in live_answer["phase_seconds"].values())
+            assert live_answer["phase_seconds"]["score"] > 0
         with store_of(client) as store:
             assert store.count("alerts") == alerts_before + written
             full = ProcurementHistory.from_frames(

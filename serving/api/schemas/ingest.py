@@ -19,8 +19,22 @@ class LivePushOut(BaseModel):
         "in the live history; alerts written, refreshed and withdrawn"
     )
     model_version: str | None = Field(description="the champion version that scored them")
+    commit_to_alert_seconds: float | None = Field(
+        description="ingestion to warning, the issue's 'within a second of its ingestion': "
+        "the slowest chunk's time from its store commit (its processes are then ingested) "
+        "to its alerts committed, so every process of the run waited at most this long; "
+        "None when nothing was scored"
+    )
     push_to_alert_seconds: float | None = Field(
-        description="slowest chunk: from its push to its alerts committed"
+        description="slowest chunk: from its live push's start (after the commit and the "
+        "read-back of its processes) to its alerts committed"
+    )
+    phase_seconds: dict[str, float] = Field(
+        description="seconds summed over the chunks: read (the reader), store (each chunk's "
+        "transaction, waiting for the store included), reload (reading back the processes a "
+        "chunk touched), online_update (the live history), score (features, model, "
+        "explanations), alert_write (the alerts' transaction, waiting included), "
+        "other_sources (the other online sources' pushes)"
     )
     others: dict[str, Any] = Field(description="each other online source's summary, by name")
     unrouted_tables: list[str] = Field(description="tables no live state consumes")
@@ -68,7 +82,9 @@ class IngestOut(BaseModel):
                 pushes=live.pushes,
                 procurement=live.procurement,
                 model_version=live.model_version,
+                commit_to_alert_seconds=live.commit_to_alert_seconds,
                 push_to_alert_seconds=live.push_to_alert_seconds,
+                phase_seconds={name: round(value, 6) for name, value in live.phase_seconds.items()},
                 others=live.others,
                 unrouted_tables=sorted(live.unrouted_tables),
                 failed=live.failed,
