@@ -25,10 +25,15 @@ install: $(BIN)/activate ## create .venv and install the locked dependencies
 lock: install ## recompile requirements.lock from requirements.in (versions only, no addresses)
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
 
-demo: install ## the main job: keys, demo world, ingestion, models, then the service on $(HOST):$(PORT)
-	$(BIN)/lodestar demo --scale $(SCALE)
+REPLAY_FROM ?= 2025-12-01
+REPLAY_SPEED ?= 6
+demo: install ## the main job: keys, demo world, models, the service on $(HOST):$(PORT), and the world's last month replayed into it
+	$(BIN)/lodestar demo --scale $(SCALE) --until $(REPLAY_FROM)
 	$(MAKE) --no-print-directory models
 	LODESTAR_HOST=$(HOST) LODESTAR_PORT=$(PORT) $(BIN)/python -m serving demo-credentials
+	LODESTAR_TOKEN=$$($(BIN)/python -m serving token --subject demo-replay --role integration) \
+		$(BIN)/lodestar replay --from $(REPLAY_FROM) --speed $(REPLAY_SPEED) \
+		--service-url http://$(HOST):$(PORT) --wait 600 2>&1 | sed -u 's/^/[replay] /' &
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
 models: install ## snapshot the store; train, gate and register every model on it; score the store into alerts

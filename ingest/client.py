@@ -50,15 +50,19 @@ def service_answers(url: str, *, timeout: float = PROBE_SECONDS) -> bool:
         connection.close()
 
 
-def send_file(url: str, token: str, kind: str, path: Path) -> dict[str, Any]:
-    """Post ``path`` to ``{url}/v1/ingest/{kind}?filename=<its name>``; the service's answer
+def send_file(
+    url: str, token: str, kind: str, path: Path, *, filename: str | None = None
+) -> dict[str, Any]:
+    """Post ``path`` to ``{url}/v1/ingest/{kind}?filename=<filename or its name>``; the
+    service's answer
     (``serving.api.schemas.ingest.IngestOut`` as a dict). Raises ``ServiceIngestError`` with the
     service's error message on any answer but 200."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{kind}: no such file {path}")
     connection, prefix = _connection(url, ANSWER_SECONDS)
-    target = f"{prefix}/v1/ingest/{quote(kind, safe='')}?filename={quote(path.name, safe='')}"
+    name = quote(filename or path.name, safe="")
+    target = f"{prefix}/v1/ingest/{quote(kind, safe='')}?filename={name}"
     headers = {
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/octet-stream",

@@ -10,6 +10,8 @@
     lodestar snapshot                  # an encrypted Parquet snapshot of the store, for training
     lodestar snapshot --list           # the snapshots kept under <data_dir>/snapshots
     lodestar demo                      # keys + generate (if missing) + ingest
+    lodestar demo --until 2025-12-01   # ... ingesting only what was dated before that day
+    lodestar replay --from 2025-12-01  # post the rest, day by day, to the running service
 
 Settings come from ``LODESTAR_*`` environment variables; ``--data-dir`` and ``--key-file``
 override them. Exit codes: 0 success, 1 a command failed with a message, 2 bad usage.
@@ -22,6 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
@@ -256,7 +259,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"using the existing world at {settings.resolved_world_dir} (--regenerate to redo)")
     args.files, args.kind, args.world = [], None, None
     args.service_url, args.token, args.local = None, None, True
+    if args.until:
+        from lodestar.replay import ensure_cut
+
+        cut = ensure_cut(settings.resolved_world_dir, settings.data_dir, args.until, 1)
+        print(f"ingesting what the world held before {args.until} ({cut.before})")
+        args.world = str(cut.before)
     return cmd_ingest(args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from lodestar.replay import ReplayPlan, ensure_cut, replay, wait_for_service
+
+    settings = _settings(args)
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        raise UsageError(f"replay needs an integration token ({TOKEN_VARIABLE} or --token)")
+    plan = ReplayPlan(start=args.start, piece_days=args.piece_days, speed=args.speed)
+    cut = ensure_cut(settings.resolved_world_dir, settings.data_dir, plan.start, plan.piece_days)
+    url = args.service_url or settings.service_url
+    if not wait_for_service(url, args.wait):
+        print(f"lodestar: no service answered at {url} within {args.wait:g} s", file=sys.stderr)
+        return 1
+    print(
+        f"replaying {len(cut.pieces)} pieces of {plan.piece_days} day(s) from {plan.start} "
+        f"to {url} at {plan.speed:g} world days per minute"
+    )
+    posted = replay(cut, plan, url, token)
+    print(f"replay done: {posted} pieces posted")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,7 +344,33 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common, world_options], help="keys, demo world and ingestion in one go"
     )
     demo.add_argument("--regenerate", action="store_true", help="write the world again")
+    demo.add_argument(
+        "--until",
+        type=date.fromisoformat,
+        help="ingest only records dated before this day (the rest is for `lodestar replay`)",
+    )
     demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="post the world after a day to the running service, piece by piece",
+    )
+    replay.add_argument(
+        "--from", dest="start", type=date.fromisoformat, required=True, help="first day"
+    )
+    replay.add_argument("--piece-days", type=int, default=1, help="world days per piece")
+    replay.add_argument(
+        "--speed", type=float, default=6.0, help="world days per real minute (0: no pause)"
+    )
+    replay.add_argument(
+        "--service-url", help="the running service (default: $LODESTAR_SERVICE_URL or local 8000)"
+    )
+    replay.add_argument("--token", help=f"integration token (default: ${TOKEN_VARIABLE})")
+    replay.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for the service to answer"
+    )
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 
@@ -323,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with owner_only_files():
             result: int = args.func(args)
         return result
+    except UsageError as error:
+        print(f"lodestar: {error}", file=sys.stderr)
+        return 2
     except (
         MissingSecretError,
         StoreError,
