@@ -1,4 +1,20 @@
-"""The command line of the procurement risk job."""
+"""The command line of the procurement risk job.
+
+Usage::
+
+    python -m training.procurement_risk train [--data-dir DIR] [--key-file FILE]
+        [--snapshot DIR] [--tracking-uri URI] [--review-capacity 0.03] [--n-estimators 100]
+        [--num-leaves 7] [--learning-rate 0.1] [--calibration platt|isotonic]
+        [--train-end YYYY-MM-DD] [--calibration-end YYYY-MM-DD] [--label-cutoff YYYY-MM-DD]
+        [--seed 0] [--quiet]
+    python -m training.procurement_risk score [--data-dir DIR] [--key-file FILE]
+        [--tracking-uri URI] [--alias champion] [--store-write] [--quiet]
+
+The tracking URI is ``--tracking-uri``, else ``LODESTAR_MLFLOW_TRACKING_URI``, else
+``sqlite:///<data_dir>/mlflow.db`` (``Settings.resolved_mlflow_tracking_uri``); it is always
+set explicitly before MLflow is touched. With a SQLite store the run artefacts go to
+``<folder of the .db>/mlartifacts``, never to a ``./mlruns`` in the working folder.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The feature frame the procurement risk model trains and scores on, and its data version."""
+"""The feature frame the model trains and scores on, and its data version.
+
+Unit and features: one row per contracting process, built by
+``features.procurement.build.build_process_features`` from a snapshot of the store
+(``training.data_source``: ``--snapshot``, else the newest), each feature as of the process's
+``decision_date``.
+"""
 
 from __future__ import annotations
 

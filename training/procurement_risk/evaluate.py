@@ -1,4 +1,12 @@
-"""Evaluation of the model against the red-flag-count and unsupervised baselines."""
+"""Evaluation, in the same run on the same test months: the model (calibrated probability)
+against the count of red flags fired and the unsupervised score alone. Per scorer: PR-AUC
+(average precision) and ROC-AUC on the audited test processes; precision and recall when the
+top ``review_capacity`` share of *all* test processes is alerted (ties at the cut share the
+remaining budget fractionally); recall per planted scheme at the same capacity (from
+``<truth_dir>/process_schemes.csv`` when the folder exists: evaluation only, never a feature);
+for the model also the Brier score (calibrated and raw LightGBM probability) and a
+reliability table and plot.
+"""
 
 from __future__ import annotations
 

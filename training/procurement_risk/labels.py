@@ -1,4 +1,25 @@
-"""Labels from audit outcomes, attached to the feature frame with each row's split part."""
+"""Labels (``labels_from_outcomes``), from ``audit_outcomes``: a process's label is its latest
+decisive audit verdict: 1 = ``confirmed`` (a finding), 0 = ``dismissed`` (audited, nothing
+found); a process with only ``needs_information`` verdicts, or never audited, has no label.
+Unaudited processes are not negatives: the audit is targeted (schemed processes are audited
+more often) and most processes are never audited, so treating them as 0 would teach the model
+what auditors choose to look at, mixed with what they miss. The model learns from audited
+processes only (no positive-unlabelled reweighting); the probability it gives is "an audit
+would confirm a finding". Unlabelled processes still count in the alert budget (thresholds and
+precision/recall at capacity are per share of *all* processes) and train the unsupervised
+isolation forest.
+
+Which outcomes count (``attach_labels``): by default every outcome in the store, however late
+it arrived (audit outcomes arrive two to nine months after the award; the store
+holds them up to late 2026). Why that does not leak: the features of every row are built as
+of its own decision date, the test rows' labels are used only to evaluate, and no training row
+is decided in or after the test months; a training label that arrived after the test months
+began is information about an earlier process, not about any test process. What it does
+flatter is the label *count*: a model trained on 1 October would know only the outcomes
+confirmed by then (about none for August, few for June–July). ``--label-cutoff`` keeps only
+the training and calibration labels confirmed before a date, to measure that deployment
+case; the test labels always use everything known.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,19 @@
-"""MLflow signature and the champion gate of the procurement risk model."""
+"""MLflow registration and the champion gate.
+
+MLflow: experiment ``procurement-risk``; parameters, metrics, the data version (sha256 of the
+feature frame and the labels), plots (SHAP summary from ``shap.TreeExplainer`` on a sample,
+precision–recall, reliability), the summary table, and the model as a pyfunc
+(``models.procurement.pyfunc.RiskPyfunc``; it answers probabilities) with its signature and
+input example, registered as ``procurement-risk``. The new version gets the alias
+``challenger``. Gate: the current ``champion`` is loaded and scored on this run's test months;
+the challenger takes ``champion`` (and drops ``challenger``) only if there is no champion, or
+the champion cannot score today's features, or the challenger's PR-AUC beats the champion's by
+more than ``--min-improvement`` (default 0: a tie keeps the champion). The decision is logged
+as tags ``gate.*`` on the run and the model version. The feature-defining settings the
+features were built with (approval thresholds, legal tender line, minimum tender days) are
+saved in the model's metadata under ``feature_settings`` and logged as
+``feature_settings.json``: the service computes this model's features with them.
+"""
 
 from __future__ import annotations
 

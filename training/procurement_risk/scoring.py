@@ -1,4 +1,13 @@
-"""Batch scoring of the store with a registered model, and alert writing."""
+"""Batch scoring and alert writing.
+
+``score`` loads ``models:/procurement-risk@champion`` (``--alias`` to choose another), scores
+every process in the store and, with ``--store-write``, writes the warnings (levels red,
+orange, yellow) to the ``alerts`` table: ``alert_id`` is the sha256 of the model name, version
+and ocid, so a second run with the same model adds nothing and keeps reviewers' statuses.
+Writing needs the store read-write, which DuckDB allows to one process: stop the service
+first. Without ``--store-write`` it only reports what it would write. Unlike ``train``, ``score``
+reads the live store (it writes back to it).
+"""
 
 from __future__ import annotations
 

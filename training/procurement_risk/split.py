@@ -1,4 +1,8 @@
-"""The time split on decision dates: train, calibration and test months."""
+"""Time split (``default_split``), on ``decision_date``: the last three months of the data are
+the test months, the month before them calibrates (Platt scaling by default) and sets the
+warning thresholds, everything earlier trains. On the 2025 demo world: train January–August,
+calibrate September, test October–December.
+"""
 
 from __future__ import annotations
 
