@@ -15,7 +15,7 @@ from ``TABLES``; a test checks that no personal column is left unprotected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Level = Literal["core", "important", "general"]
 PersonalClass = Literal["none", "personal", "sensitive"]
@@ -257,6 +257,18 @@ PARTIES = Table(
     key=("ocid", "party_id"),
     description="parties as named in each process",
 )
+
+AuditScheme = Literal[
+    "bid_rigging",
+    "price_inflation",
+    "split_purchase",
+    "single_source_abuse",
+    "related_bidders",
+    "contract_inflation",
+    "other",
+]
+"""What a confirmed audit finding names as done (``audit_outcomes.scheme``; empty for none)."""
+AUDIT_SCHEMES: tuple[str, ...] = get_args(AuditScheme)
 
 AUDIT_OUTCOMES = Table(
     "audit_outcomes",

@@ -33,7 +33,7 @@ from pathlib import Path
 from core.security import PersonalData
 from ingest.readers.columns import AUDIT_OUTCOME_COLUMNS, read_csv_chunks
 from ingest.readers.common import ReadChunk, RecordError, parse_date
-from store.schema import AUDIT_OUTCOMES
+from store.schema import AUDIT_OUTCOMES, AUDIT_SCHEMES
 
 READER = "audit_outcomes"
 ORIGIN_FILE = "file"
@@ -43,17 +43,7 @@ HEADER = ("ocid", "finding", "scheme", "confirmed_at")
 CONFIRMED = "confirmed"
 FINDINGS = frozenset({CONFIRMED, "dismissed", "needs_information"})
 FINDING_SYNONYMS = {"violation": CONFIRMED, "no_violation": "dismissed"}
-SCHEMES = frozenset(
-    {
-        "bid_rigging",
-        "price_inflation",
-        "split_purchase",
-        "single_source_abuse",
-        "related_bidders",
-        "contract_inflation",
-        "other",
-    }
-)
+SCHEMES = frozenset(AUDIT_SCHEMES)
 
 
 def _code(value: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import date
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import pytest
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
 from features.esg.specs import FEATURE_NAMES, HAS_ANY_HISTORY, MODEL_FEATURES, MONOTONE_CONSTRAINTS
-from models.esg.model import UNKNOWN, EsgModel, band_of
-from models.esg.pyfunc import predictions_frame
+from models.esg.model import EsgModel, band_of
 from models.procurement.model import PlattCalibrator
 
 AS_OF = date(2024, 1, 1)
@@ -67,37 +65,6 @@ def _penalty(i: int, severity: str = "serious") -> dict:
     return {"event_id": f"E{i}", "event_type": "env_penalty", "event_date": date(2023, 1 + i, 1),
             "severity": severity, "deaths": 0, "fine_cny": 100_000.0, "listed_until": None,
             "evidence_document": f"P{i}.pdf"}  # fmt: skip
-
-
-def test_adding_a_penalty_never_lowers_the_score(model: EsgModel) -> None:
-    scores = []
-    for count in range(6):
-        history = _history([_penalty(i) for i in range(count)])
-        scores.append(model.score(supplier_features(history, ["S1"], AS_OF))[0])
-    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(scores))
-    assert scores[-1] > scores[0]
-
-
-def test_renaming_a_supplier_changes_nothing(model: EsgModel) -> None:
-    events = [_penalty(0), _penalty(1, "major")]
-    first = model.assess(supplier_features(_history(events, "S1"), ["S1"], AS_OF))[0]
-    second = model.assess(supplier_features(_history(events, "X-9"), ["X-9"], AS_OF))[0]
-    assert first.score == second.score
-    assert first.band == second.band
-    assert [r.feature for r in first.reasons] == [r.feature for r in second.reasons]
-
-
-def test_supplier_with_no_data_is_unknown_never_safe(model: EsgModel) -> None:
-    empty = SupplierHistory.from_frames({}, category_factors={})
-    (assessment,) = model.assess(supplier_features(empty, ["NOBODY"], AS_OF))
-    assert assessment.unknown
-    assert assessment.band == UNKNOWN
-    assert assessment.action == "manual_review"
-    assert assessment.reasons[0].feature == HAS_ANY_HISTORY
-    assert "not scored as safe" in assessment.reasons[0].sentence_en
-    assert (
-        predictions_frame(model, supplier_features(empty, ["NOBODY"], AS_OF))["band"][0] == UNKNOWN
-    )
 
 
 def test_contributions_sum_to_the_raw_score(model: EsgModel) -> None:

@@ -249,12 +249,3 @@ def test_assess_agrees_with_the_single_methods(model: RiskModel, data: tuple) ->
     assert np.allclose(assessment.raw_score, model.raw_score(frame))
     assert assessment.warning_level.tolist() == model.warning_level(assessment.probability).tolist()
     assert [len(r) for r in assessment.reasons] == [len(r) for r in model.top_reasons(frame, 3)]
-
-
-def test_price_feature_is_monotone(model: RiskModel, data: tuple) -> None:
-    frame = data[0].head(50)
-    previous = model.predict_proba(frame.assign(**{PRICE: 0.5}))
-    for ratio in (1.0, 1.5, 2.0, 4.0, 10.0):
-        current = model.predict_proba(frame.assign(**{PRICE: ratio}))
-        assert (current >= previous - 1e-12).all()
-        previous = current

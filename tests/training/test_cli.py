@@ -26,6 +26,7 @@ from training.cli import (
     options_from,
 )
 from training.procurement_risk import TimeSplit
+from training.procurement_risk import cli as procurement_risk_cli
 from training.tracking import GateDecision
 
 # Per options class: the fields kept off the command line, and options that differ from the
@@ -202,6 +203,8 @@ MAINS: dict[str, ModuleType] = {
     "mastery": mastery,
     "recommender": recommender,
 }
+TRAIN_LOOKUP: dict[str, ModuleType] = {"procurement_risk": procurement_risk_cli}
+"""Where a job's ``main`` finds its ``train``, when that is not the job's own module."""
 
 
 @pytest.mark.parametrize("job", list(MAINS))
@@ -273,7 +276,7 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
         )
         return _result(job)
 
-    monkeypatch.setattr(module, "train", fake_train)
+    monkeypatch.setattr(TRAIN_LOOKUP.get(job, module), "train", fake_train)
     installation = ["--data-dir", str(tmp_path), "--tracking-uri", "sqlite:///x.db", "--quiet"]
     snapshot = ["--snapshot", str(tmp_path / "snapshots" / "one")]
     assert module.main(["train", *installation, *snapshot, *argv]) == 0
@@ -311,7 +314,7 @@ def test_main_reports_a_failed_run_with_exit_code_1(
         def failing_train(*_: Any, error: Exception = error, **__: Any) -> Any:
             raise error
 
-        monkeypatch.setattr(module, "train", failing_train)
+        monkeypatch.setattr(TRAIN_LOOKUP.get(job, module), "train", failing_train)
         assert module.main(["train", "--data-dir", str(tmp_path), "--quiet"]) == 1
         captured = capsys.readouterr()
         assert captured.err.strip() == f"error: {error}"

@@ -11,6 +11,7 @@ import pytest
 from core.settings import Settings
 from features.esg.history import SupplierHistory
 from features.learning.kt_features import build_events, sort_events
+from models.procurement.alerts import DECISION_DATE
 from store.database import Store, StoreReader
 from store.snapshot import SnapshotError, latest_snapshot, list_snapshots, snapshot_root
 from training import procurement_risk, supplier_esg
@@ -55,7 +56,7 @@ def _data_versions() -> dict[str, Callable[[StoreReader, Settings], str]]:
     def procurement(source: StoreReader, settings: Settings) -> str:
         frame = procurement_risk.build_feature_frame(source, settings)
         outcomes = procurement_risk.read_audit_outcomes(source)
-        split = procurement_risk.default_split(frame[procurement_risk.DECISION_DATE])
+        split = procurement_risk.default_split(frame[DECISION_DATE])
         labelled = procurement_risk.attach_labels(frame, outcomes, split, label_cutoff=None)
         return procurement_risk.data_version(labelled)
 

@@ -15,20 +15,13 @@ from serving.api.schemas.common import (
     UtcDateTime,
 )
 from serving.platform.errors import ErrorDetail
+from store.schema import AuditScheme
 
 WarningLevel = Literal["red", "orange", "yellow", "none"]
 AlertLevel = Literal["red", "orange", "yellow"]
 Verdict = Literal["confirmed", "dismissed", "needs_information"]
 AlertStatus = Literal["open", "confirmed", "dismissed", "needs_information"]
-Scheme = Literal[
-    "bid_rigging",
-    "price_inflation",
-    "split_purchase",
-    "single_source_abuse",
-    "related_bidders",
-    "contract_inflation",
-    "other",
-]
+Scheme = AuditScheme
 
 MAX_BATCH_RELEASES = 500
 MAX_COMMENT_CHARS = 2000

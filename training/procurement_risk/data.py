@@ -1,0 +1,38 @@
+"""The feature frame the model trains and scores on, and its data version.
+
+Unit and features: one row per contracting process, built by
+``features.procurement.build.build_process_features`` from a snapshot of the store
+(``training.data_source``: ``--snapshot``, else the newest), each feature as of the process's
+``decision_date``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.settings import Settings
+from features.procurement.build import build_process_features
+from features.procurement.history import ProcurementHistory
+from features.procurement.specs import FEATURES, IDENTITY_COLUMNS
+from models.procurement.alerts import DECISION_DATE, OCID
+from store.database import StoreReader
+from training.procurement_risk.labels import LABEL
+from training.procurement_risk.options import TrainingError
+from training.tracking import frame_digest
+
+
+def build_feature_frame(store: StoreReader, settings: Settings) -> pd.DataFrame:
+    """One row per process: ``IDENTITY_COLUMNS`` and ``FEATURES``, sorted by decision date."""
+    history = ProcurementHistory.from_store(store, settings=settings)
+    frame = build_process_features(history)
+    missing = [c for c in (*IDENTITY_COLUMNS, *FEATURES) if c not in frame.columns]
+    if missing:
+        raise TrainingError(f"the feature builder did not return column(s) {missing}")
+    frame = frame.copy()
+    frame[DECISION_DATE] = pd.to_datetime(frame[DECISION_DATE])
+    return frame.sort_values([DECISION_DATE, OCID], kind="stable").reset_index(drop=True)
+
+
+def data_version(frame: pd.DataFrame) -> str:
+    """sha256 over the ocids, decision dates, features, parts and labels, in row order."""
+    return frame_digest(frame[[OCID, DECISION_DATE, *FEATURES, "part", LABEL]])

@@ -1,0 +1,202 @@
+"""The training run: features, fit, evaluate, log, register, gate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.settings import Settings
+from features.procurement.feature_settings import FEATURE_SETTINGS_KEY, feature_settings_of
+from features.procurement.history import HistoryRules
+from features.procurement.specs import FEATURES
+from models.drift import DRIFT_REFERENCE
+from models.procurement.alerts import DECISION_DATE
+from models.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
+from training.data_source import open_training_snapshot
+from training.plots import log_figures, plot_reliability, plot_shap_summary
+from training.procurement_risk.data import build_feature_frame, data_version
+from training.procurement_risk.evaluate import evaluate, read_truth, summary_table
+from training.procurement_risk.fit import drift_reference, fit_risk_model
+from training.procurement_risk.labels import LABEL, attach_labels, read_audit_outcomes
+from training.procurement_risk.options import (
+    EXPERIMENT,
+    MONOTONE_INCREASING_FEATURES,
+    PIP_PACKAGES,
+    REGISTERED_MODEL,
+    TrainingError,
+    TrainingOptions,
+)
+from training.procurement_risk.plots import plot_precision_recall
+from training.procurement_risk.register import champion_gate, signature_frame
+from training.procurement_risk.split import TimeSplit, default_split
+from training.tracking import (
+    GateDecision,
+    experiment_id,
+    finite_metrics,
+    record_gate,
+    register_challenger,
+    start_tracking,
+)
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str
+    gate: GateDecision
+    metrics: dict[str, float]
+    summary: str
+    split: TimeSplit
+    data_version: str
+
+
+@contextmanager
+def _step(bar: tqdm, description: str) -> Iterator[None]:
+    bar.set_description(description)
+    yield
+    bar.update(1)
+
+
+def train(
+    settings: Settings,
+    options: TrainingOptions,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+    snapshot: Path | None = None,
+) -> TrainResult:
+    """Build, fit, evaluate, log, register and gate (see the module docstring), on the
+    store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    uri, client = start_tracking(settings, tracking_uri)
+    bar = tqdm(total=6, disable=quiet, unit="step")
+    with _step(bar, "features"), open_training_snapshot(settings, snapshot, quiet=quiet) as data:
+        frame = build_feature_frame(data, settings)
+        outcomes = read_audit_outcomes(data)
+        source = data.manifest
+    split = (
+        TimeSplit(options.train_end, options.calibration_end)
+        if options.train_end and options.calibration_end
+        else default_split(frame[DECISION_DATE])
+    )
+    labelled = attach_labels(frame, outcomes, split, label_cutoff=options.label_cutoff)
+    version_hash = data_version(labelled)
+    test = labelled[labelled["part"] == "test"]
+    if test.empty:
+        raise TrainingError(f"no process decided on or after {split.calibration_end}")
+    with _step(bar, "fit"):
+        model = fit_risk_model(labelled, options)
+        model.metadata.update(
+            {
+                "data_version": version_hash,
+                "train_end": split.train_end.isoformat(),
+                "calibration_end": split.calibration_end.isoformat(),
+                DRIFT_REFERENCE: drift_reference(model, labelled)
+                .with_data_version(version_hash)
+                .to_dict(),
+                FEATURE_SETTINGS_KEY: feature_settings_of(HistoryRules.from_settings(settings)),
+            }
+        )
+    with _step(bar, "evaluate"):
+        truth = read_truth(settings)
+        evaluation = evaluate(model, test, review_capacity=options.review_capacity, truth=truth)
+    metrics: dict[str, float] = evaluation["metrics"]
+    parts = labelled.groupby("part")
+    counts = {
+        f"{part}.{what}": float(value)
+        for part, rows in parts
+        for what, value in (
+            ("processes", len(rows)),
+            ("audited", rows[LABEL].notna().sum()),
+            ("confirmed", (rows[LABEL] == 1).sum()),
+        )
+    }
+    summary = summary_table(metrics)
+
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
+        with _step(bar, "log"):
+            mlflow.log_params(
+                {
+                    "review_capacity": options.review_capacity,
+                    "n_estimators": options.n_estimators,
+                    "num_leaves": options.num_leaves,
+                    "learning_rate": options.learning_rate,
+                    "min_data_in_leaf": options.min_data_in_leaf,
+                    "calibration": model.metadata["calibration"],
+                    "train_months": f"< {split.train_end}",
+                    "calibration_months": f"{split.train_end} .. < {split.calibration_end}",
+                    "test_months": f">= {split.calibration_end}",
+                    "label_cutoff": str(options.label_cutoff or "all outcomes in the store"),
+                    "labels": "1 confirmed, 0 dismissed (latest verdict); unaudited unlabelled",
+                    "n_features": len(FEATURES),
+                    "monotone_increasing": ",".join(
+                        f for f in MONOTONE_INCREASING_FEATURES if f in FEATURES
+                    )
+                    or "none",
+                    "seed": options.seed,
+                    "data_version": version_hash,
+                    "truth_available": truth is not None,
+                }
+            )
+            mlflow.set_tags(
+                {
+                    "data_version": version_hash,
+                    "snapshot": source.path.name,
+                    "snapshot.data_version": source.data_version,
+                }
+            )
+            mlflow.log_metrics({**counts, **finite_metrics(metrics)})
+            for level, threshold in model.thresholds.items():
+                mlflow.log_metric(f"threshold.{level}", threshold)
+            mlflow.log_dict(model.metadata[FEATURE_SETTINGS_KEY], "feature_settings.json")
+            mlflow.log_text(summary, "summary.md")
+            mlflow.log_text(evaluation["reliability"].to_csv(index=False), "reliability.csv")
+            labels = test[LABEL].to_numpy(dtype=float)
+            reliability = plot_reliability(
+                evaluation["reliability"],
+                observed="observed share confirmed",
+                title="reliability, audited test processes (n per bin)",
+            )
+            log_figures(
+                {
+                    "precision_recall.png": plot_precision_recall(labels, evaluation["scores"]),
+                    "reliability.png": reliability,
+                    "shap_summary.png": plot_shap_summary(model, test, seed=options.seed),
+                }
+            )
+        with _step(bar, "register"):
+            example = signature_frame(test.head(5))
+            version = register_challenger(
+                client,
+                REGISTERED_MODEL,
+                model,
+                RiskPyfunc(),
+                artifact_key=ARTIFACT_KEY,
+                packages=PIP_PACKAGES,
+                signature=infer_signature(example, predictions_frame(model, example)),
+                input_example=example,
+            )
+        with _step(bar, "gate"):
+            gate = champion_gate(
+                client,
+                test,
+                metrics["model.pr_auc"],
+                min_improvement=options.min_improvement,
+            )
+            record_gate(client, REGISTERED_MODEL, version, gate, metric_key="pr_auc")
+    bar.close()
+    return TrainResult(
+        run_id=run.info.run_id,
+        model_version=version,
+        gate=gate,
+        metrics={**counts, **metrics},
+        summary=summary,
+        split=split,
+        data_version=version_hash,
+    )

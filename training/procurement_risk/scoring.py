@@ -1,0 +1,99 @@
+"""Batch scoring and alert writing.
+
+``score`` loads ``models:/procurement-risk@champion`` (``--alias`` to choose another), scores
+every process in the store and, with ``--store-write``, writes the warnings (levels red,
+orange, yellow) to the ``alerts`` table: ``alert_id`` is the sha256 of the model name, version
+and ocid, so a second run with the same model adds nothing and keeps reviewers' statuses.
+Writing needs the store read-write, which DuckDB allows to one process: stop the service
+first. Without ``--store-write`` it only reports what it would write. Unlike ``train``, ``score``
+reads the live store (it writes back to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+from tqdm import tqdm
+
+from core.settings import Settings
+from models.procurement.alerts import alerts_frame
+from models.procurement.model import RiskModel
+from store.database import Store, StoreError
+from training.procurement_risk.data import build_feature_frame
+from training.procurement_risk.options import REGISTERED_MODEL, ScoringError
+from training.tracking import CHAMPION, start_tracking
+
+
+@dataclass
+class ScoreResult:
+    model_version: str
+    scored: int
+    alerts: pd.DataFrame
+    written: int | None = None  # new rows in the alerts table; None without --store-write
+    by_level: dict[str, int] = field(default_factory=dict)
+
+
+def open_store(settings: Settings, *, read_only: bool) -> Store:
+    try:
+        return Store.open(settings, settings.keyring(), read_only=read_only)
+    except StoreError as error:
+        if read_only:
+            raise
+        raise ScoringError(
+            f"writing alerts needs the store opened read-write, and DuckDB allows one writer: "
+            f"stop the service (it holds the store) and run again. ({error})"
+        ) from error
+
+
+def score(
+    settings: Settings,
+    *,
+    tracking_uri: str | None = None,
+    alias: str = CHAMPION,
+    store_write: bool = False,
+    quiet: bool = False,
+) -> ScoreResult:
+    """Score every process in the store with ``models:/procurement-risk@<alias>``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri, client = start_tracking(settings, tracking_uri)
+    try:
+        registered = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+    except MlflowException as error:
+        raise ScoringError(
+            f"no model {REGISTERED_MODEL}@{alias} at {uri}: run "
+            f"`python -m training.procurement_risk train` first"
+        ) from error
+    version = str(registered.version)
+    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+    model: RiskModel = loaded.unwrap_python_model().risk_model
+
+    with open_store(settings, read_only=not store_write) as store:
+        with tqdm(total=1, desc="features", unit="step", disable=quiet) as bar:
+            frame = build_feature_frame(store, settings)
+            bar.update(1)
+        with tqdm(total=len(frame), desc="score", unit="process", disable=quiet) as bar:
+            alerts = alerts_frame(
+                model,
+                frame,
+                model_name=REGISTERED_MODEL,
+                model_version=version,
+                scored_at=datetime.now(UTC).replace(tzinfo=None),
+                on_chunk=bar.update,
+            )
+        written = None
+        if store_write:
+            with store.transaction():
+                written = store.insert_new("alerts", alerts)
+            store.checkpoint()
+    by_level = alerts["warning_level"].value_counts().to_dict()
+    return ScoreResult(
+        model_version=version,
+        scored=len(frame),
+        alerts=alerts,
+        written=written,
+        by_level={str(k): int(v) for k, v in by_level.items()},
+    )
