@@ -321,7 +321,7 @@ def ingest_world(
     *,
     on_file: Callable[[str, Path], Callable[[int], None] | None] | None = None,
 ) -> list[IngestReport]:
-    """Ingest every file of a folder in the standard layout (``ingest.layout``): the demo world's."""
+    """Ingest every file of a folder in the standard layout (``ingest.layout``)."""
     reports = []
     for kind, path in standard_paths(Path(world_dir)):
         if not path.exists():
