@@ -52,7 +52,7 @@ unit values, bids, awards and contracts.
 Also tolerated silently, as OCDS publishers commonly write them: numbers as ids (kept as
 text) and Armenia's lot references (``relatedLot``; ``relatedLots`` of ``{"lotId"}``).
 Amounts keep their currency and are never converted. Dates become naive UTC. Frames are typed
-from ``store.schema`` (``columns.schema_frame``), never from the data. Contact names and
+from ``store.schema`` (``tabular.schema_frame``), never from the data. Contact names and
 telephones are stored only encrypted (and the telephone's fingerprint); reasons never quote
 them, and a release the reader fails on for an unforeseen reason is quarantined with the
 exception's type only.
@@ -75,7 +75,6 @@ from ocdsmerge import Merger
 from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 
 from core.security import PersonalData
-from ingest.readers.columns import schema_frame
 from ingest.readers.common import (
     ReadChunk,
     RecordError,
@@ -85,6 +84,7 @@ from ingest.readers.common import (
     open_text,
     parse_timestamp,
 )
+from ingest.readers.tabular import schema_frame
 from store.database import QuarantineRecord, file_sha256
 
 READER = "ocds"
