@@ -51,7 +51,7 @@ from ingest.readers.common import (
     now_utc,
     open_text,
 )
-from ingest.readers.ocds_release import TABLE_COLUMNS, ReleaseFlattener, Rows, _array
+from ingest.readers.ocds_release import TABLE_COLUMNS, ReleaseFlattener, Rows, array_field
 from ingest.readers.tabular import schema_frame
 from store.database import QuarantineRecord, file_sha256
 
@@ -177,7 +177,7 @@ def _record_unit(record: object, path: str) -> Unit:
         return Unit(ocid or _ocid(record, path), [compiled], mergeable=False)
     embedded = [
         release
-        for release in _array(record, "releases", path)
+        for release in array_field(record, "releases", path)
         if isinstance(release, dict) and set(release) - {"url", "date", "tag"}
     ]
     if not embedded:

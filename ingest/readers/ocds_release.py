@@ -208,7 +208,8 @@ def _object(parent: dict, key: str, path: str) -> dict:
     return value
 
 
-def _array(parent: dict, key: str, path: str) -> list:
+def array_field(parent: dict, key: str, path: str) -> list:
+    """``parent[key]`` as a list (missing or null: empty); any other type is a ``RecordError``."""
     value = parent.get(key)
     if value is None:
         return []
@@ -219,7 +220,7 @@ def _array(parent: dict, key: str, path: str) -> list:
 
 def _elements(parent: dict, key: str, path: str) -> Iterator[tuple[int, dict, str]]:
     """``(position, object, path of the object + ".")`` for an array of objects."""
-    for position, element in enumerate(_array(parent, key, path)):
+    for position, element in enumerate(array_field(parent, key, path)):
         element_path = f"{path}{key}[{position}]."
         if not isinstance(element, dict):
             raise RecordError(
@@ -286,7 +287,7 @@ def _organisation_ids(parent: dict, key: str, path: str) -> list[str]:
 
 def _strings(parent: dict, key: str, path: str) -> list[str]:
     strings = []
-    for position, value in enumerate(_array(parent, key, path)):
+    for position, value in enumerate(array_field(parent, key, path)):
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise RecordError(f"{path}{key}[{position}]: expected text, got {type(value).__name__}")
         strings.append(str(value))
@@ -300,7 +301,7 @@ def _related_lots(parent: dict, path: str) -> list[str]:
     ``relatedLots`` entries that are objects ``{"lotId": ...}`` (or ``{"id": ...}``).
     """
     lots = []
-    for position, reference in enumerate(_array(parent, "relatedLots", path)):
+    for position, reference in enumerate(array_field(parent, "relatedLots", path)):
         reference_path = f"{path}relatedLots[{position}]"
         if isinstance(reference, dict):
             lot = _text(reference, "lotId", f"{reference_path}.") or _text(
