@@ -22,12 +22,12 @@ from world.layout import (
     TRUTH_RINGS,
     TRUTH_SUPPLIER_ESG,
 )
-from world.procurement import (
+from world.procurement import generate_procurement_world
+from world.procurement_plans import (
     APPROVAL_THRESHOLDS,
     LEGAL_TENDER_THRESHOLD,
     SCHEME_RATES,
     SPLIT_WINDOW_DAYS,
-    generate_procurement_world,
 )
 from world.suppliers_gen import (
     CERTIFICATION_HEADER,
