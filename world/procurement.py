@@ -50,7 +50,7 @@ from world.procurement_plans import (
     TENDER_PERIOD_VIOLATION_SHARE,
     Market,
     ProcessPlan,
-    _market,
+    build_market,
 )
 from world.procurement_releases import ReleaseWriter
 from world.procurement_schemes import build_plans
@@ -121,7 +121,7 @@ def generate_procurement_world(
     """Write suppliers/*.csv, procurement/releases.jsonl and audit_outcomes.csv into
     ``world_dir`` and the planted truth into ``truth_dir``; returns the record counts."""
     world = build_supplier_world(config)
-    market = _market(config, world)
+    market = build_market(config, world)
     plans = build_plans(market)
     writer = ReleaseWriter(market)
     award_days: list[date | None] = []

@@ -205,7 +205,7 @@ def _buyers(config: WorldConfig) -> list[Buyer]:
     return buyers
 
 
-def _market(config: WorldConfig, world: SupplierWorld) -> Market:
+def build_market(config: WorldConfig, world: SupplierWorld) -> Market:
     rng = config.rng("price-index")
     months = (config.end.year - config.start.year) * 12 + config.end.month - config.start.month + 1
     index = {
@@ -234,7 +234,7 @@ def _market(config: WorldConfig, world: SupplierWorld) -> Market:
 # Honest processes
 
 
-def _method_for(value: float, u: float) -> str:
+def method_for(value: float, u: float) -> str:
     low, high = APPROVAL_THRESHOLDS
     if value < low:
         return "enquiry" if u < 0.85 else "single"
@@ -261,7 +261,7 @@ def _method_for(value: float, u: float) -> str:
     return "open" if u < 0.97 else "single"
 
 
-def _round_bid(amount: float) -> float:
+def round_bid(amount: float) -> float:
     step = 100.0 if amount >= 100_000 else 1.0
     return round(round(amount / step) * step, 2)
 
@@ -285,7 +285,7 @@ def _competition(
     if all(s == "disqualified" for s in statuses):
         statuses[0] = "valid"
     lot.bids = [
-        (b, _round_bid(fair * float(f)), s)
+        (b, round_bid(fair * float(f)), s)
         for b, f, s in zip(bidders, factors, statuses, strict=True)
     ]
     valid = sorted((amount, b) for b, amount, s in lot.bids if s == "valid")
@@ -296,9 +296,7 @@ def _competition(
 def _direct(market: Market, rng: np.random.Generator, lot: LotPlan, premium: float = 0.02) -> None:
     supplier = market.bidders(rng, lot.category.code, 1)[0]
     lot.winner = supplier
-    lot.award = _round_bid(
-        lot.market_unit * lot.quantity * float(np.exp(rng.normal(premium, 0.04)))
-    )
+    lot.award = round_bid(lot.market_unit * lot.quantity * float(np.exp(rng.normal(premium, 0.04))))
     lot.bids = []
 
 
@@ -308,7 +306,7 @@ def _quantity(category: MaterialCategory, noise: float) -> float:
     return float(max(1, round(category.quantity_median * math.exp(noise))))
 
 
-def _honest_plans(market: Market, count: int) -> list[ProcessPlan]:
+def honest_plans(market: Market, count: int) -> list[ProcessPlan]:
     rng = market.config.rng("proc-honest")
     cat_p = np.array([c.order_weight for c in CATEGORIES])
     categories = rng.choice(len(CATEGORIES), size=count, p=cat_p / cat_p.sum())
@@ -330,7 +328,7 @@ def _honest_plans(market: Market, count: int) -> list[ProcessPlan]:
             unit *= float(service_noise[i])
         quantity = _quantity(category, float(qty_noise[i]))
         estimate = round(unit * quantity * float(markup[i]), 2)
-        method = _method_for(estimate, float(method_u[i]))
+        method = method_for(estimate, float(method_u[i]))
         lots = [LotPlan(category, spec, quantity, unit, estimate, [], -1, 0.0)]
         if (
             method == "open"
@@ -340,7 +338,7 @@ def _honest_plans(market: Market, count: int) -> list[ProcessPlan]:
         ):
             lots = _split_into_lots(market, rng, lots[0], day, buyer, int(rng.integers(2, 4)))
         plan = ProcessPlan(buyer, day, method, lots)
-        _tender_days(rng, plan)
+        set_tender_days(rng, plan)
         for lot in lots:
             if method == "single":
                 _direct(market, rng, lot)
@@ -375,7 +373,7 @@ def _split_into_lots(
     return lots
 
 
-def _tender_days(rng: np.random.Generator, plan: ProcessPlan) -> None:
+def set_tender_days(rng: np.random.Generator, plan: ProcessPlan) -> None:
     if plan.method == "single":
         plan.tender_days = 0
         return

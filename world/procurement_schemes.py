@@ -42,10 +42,10 @@ from world.procurement_plans import (
     LotPlan,
     Market,
     ProcessPlan,
-    _honest_plans,
-    _method_for,
-    _round_bid,
-    _tender_days,
+    honest_plans,
+    method_for,
+    round_bid,
+    set_tender_days,
 )
 from world.suppliers_gen import (
     CATEGORIES,
@@ -105,13 +105,13 @@ def _bid_rigging(market: Market, count: int) -> list[ProcessPlan]:
                     others[int(i)]
                     for i in sorted(rng.choice(len(others), size=len(others) - 1, replace=False))
                 ]
-            win_amount = _round_bid(fair * float(rng.uniform(1.08, 1.2)))
+            win_amount = round_bid(fair * float(rng.uniform(1.08, 1.2)))
             pattern = str(rng.choice(["cover", "identical", "regular"], p=[0.6, 0.2, 0.2]))
             if pattern == "regular":
                 step = float(rng.uniform(0.015, 0.03))
-                covers = [_round_bid(win_amount * (1 + step * (k + 1))) for k in range(len(others))]
+                covers = [round_bid(win_amount * (1 + step * (k + 1))) for k in range(len(others))]
             else:
-                covers = [_round_bid(win_amount * float(rng.uniform(1.01, 1.06))) for _ in others]
+                covers = [round_bid(win_amount * float(rng.uniform(1.01, 1.06))) for _ in others]
                 if pattern == "identical" and len(covers) >= 2:
                     covers[1] = covers[0]
             lot.bids = [(winner, win_amount, "valid")] + [
@@ -122,7 +122,7 @@ def _bid_rigging(market: Market, count: int) -> list[ProcessPlan]:
                 if outsider:
                     status = "disqualified" if rng.random() < 0.4 else "valid"
                     lot.bids.append(
-                        (outsider[0], _round_bid(fair * float(rng.uniform(1.22, 1.4))), status)
+                        (outsider[0], round_bid(fair * float(rng.uniform(1.22, 1.4))), status)
                     )
             order = rng.permutation(len(lot.bids))
             lot.bids = [lot.bids[int(k)] for k in order]
@@ -136,7 +136,7 @@ def _bid_rigging(market: Market, count: int) -> list[ProcessPlan]:
             plan = ProcessPlan(buyer, day, method, [lot], scheme="bid_rigging")
             winner_id = market.world.suppliers[winner].supplier_id
             plan.detail = f"ring={ring.ring_id};winner={winner_id};pattern={pattern}"
-            _tender_days(rng, plan)
+            set_tender_days(rng, plan)
             plans.append(plan)
     return plans
 
@@ -174,7 +174,7 @@ def _price_inflation(market: Market, count: int) -> list[ProcessPlan]:
             value = _log_uniform(rng, 20_000, 300_000)
             lot = _sized_lot(market, rng, category, day, buyer, value)
             markup = float(rng.uniform(0.2, 0.6))
-            lot.award = _round_bid(lot.market_unit * lot.quantity * (1 + markup))
+            lot.award = round_bid(lot.market_unit * lot.quantity * (1 + markup))
             lot.estimate = round(lot.award * float(rng.uniform(1.0, 1.05)), 2)
             lot.winner = supplier
             u = rng.random()
@@ -187,14 +187,14 @@ def _price_inflation(market: Market, count: int) -> list[ProcessPlan]:
                     rng, category.code, int(rng.integers(1, 3)), exclude=(supplier,)
                 )
                 lot.bids = [(supplier, lot.award, "valid")] + [
-                    (o, _round_bid(lot.award * float(rng.uniform(1.02, 1.12))), "valid")
+                    (o, round_bid(lot.award * float(rng.uniform(1.02, 1.12))), "valid")
                     for o in others
                 ]
             plan.detail = (
                 f"buyer={market.buyers[buyer].buyer_id};supplier={market.world.suppliers[supplier].supplier_id};"
                 f"category={category.code};markup={markup:.2f}"
             )
-            _tender_days(rng, plan)
+            set_tender_days(rng, plan)
             plans.append(plan)
     return plans
 
@@ -265,7 +265,7 @@ def _split_purchases(market: Market, count: int) -> list[ProcessPlan]:
                     for o in others
                 ]
             plan = ProcessPlan(buyer, day, method, [lot], scheme="split_purchase", detail=detail)
-            _tender_days(rng, plan)
+            set_tender_days(rng, plan)
             plans.append(plan)
     return plans
 
@@ -282,7 +282,7 @@ def _single_source_abuse(market: Market, count: int) -> list[ProcessPlan]:
             premium = float(rng.uniform(0.05, 0.25))
             lot.winner, lot.award = (
                 supplier,
-                _round_bid(lot.market_unit * lot.quantity * (1 + premium)),
+                round_bid(lot.market_unit * lot.quantity * (1 + premium)),
             )
             lot.estimate = round(lot.award * float(rng.uniform(1.0, 1.03)), 2)
             plan = ProcessPlan(buyer, day, "single", [lot], scheme="single_source_abuse")
@@ -308,27 +308,27 @@ def _related_bidders(market: Market, count: int) -> list[ProcessPlan]:
             )
             fair = lot.market_unit * lot.quantity
             winner = group.members[turn % len(group.members)]
-            lot.winner, lot.award = winner, _round_bid(fair * float(rng.uniform(1.04, 1.12)))
+            lot.winner, lot.award = winner, round_bid(fair * float(rng.uniform(1.04, 1.12)))
             lot.bids = [(winner, lot.award, "valid")] + [
-                (m, _round_bid(lot.award * float(rng.uniform(1.01, 1.06))), "valid")
+                (m, round_bid(lot.award * float(rng.uniform(1.01, 1.06))), "valid")
                 for m in group.members
                 if m != winner
             ]
             n_outsiders = max(int(rng.integers(0, 3)), 3 - len(group.members))
             for outsider in market.bidders(rng, category.code, n_outsiders, exclude=group.members):
                 lot.bids.append(
-                    (outsider, _round_bid(fair * float(rng.uniform(1.12, 1.3))), "valid")
+                    (outsider, round_bid(fair * float(rng.uniform(1.12, 1.3))), "valid")
                 )
             order = rng.permutation(len(lot.bids))
             lot.bids = [lot.bids[int(k)] for k in order]
             lot.estimate = round(max(lot.award, fair) * float(rng.uniform(1.0, 1.08)), 2)
-            method = _method_for(lot.estimate, float(rng.random()))
+            method = method_for(lot.estimate, float(rng.random()))
             method = "enquiry" if method == "single" else method
             if lot.estimate >= LEGAL_TENDER_THRESHOLD:
                 method = "open"
             plan = ProcessPlan(buyer, day, method, [lot], scheme="related_bidders")
             plan.detail = f"group={group.group_id};shared={'|'.join(group.shared)}"
-            _tender_days(rng, plan)
+            set_tender_days(rng, plan)
             plans.append(plan)
     return plans
 
@@ -365,7 +365,7 @@ def build_plans(market: Market) -> list[ProcessPlan]:
         + _single_source_abuse(market, counts["single_source_abuse"])
         + _related_bidders(market, counts["related_bidders"])
     )
-    honest = _honest_plans(market, market.config.n_processes - len(schemed))
+    honest = honest_plans(market, market.config.n_processes - len(schemed))
     _contract_inflation(market, honest, counts["contract_inflation"])
     plans = schemed + honest
     order = sorted(range(len(plans)), key=lambda k: (plans[k].start, k))
