@@ -43,17 +43,22 @@ from features.rosters import shift_patterns_json
 from world.config import WorldConfig
 from world.layout import SHIFT_PATTERNS, TRUTH_MASTERY, TRUTH_MEMBERS
 from world.learner_model import LatentLearners
-from world.learning_catalogue import KNOWLEDGE_POINTS, _Calendar, build_catalogue
+from world.learning_catalogue import KNOWLEDGE_POINTS, Calendar, build_catalogue
 from world.learning_files import (
-    _catalogue_json,
-    _knowledge_points_csv,
-    _learning_rates_json,
-    _mastery_csv,
-    _members_csv,
-    _statement_lines,
-    _truth_members_csv,
+    catalogue_json,
+    knowledge_points_csv,
+    learning_rates_json,
+    mastery_csv,
+    members_csv,
+    statement_lines,
+    truth_members_csv,
 )
-from world.learning_sessions import _latent_traits, _roster_windows, _schedule_to_target, _simulate
+from world.learning_sessions import (
+    latent_traits,
+    roster_windows,
+    schedule_to_target,
+    simulate_answers,
+)
 from world.people import sample_members
 
 TRUTH_LEARNING_RATES = "learning_rates.json"
@@ -68,38 +73,38 @@ def generate_learning_world(
     learning_dir = world_dir / "learning"
     learning_dir.mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
-    cal = _Calendar.of(config)
+    cal = Calendar.of(config)
     n_kps = config.n_knowledge_points
     catalogue = build_catalogue(config, cal)
     members = sample_members(
         config.rng("learning-members"), config.n_members, config.start, config.end
     )
-    traits = _latent_traits(config, members, n_kps)
-    windows = _roster_windows(members, cal)
-    sessions, factor = _schedule_to_target(config, cal, members, traits, catalogue, windows)
+    traits = latent_traits(config, members, n_kps)
+    windows = roster_windows(members, cal)
+    sessions, factor = schedule_to_target(config, cal, members, traits, catalogue, windows)
     learners = LatentLearners.from_baseline(
         traits["baseline"], traits["absorb"], traits["check_in_only"]
     )
-    rows, monthly = _simulate(config, cal, sessions, catalogue, learners)
+    rows, monthly = simulate_answers(config, cal, sessions, catalogue, learners)
 
     (learning_dir / "knowledge_points.csv").write_text(
-        _knowledge_points_csv(n_kps), encoding="utf-8"
+        knowledge_points_csv(n_kps), encoding="utf-8"
     )
-    (learning_dir / "catalogue.json").write_bytes(_catalogue_json(catalogue, cal))
-    (learning_dir / "members.csv").write_text(_members_csv(members), encoding="utf-8")
+    (learning_dir / "catalogue.json").write_bytes(catalogue_json(catalogue, cal))
+    (learning_dir / "members.csv").write_text(members_csv(members), encoding="utf-8")
     (world_dir / SHIFT_PATTERNS).write_text(shift_patterns_json(), encoding="utf-8")
     with (learning_dir / "statements.jsonl").open("wb") as handle:
-        for batch in _statement_lines(config, cal, members, catalogue, sessions, rows):
+        for batch in statement_lines(config, cal, members, catalogue, sessions, rows):
             handle.write(batch)
 
     (truth_dir / TRUTH_MEMBERS).write_text(
-        _truth_members_csv(members, traits, sessions, rows, learners, cal), encoding="utf-8"
+        truth_members_csv(members, traits, sessions, rows, learners, cal), encoding="utf-8"
     )
     with (truth_dir / TRUTH_MASTERY).open("w", encoding="utf-8") as text:
-        for part in _mastery_csv(members, monthly, cal, n_kps):
+        for part in mastery_csv(members, monthly, cal, n_kps):
             text.write(part)
     (truth_dir / TRUTH_LEARNING_RATES).write_text(
-        _learning_rates_json(config, learners.rates, traits, factor), encoding="utf-8"
+        learning_rates_json(config, learners.rates, traits, factor), encoding="utf-8"
     )
     return {
         "learning_members": len(members),

@@ -188,7 +188,7 @@ class Catalogue:
 
 
 @dataclass
-class _Calendar:
+class Calendar:
     start: date
     n_days: int
     month: np.ndarray  # 1..12 per day
@@ -197,7 +197,7 @@ class _Calendar:
     month_last: np.ndarray
 
     @classmethod
-    def of(cls, config: WorldConfig) -> _Calendar:
+    def of(cls, config: WorldConfig) -> Calendar:
         n_days = (config.end - config.start).days + 1
         days = [config.start + timedelta(days=d) for d in range(n_days)]
         month = np.array([d.month for d in days])
@@ -224,7 +224,7 @@ def _dedupe(titles: list[str]) -> list[str]:
     return unique
 
 
-def build_catalogue(config: WorldConfig, cal: _Calendar) -> Catalogue:
+def build_catalogue(config: WorldConfig, cal: Calendar) -> Catalogue:
     """``config.n_content`` items; the first ``MANDATORY_SHARE`` (at least one a month) are the
     months' mandatory items, the rest free choice over all KPs."""
     rng = config.rng("learning-catalogue")

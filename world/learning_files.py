@@ -22,22 +22,22 @@ from world.learning_catalogue import (
     KNOWLEDGE_POINTS,
     MANDATORY_SHARE,
     NEW_CONTENT_SHARE,
+    Calendar,
     Catalogue,
-    _Calendar,
 )
 from world.learning_sessions import (
-    _ANSWERED,
-    _COMPLETED,
-    _EXPERIENCED,
-    _FAILED,
-    _PASSED,
+    ANSWERED,
     CHECK_IN_ABSORB,
     CHECK_IN_DURATION_FACTOR,
     CHECK_IN_ONLY_RATE,
+    COMPLETED,
+    EXPERIENCED,
+    FAILED,
     MANDATORY_PARTICIPATION,
     ONBOARDING_BOOST,
     ONBOARDING_DAYS,
     PASS_MARK,
+    PASSED,
     VERBS,
     Sessions,
 )
@@ -70,7 +70,7 @@ def _csv_text(header: Sequence[str], records: Sequence[Sequence[object]]) -> str
     return buffer.getvalue()
 
 
-def _knowledge_points_csv(n_kps: int) -> str:
+def knowledge_points_csv(n_kps: int) -> str:
     return _csv_text(
         ("kp_id", "name_zh", "name_en", "domain"),
         [
@@ -80,7 +80,7 @@ def _knowledge_points_csv(n_kps: int) -> str:
     )
 
 
-def _catalogue_json(catalogue: Catalogue, cal: _Calendar) -> bytes:
+def catalogue_json(catalogue: Catalogue, cal: Calendar) -> bytes:
     items = []
     for i in range(len(catalogue)):
         month = int(catalogue.mandatory_month[i])
@@ -102,7 +102,7 @@ def _catalogue_json(catalogue: Catalogue, cal: _Calendar) -> bytes:
     return orjson.dumps(items, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def _members_csv(members: pd.DataFrame) -> str:
+def members_csv(members: pd.DataFrame) -> str:
     frame = members[list(MEMBER_COLUMNS)].copy()
     frame["party_member"] = np.where(frame["party_member"], "true", "false")
     frame["joined_on"] = [day.isoformat() for day in frame["joined_on"]]
@@ -124,9 +124,9 @@ def _uuid4_strings(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in pieces]
 
 
-def _statement_lines(
+def statement_lines(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     members: pd.DataFrame,
     catalogue: Catalogue,
     sessions: Sessions,
@@ -212,7 +212,7 @@ def _statement_lines(
         text = durations.get(duration, "")
         if duration >= 0 and not text:
             text = durations[duration] = _iso_duration(duration)
-        if verb == _ANSWERED:
+        if verb == ANSWERED:
             key = (item, question)
             target = question_objects.get(key)
             if target is None:
@@ -233,19 +233,19 @@ def _statement_lines(
         else:
             statement["object"] = objects[item]
             statement["context"] = contexts[item][web]
-            if verb == _EXPERIENCED:
+            if verb == EXPERIENCED:
                 statement["result"] = {
                     "duration": text,
                     "completion": bool(sessions.completed[session]),
                 }
-            elif verb in (_PASSED, _FAILED):
+            elif verb in (PASSED, FAILED):
                 statement["result"] = {
                     "duration": text,
                     "completion": True,
                     "score": {"scaled": round(score, 4)},
-                    "success": verb == _PASSED,
+                    "success": verb == PASSED,
                 }
-            elif verb == _COMPLETED:
+            elif verb == COMPLETED:
                 statement["result"] = {"duration": text, "completion": True}
         lines.append(dumps(statement, option=sort_keys))
         if len(lines) >= STATEMENT_BATCH:
@@ -289,17 +289,17 @@ def _question_context(
     }
 
 
-def _truth_members_csv(
+def truth_members_csv(
     members: pd.DataFrame,
     traits: dict[str, np.ndarray],
     sessions: Sessions,
     rows: dict[str, np.ndarray],
     learners: LatentLearners,
-    cal: _Calendar,
+    cal: Calendar,
 ) -> str:
     n = len(members)
     row_member = sessions.member[rows["session"]]
-    answered = rows["verb"] == _ANSWERED
+    answered = rows["verb"] == ANSWERED
     n_sessions = np.bincount(sessions.member, minlength=n)
     n_statements = np.bincount(row_member, minlength=n)
     n_answered = np.bincount(row_member[answered], minlength=n)
@@ -335,8 +335,8 @@ def _truth_members_csv(
     return frame.to_csv(index=False, lineterminator="\n")
 
 
-def _mastery_csv(
-    members: pd.DataFrame, monthly: np.ndarray, cal: _Calendar, n_kps: int
+def mastery_csv(
+    members: pd.DataFrame, monthly: np.ndarray, cal: Calendar, n_kps: int
 ) -> Iterator[str]:
     """Month-end mastery probabilities from each member's joining month on, as CSV text in
     one part per member (so memory stays flat at any scale)."""
@@ -362,7 +362,7 @@ def _mastery_csv(
         yield "".join(parts)
 
 
-def _learning_rates_json(
+def learning_rates_json(
     config: WorldConfig, rates: LearningRates, traits: dict[str, np.ndarray], factor: float
 ) -> str:
     document = {

@@ -16,7 +16,7 @@ import pandas as pd
 from features.rosters import PATTERNS, free_minutes
 from world.config import WorldConfig
 from world.learner_model import LatentLearners
-from world.learning_catalogue import KNOWLEDGE_POINTS, MONTH_THEMES, Catalogue, _Calendar
+from world.learning_catalogue import KNOWLEDGE_POINTS, MONTH_THEMES, Calendar, Catalogue
 from world.people import ROLES
 
 CHECK_IN_ONLY_RATE = 0.08  # exact share of members planted as "check-in only"
@@ -33,7 +33,7 @@ PASS_MARK = 0.6  # share of a quiz's questions right to pass
 ONBOARDING_DAYS, ONBOARDING_BOOST = 30, 2.0
 
 VERBS = ("launched", "experienced", "answered", "passed", "failed", "completed")
-_LAUNCHED, _EXPERIENCED, _ANSWERED, _PASSED, _FAILED, _COMPLETED = range(6)
+LAUNCHED, EXPERIENCED, ANSWERED, PASSED, FAILED, COMPLETED = range(6)
 # order of statements that share a timestamp within a session
 _VERB_ORDER = np.array([0, 1, 2, 3, 3, 4])
 
@@ -76,7 +76,7 @@ class Sessions:
 # ----------------------------------------------------------------------------- members
 
 
-def _latent_traits(config: WorldConfig, members: pd.DataFrame, n_kps: int) -> dict[str, np.ndarray]:
+def latent_traits(config: WorldConfig, members: pd.DataFrame, n_kps: int) -> dict[str, np.ndarray]:
     rng = config.rng("learning-traits")
     n = len(members)
     party = members["party_member"].to_numpy(bool)
@@ -111,7 +111,7 @@ def _latent_traits(config: WorldConfig, members: pd.DataFrame, n_kps: int) -> di
     }
 
 
-def _roster_windows(members: pd.DataFrame, cal: _Calendar) -> dict[str, np.ndarray]:
+def roster_windows(members: pd.DataFrame, cal: Calendar) -> dict[str, np.ndarray]:
     """Free windows per (pattern, crew) group and day: ``start``/``length`` minutes, padded."""
     groups = sorted(
         {(p, c) for p, c in zip(members["shift_pattern"], members["crew"], strict=True)}
@@ -137,7 +137,7 @@ def _roster_windows(members: pd.DataFrame, cal: _Calendar) -> dict[str, np.ndarr
 # ---------------------------------------------------------------------------- sessions
 
 
-def _season(cal: _Calendar) -> np.ndarray:
+def _season(cal: Calendar) -> np.ndarray:
     factor = np.ones(cal.n_days)
     for d in range(cal.n_days):
         day = cal.start + timedelta(days=d)
@@ -155,7 +155,7 @@ def _season(cal: _Calendar) -> np.ndarray:
     return factor
 
 
-def _party_day(cal: _Calendar, month: int) -> int:
+def _party_day(cal: Calendar, month: int) -> int:
     """The themed party day: the month's second Friday."""
     first = cal.month_first[month]
     fridays = [d for d in range(first, cal.month_last[month] + 1) if cal.weekday[d] == 4]
@@ -164,7 +164,7 @@ def _party_day(cal: _Calendar, month: int) -> int:
 
 def _mandatory_sessions(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     members: pd.DataFrame,
     traits: dict[str, np.ndarray],
     catalogue: Catalogue,
@@ -203,7 +203,7 @@ def _mandatory_sessions(
 
 def _voluntary_sessions(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     members: pd.DataFrame,
     traits: dict[str, np.ndarray],
     catalogue: Catalogue,
@@ -286,7 +286,7 @@ def _voluntary_sessions(
 
 def _schedule(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     members: pd.DataFrame,
     traits: dict[str, np.ndarray],
     catalogue: Catalogue,
@@ -387,9 +387,9 @@ def _statement_count(sessions: Sessions, catalogue: Catalogue) -> np.ndarray:
     return 1 + (~quiz) + sessions.n_answered + (quiz & sessions.completed) + sessions.completed
 
 
-def _schedule_to_target(
+def schedule_to_target(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     members: pd.DataFrame,
     traits: dict[str, np.ndarray],
     catalogue: Catalogue,
@@ -429,13 +429,13 @@ def _statement_rows(sessions: Sessions, catalogue: Catalogue) -> dict[str, np.nd
     parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
     none = np.full(n, -1, dtype=np.int64)
     zero = np.zeros(n, dtype=np.int64)
-    parts.append((index, _LAUNCHED, sessions.start, none, zero))
+    parts.append((index, LAUNCHED, sessions.start, none, zero))
     reading = np.where(case & done, np.round(0.8 * logged), logged).astype(np.int64)
     experienced = ~quiz
     parts.append(
         (
             index[experienced],
-            _EXPERIENCED,
+            EXPERIENCED,
             (sessions.start + reading)[experienced],
             reading[experienced],
             zero[experienced],
@@ -451,7 +451,7 @@ def _statement_rows(sessions: Sessions, catalogue: Catalogue) -> dict[str, np.nd
     parts.append(
         (
             answered_session,
-            _ANSWERED,
+            ANSWERED,
             sessions.start[answered_session] + np.round(answer_time).astype(np.int64),
             np.round(per_question[answered_session]).astype(np.int64),
             question,
@@ -459,10 +459,10 @@ def _statement_rows(sessions: Sessions, catalogue: Catalogue) -> dict[str, np.nd
     )
     graded = quiz & done
     parts.append(
-        (index[graded], _PASSED, (sessions.start + logged)[graded], logged[graded], zero[graded])
+        (index[graded], PASSED, (sessions.start + logged)[graded], logged[graded], zero[graded])
     )
     parts.append(
-        (index[done], _COMPLETED, (sessions.start + logged)[done], logged[done], zero[done])
+        (index[done], COMPLETED, (sessions.start + logged)[done], logged[done], zero[done])
     )
     rows = {
         "session": np.concatenate([p[0] for p in parts]),
@@ -476,9 +476,9 @@ def _statement_rows(sessions: Sessions, catalogue: Catalogue) -> dict[str, np.nd
     return {name: values[order] for name, values in rows.items()}
 
 
-def _simulate(
+def simulate_answers(
     config: WorldConfig,
-    cal: _Calendar,
+    cal: Calendar,
     sessions: Sessions,
     catalogue: Catalogue,
     learners: LatentLearners,
@@ -487,7 +487,7 @@ def _simulate(
     and the month-end mastery probabilities ``(12, n_members, n_kps)``."""
     rows = _statement_rows(sessions, catalogue)
     rng = config.rng("learning-answers")
-    answered = np.flatnonzero(rows["verb"] == _ANSWERED)
+    answered = np.flatnonzero(rows["verb"] == ANSWERED)
     a_session = rows["session"][answered]
     a_item = sessions.item[a_session]
     a_question = rows["question"][answered]
@@ -533,8 +533,8 @@ def _simulate(
     n_right = np.bincount(a_session, weights=correct, minlength=len(sessions))
     questions = np.maximum(catalogue.n_questions[sessions.item], 1)
     score = n_right / questions
-    graded = rows["verb"] == _PASSED
-    rows["verb"] = np.where(graded & (score[rows["session"]] < PASS_MARK), _FAILED, rows["verb"])
+    graded = rows["verb"] == PASSED
+    rows["verb"] = np.where(graded & (score[rows["session"]] < PASS_MARK), FAILED, rows["verb"])
     rows["correct"] = right
     rows["score"] = score[rows["session"]]
     return rows, monthly
