@@ -54,7 +54,7 @@ from world.procurement_plans import (
 )
 from world.procurement_releases import ReleaseWriter
 from world.procurement_schemes import build_plans
-from world.suppliers_gen import (
+from world.supplier_world import (
     CERTIFICATION_HEADER,
     EVENT_HEADER,
     REGISTER_HEADER,

@@ -15,13 +15,8 @@ import numpy as np
 
 from world import names
 from world.config import WorldConfig
-from world.suppliers_gen import (
-    CATEGORIES,
-    MaterialCategory,
-    SupplierWorld,
-    credit_code,
-    person_name,
-)
+from world.materials import CATEGORIES, MaterialCategory
+from world.suppliers_gen import SupplierWorld, credit_code, person_name
 
 # ---------------------------------------------------------------------------------------
 # Documented rates and rules

@@ -32,6 +32,7 @@ import numpy as np
 
 from world import names
 from world.config import WorldConfig
+from world.materials import CATEGORIES, CATEGORY_BY_CODE, MaterialCategory
 from world.procurement_plans import (
     APPROVAL_THRESHOLDS,
     LEGAL_TENDER_THRESHOLD,
@@ -46,11 +47,6 @@ from world.procurement_plans import (
     method_for,
     round_bid,
     set_tender_days,
-)
-from world.suppliers_gen import (
-    CATEGORIES,
-    CATEGORY_BY_CODE,
-    MaterialCategory,
 )
 
 # ---------------------------------------------------------------------------------------

@@ -29,14 +29,9 @@ from world.procurement_plans import (
     SCHEME_RATES,
     SPLIT_WINDOW_DAYS,
 )
-from world.suppliers_gen import (
-    CERTIFICATION_HEADER,
-    EVENT_HEADER,
-    EVENT_TYPES,
-    REGISTER_HEADER,
-    build_suppliers,
-    credit_code,
-)
+from world.supplier_events import EVENT_TYPES
+from world.supplier_world import CERTIFICATION_HEADER, EVENT_HEADER, REGISTER_HEADER
+from world.suppliers_gen import build_suppliers, credit_code
 
 SMALL = WorldConfig(scale=0.05)
 
