@@ -12,7 +12,7 @@ import numpy as np
 
 from world.config import WorldConfig
 from world.materials import CATEGORY_BY_CODE
-from world.suppliers_gen import Supplier, _weighted_keys
+from world.suppliers_gen import Supplier, weighted_keys
 
 MA_STATE_SHARES = {"valid": 0.82, "expired": 0.08, "missing": 0.06, "no_evidence": 0.04}
 CLAIM_WITHOUT_EVIDENCE_SHARE = 0.08
@@ -119,7 +119,7 @@ def build_certifications(config: WorldConfig, suppliers: list[Supplier]) -> list
             )
         )
 
-    ma_keys, ma_p = _weighted_keys(MA_STATE_SHARES)
+    ma_keys, ma_p = weighted_keys(MA_STATE_SHARES)
     for s in suppliers:
         e, social, _ = s.pillar_risk
         iso = (

@@ -147,7 +147,7 @@ class SupplierWorld:
     events: list[tuple[str, ...]]
 
 
-def _weighted_keys(shares: dict[str, float]) -> tuple[list[str], np.ndarray]:
+def weighted_keys(shares: dict[str, float]) -> tuple[list[str], np.ndarray]:
     keys = list(shares)
     weights = np.array([shares[k] for k in keys], dtype=float)
     return keys, weights / weights.sum()
@@ -173,9 +173,9 @@ def build_suppliers(config: WorldConfig) -> list[Supplier]:
 
     region_p = np.array(names.REGION_WEIGHTS, dtype=float)
     regions = rng_region.choice(len(names.REGIONS), size=n, p=region_p / region_p.sum())
-    size_keys, size_p = _weighted_keys(SIZE_SHARES)
+    size_keys, size_p = weighted_keys(SIZE_SHARES)
     sizes = rng_size.choice(len(size_keys), size=n, p=size_p)
-    owner_keys, owner_p = _weighted_keys(OWNERSHIP_SHARES)
+    owner_keys, owner_p = weighted_keys(OWNERSHIP_SHARES)
     owners = rng_size.choice(len(owner_keys), size=n, p=owner_p)
     capital_center = np.array([300.0, 3_000.0, 30_000.0])[sizes]
     capitals = np.round(capital_center * np.exp(rng_size.normal(0.0, 0.6, size=n)), 0)
