@@ -33,14 +33,6 @@ from world.layout import (
 )
 from world.procurement_plans import (
     APPROVAL_THRESHOLDS,
-    AUDIT_CLEAN_NEEDS_INFORMATION_SHARE,
-    AUDIT_CONFIRM_SHARE,
-    AUDIT_DELAY_DAYS,
-    AUDIT_FOLLOW_UP_CONFIRM_SHARE,
-    AUDIT_NEEDS_INFORMATION_SHARE,
-    AUDIT_RATE_CLEAN_LARGE,
-    AUDIT_RATE_CLEAN_SMALL,
-    AUDIT_RATE_SCHEMED,
     HONEST_AMENDMENT_SHARE,
     LEGAL_TENDER_THRESHOLD,
     MINIMUM_TENDER_DAYS,
@@ -65,6 +57,15 @@ from world.supplier_world import (
 
 # ---------------------------------------------------------------------------------------
 # Audit outcomes
+
+AUDIT_RATE_CLEAN_SMALL = 0.11  # clean processes under 500,000 CNY
+AUDIT_RATE_CLEAN_LARGE = 0.35  # clean processes of 500,000 CNY or more
+AUDIT_RATE_SCHEMED = 0.45  # more likely, never certain
+AUDIT_CONFIRM_SHARE = 0.6  # of audited schemed processes: recall below one
+AUDIT_NEEDS_INFORMATION_SHARE = 0.15  # of audited schemed processes (the rest dismissed)
+AUDIT_CLEAN_NEEDS_INFORMATION_SHARE = 0.08
+AUDIT_FOLLOW_UP_CONFIRM_SHARE = 0.5  # needs_information later confirmed
+AUDIT_DELAY_DAYS = (60, 270)  # two to nine months after the award
 
 
 def audit_rows(

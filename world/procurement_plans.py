@@ -44,14 +44,6 @@ HONEST_BID_SIGMA = 0.045  # log-sd of honest bids around the market: spreads of 
 WINTER_MONTHS = (11, 12, 1, 2, 3)
 WINTER_LATE_SHARE = 0.55  # deliveries to remote mines in winter that arrive late
 
-AUDIT_RATE_CLEAN_SMALL = 0.11  # clean processes under 500,000 CNY
-AUDIT_RATE_CLEAN_LARGE = 0.35  # clean processes of 500,000 CNY or more
-AUDIT_RATE_SCHEMED = 0.45  # more likely, never certain
-AUDIT_CONFIRM_SHARE = 0.6  # of audited schemed processes: recall below one
-AUDIT_NEEDS_INFORMATION_SHARE = 0.15  # of audited schemed processes (the rest dismissed)
-AUDIT_CLEAN_NEEDS_INFORMATION_SHARE = 0.08
-AUDIT_FOLLOW_UP_CONFIRM_SHARE = 0.5  # needs_information later confirmed
-AUDIT_DELAY_DAYS = (60, 270)  # two to nine months after the award
 
 N_SCHEME_PAIRS_AT_SCALE_1 = {"price_inflation": 10, "single_source_abuse": 6}
 
