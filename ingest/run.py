@@ -25,10 +25,10 @@ import pandas as pd
 import pyarrow as pa
 
 from core.security import PersonalData
+from ingest.layout import standard_paths
 from ingest.readers.common import ReadChunk, file_level_record, now_utc
 from store.database import Store, declared_arrow_table, file_sha256
 from store.schema import TABLES
-from world.layout import world_paths
 
 Reader = Callable[[Path, PersonalData], Iterator[ReadChunk]]
 
@@ -321,9 +321,9 @@ def ingest_world(
     *,
     on_file: Callable[[str, Path], Callable[[int], None] | None] | None = None,
 ) -> list[IngestReport]:
-    """Ingest every file of a demo-world folder (or a real one laid out the same way)."""
+    """Ingest every file of a folder in the standard layout (``ingest.layout``)."""
     reports = []
-    for kind, path in world_paths(Path(world_dir)):
+    for kind, path in standard_paths(Path(world_dir)):
         if not path.exists():
             continue
         on_chunk = on_file(kind, path) if on_file else None

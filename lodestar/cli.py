@@ -37,6 +37,7 @@ from core.settings import (
     rotate_field_key,
 )
 from ingest.client import ServiceIngestError
+from ingest.layout import standard_paths
 from ingest.run import IngestReport, UnknownReaderError
 from store.database import StoreError
 from store.schema import TABLES
@@ -108,9 +109,7 @@ def _files_to_ingest(args: argparse.Namespace, settings: Settings) -> list[tuple
     world_dir = Path(args.world) if args.world else settings.resolved_world_dir
     if not world_dir.exists():
         raise FileNotFoundError(f"no world at {world_dir}: run `lodestar generate` first")
-    from world.layout import world_paths
-
-    return [(kind, path) for kind, path in world_paths(world_dir) if path.exists()]
+    return [(kind, path) for kind, path in standard_paths(world_dir) if path.exists()]
 
 
 def _ingest_through_service(

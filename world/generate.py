@@ -1,7 +1,7 @@
 """Generate the whole demo world: procurement and suppliers, and learning, in parallel.
 
-The two halves share nothing but the config, so they run in two processes (this machine
-has two cores). Each half writes its files and truth, and returns its counts.
+The two halves share nothing but the config, so they run in two processes. Each half writes
+its files and truth, and returns its counts.
 """
 
 from __future__ import annotations

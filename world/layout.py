@@ -1,4 +1,4 @@
-"""Where the demo world writes each file, and which reader reads it.
+"""Where the demo world writes each file (the standard layout of ``ingest.layout``) and its truth.
 
 The world folder holds only what a real installation would receive (standard formats). The
 truth folder, a sibling, holds the planted ground truth; no feature or training code reads
@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.layout import STANDARD_FILES, standard_paths
+
 MANIFEST = "manifest.json"
 
-# (reader kind, path relative to the world folder), in ingestion order.
-WORLD_FILES: tuple[tuple[str, str], ...] = (
-    ("knowledge_points", "learning/knowledge_points.csv"),
-    ("catalogue", "learning/catalogue.json"),
-    ("members", "learning/members.csv"),
-    ("xapi", "learning/statements.jsonl"),
-    ("supplier_register", "suppliers/register.csv"),
-    ("supplier_certifications", "suppliers/certifications.csv"),
-    ("supplier_events", "suppliers/events.csv"),
-    ("ocds", "procurement/releases.jsonl"),
-    ("audit_outcomes", "procurement/audit_outcomes.csv"),
-)
+# (reader kind, path relative to the world folder), in ingestion order: the standard layout.
+WORLD_FILES = STANDARD_FILES
 
 SHIFT_PATTERNS = "learning/shift_patterns.json"
 
@@ -37,4 +29,4 @@ TRUTH_RATES = "rates.json"  # the planted rates, for tests to compare with
 
 
 def world_paths(world_dir: Path) -> list[tuple[str, Path]]:
-    return [(kind, world_dir / relative) for kind, relative in WORLD_FILES]
+    return standard_paths(world_dir)

@@ -1,5 +1,7 @@
-"""Suppliers of the demo world: the material catalogue, the register, certifications,
-collusive links (bid-rigging rings and related suppliers) and dated ESG events.
+"""Suppliers of the demo world: the register, each supplier's latent ESG risk, and collusive
+links (bid-rigging rings and related suppliers). The material catalogue is in ``materials``,
+certifications and dated ESG events in ``supplier_events``, the whole world and its file rows
+in ``supplier_world``.
 
 Fairness by construction: a supplier's latent ESG risk is drawn from its own random stream
 (``supplier-risk``), independent of the streams that draw size, ownership and region, and
@@ -16,9 +18,6 @@ months better than old ones; events run from ``config.history_start`` to ``confi
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -26,87 +25,7 @@ import numpy as np
 
 from world import names
 from world.config import WorldConfig
-
-# ---------------------------------------------------------------------------------------
-# Material catalogue
-
-
-@dataclass(frozen=True)
-class MaterialCategory:
-    """A material category: unit prices in CNY per ``unit``; ``quantity_median`` per order."""
-
-    code: str
-    name: str
-    name_en: str
-    unit: str
-    price_low: float
-    price_high: float
-    quantity_median: float
-    order_weight: float  # share of purchase orders (relative)
-    needs_ma: bool  # coal-mine product safety mark required (used underground)
-    index: str  # price index it follows: "steel", "copper" or "general"
-    kind: str  # goods or services
-    business: str  # key of names.COMPANY_SUFFIXES for suppliers mainly selling it
-    lead_days: tuple[int, int]  # delivery lead time after signing
-    pillar_weights: tuple[float, float, float]  # materiality of E, S, G for its suppliers
-
-    @property
-    def specs(self) -> tuple[str, ...]:
-        return names.MATERIAL_SPECS[self.code]
-
-    def spec_price(self, spec: int) -> float:
-        """Reference unit price of a spec: log-evenly spread over the category range."""
-        count = len(self.specs)
-        share = spec / (count - 1) if count > 1 else 0.5
-        return float(self.price_low * (self.price_high / self.price_low) ** share)
-
-
-# fmt: off
-# code, name, English name, unit, unit price range (CNY), median quantity per order,
-# order weight, MA mark needed, price index, goods/services, business, lead days, E/S/G weights
-CATEGORIES: tuple[MaterialCategory, ...] = (
-    MaterialCategory("M01", "液压支架", "hydraulic roof supports", "架", 300_000, 1_200_000,
-                     6, 0.8, True, "steel", "goods", "machinery", (60, 120), (1.0, 1.2, 1.0)),
-    MaterialCategory("M02", "采煤机截齿", "shearer picks", "个", 80, 400,
-                     150, 7.0, False, "steel", "goods", "consumables", (7, 25), (1.0, 1.0, 1.0)),
-    MaterialCategory("M03", "输送带", "conveyor belts", "米", 300, 2_500,
-                     120, 4.0, True, "general", "goods", "consumables", (20, 60), (1.2, 1.0, 1.0)),
-    MaterialCategory("M04", "锚杆", "roof bolts", "根", 25, 120,
-                     700, 7.0, True, "steel", "goods", "consumables", (7, 20), (1.2, 1.0, 1.0)),
-    MaterialCategory("M05", "锚索", "anchor cables", "根", 80, 300,
-                     300, 5.0, True, "steel", "goods", "consumables", (7, 20), (1.2, 1.0, 1.0)),
-    MaterialCategory("M06", "矿用电缆", "mining cables", "米", 40, 900,
-                     300, 5.0, True, "copper", "goods", "electrical", (10, 30), (1.0, 1.0, 1.0)),
-    MaterialCategory("M07", "防爆电机", "explosion-proof motors", "台", 8_000, 600_000,
-                     2, 2.5, True, "copper", "goods", "electrical", (20, 60), (1.0, 1.0, 1.0)),
-    MaterialCategory("M08", "矿用开关设备", "mining switchgear", "台", 15_000, 250_000,
-                     2, 2.5, True, "general", "goods", "electrical", (20, 50), (1.0, 1.0, 1.0)),
-    MaterialCategory("M09", "民爆物品", "mine explosives", "吨", 8_000, 16_000,
-                     6, 2.0, True, "general", "goods", "chemicals", (3, 10), (1.2, 1.8, 1.0)),
-    MaterialCategory("M10", "乳化液", "emulsion concentrate", "吨", 8_000, 20_000,
-                     3, 3.0, True, "general", "goods", "chemicals", (7, 20), (1.5, 1.0, 1.0)),
-    MaterialCategory("M11", "润滑油", "lubricants", "吨", 10_000, 30_000,
-                     2, 4.0, False, "general", "goods", "chemicals", (5, 15), (1.5, 1.0, 1.0)),
-    MaterialCategory("M12", "钢丝绳", "wire rope", "米", 30, 400,
-                     200, 2.0, True, "steel", "goods", "consumables", (10, 30), (1.0, 1.0, 1.0)),
-    MaterialCategory("M13", "钢材", "steel", "吨", 3_500, 6_500,
-                     8, 4.0, False, "steel", "goods", "materials", (5, 20), (1.8, 1.0, 1.0)),
-    MaterialCategory("M14", "水泥", "cement", "吨", 350, 650,
-                     60, 3.0, False, "general", "goods", "materials", (3, 10), (1.8, 1.0, 1.0)),
-    MaterialCategory("M15", "轮胎", "tyres", "条", 2_000, 60_000,
-                     3, 2.0, False, "general", "goods", "general", (7, 30), (1.0, 1.0, 1.0)),
-    MaterialCategory("M16", "劳保用品", "protective equipment", "套", 50, 800,
-                     100, 18.0, False, "general", "goods", "general", (5, 15), (1.0, 1.2, 1.0)),
-    MaterialCategory("M17", "配件", "spare parts", "件", 200, 50_000,
-                     6, 18.0, False, "steel", "goods", "machinery", (5, 30), (1.0, 1.0, 1.0)),
-    MaterialCategory("M18", "IT服务", "IT services", "项", 20_000, 800_000,
-                     1, 2.0, False, "general", "services", "services", (30, 120), (0.6, 0.8, 1.6)),
-    MaterialCategory("M19", "维修服务", "maintenance services", "项", 10_000, 1_500_000,
-                     1, 5.0, False, "general", "services", "services", (15, 60), (1.0, 1.8, 1.0)),
-)
-# fmt: on
-CATEGORY_BY_CODE: dict[str, MaterialCategory] = {c.code: c for c in CATEGORIES}
-MA_CATEGORIES: tuple[str, ...] = tuple(c.code for c in CATEGORIES if c.needs_ma)
+from world.materials import CATEGORIES
 
 # ---------------------------------------------------------------------------------------
 # Rates (documented constants; also written to truth/rates.json by procurement.py)
@@ -116,74 +35,11 @@ OWNERSHIP_SHARES = {"民营": 0.68, "国有": 0.22, "外资": 0.04, "集体": 0.
 EMISSION_REPORTED_SHARE = 0.3
 BAD_ACTOR_SHARE = 0.05  # heavy tail: these suppliers carry 3-6x the risk
 COLLUDER_GOVERNANCE_FACTOR = 1.5
-MA_STATE_SHARES = {"valid": 0.82, "expired": 0.08, "missing": 0.06, "no_evidence": 0.04}
-CLAIM_WITHOUT_EVIDENCE_SHARE = 0.08
 N_RINGS_AT_SCALE_1 = 6
 N_RELATED_GROUPS_AT_SCALE_1 = 14
 BENIGN_RELATED_SHARE = 0.35  # related groups that share a value but do not collude
 RING_SHARING_SHARE = 0.4  # rings where two members share a phone or bank account
 
-# Event types: (pillar 0=E 1=S 2=G, yearly rate at risk 1). A negative event counts as an
-# incident for the ESG truth; ``corrective_action_closed`` is a positive follow-up.
-EVENT_TYPES: dict[str, tuple[int, float]] = {
-    "env_penalty": (0, 0.10),
-    "safety_accident": (1, 0.04),
-    "labour_dispute": (1, 0.05),
-    "wage_arrears": (1, 0.025),
-    "court_defaulter": (2, 0.012),
-    "debarment": (2, 0.006),
-    "safety_blacklist": (1, 0.008),
-    "serious_violation_list": (2, 0.005),
-    "tax_violation": (2, 0.012),
-    "litigation": (2, 0.07),
-    "quality_failure": (1, 0.05),
-    "bribery_finding": (2, 0.004),
-}
-CORRECTIVE_ACTION_SHARE = 0.35
-RISK_YEARLY_DRIFT_SIGMA = 0.3
-
-ACCIDENT_GRADES = (("一般", 0.93), ("较大", 0.055), ("重大", 0.013), ("特别重大", 0.002))
-ACCIDENT_FINES = {
-    "一般": (300_000, 1_000_000),
-    "较大": (1_000_000, 2_000_000),
-    "重大": (2_000_000, 10_000_000),
-    "特别重大": (10_000_000, 20_000_000),
-}
-LISTING_YEARS = {"court_defaulter": (1, 3), "debarment": (1, 3), "safety_blacklist": (1, 1),
-                 "serious_violation_list": (3, 3), "tax_violation": (3, 3)}  # fmt: skip
-FINE_RANGES = {"wage_arrears": (10_000, 200_000), "tax_violation": (50_000, 2_000_000),
-               "quality_failure": (5_000, 100_000), "bribery_finding": (100_000, 5_000_000),
-               "serious_violation_list": (100_000, 1_000_000)}  # fmt: skip
-ENV_FINES = {
-    "minor": (20_000, 100_000),
-    "serious": (100_000, 500_000),
-    "major": (500_000, 3_000_000),
-}
-
-EVENT_DESCRIPTIONS: dict[str, str] = {
-    "env_penalty": "因{what}被生态环境部门行政处罚",
-    "safety_accident": "{where}发生{grade}生产安全事故，死亡{deaths}人",
-    "labour_dispute": "劳动争议仲裁案件，涉及{n}名职工",
-    "wage_arrears": "拖欠农民工工资被人社部门责令限期支付",
-    "court_defaulter": "被人民法院列为失信被执行人",
-    "debarment": "因提供虚假材料被集团取消投标资格",
-    "safety_blacklist": "被纳入安全生产失信惩戒名单",
-    "serious_violation_list": "被列入严重违法失信企业名单",
-    "tax_violation": "被列入重大税收违法失信主体名单",
-    "litigation": "作为被告涉及买卖合同纠纷诉讼",
-    "quality_failure": "产品质量监督抽查不合格：{what}",
-    "bribery_finding": "纪检监察机关通报其向采购人员行贿",
-    "corrective_action_closed": "审核不符合项整改完成并通过复查",
-}
-ENV_WHATS = (
-    "废气超标排放",
-    "危险废物贮存不规范",
-    "未批先建",
-    "扬尘污染防治措施不到位",
-    "废水超标排放",
-)
-ACCIDENT_PLACES = ("厂区", "施工现场", "仓库", "运输途中", "井下作业现场")
-QUALITY_WHATS = ("阻燃性能不达标", "抗拉强度不达标", "尺寸偏差超标", "防爆性能不合格", "含量不达标")
 
 # Legal representatives and contact persons of suppliers (a private pool: person names for
 # members live with the learning world).
@@ -291,7 +147,7 @@ class SupplierWorld:
     events: list[tuple[str, ...]]
 
 
-def _weighted_keys(shares: dict[str, float]) -> tuple[list[str], np.ndarray]:
+def weighted_keys(shares: dict[str, float]) -> tuple[list[str], np.ndarray]:
     keys = list(shares)
     weights = np.array([shares[k] for k in keys], dtype=float)
     return keys, weights / weights.sum()
@@ -317,9 +173,9 @@ def build_suppliers(config: WorldConfig) -> list[Supplier]:
 
     region_p = np.array(names.REGION_WEIGHTS, dtype=float)
     regions = rng_region.choice(len(names.REGIONS), size=n, p=region_p / region_p.sum())
-    size_keys, size_p = _weighted_keys(SIZE_SHARES)
+    size_keys, size_p = weighted_keys(SIZE_SHARES)
     sizes = rng_size.choice(len(size_keys), size=n, p=size_p)
-    owner_keys, owner_p = _weighted_keys(OWNERSHIP_SHARES)
+    owner_keys, owner_p = weighted_keys(OWNERSHIP_SHARES)
     owners = rng_size.choice(len(owner_keys), size=n, p=owner_p)
     capital_center = np.array([300.0, 3_000.0, 30_000.0])[sizes]
     capitals = np.round(capital_center * np.exp(rng_size.normal(0.0, 0.6, size=n)), 0)
@@ -517,328 +373,3 @@ def plant_links(
                 else:
                     setattr(target, shared_field, getattr(source, shared_field))
     return rings, related
-
-
-# ---------------------------------------------------------------------------------------
-# Certifications and events
-
-
-def _doc(rng: np.random.Generator, prefix: str) -> str:
-    return f"{prefix}-{int(rng.integers(10**8)):08d}.pdf"
-
-
-def build_certifications(config: WorldConfig, suppliers: list[Supplier]) -> list[tuple[str, ...]]:
-    """Rows of certifications.csv: ISO systems, MA/KA marks per category, licences."""
-    rng = config.rng("supplier-certs")
-    rows: list[tuple[str, ...]] = []
-    today = config.start
-
-    def add(
-        s: Supplier, cert_type: str, number: str, category: str, years: int, state: str
-    ) -> None:
-        if state == "expired":
-            valid_to = today - timedelta(days=int(rng.integers(10, 500)))
-            if rng.random() < 0.3:  # expires during the year of business
-                valid_to = today + timedelta(days=int(rng.integers(10, 300)))
-        else:
-            valid_to = today + timedelta(days=int(rng.integers(200, 365 * years)))
-        valid_from = valid_to - timedelta(days=365 * years)
-        no_evidence = state == "no_evidence" or rng.random() < CLAIM_WITHOUT_EVIDENCE_SHARE * min(
-            2.0, s.risk**0.5
-        )
-        evidence = "" if no_evidence else _doc(rng, "CERT")
-        rows.append(
-            (
-                s.supplier_id,
-                cert_type,
-                number,
-                category,
-                valid_from.isoformat(),
-                valid_to.isoformat(),
-                evidence,
-            )
-        )
-
-    ma_keys, ma_p = _weighted_keys(MA_STATE_SHARES)
-    for s in suppliers:
-        e, social, _ = s.pillar_risk
-        iso = (
-            ("ISO9001", 0.7, "Q"),
-            ("ISO14001", 0.55 / max(1.0, e) ** 0.5, "E"),
-            ("ISO45001", 0.5 / max(1.0, social) ** 0.5, "S"),
-            ("ISO50001", 0.1, "En"),
-        )
-        for cert_type, probability, letter in iso:
-            if rng.random() < probability:
-                body, year = int(rng.integers(10**4)), int(rng.integers(21, 25))
-                serial, revision = int(rng.integers(10**5)), int(rng.integers(0, 4))
-                number = f"{body:04d}{year}{letter}{serial:05d}R{revision}M"
-                state = "expired" if rng.random() < 0.07 else "valid"
-                add(s, cert_type, number, "", 3, state)
-        if rng.random() < 0.08 / max(1.0, e):
-            add(s, "env_label", f"CEC-{int(rng.integers(10**6)):06d}", "", 3, "valid")
-        for code in s.categories:
-            category = CATEGORY_BY_CODE[code]
-            if category.needs_ma:
-                p = ma_p * np.array([1.0, max(1.0, s.risk) ** 0.5, max(1.0, s.risk) ** 0.5, 1.0])
-                state = ma_keys[int(rng.choice(len(ma_keys), p=p / p.sum()))]
-                if state != "missing":
-                    number = (
-                        f"MA{'ABCDEFGHJK'[int(rng.integers(10))]}{int(rng.integers(10**6)):06d}"
-                    )
-                    add(s, "MA", number, code, 5, state)
-            elif category.kind == "goods" and rng.random() < 0.15:
-                add(s, "KA", f"KA{int(rng.integers(10**6)):06d}", code, 5, "valid")
-            if code == "M09":
-                for licence in ("explosives_permit", "safety_permit"):
-                    if rng.random() < 0.95:
-                        add(
-                            s,
-                            licence,
-                            f"（蒙）{licence[:2].upper()}{int(rng.integers(10**5)):05d}",
-                            code,
-                            3,
-                            "expired" if rng.random() < 0.06 else "valid",
-                        )
-            if code == "M19" and rng.random() < 0.9:
-                add(
-                    s,
-                    "safety_permit",
-                    f"（蒙）JZ安许证字〔{int(rng.integers(2019, 2025))}〕"
-                    f"{int(rng.integers(10**4)):04d}",
-                    code,
-                    3,
-                    "expired" if rng.random() < 0.06 else "valid",
-                )
-            if code in ("M10", "M11", "M13", "M14") and rng.random() < 0.75:
-                add(
-                    s,
-                    "discharge_permit",
-                    f"{s.credit_code}{int(rng.integers(1, 3)):03d}P",
-                    code,
-                    5,
-                    "valid",
-                )
-    # one row per (supplier, type, number): drop rare accidental duplicates, keep order
-    unique = dict.fromkeys(rows)
-    seen: set[tuple[str, str, str]] = set()
-    result = []
-    for row in unique:
-        key = (row[0], row[1], row[2])
-        if key not in seen:
-            seen.add(key)
-            result.append(row)
-    return result
-
-
-def _random_date(rng: np.random.Generator, start: date, end: date) -> date:
-    return start + timedelta(days=int(rng.integers((end - start).days + 1)))
-
-
-def build_events(config: WorldConfig, suppliers: list[Supplier]) -> list[tuple[str, ...]]:
-    """Rows of events.csv, dated ``history_start`` .. ``end``; counts go to ``events_by_year``."""
-    rng = config.rng("supplier-events")
-    years = list(range(config.history_start.year, config.end.year + 1))
-    n, n_years = len(suppliers), len(years)
-    types = list(EVENT_TYPES)
-    pillar_of = np.array([EVENT_TYPES[t][0] for t in types])
-    rate = np.array([EVENT_TYPES[t][1] for t in types])
-    pillars = np.array([s.pillar_risk for s in suppliers])  # (n, 3)
-    drift = np.exp(np.cumsum(rng.normal(0.0, RISK_YEARLY_DRIFT_SIGMA, size=(n, n_years)), axis=1))
-    drift = drift / drift[:, -1:] ** 0.5  # centre the walk so the last years are not extreme
-    lam = pillars[:, None, pillar_of] * drift[:, :, None] * rate[None, None, :]
-    for y, year in enumerate(years):  # partial years at either end
-        first = max(date(year, 1, 1), config.history_start)
-        last = min(date(year, 12, 31), config.end)
-        lam[:, y, :] *= ((last - first).days + 1) / 365.0
-    counts = rng.poisson(lam)
-    raw: list[tuple[date, int, str, str, int | None, float | None, date | None, str, str]] = []
-    listings: dict[tuple[int, str], int] = {}
-    for i, y, t in zip(*np.nonzero(counts), strict=True):
-        year = years[int(y)]
-        supplier = suppliers[int(i)]
-        event_type = types[int(t)]
-        first = max(date(year, 1, 1), config.history_start)
-        last = min(date(year, 12, 31), config.end)
-        for _ in range(int(counts[i, y, t])):
-            when = _random_date(rng, first, last)
-            raw.append(_event(rng, supplier, event_type, when, listings))
-            supplier.events_by_year[year] = supplier.events_by_year.get(year, 0) + 1
-            if rng.random() < CORRECTIVE_ACTION_SHARE and event_type not in (
-                "litigation",
-                "court_defaulter",
-            ):
-                closed = when + timedelta(days=int(rng.integers(30, 180)))
-                if closed <= config.end:
-                    raw.append(
-                        (
-                            closed,
-                            supplier.index,
-                            "corrective_action_closed",
-                            "",
-                            None,
-                            None,
-                            None,
-                            EVENT_DESCRIPTIONS["corrective_action_closed"],
-                            _doc(rng, "CAR"),
-                        )
-                    )
-    raw.sort(key=lambda e: (e[0], e[1], e[2]))
-    rows: list[tuple[str, ...]] = []
-    for number, (
-        when,
-        index,
-        event_type,
-        severity,
-        deaths,
-        fine,
-        listed,
-        text,
-        evidence,
-    ) in enumerate(raw, start=1):
-        rows.append(
-            (
-                f"EV-{number:06d}",
-                suppliers[index].supplier_id,
-                event_type,
-                when.isoformat(),
-                severity,
-                "" if deaths is None else str(deaths),
-                "" if fine is None else f"{fine:.2f}",
-                "" if listed is None else listed.isoformat(),
-                text,
-                evidence,
-            )
-        )
-    return rows
-
-
-def _event(
-    rng: np.random.Generator,
-    supplier: Supplier,
-    event_type: str,
-    when: date,
-    listings: dict[tuple[int, str], int],
-) -> tuple[date, int, str, str, int | None, float | None, date | None, str, str]:
-    severity, deaths, fine, listed = "", None, None, None
-    city = supplier.city.removesuffix("市")[:2]
-    evidence = _doc(rng, "EVD")
-    template = EVENT_DESCRIPTIONS[event_type]
-    text = template
-    if event_type == "env_penalty":
-        risk = supplier.pillar_risk[0]
-        p = np.array([0.7, 0.25 * min(2.0, risk), 0.05 * min(3.0, risk)])
-        severity = ("minor", "serious", "major")[int(rng.choice(3, p=p / p.sum()))]
-        low, high = ENV_FINES[severity]
-        fine = round(float(np.exp(rng.uniform(np.log(low), np.log(high)))), -2)
-        text = template.format(what=ENV_WHATS[int(rng.integers(len(ENV_WHATS)))])
-        evidence = f"{city}环罚〔{when.year}〕{int(rng.integers(1, 400))}号"
-    elif event_type == "safety_accident":
-        grades = np.array([p for _, p in ACCIDENT_GRADES])
-        grades[1:] *= min(3.0, supplier.pillar_risk[1])
-        severity = ACCIDENT_GRADES[int(rng.choice(4, p=grades / grades.sum()))][0]
-        deaths = {
-            "一般": int(rng.choice(3, p=[0.65, 0.28, 0.07])),
-            "较大": int(rng.integers(3, 10)),
-            "重大": int(rng.integers(10, 30)),
-            "特别重大": int(rng.integers(30, 40)),
-        }[severity]
-        low, high = ACCIDENT_FINES[severity]
-        fine = (
-            round(float(rng.uniform(low, high)), -3)
-            if deaths > 0
-            else round(float(rng.uniform(20_000, 200_000)), -2)
-        )
-        place = ACCIDENT_PLACES[int(rng.integers(len(ACCIDENT_PLACES)))]
-        text = template.format(where=place, grade=severity, deaths=deaths)
-        evidence = f"{city}应急罚〔{when.year}〕{int(rng.integers(1, 200))}号"
-    elif event_type in LISTING_YEARS:
-        low_years, high_years = LISTING_YEARS[event_type]
-        key = (supplier.index, event_type)
-        listings[key] = listings.get(key, 0) + 1
-        years = (
-            3
-            if event_type == "safety_blacklist" and listings[key] > 1
-            else int(rng.integers(low_years, high_years + 1))
-        )
-        listed = when + timedelta(days=365 * years)
-        severity = "major"
-        if event_type == "court_defaulter":
-            evidence = f"（{when.year}）{city}执{int(rng.integers(100, 9999))}号"
-    else:
-        severity = ("minor", "serious", "major")[int(rng.choice(3, p=[0.6, 0.3, 0.1]))]
-        if event_type == "labour_dispute":
-            text = template.format(n=int(rng.integers(1, 40)))
-        elif event_type == "quality_failure":
-            text = template.format(what=QUALITY_WHATS[int(rng.integers(len(QUALITY_WHATS)))])
-    if event_type in FINE_RANGES:
-        low, high = FINE_RANGES[event_type]
-        fine = round(float(np.exp(rng.uniform(np.log(low), np.log(high)))), -2)
-    if rng.random() < 0.06:  # reported without a document
-        evidence = ""
-    return (when, supplier.index, event_type, severity, deaths, fine, listed, text, evidence)
-
-
-def build_supplier_world(config: WorldConfig) -> SupplierWorld:
-    suppliers = build_suppliers(config)
-    rings, related = plant_links(config, suppliers)
-    certifications = build_certifications(config, suppliers)
-    events = build_events(config, suppliers)
-    return SupplierWorld(
-        suppliers, index_by_category(suppliers), rings, related, certifications, events
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Files
-
-REGISTER_HEADER = (
-    "供应商编号", "供应商名称", "统一社会信用代码", "法定代表人", "联系电话", "注册地址",
-    "开户银行账号", "供货类别", "企业性质", "所在地区", "注册资本（万元）", "成立日期",
-    "企业规模", "纳税信用等级", "碳排放强度", "入库日期",
-)  # fmt: skip
-CERTIFICATION_HEADER = (
-    "供应商编号",
-    "证书类型",
-    "证书编号",
-    "适用类别",
-    "发证日期",
-    "有效期至",
-    "证明文件",
-)
-EVENT_HEADER = (
-    "事件编号", "供应商编号", "事件类型", "事件日期", "严重程度", "死亡人数", "罚款金额（元）",
-    "列入期限至", "事件描述", "证明文件",
-)  # fmt: skip
-
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def register_rows(suppliers: list[Supplier]) -> list[tuple[str, ...]]:
-    return [
-        (
-            s.supplier_id,
-            s.name,
-            s.credit_code,
-            s.legal_representative,
-            s.phone,
-            s.address,
-            s.bank_account,
-            "|".join(s.categories),
-            s.ownership,
-            s.region,
-            f"{s.capital_10k:.0f}",
-            s.founded_on.isoformat(),
-            s.size,
-            s.tax_grade,
-            "" if s.emission_intensity is None else f"{s.emission_intensity:.3f}",
-            s.registered_on.isoformat(),
-        )
-        for s in suppliers
-    ]

@@ -31,8 +31,9 @@ from datetime import date
 from pathlib import Path
 
 from core.security import PersonalData
-from ingest.readers.columns import AUDIT_OUTCOME_COLUMNS, read_csv_chunks
+from ingest.readers.columns import AUDIT_OUTCOME_COLUMNS
 from ingest.readers.common import ReadChunk, RecordError, parse_date
+from ingest.readers.tabular import read_csv_chunks
 from store.schema import AUDIT_OUTCOMES, AUDIT_SCHEMES
 
 READER = "audit_outcomes"

@@ -29,13 +29,7 @@ from pathlib import Path
 import orjson
 
 from core.security import PersonalData
-from ingest.readers.columns import (
-    CONTENT_COLUMNS,
-    KNOWLEDGE_POINT_COLUMNS,
-    read_chunks,
-    read_csv_chunks,
-    split_list,
-)
+from ingest.readers.columns import CONTENT_COLUMNS, KNOWLEDGE_POINT_COLUMNS
 from ingest.readers.common import (
     ReadChunk,
     RecordError,
@@ -45,6 +39,7 @@ from ingest.readers.common import (
     parse_date,
     required_text,
 )
+from ingest.readers.tabular import read_chunks, read_csv_chunks, split_list
 from store.schema import CONTENT, KNOWLEDGE_POINTS
 
 CONTENT_FORMATS = frozenset({"video", "article", "case", "quiz", "live"})

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.security import PersonalData
-from ingest.readers.columns import MEMBER_COLUMNS, read_csv_chunks
+from ingest.readers.columns import MEMBER_COLUMNS
 from ingest.readers.common import ReadChunk, RecordError, optional_text, parse_date, required_text
+from ingest.readers.tabular import read_csv_chunks
 from store.schema import MEMBERS
 
 READER = "members"

@@ -22,9 +22,8 @@ Each response becomes one ``answered`` statement:
   times across learners (the evaluation splits by learner, not by time);
 * ``id``: a UUID5 of (uid, position), so converting the same file twice gives the same ids.
 
-``events_from_pykt`` skips JSON and builds the event frame directly (the fast path for large
-files); ``statements_from_pykt`` is the xAPI route; both expand multi-concept responses to one
-row per concept, as ``build_events`` does.
+``statements_from_pykt`` is the xAPI route; ``features.learning.pykt_events`` skips JSON and
+builds the event frame directly from ``read_pykt`` (the fast path for large files).
 """
 
 from __future__ import annotations
@@ -37,19 +36,6 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from features.learning.kt_features import (
-    CORRECT,
-    ITEM,
-    KIND,
-    KP,
-    MEMBER,
-    MINUTES,
-    ORDER,
-    RESPONSE,
-    STATED_DIFFICULTY,
-    TIMESTAMP,
-    sort_events,
-)
 from ingest.readers.xapi import KNOWLEDGE_POINTS_EXTENSION
 
 PYKT_HOME = "https://pykt.invalid"
@@ -110,7 +96,8 @@ def read_pykt(path: Path) -> pd.DataFrame:
     )
 
 
-def _item_ids(responses: pd.DataFrame) -> np.ndarray:
+def item_ids(responses: pd.DataFrame) -> np.ndarray:
+    """The activity id of each ``read_pykt`` response: its question, else its first concept."""
     if responses["question"].notna().all():
         return np.asarray(PYKT_HOME + "/questions/" + responses["question"].astype(str))
     first_concept = responses["concepts"].str.split("_").str[0]
@@ -122,32 +109,10 @@ def member_name(uid: object) -> str:
     return f"pykt-{uid}"
 
 
-def events_from_pykt(path: Path) -> pd.DataFrame:
-    """The event frame (``features.learning.kt_features.EVENT_COLUMNS``) of a pyKT CSV:
-    ``member_key`` is ``member_name(uid)`` (no pseudonym: public research data)."""
-    responses = read_pykt(path)
-    concept_lists = responses["concepts"].str.split("_")
-    repeat = concept_lists.map(len).to_numpy()
-    events = pd.DataFrame(
-        {
-            MEMBER: np.repeat(("pykt-" + responses["uid"]).to_numpy(), repeat),
-            TIMESTAMP: np.repeat(responses["time"].to_numpy(), repeat),
-            ORDER: np.repeat(responses["position"].to_numpy(), repeat),
-            KIND: RESPONSE,
-            ITEM: np.repeat(_item_ids(responses), repeat),
-            KP: "c" + pd.Series(np.concatenate(concept_lists.to_numpy())),
-            CORRECT: np.repeat(responses["response"].to_numpy(dtype=float), repeat),
-            MINUTES: 0.0,
-            STATED_DIFFICULTY: np.nan,
-        }
-    )
-    return sort_events(events)
-
-
 def statements_from_pykt(path: Path) -> Iterator[dict[str, object]]:
     """xAPI 1.0.3 ``answered`` statements, one per response, in file order."""
     responses = read_pykt(path)
-    items = _item_ids(responses)
+    items = item_ids(responses)
     for uid, position, concepts, right, when, item in zip(
         responses["uid"].tolist(),
         responses["position"].tolist(),

@@ -56,8 +56,6 @@ from ingest.readers.columns import (
     SUPPLIER_CERTIFICATION_COLUMNS,
     SUPPLIER_EVENT_COLUMNS,
     SUPPLIER_REGISTER_COLUMNS,
-    read_csv_chunks,
-    split_list,
 )
 from ingest.readers.common import (
     ReadChunk,
@@ -67,6 +65,7 @@ from ingest.readers.common import (
     parse_date,
     required_text,
 )
+from ingest.readers.tabular import read_csv_chunks, split_list
 from store.schema import SUPPLIER_CERTIFICATIONS, SUPPLIER_EVENTS, SUPPLIERS
 
 TEN_THOUSAND_CNY = 10_000.0  # 1 万元

@@ -42,8 +42,8 @@ from pathlib import Path
 import orjson
 
 from core.security import PersonalData
-from ingest.readers.columns import read_chunks
 from ingest.readers.common import ReadChunk, RecordError, iter_json_lines, parse_timestamp
+from ingest.readers.tabular import read_chunks
 from store.schema import LINEAGE_COLUMNS, STATEMENTS
 
 READER = "xapi"

@@ -29,7 +29,7 @@ from features.esg.knockouts import (
 )
 from features.esg.specs import FEATURES, MODEL_FEATURES, MONOTONE_CONSTRAINTS, NOT_CRITERIA
 from store.database import Store
-from world.suppliers_gen import MA_CATEGORIES
+from world.materials import MA_CATEGORIES
 
 AS_OF = date(2024, 1, 1)
 FACTORS = {"M13": 0.15, "M14": 0.6}

@@ -9,9 +9,9 @@ import pytest
 
 from core.security import PersonalData
 from features.learning.kt_features import build_events
+from features.learning.pykt_events import events_from_pykt
 from ingest.readers.pykt import (
     PyktFormatError,
-    events_from_pykt,
     read_pykt,
     write_xapi_jsonl,
 )

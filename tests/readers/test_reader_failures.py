@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.readers.columns import iter_csv_records, read_chunks
 from ingest.readers.common import FILE_LEVEL_LINE, ReadChunk
+from ingest.readers.tabular import iter_csv_records, read_chunks
 from ingest.run import _chunks_or_failure
 
 

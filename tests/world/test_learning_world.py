@@ -22,11 +22,8 @@ from store.database import Store
 from world.config import WorldConfig
 from world.layout import SHIFT_PATTERNS, TRUTH_MASTERY, TRUTH_MEMBERS
 from world.learner_model import LatentLearners, LearningRates, rasch_p_correct
-from world.learning import (
-    CHECK_IN_ONLY_RATE,
-    TRUTH_LEARNING_RATES,
-    generate_learning_world,
-)
+from world.learning import TRUTH_LEARNING_RATES, generate_learning_world
+from world.learning_sessions import CHECK_IN_ONLY_RATE
 
 SCALE = 0.05
 LEARNING_FILES = (

@@ -22,21 +22,16 @@ from world.layout import (
     TRUTH_RINGS,
     TRUTH_SUPPLIER_ESG,
 )
-from world.procurement import (
+from world.procurement import generate_procurement_world
+from world.procurement_plans import (
     APPROVAL_THRESHOLDS,
     LEGAL_TENDER_THRESHOLD,
     SCHEME_RATES,
     SPLIT_WINDOW_DAYS,
-    generate_procurement_world,
 )
-from world.suppliers_gen import (
-    CERTIFICATION_HEADER,
-    EVENT_HEADER,
-    EVENT_TYPES,
-    REGISTER_HEADER,
-    build_suppliers,
-    credit_code,
-)
+from world.supplier_events import EVENT_TYPES
+from world.supplier_world import CERTIFICATION_HEADER, EVENT_HEADER, REGISTER_HEADER
+from world.suppliers_gen import build_suppliers, credit_code
 
 SMALL = WorldConfig(scale=0.05)
 

@@ -53,7 +53,7 @@ from features.learning.kt_features import (
     build_events,
     sort_events,
 )
-from ingest.readers.pykt import events_from_pykt
+from features.learning.pykt_events import events_from_pykt
 from ingest.readers.xapi import read_xapi_statements
 from models.learning.mastery import MasteryModel, PfaLogistic
 from store.schema import STATEMENTS
