@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.procurement.evidence import red_flags_as_of
 from features.procurement.history import (
     DAY_NS,
     ProcessRecord,
@@ -290,19 +291,11 @@ def _process_basics(record: ProcessRecord, history: ProcurementHistory, out: dic
 
 
 def _red_flags(record: ProcessRecord, history: ProcurementHistory, moment: int, out: dict) -> None:
-    result = record.cardinal(history.cardinal_settings)
-    codes = set(result.codes)
-    ratio = result.second_lowest_ratio
-    if not math.isnan(ratio):
-        q1, lower, upper = history.fences.at(moment)
-        if q1 > 0.0 and lower > 0.0 and ratio <= lower:
-            codes.add("R024")
-        if upper > 0.0 and ratio >= upper:
-            codes.add("R058")
+    evidence = red_flags_as_of(history, record, moment)
     for code, name in CARDINAL_FLAG_FEATURES.items():
-        out[name] = float(code in codes)
-    out["red_flag_count"] = float(sum(code in codes for code in CARDINAL_FLAG_FEATURES))
-    out["winner_second_lowest_bid_gap"] = ratio
+        out[name] = float(code in evidence.values)
+    out["red_flag_count"] = float(sum(code in evidence.values for code in CARDINAL_FLAG_FEATURES))
+    out["winner_second_lowest_bid_gap"] = evidence.second_lowest_ratio
 
 
 def tender_screens(prices: list[float], estimate: float = _NAN) -> dict[str, float]:

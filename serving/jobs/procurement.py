@@ -55,6 +55,7 @@ from features.procurement.build import (
     process_features,
     record_from_release,
 )
+from features.procurement.evidence import red_flags_as_of
 from features.procurement.feature_settings import (
     FEATURE_SETTINGS_KEY,
     rules_from_feature_settings,
@@ -67,7 +68,7 @@ from features.procurement.history import (
     load_procurement_frames,
     records_from_frames,
 )
-from features.procurement.redflags import DESCRIPTIONS, TITLES, flags_for_process
+from features.procurement.redflags import DESCRIPTIONS, TITLES
 from models.procurement.alerts import ALERT_COLUMNS, alert_id, alerts_frame, levels_at_or_above
 from models.procurement.model import RiskAssessment, RiskModel
 from serving.api.schemas.common import BUSINESS_TZ, BoundedDateTime, lone_surrogate_paths
@@ -376,23 +377,13 @@ def red_flags_of(
     history: ProcurementHistory, record: ProcessRecord, features: dict[str, Any]
 ) -> list[RedFlagOut]:
     """The Cardinal flags the model saw fire (its ``flag_r...`` features), each with the
-    figures behind it from Cardinal's per-process evaluation. R024 and R058 are decided
-    against the fences of the history before the decision date (as the features are); the
-    fences shown are those."""
+    figures behind it, as the feature layer judged them (R024 and R058 against the fences of
+    the history before the decision date: the fences shown are those)."""
     fired = [code for code, name in CARDINAL_FLAG_FEATURES.items() if features.get(name) == 1.0]
     if not fired:
         return []
-    values = {
-        flag.code: dict(flag.values)
-        for flag in flags_for_process(record.cardinal_release(), history.cardinal_settings)
-        if flag.group == "OCID"
-    }
-    price_gap = {k: v for k, v in values.get("R024", {}).items() if k != "lower_fence"}
-    if record.decision_date is not None and price_gap:
-        q1, lower, upper = history.fences.at(record.decision_date)
-        values["R024"] = {**price_gap, "q1": q1, "lower_fence": lower}
-        values["R058"] = {**price_gap, "upper_fence": upper}
-    return [_red_flag(code, values.get(code, {})) for code in fired]
+    values = red_flags_as_of(history, record, record.decision_date).values
+    return [_red_flag(code, dict(values.get(code, {}))) for code in fired]
 
 
 def _optional_float(value: float) -> float | None:

@@ -20,7 +20,10 @@ Public API:
 * ``build_context(releases, settings)`` runs the dataset once and keeps what the per-process
   form needs (fences, organisation-level results, the main currency);
 * ``flags_for_process(release, settings, context)`` returns the ``RedFlag`` list of one
-  contracting process, each with its code, English and Chinese description and values.
+  contracting process, each with its code, English and Chinese description and values;
+* ``process_evidence(release, settings)`` returns one process's OCID-level flags with their
+  figures and the winner/second-lowest pair; ``ProcessEvidence.as_of`` decides R024 and R058
+  against fences of earlier processes (the point-in-time form the risk features use).
 
 Where Cardinal is followed (paths are in cardinal-rs):
 
@@ -60,6 +63,7 @@ Interpretations (where Cardinal is not deterministic, or Python differs from Rus
 from __future__ import annotations
 
 from features.procurement.redflags.flag import CODES, DESCRIPTIONS, GROUPS, TITLES, RedFlag
+from features.procurement.redflags.process_evidence import ProcessEvidence, process_evidence
 from features.procurement.redflags.r003_short_submission_period import R003Settings
 from features.procurement.redflags.r018_single_bid import R018Settings
 from features.procurement.redflags.r024_price_close_to_winning_bid import R024Settings
@@ -87,6 +91,7 @@ __all__ = [
     "TITLES",
     "CardinalContext",
     "CardinalSettings",
+    "ProcessEvidence",
     "R003Settings",
     "R018Settings",
     "R024Settings",
@@ -103,4 +108,5 @@ __all__ = [
     "compute_indicators",
     "flags_for_process",
     "iter_jsonl",
+    "process_evidence",
 ]

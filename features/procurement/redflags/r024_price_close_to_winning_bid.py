@@ -30,6 +30,12 @@ def fence(data: list[float], threshold: float | None) -> tuple[float, float, dic
     return mul_add(q3 - q1, -1.5, q1), q1, {"q1": q1, "q3": q3}
 
 
+def fires(ratio: float, q1: float, lower_fence: float) -> bool:
+    """r024.rs ``R024::finalize``'s test: a ratio at or below the lower fence, only when Q1
+    and the fence are positive (NaN never fires)."""
+    return q1 > 0.0 and lower_fence > 0.0 and ratio <= lower_fence
+
+
 def finalize(context: CardinalContext, r024: R024Settings) -> None:
     """r024.rs ``R024::finalize``: flag ratios <= Q1 - 1.5 IQR (skipped unless Q1 > 0 and the
     fence > 0); the process gets the ratio, the winner and second-lowest bidder 0.0."""
@@ -37,9 +43,8 @@ def finalize(context: CardinalContext, r024: R024Settings) -> None:
     lower_fence, q1, meta = fence(ratios, r024.threshold)
     context.meta.setdefault("R024", {}).update({**meta, "lower_fence": lower_fence})
     context.r024_lower_fence, context.r024_q1 = lower_fence, q1
-    if q1 > 0.0 and lower_fence > 0.0:
-        for ocid, entry in context.second_lowest.items():
-            if entry.ratio <= lower_fence:
-                set_result(context.results, "OCID", ocid, "R024", entry.ratio)
-                set_result(context.results, "Tenderer", entry.winner, "R024", 0.0)
-                set_result(context.results, "Tenderer", entry.lowest_non_winner, "R024", 0.0)
+    for ocid, entry in context.second_lowest.items():
+        if fires(entry.ratio, q1, lower_fence):
+            set_result(context.results, "OCID", ocid, "R024", entry.ratio)
+            set_result(context.results, "Tenderer", entry.winner, "R024", 0.0)
+            set_result(context.results, "Tenderer", entry.lowest_non_winner, "R024", 0.0)

@@ -30,6 +30,12 @@ def fence(data: list[float], threshold: float | None) -> tuple[float, dict]:
     return mul_add(q3 - q1, 1.5, q3), {"q1": q1, "q3": q3}
 
 
+def fires(ratio: float, upper_fence: float) -> bool:
+    """r058.rs ``R058::finalize``'s test: a ratio at or above the upper fence, only when the
+    fence is positive (NaN never fires)."""
+    return upper_fence > 0.0 and ratio >= upper_fence
+
+
 def finalize(context: CardinalContext, r058: R058Settings) -> None:
     """r058.rs ``R058::finalize``: flag ratios >= Q3 + 1.5 IQR (skipped unless the fence > 0);
     the process gets the ratio, the winner 0.0."""
@@ -37,8 +43,7 @@ def finalize(context: CardinalContext, r058: R058Settings) -> None:
     upper_fence, meta = fence(ratios, r058.threshold)
     context.meta.setdefault("R058", {}).update({**meta, "upper_fence": upper_fence})
     context.r058_upper_fence = upper_fence
-    if upper_fence > 0.0:
-        for ocid, entry in context.second_lowest.items():
-            if entry.ratio >= upper_fence:
-                set_result(context.results, "OCID", ocid, "R058", entry.ratio)
-                set_result(context.results, "Tenderer", entry.winner, "R058", 0.0)
+    for ocid, entry in context.second_lowest.items():
+        if fires(entry.ratio, upper_fence):
+            set_result(context.results, "OCID", ocid, "R058", entry.ratio)
+            set_result(context.results, "Tenderer", entry.winner, "R058", 0.0)

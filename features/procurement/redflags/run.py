@@ -293,7 +293,7 @@ def flags_for_process(
                 lower_fence, q1 = settings.r024.threshold, 1.0
             else:
                 lower_fence, q1 = math.nan, math.nan
-            if q1 > 0.0 and lower_fence > 0.0 and entry.ratio <= lower_fence:
+            if r024.fires(entry.ratio, q1, lower_fence):
                 values = {**second_lowest_values(entry), "lower_fence": lower_fence}
                 flags.append(RedFlag("R024", "OCID", ocid, entry.ratio, values))
                 for tenderer_id in (entry.winner, entry.lowest_non_winner):
@@ -307,7 +307,7 @@ def flags_for_process(
                 upper_fence = settings.r058.threshold
             else:
                 upper_fence = math.nan
-            if upper_fence > 0.0 and entry.ratio >= upper_fence:
+            if r058.fires(entry.ratio, upper_fence):
                 values = {**second_lowest_values(entry), "upper_fence": upper_fence}
                 flags.append(RedFlag("R058", "OCID", ocid, entry.ratio, values))
                 flags.append(
