@@ -48,6 +48,7 @@ from serving.live.drift import record_frame
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.runtime import SharedStore
 from store.database import Store
+from store.queries import procurement as queries
 
 if TYPE_CHECKING:
     from serving.jobs.procurement import ProcurementRisk
@@ -82,11 +83,6 @@ def red_flag_out(code: str, values: dict[str, Any]) -> RedFlagOut:
 # Alerts and reviews (the caller holds the store lock: ``SharedStore.use``)
 
 
-_ALERT_COLUMNS = (
-    "alert_id, ocid, decision_date, buyer_id, supplier_ids, probability, unsupervised_score, "
-    "warning_level, red_flags, reasons, model_name, model_version, scored_at, status"
-)
-_REVIEW_COLUMNS = "review_id, reviewer_key, verdict, scheme, comment_enc, reviewed_at"
 _FLAG_TEXT_KEYS = frozenset(
     {"code", "title_en", "title_zh", "description_en", "description_zh", "values"}
 )
@@ -98,31 +94,20 @@ def _business_day_start(day: date) -> datetime:
     return start.astimezone(UTC).replace(tzinfo=None)
 
 
-def _alert_filters(query: AlertQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if query.level:
-        clauses.append(f"warning_level IN ({', '.join('?' * len(query.level))})")
-        params += list(query.level)
-    if query.buyer_id is not None:
-        clauses.append("buyer_id = ?")
-        params.append(query.buyer_id)
-    if query.supplier_id is not None:
-        clauses.append("list_contains(supplier_ids, ?)")
-        params.append(query.supplier_id)
-    if query.date_from is not None:
-        clauses.append("decision_date >= ?")
-        params.append(_business_day_start(query.date_from))
-    if query.date_to is not None:
-        clauses.append("decision_date < ?")
-        params.append(_business_day_start(query.date_to + timedelta(days=1)))
-    if query.status is not None:
-        clauses.append("status = ?")
-        params.append(query.status)
-    if query.model_version is not None:
-        clauses.append("model_version = ?")
-        params.append(query.model_version)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+def _alert_filter(query: AlertQuery) -> queries.AlertFilter:
+    """The query's dates are business days: from the start of ``date_from`` to the end of
+    ``date_to``."""
+    return queries.AlertFilter(
+        levels=tuple(query.level or ()),
+        buyer_id=query.buyer_id,
+        supplier_id=query.supplier_id,
+        decided_from=None if query.date_from is None else _business_day_start(query.date_from),
+        decided_before=None
+        if query.date_to is None
+        else _business_day_start(query.date_to + timedelta(days=1)),
+        status=query.status,
+        model_version=query.model_version,
+    )
 
 
 def _json_list(text: str | None) -> list[dict[str, Any]]:
@@ -183,17 +168,11 @@ def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def list_alerts(store: Store, query: AlertQuery) -> AlertPage:
     """One page of the alerts matching ``query``, highest probability first."""
-    where, params = _alert_filters(query)
-    connection = store.connection
-    total_row = connection.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()
-    rows = connection.execute(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts{where} "
-        "ORDER BY probability DESC, alert_id LIMIT ? OFFSET ?",
-        [*params, query.limit, query.offset],
-    ).fetchall()
+    selection = _alert_filter(query)
+    rows = queries.alert_page(store.connection, selection, limit=query.limit, offset=query.offset)
     return AlertPage(
         alerts=[AlertSummary(**_summary_fields(row)) for row in rows],
-        total=int(total_row[0]) if total_row else 0,
+        total=queries.count_alerts(store.connection, selection),
         limit=query.limit,
         offset=query.offset,
     )
@@ -204,15 +183,10 @@ def get_alert(
 ) -> AlertDetail | None:
     """The alert with its flags, reasons and review history, or None. Comments are decrypted
     only when ``reveal_comments``."""
-    row = store.connection.execute(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE alert_id = ?", [alert_id]
-    ).fetchone()
+    row = queries.alert_row(store.connection, alert_id)
     if row is None:
         return None
-    reviews = store.connection.execute(
-        f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE alert_id = ? ORDER BY reviewed_at, review_id",
-        [alert_id],
-    ).fetchall()
+    reviews = queries.alert_reviews(store.connection, alert_id)
     history = [
         ReviewOut(
             review_id=review_id,
@@ -248,12 +222,9 @@ def review_alert(
     the alert with its history, or None if there is no such alert."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with store.transaction():
-        found = store.connection.execute(
-            "SELECT ocid FROM alerts WHERE alert_id = ?", [alert_id]
-        ).fetchone()
-        if found is None:
+        ocid = queries.alert_ocid(store.connection, alert_id)
+        if ocid is None:
             return None
-        ocid = str(found[0])
         review_row = {
             "review_id": uuid.uuid4().hex,
             "alert_id": alert_id,
@@ -274,9 +245,7 @@ def review_alert(
             "ingested_at": now,
         }
         store.insert_new("audit_outcomes", pd.DataFrame([outcome]))
-        store.connection.execute(
-            "UPDATE alerts SET status = ? WHERE alert_id = ?", [review.verdict, alert_id]
-        )
+        queries.set_alert_status(store.connection, alert_id, review.verdict)
     return get_alert(store, personal, alert_id, reveal_comments=True)
 
 
@@ -329,27 +298,7 @@ def _features(history: ProcurementHistory, records: Sequence[ProcessRecord]) -> 
     return feature_frame([process_features(history, record) for record in records])
 
 
-def _open_or_reviewed(store: Store, alert_ids: Sequence[str]) -> dict[str, str]:
-    """Status of each stored alert among ``alert_ids``."""
-    if not alert_ids:
-        return {}
-    rows = store.connection.execute(
-        "SELECT alert_id, status FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(alert_ids)],
-    ).fetchall()
-    return {str(alert): str(status or "open") for alert, status in rows}
-
-
 _REFRESHED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in ("alert_id", "ocid", "status"))
-
-
-def _refresh(store: Store, rows: pd.DataFrame) -> None:
-    assignments = ", ".join(f'"{name}" = ?' for name in _REFRESHED_COLUMNS)
-    for values in rows.to_dict("records"):
-        store.connection.execute(
-            f"UPDATE alerts SET {assignments} WHERE alert_id = ? AND status = 'open'",
-            [*(values[name] for name in _REFRESHED_COLUMNS), values["alert_id"]],
-        )
 
 
 class LiveWarnings:
@@ -377,19 +326,15 @@ class LiveWarnings:
         writing = time.perf_counter()
         changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
         with self._store.use() as store, store.transaction():
-            stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])
+            stored = queries.alert_statuses(store.connection, [*rows["alert_id"], *changed_ids])
             is_stored = rows["alert_id"].isin(list(stored))
             is_open = rows["alert_id"].map(lambda a: stored.get(a) == "open")
             written = store.insert_new("alerts", rows[~is_stored])
-            _refresh(store, rows[is_open])
+            queries.refresh_open_alerts(store.connection, rows[is_open], _REFRESHED_COLUMNS)
             warned = set(rows["alert_id"])
             stale = [a for a in changed_ids if stored.get(a) == "open" and a not in warned]
             if stale:
-                store.connection.execute(
-                    "DELETE FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[])) "
-                    "AND status = 'open'",
-                    [stale],
-                )
+                queries.delete_open_alerts(store.connection, stale)
         committed_at = time.perf_counter()
         result = AlertsWritten(
             model=risk.model_ref,
@@ -413,14 +358,9 @@ class LiveWarnings:
         new champion) and write its warnings under that version; the older rows stay, so a
         warning's history keeps both versions."""
         with self._store.use() as store:
-            ocids = [
-                str(row[0])
-                for row in store.connection.execute(
-                    "SELECT DISTINCT ocid FROM alerts WHERE coalesce(status, 'open') = 'open' "
-                    "AND NOT (model_name = ? AND model_version = ?) ORDER BY ocid",
-                    [risk.name, risk.version],
-                ).fetchall()
-            ]
+            ocids = queries.ocids_with_open_alerts_of_other_models(
+                store.connection, risk.name, risk.version
+            )
             frames = load_process_frames(store, ocids) if ocids else {}
         records = records_from_frames(frames) if ocids else []
         if not records:
