@@ -99,7 +99,7 @@ DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
 GROUPS: tuple[str, ...] = ("OCID", "Buyer", "ProcuringEntity", "Tenderer")
 
 # Indicators whose results are about organisations across the whole dataset.
-_ORGANISATION_CODES = frozenset({"R025", "R038", "R048"})
+ORGANISATION_CODES = frozenset({"R025", "R038", "R048"})
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from features.procurement.redflags.flag import RedFlag
 from features.procurement.redflags.util import (
     Process,
-    RedFlag,
     as_dict_or_none,
     as_str,
     get,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from features.procurement.redflags.flag import RedFlag
 from features.procurement.redflags.util import (
     Process,
-    RedFlag,
     as_dict_or_none,
     matches_procurement_method,
 )

@@ -57,6 +57,15 @@ def fold(evaluator: Evaluator, release: dict[str, Any], process: Process) -> Non
             process.r025[tenderer_id] = supplier_id == tenderer_id
 
 
+def reduce(fractions: dict[str, list[int]], process: Process) -> None:
+    """Add one process to the running totals: per tenderer, [processes won, processes with a
+    valid bid] (Cardinal sums these ``Fraction``s as it folds)."""
+    for tenderer_id, won in process.r025.items():
+        fraction = fractions.setdefault(tenderer_id, [0, 0])
+        fraction[0] += int(won)
+        fraction[1] += 1
+
+
 def finalize(context: CardinalContext, r025: R025Settings, fractions: dict[str, list[int]]) -> None:
     """r025.rs ``R025::finalize``: a tenderer whose number of valid bids is >= the
     ``percentile`` of those numbers and whose win ratio is <= Q1 - 1.5 IQR of the ratios

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from features.procurement.redflags.flag import RedFlag
 from features.procurement.redflags.util import (
     Process,
-    RedFlag,
     as_list,
     get,
     get_complete_awards_and_bids_if_all_awards_final,

@@ -57,6 +57,23 @@ def fold(evaluator: Evaluator, release: dict[str, Any], process: Process) -> Non
         process.r038_procuring_entity = entity_id
 
 
+def reduce(fractions: dict[str, dict[str, list[int]]], process: Process) -> None:
+    """Add one process to the running totals: per group and organisation, [disqualified,
+    submitted] bids (Cardinal sums these ``Fraction``s as it folds)."""
+    for tenderer_id, increment in process.r038_tenderers:
+        fraction = fractions["Tenderer"].setdefault(tenderer_id, [0, 0])
+        fraction[0] += increment
+        fraction[1] += 1
+    for group, org_id in (
+        ("Buyer", process.r038_buyer),
+        ("ProcuringEntity", process.r038_procuring_entity),
+    ):
+        if org_id is not None:
+            fraction = fractions[group].setdefault(org_id, [0, 0])
+            fraction[0] += process.r038_disqualified
+            fraction[1] += process.r038_submitted
+
+
 def finalize(
     context: CardinalContext, r038: R038Settings, fractions: dict[str, dict[str, list[int]]]
 ) -> None:

@@ -45,6 +45,15 @@ def fold(evaluator: Evaluator, release: dict[str, Any], process: Process, digits
                 codes.add(classification_id[:digits])
 
 
+def reduce(classifications: dict[str, tuple[list[int], set[str]]], process: Process) -> None:
+    """Add one process to the running totals: per supplier, [processes] and its first-level
+    classification codes."""
+    for supplier_id, codes in process.r048.items():
+        count, all_codes = classifications.setdefault(supplier_id, ([0], set()))
+        count[0] += 1  # a supplier is observed in a process at most once
+        all_codes.update(codes)
+
+
 def finalize(
     context: CardinalContext,
     r048: R048Settings,

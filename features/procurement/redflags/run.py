@@ -42,7 +42,7 @@ from features.procurement.redflags import (
 from features.procurement.redflags import (
     r058_heavily_discounted_bid as r058,
 )
-from features.procurement.redflags.flag import _ORGANISATION_CODES, GROUPS, RedFlag
+from features.procurement.redflags.flag import GROUPS, ORGANISATION_CODES, RedFlag
 from features.procurement.redflags.settings import CardinalSettings
 from features.procurement.redflags.util import (
     Currency,
@@ -199,26 +199,9 @@ def build_context(
             set_result(results, flag.group, flag.subject, flag.code, flag.value)
         if process.second_lowest is not None:
             second_lowest[ocid] = process.second_lowest
-        for tenderer_id, won in process.r025.items():
-            fraction = r025_fractions.setdefault(tenderer_id, [0, 0])
-            fraction[0] += int(won)
-            fraction[1] += 1
-        for tenderer_id, increment in process.r038_tenderers:
-            fraction = r038_fractions["Tenderer"].setdefault(tenderer_id, [0, 0])
-            fraction[0] += increment
-            fraction[1] += 1
-        for group, org_id in (
-            ("Buyer", process.r038_buyer),
-            ("ProcuringEntity", process.r038_procuring_entity),
-        ):
-            if org_id is not None:
-                fraction = r038_fractions[group].setdefault(org_id, [0, 0])
-                fraction[0] += process.r038_disqualified
-                fraction[1] += process.r038_submitted
-        for supplier_id, codes in process.r048.items():
-            count, all_codes = r048_classifications.setdefault(supplier_id, ([0], set()))
-            count[0] += 1  # a supplier is observed in a process at most once
-            all_codes.update(codes)
+        r025.reduce(r025_fractions, process)
+        r038.reduce(r038_fractions, process)
+        r048.reduce(r048_classifications, process)
 
     context = CardinalContext(settings, results, meta, currency.value, second_lowest)
     if settings.r024 is not None:
@@ -348,7 +331,7 @@ def _organisation_flags(release: Mapping[str, Any], context: CardinalContext) ->
         group_results = context.results.get(group, {})
         for org_id in sorted(ids):
             for code, value in group_results.get(org_id, {}).items():
-                if code in _ORGANISATION_CODES:
+                if code in ORGANISATION_CODES:
                     values = context.organisation_values.get((code, group, org_id), {})
                     flags.append(RedFlag(code, group, org_id, value, values))
     return flags

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RedFlag"]
-
 
 def pipe_set(value: str | None, default: str = "") -> frozenset[str]:
     """lib.rs ``parse_pipe_separated_value``: ``split_terminator('|')``."""
