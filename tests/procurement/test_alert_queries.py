@@ -65,8 +65,10 @@ def test_statuses_refresh_and_withdrawal_touch_open_alerts_only() -> None:
     queries.refresh_open_alerts(connection, rows, ["probability"])
     probability = queries.ALERT_FIELDS.index("probability")
     reviewed, still_open = queries.alert_row(connection, "a2"), queries.alert_row(connection, "a3")
-    assert reviewed is not None and reviewed[probability] == 0.5  # a verdict stands
-    assert still_open is not None and still_open[probability] == 0.2
+    assert reviewed is not None
+    assert reviewed[probability] == 0.5  # a verdict stands
+    assert still_open is not None
+    assert still_open[probability] == 0.2
     queries.delete_open_alerts(connection, ["a2", "a3"])
     assert queries.alert_ocid(connection, "a3") is None
     assert queries.alert_ocid(connection, "a2") == "p2"
