@@ -29,13 +29,10 @@ until 30 earlier ratios exist. R025, R038 and R048 are organisation-level indica
 whole data set and are not per-process features; the winner's win ratio and history features
 carry their information point in time.
 
-Bid screens. The screens are those of ``features.procurement.screens`` (same names,
-definitions and minimum bid counts), computed per lot on the submitted bids with a positive
-amount; a process with several lots gets the bid count summed and every other screen averaged
-over its lots. ``screens.bid_screens`` is vectorised for many tenders at once, and one call
-costs about 10 ms, five times the online budget, so ``tender_screens`` here computes one
-tender's screens in plain Python; ``tests/procurement/test_features.py`` checks it equals
-``bid_screens`` on every tender of the demo world.
+Bid screens. The screens are ``features.procurement.screens.tender_screens`` (one tender in
+plain Python; the same table as ``screens.bid_screens``), computed per lot on the submitted
+bids with a positive amount; a process with several lots gets the bid count summed and every
+other screen averaged over its lots.
 
 Speed, measured on this machine (two cores, shared with other jobs while measured): batch
 20,000 processes in 8 s (history 3 s, features 5 s) and 100,000 in 43 s (15 s + 28 s); one
@@ -54,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.procurement.evidence import red_flags_as_of
 from features.procurement.history import (
     DAY_NS,
     ProcessRecord,
@@ -71,9 +69,9 @@ from features.procurement.screens import (
     MEAN_BID_TO_ESTIMATE_RATIO,
     NORMALISED_DISTANCE,
     RELATIVE_DISTANCE,
-    SCREEN_MIN_BIDS,
     TWO_LOWEST_PCT_DIFF,
     WINNER_TO_ESTIMATE_RATIO,
+    tender_screens,
 )
 from features.procurement.specs import (
     CATEGORICAL_FEATURES,
@@ -290,69 +288,11 @@ def _process_basics(record: ProcessRecord, history: ProcurementHistory, out: dic
 
 
 def _red_flags(record: ProcessRecord, history: ProcurementHistory, moment: int, out: dict) -> None:
-    result = record.cardinal(history.cardinal_settings)
-    codes = set(result.codes)
-    ratio = result.second_lowest_ratio
-    if not math.isnan(ratio):
-        q1, lower, upper = history.fences.at(moment)
-        if q1 > 0.0 and lower > 0.0 and ratio <= lower:
-            codes.add("R024")
-        if upper > 0.0 and ratio >= upper:
-            codes.add("R058")
+    evidence = red_flags_as_of(history, record, moment)
     for code, name in CARDINAL_FLAG_FEATURES.items():
-        out[name] = float(code in codes)
-    out["red_flag_count"] = float(sum(code in codes for code in CARDINAL_FLAG_FEATURES))
-    out["winner_second_lowest_bid_gap"] = ratio
-
-
-def tender_screens(prices: list[float], estimate: float = _NAN) -> dict[str, float]:
-    """The screens of ``features.procurement.screens`` for one tender's bid prices (positive,
-    finite), with the same definitions and minimum bid counts as ``bid_screens``."""
-    bids = sorted(prices)
-    n = len(bids)
-    screens = dict.fromkeys(SCREEN_FEATURES, _NAN)
-    screens[BID_COUNT] = float(n)
-    if n == 0:
-        return screens
-    lowest, highest = bids[0], bids[-1]
-    mean = math.fsum(bids) / n
-    if estimate > 0:
-        screens[WINNER_TO_ESTIMATE_RATIO] = lowest / estimate
-        screens[MEAN_BID_TO_ESTIMATE_RATIO] = mean / estimate
-    if n >= 2:
-        spread = highest - lowest
-        gap = bids[1] - lowest
-        std = math.sqrt(math.fsum((b - mean) ** 2 for b in bids) / (n - 1))
-        screens[BID_CV] = std / mean
-        screens[BID_SPREAD] = spread / lowest
-        screens[TWO_LOWEST_PCT_DIFF] = gap / lowest
-        if spread > 0:
-            screens[KS_UNIFORM_DISTANCE] = max(
-                max((i + 1) / n - (b - lowest) / spread, (b - lowest) / spread - i / n)
-                for i, b in enumerate(bids)
-            )
-            relative = [b / mean - 1.0 for b in bids]
-            m2 = math.fsum(r * r for r in relative) / n
-            m3 = math.fsum(r**3 for r in relative) / n
-            m4 = math.fsum(r**4 for r in relative) / n
-            if n >= SCREEN_MIN_BIDS[BID_SKEWNESS]:
-                screens[BID_SKEWNESS] = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
-                screens[NORMALISED_DISTANCE] = gap / (spread / (n - 1))
-            if n >= SCREEN_MIN_BIDS[BID_KURTOSIS]:
-                screens[BID_KURTOSIS] = (
-                    (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
-                )
-        if n >= SCREEN_MIN_BIDS[RELATIVE_DISTANCE]:
-            losing = bids[1:]
-            losing_mean = math.fsum(losing) / len(losing)
-            losing_std = math.sqrt(
-                math.fsum((b - losing_mean) ** 2 for b in losing) / (len(losing) - 1)
-            )
-            if losing_std > 0:
-                screens[RELATIVE_DISTANCE] = gap / losing_std
-            if highest > bids[1]:
-                screens[ALTERNATIVE_DISTANCE] = gap / ((highest - bids[1]) / (n - 2))
-    return screens
+        out[name] = float(code in evidence.values)
+    out["red_flag_count"] = float(sum(code in evidence.values for code in CARDINAL_FLAG_FEATURES))
+    out["winner_second_lowest_bid_gap"] = evidence.second_lowest_ratio
 
 
 def _bid_screens(record: ProcessRecord, out: dict) -> None:

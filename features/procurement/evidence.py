@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.procurement.history import ProcessRecord, ProcurementHistory
+from features.procurement.redflags import ProcessEvidence
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
 from store.database import Store
 
@@ -50,6 +52,25 @@ _AWARDED = f"""
     FROM awards WHERE {_ACTIVE_AWARD} GROUP BY ocid
 """
 _LINEAGE = "source_file, source_line, ingested_at"
+
+
+def red_flags_as_of(
+    history: ProcurementHistory, record: ProcessRecord, moment: int | None
+) -> ProcessEvidence:
+    """The Cardinal flags of ``record`` as its features see them at ``moment`` (ns since the
+    epoch, naive UTC; None, for a process without a date: after all of ``history``).
+
+    Its own per-process flags (computed once, cached on the record) and R024/R058 decided
+    against the fences of the ratios in ``history`` before ``moment``'s day, so nothing later
+    leaks in. The ``flag_r...`` features and the figures the service shows for them both come
+    from here."""
+    evidence = record.cardinal(history.cardinal_settings)
+    if evidence.second_lowest is None:
+        return evidence
+    return evidence.as_of(*history.fences.at(_AFTER_ALL if moment is None else moment))
+
+
+_AFTER_ALL = int(np.iinfo(np.int64).max)
 
 
 class UnknownAlertError(KeyError):

@@ -49,7 +49,12 @@ import pandas as pd
 
 from core.security import PersonalData
 from core.settings import Settings
-from features.procurement.redflags import CardinalSettings, R024Settings, flags_for_process
+from features.procurement.redflags import (
+    CardinalSettings,
+    ProcessEvidence,
+    R024Settings,
+    process_evidence,
+)
 from ingest.readers.ocds import TABLE_COLUMNS, ReleaseFlattener
 from store.database import StoreReader
 
@@ -125,9 +130,9 @@ class HistoryRules:
     def cardinal_settings(self) -> CardinalSettings:
         """Cardinal's defaults for the per-process indicators, main currency fixed.
 
-        R024's fence is set to +inf so that ``flags_for_process`` always reports the
-        winner/second-lowest ratio (Cardinal's own computation); R024 and R058 are then decided
-        against fences from the history before the process (``ProcurementHistory.fences``).
+        R024 is enabled (fence +inf) so that ``process_evidence`` keeps the winner/second-lowest
+        pair (Cardinal's own computation); R024 and R058 are then decided against fences from
+        the history before the process (``ProcurementHistory.fences``, ``ProcessEvidence.as_of``).
         R025, R038 and R048 are dataset-level indicators about organisations; their as-of
         counterparts are the supplier win-ratio and history features, so they are off here.
         """
@@ -186,14 +191,6 @@ class Milestone(NamedTuple):
     status: str | None
     due: int | None
     met: int | None
-
-
-class CardinalResult(NamedTuple):
-    """What Cardinal's per-process indicators say: the OCID-level codes fired (R024/R058 not
-    among them: they need the as-of fences) and the winner/second-lowest ratio."""
-
-    codes: frozenset[str]
-    second_lowest_ratio: float
 
 
 def to_ns(value: object) -> int | None:
@@ -405,7 +402,7 @@ class ProcessRecord:
         self.main_winner: str | None = largest.suppliers[0] if largest is not None else None
         main = self.main_item()
         self.category: str | None = main.classification_id if main is not None else None
-        self._cardinal: CardinalResult | None = None
+        self._cardinal: ProcessEvidence | None = None
 
     @property
     def active_awards(self) -> list[Award]:
@@ -523,20 +520,12 @@ class ProcessRecord:
             release["awards"] = [_cardinal_object(award, "suppliers") for award in self.awards]
         return release
 
-    def cardinal(self, settings: CardinalSettings) -> CardinalResult:
-        """Cardinal's per-process flags for this record (computed once, then cached: a history
-        uses one settings object, ``HistoryRules.cardinal_settings``)."""
+    def cardinal(self, settings: CardinalSettings) -> ProcessEvidence:
+        """Cardinal's per-process flags for this record with their figures, R024/R058 not
+        among them (they need the as-of fences), computed once, then cached: a history uses
+        one settings object, ``HistoryRules.cardinal_settings``."""
         if self._cardinal is None:
-            codes: set[str] = set()
-            ratio = _NAN
-            for flag in flags_for_process(self.cardinal_release(), settings):
-                if flag.group != "OCID":
-                    continue
-                if flag.code == "R024":
-                    ratio = float(flag.values.get("difference", _NAN))
-                else:
-                    codes.add(flag.code)
-            self._cardinal = CardinalResult(frozenset(codes), ratio)
+            self._cardinal = process_evidence(self.cardinal_release(), settings)
         return self._cardinal
 
 

@@ -4,8 +4,13 @@ Collusion leaves marks on the bids of a tender: cover bids are placed close toge
 designated winner (low variance, a gap between the winner and the rest), and the cartel price
 sits high against the buyer's own estimate. The screens below are those of Imhof, Karagök and
 Rutz (2018), Huber and Imhof (2019) and García Rodríguez et al. (2022). Every one is computed
-per tender from the prices alone, vectorised over all tenders at once (no Python loop per
-tender), and is invariant to the currency and to scaling every bid of a tender.
+per tender from the prices alone and is invariant to the currency and to scaling every bid
+of a tender. ``bid_screens`` computes them for every tender of a bid-level frame at once
+(vectorised, no Python loop per tender); ``tender_screens`` for one tender in plain Python (the
+feature builder's online path). The two agree to about 1e-9 relative
+(``tests/procurement/test_features.py`` checks every tender of the demo world), not to the
+last bit, which is why the data-set path is not simply a loop over the one-tender path: that
+would move the collusion figures the README quotes.
 
 Notation, for one tender with ``n`` bids sorted ascending ``b_1 ≤ b_2 ≤ … ≤ b_n``: the winning
 bid is the lowest, ``b_1`` (lowest-price award, as in the data these screens come from);
@@ -61,6 +66,9 @@ always 0.5 and carries no information; it is kept for agreement with the literat
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -240,6 +248,58 @@ def bid_screens(
         if column in screens:
             screens.loc[count < needed, column] = np.nan
     screens.index.name = tender_col
+    return screens
+
+
+def tender_screens(prices: Sequence[float], estimate: float = math.nan) -> dict[str, float]:
+    """Every screen of one tender (the module table's columns, in ``SCREEN_MIN_BIDS`` order)
+    from its bid prices (positive, finite) and its pre-tender estimate (NaN or not positive:
+    the estimate ratios are NaN). Plain Python, for the feature builder's one release at a
+    time: a ``bid_screens`` call costs milliseconds whatever its size."""
+    bids = sorted(prices)
+    n = len(bids)
+    screens = dict.fromkeys(SCREEN_MIN_BIDS, math.nan)
+    screens[BID_COUNT] = float(n)
+    if n == 0:
+        return screens
+    lowest, highest = bids[0], bids[-1]
+    mean = math.fsum(bids) / n
+    if estimate > 0:
+        screens[WINNER_TO_ESTIMATE_RATIO] = lowest / estimate
+        screens[MEAN_BID_TO_ESTIMATE_RATIO] = mean / estimate
+    if n >= 2:
+        spread = highest - lowest
+        gap = bids[1] - lowest
+        std = math.sqrt(math.fsum((b - mean) ** 2 for b in bids) / (n - 1))
+        screens[BID_CV] = std / mean
+        screens[BID_SPREAD] = spread / lowest
+        screens[TWO_LOWEST_PCT_DIFF] = gap / lowest
+        if spread > 0:
+            screens[KS_UNIFORM_DISTANCE] = max(
+                max((i + 1) / n - (b - lowest) / spread, (b - lowest) / spread - i / n)
+                for i, b in enumerate(bids)
+            )
+            relative = [b / mean - 1.0 for b in bids]
+            m2 = math.fsum(r * r for r in relative) / n
+            m3 = math.fsum(r**3 for r in relative) / n
+            m4 = math.fsum(r**4 for r in relative) / n
+            if n >= SCREEN_MIN_BIDS[BID_SKEWNESS]:
+                screens[BID_SKEWNESS] = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+                screens[NORMALISED_DISTANCE] = gap / (spread / (n - 1))
+            if n >= SCREEN_MIN_BIDS[BID_KURTOSIS]:
+                screens[BID_KURTOSIS] = (
+                    (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
+                )
+        if n >= SCREEN_MIN_BIDS[RELATIVE_DISTANCE]:
+            losing = bids[1:]
+            losing_mean = math.fsum(losing) / len(losing)
+            losing_std = math.sqrt(
+                math.fsum((b - losing_mean) ** 2 for b in losing) / (len(losing) - 1)
+            )
+            if losing_std > 0:
+                screens[RELATIVE_DISTANCE] = gap / losing_std
+            if highest > bids[1]:
+                screens[ALTERNATIVE_DISTANCE] = gap / ((highest - bids[1]) / (n - 2))
     return screens
 
 

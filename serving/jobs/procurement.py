@@ -1,5 +1,6 @@
 """Procurement risk in the service: the champion model and the live history it scores
-against; scoring of incoming releases; warnings as tenders arrive; the alerts and reviews.
+against, and the scoring of incoming releases. The warnings written as tenders arrive and
+the alerts reviewers read are in ``serving.jobs.procurement_alerts``.
 
 Loading (``load_procurement``, called by the lifespan). The tracking URI is
 ``Settings.resolved_mlflow_tracking_uri`` (``LODESTAR_MLFLOW_TRACKING_URI``, else the SQLite
@@ -24,24 +25,20 @@ Scoring runs in the threadpool (plain ``def`` routes); LightGBM uses one thread 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
 import re
 import threading
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from core.security import PersonalData
 from features.online.procurement import (
     PROCUREMENT_SOURCE,
     ProcurementPushOutcome,
@@ -51,10 +48,10 @@ from features.online.source import OnlineFeatureStore
 from features.procurement.build import (
     CARDINAL_FLAG_FEATURES,
     ReleaseError,
-    feature_frame,
     process_features,
     record_from_release,
 )
+from features.procurement.evidence import red_flags_as_of
 from features.procurement.feature_settings import (
     FEATURE_SETTINGS_KEY,
     rules_from_feature_settings,
@@ -63,40 +60,29 @@ from features.procurement.history import (
     HistoryRules,
     ProcessRecord,
     ProcurementHistory,
-    load_process_frames,
     load_procurement_frames,
-    records_from_frames,
 )
-from features.procurement.redflags import DESCRIPTIONS, TITLES, flags_for_process
-from models.procurement.alerts import ALERT_COLUMNS, alert_id, alerts_frame, levels_at_or_above
 from models.procurement.model import RiskAssessment, RiskModel
-from serving.api.schemas.common import BUSINESS_TZ, BoundedDateTime, lone_surrogate_paths
+from serving.api.schemas.common import BoundedDateTime, lone_surrogate_paths
 from serving.api.schemas.procurement import (
-    AlertDetail,
-    AlertPage,
-    AlertQuery,
-    AlertSummary,
     ItemError,
     ModelReadiness,
     ModelRef,
     ReasonOut,
     RedFlagOut,
-    ReviewOut,
-    ReviewRequest,
     RiskAssessmentOut,
 )
-from serving.live.drift import record_frame, record_scored
+from serving.jobs.procurement_alerts import AlertsWritten, LiveWarnings, red_flag_out
+from serving.live.drift import record_scored
 from serving.live.registry import (
     CHAMPION,
     ModelUnavailableError,
     load_champion_model,
     model_readiness,
 )
-from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.errors import ErrorDetail
-from serving.runtime import Runtime, SharedStore
+from serving.runtime import Runtime
 from serving.settings import ServiceSettings
-from store.database import Store
 
 logger = logging.getLogger(__name__)
 
@@ -350,49 +336,17 @@ def invalid_release(error: ReleaseError) -> RequestValidationError:
     return RequestValidationError([detail.model_dump()])
 
 
-def _finite(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become None (inside dicts and lists too)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _red_flag(code: str, values: dict[str, Any]) -> RedFlagOut:
-    return RedFlagOut(
-        code=code,
-        title_en=TITLES[code]["en"],
-        title_zh=TITLES[code]["zh"],
-        description_en=DESCRIPTIONS[code]["en"],
-        description_zh=DESCRIPTIONS[code]["zh"],
-        values=_finite(values),
-    )
-
-
 def red_flags_of(
     history: ProcurementHistory, record: ProcessRecord, features: dict[str, Any]
 ) -> list[RedFlagOut]:
     """The Cardinal flags the model saw fire (its ``flag_r...`` features), each with the
-    figures behind it from Cardinal's per-process evaluation. R024 and R058 are decided
-    against the fences of the history before the decision date (as the features are); the
-    fences shown are those."""
+    figures behind it, as the feature layer judged them (R024 and R058 against the fences of
+    the history before the decision date: the fences shown are those)."""
     fired = [code for code, name in CARDINAL_FLAG_FEATURES.items() if features.get(name) == 1.0]
     if not fired:
         return []
-    values = {
-        flag.code: dict(flag.values)
-        for flag in flags_for_process(record.cardinal_release(), history.cardinal_settings)
-        if flag.group == "OCID"
-    }
-    price_gap = {k: v for k, v in values.get("R024", {}).items() if k != "lower_fence"}
-    if record.decision_date is not None and price_gap:
-        q1, lower, upper = history.fences.at(record.decision_date)
-        values["R024"] = {**price_gap, "q1": q1, "lower_fence": lower}
-        values["R058"] = {**price_gap, "upper_fence": upper}
-    return [_red_flag(code, values.get(code, {})) for code in fired]
+    values = red_flags_as_of(history, record, record.decision_date).values
+    return [red_flag_out(code, dict(values.get(code, {}))) for code in fired]
 
 
 def _optional_float(value: float) -> float | None:
@@ -485,356 +439,3 @@ def item_error(error: ReleaseError | UnexpectedReleaseError, index: int) -> Item
         message="the release cannot be scored",
         details=[release_error_detail(error, ["body", "releases", index])],
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Alerts and reviews (the caller holds the store lock: ``SharedStore.use``)
-
-
-_ALERT_COLUMNS = (
-    "alert_id, ocid, decision_date, buyer_id, supplier_ids, probability, unsupervised_score, "
-    "warning_level, red_flags, reasons, model_name, model_version, scored_at, status"
-)
-_REVIEW_COLUMNS = "review_id, reviewer_key, verdict, scheme, comment_enc, reviewed_at"
-_FLAG_TEXT_KEYS = frozenset(
-    {"code", "title_en", "title_zh", "description_en", "description_zh", "values"}
-)
-
-
-def _business_day_start(day: date) -> datetime:
-    """Midnight of ``day`` in the business time zone, as the store holds instants: naive UTC."""
-    start = datetime.combine(day, datetime.min.time(), tzinfo=BUSINESS_TZ)
-    return start.astimezone(UTC).replace(tzinfo=None)
-
-
-def _alert_filters(query: AlertQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if query.level:
-        clauses.append(f"warning_level IN ({', '.join('?' * len(query.level))})")
-        params += list(query.level)
-    if query.buyer_id is not None:
-        clauses.append("buyer_id = ?")
-        params.append(query.buyer_id)
-    if query.supplier_id is not None:
-        clauses.append("list_contains(supplier_ids, ?)")
-        params.append(query.supplier_id)
-    if query.date_from is not None:
-        clauses.append("decision_date >= ?")
-        params.append(_business_day_start(query.date_from))
-    if query.date_to is not None:
-        clauses.append("decision_date < ?")
-        params.append(_business_day_start(query.date_to + timedelta(days=1)))
-    if query.status is not None:
-        clauses.append("status = ?")
-        params.append(query.status)
-    if query.model_version is not None:
-        clauses.append("model_version = ?")
-        params.append(query.model_version)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _json_list(text: str | None) -> list[dict[str, Any]]:
-    if not text:
-        return []
-    value = json.loads(text)
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _stored_red_flags(text: str | None) -> list[RedFlagOut]:
-    """Flags as the batch scorer stored them; what is not text about the flag is its values."""
-    flags = []
-    for flag in _json_list(text):
-        code = flag.get("code")
-        if code not in TITLES:
-            continue
-        values = flag.get("values")
-        if not isinstance(values, dict):
-            values = {k: v for k, v in flag.items() if k not in _FLAG_TEXT_KEYS}
-        flags.append(_red_flag(str(code), values))
-    return flags
-
-
-def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    (
-        alert_id,
-        ocid,
-        decision_date,
-        buyer_id,
-        supplier_ids,
-        probability,
-        unsupervised_score,
-        warning_level,
-        red_flags,
-        _reasons,
-        model_name,
-        model_version,
-        scored_at,
-        status,
-    ) = row
-    return {
-        "alert_id": alert_id,
-        "ocid": ocid,
-        "decision_date": decision_date,
-        "buyer_id": buyer_id,
-        "supplier_ids": list(supplier_ids or []),
-        "probability": probability,
-        "unsupervised_score": None
-        if unsupervised_score is None or math.isnan(unsupervised_score)
-        else unsupervised_score,
-        "warning_level": warning_level,
-        "red_flag_codes": [flag.code for flag in _stored_red_flags(red_flags)],
-        "status": status or "open",
-        "model": ModelRef(name=model_name, version=model_version),
-        "scored_at": scored_at,
-    }
-
-
-def list_alerts(store: Store, query: AlertQuery) -> AlertPage:
-    """One page of the alerts matching ``query``, highest probability first."""
-    where, params = _alert_filters(query)
-    connection = store.connection
-    total_row = connection.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()
-    rows = connection.execute(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts{where} "
-        "ORDER BY probability DESC, alert_id LIMIT ? OFFSET ?",
-        [*params, query.limit, query.offset],
-    ).fetchall()
-    return AlertPage(
-        alerts=[AlertSummary(**_summary_fields(row)) for row in rows],
-        total=int(total_row[0]) if total_row else 0,
-        limit=query.limit,
-        offset=query.offset,
-    )
-
-
-def get_alert(
-    store: Store, personal: PersonalData, alert_id: str, *, reveal_comments: bool
-) -> AlertDetail | None:
-    """The alert with its flags, reasons and review history, or None. Comments are decrypted
-    only when ``reveal_comments``."""
-    row = store.connection.execute(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE alert_id = ?", [alert_id]
-    ).fetchone()
-    if row is None:
-        return None
-    reviews = store.connection.execute(
-        f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE alert_id = ? ORDER BY reviewed_at, review_id",
-        [alert_id],
-    ).fetchall()
-    history = [
-        ReviewOut(
-            review_id=review_id,
-            reviewer=reviewer_key,
-            verdict=verdict,
-            scheme=scheme or None,
-            comment=personal.cipher.decrypt(comment_enc, column="comment_enc")
-            if reveal_comments
-            else None,
-            reviewed_at=reviewed_at,
-        )
-        for review_id, reviewer_key, verdict, scheme, comment_enc, reviewed_at in reviews
-    ]
-    return AlertDetail(
-        **_summary_fields(row),
-        red_flags=_stored_red_flags(row[8]),
-        reasons=[ReasonOut(**reason) for reason in _json_list(row[9])],
-        history=history,
-    )
-
-
-def review_alert(
-    store: Store,
-    personal: PersonalData,
-    alert_id: str,
-    *,
-    reviewer: str,
-    review: ReviewRequest,
-) -> AlertDetail | None:
-    """Record a reviewer's verdict on an alert, in one transaction: a ``reviews`` row (comment
-    encrypted, reviewer pseudonymised), an ``audit_outcomes`` row (origin ``review``, dated
-    today, UTC) that the next training run reads as a label, and the alert's status. Returns
-    the alert with its history, or None if there is no such alert."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with store.transaction():
-        found = store.connection.execute(
-            "SELECT ocid FROM alerts WHERE alert_id = ?", [alert_id]
-        ).fetchone()
-        if found is None:
-            return None
-        ocid = str(found[0])
-        review_row = {
-            "review_id": uuid.uuid4().hex,
-            "alert_id": alert_id,
-            "ocid": ocid,
-            "reviewer_key": personal.pseudonymiser.pseudonym(SUBJECT_NAMESPACE, reviewer),
-            "verdict": review.verdict,
-            "scheme": review.scheme or "",
-            "comment_enc": personal.cipher.encrypt(review.comment, column="comment_enc"),
-            "reviewed_at": now,
-        }
-        store.insert_new("reviews", pd.DataFrame([review_row]))
-        outcome = {
-            "ocid": ocid,
-            "finding": review.verdict,
-            "scheme": review.scheme or "",
-            "confirmed_at": now.date(),
-            "origin": "review",
-            "ingested_at": now,
-        }
-        store.insert_new("audit_outcomes", pd.DataFrame([outcome]))
-        store.connection.execute(
-            "UPDATE alerts SET status = ? WHERE alert_id = ?", [review.verdict, alert_id]
-        )
-    return get_alert(store, personal, alert_id, reveal_comments=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Warnings as tenders arrive
-
-
-@dataclass(frozen=True)
-class AlertsWritten:
-    """What one round of scoring wrote to ``alerts``.
-
-    ``scored``: processes scored; ``written``: new rows; ``refreshed``: open rows of this model
-    version rewritten for a changed process; ``withdrawn``: open rows of this model version
-    deleted because the changed process no longer warns; ``kept_reviewed``: warnings not
-    written because a reviewer already gave a verdict on that model version's alert (the
-    verdict stands); ``push_to_alert_seconds``: from the push's start to the commit.
-    ``score_seconds``: features, model and explanations; ``write_seconds``: the alerts'
-    transaction, waiting for the store included; ``committed_at``: ``time.perf_counter()``
-    when it committed (None when nothing was written)."""
-
-    model: ModelRef
-    scored: int = 0
-    written: int = 0
-    refreshed: int = 0
-    withdrawn: int = 0
-    kept_reviewed: int = 0
-    push_to_alert_seconds: float | None = None
-    score_seconds: float = 0.0
-    write_seconds: float = 0.0
-    committed_at: float | None = None
-
-
-def _warning_rows(
-    risk: ProcurementRisk, frame: pd.DataFrame, levels: tuple[str, ...]
-) -> pd.DataFrame:
-    """``alerts`` rows for the processes of ``frame`` (``feature_frame`` rows, each as of its
-    decision date) warned at one of ``levels``."""
-    alerts = alerts_frame(
-        risk.model,
-        frame,
-        model_name=risk.name,
-        model_version=risk.version,
-        scored_at=datetime.now(UTC).replace(tzinfo=None),
-    )
-    return alerts[alerts["warning_level"].isin(levels)].reset_index(drop=True)
-
-
-def _features(history: ProcurementHistory, records: Sequence[ProcessRecord]) -> pd.DataFrame:
-    """The feature frame of ``records``, each as of its decision date against ``history``."""
-    return feature_frame([process_features(history, record) for record in records])
-
-
-def _open_or_reviewed(store: Store, alert_ids: Sequence[str]) -> dict[str, str]:
-    """Status of each stored alert among ``alert_ids``."""
-    if not alert_ids:
-        return {}
-    rows = store.connection.execute(
-        "SELECT alert_id, status FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(alert_ids)],
-    ).fetchall()
-    return {str(alert): str(status or "open") for alert, status in rows}
-
-
-_REFRESHED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in ("alert_id", "ocid", "status"))
-
-
-def _refresh(store: Store, rows: pd.DataFrame) -> None:
-    assignments = ", ".join(f'"{name}" = ?' for name in _REFRESHED_COLUMNS)
-    for values in rows.to_dict("records"):
-        store.connection.execute(
-            f"UPDATE alerts SET {assignments} WHERE alert_id = ? AND status = 'open'",
-            [*(values[name] for name in _REFRESHED_COLUMNS), values["alert_id"]],
-        )
-
-
-class LiveWarnings:
-    """Writes the champion's warnings about processes as they are pushed, through the
-    service's one store.
-
-    One model version has one alert per process (``alert_id``). A changed process's open
-    alert of that version is rewritten with its current figures (or deleted if it no longer
-    warns); one a reviewer has judged is kept as judged. Warnings are written at
-    ``min_level`` or above (``"yellow"``: every warning, as batch scoring does)."""
-
-    def __init__(self, store: SharedStore, *, min_level: str = "yellow") -> None:
-        self._store = store
-        self.levels = levels_at_or_above(min_level)
-
-    def on_pushed(self, risk: ProcurementRisk, outcome: ProcurementPushOutcome) -> AlertsWritten:
-        """Score the new and changed processes of ``outcome`` against the history that
-        includes them, and write their warnings."""
-        touched = [outcome.records[ocid] for ocid in outcome.touched if ocid in outcome.records]
-        if not touched or outcome.history is None:
-            return AlertsWritten(model=risk.model_ref)
-        scoring = time.perf_counter()
-        frame = _features(risk.scoring_view(outcome.history), touched)
-        rows = _warning_rows(risk, frame, self.levels)
-        writing = time.perf_counter()
-        changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
-        with self._store.use() as store, store.transaction():
-            stored = _open_or_reviewed(store, [*rows["alert_id"], *changed_ids])
-            is_stored = rows["alert_id"].isin(list(stored))
-            is_open = rows["alert_id"].map(lambda a: stored.get(a) == "open")
-            written = store.insert_new("alerts", rows[~is_stored])
-            _refresh(store, rows[is_open])
-            warned = set(rows["alert_id"])
-            stale = [a for a in changed_ids if stored.get(a) == "open" and a not in warned]
-            if stale:
-                store.connection.execute(
-                    "DELETE FROM alerts WHERE alert_id IN (SELECT unnest(?::VARCHAR[])) "
-                    "AND status = 'open'",
-                    [stale],
-                )
-        committed_at = time.perf_counter()
-        result = AlertsWritten(
-            model=risk.model_ref,
-            scored=len(touched),
-            written=written,
-            refreshed=int(is_open.sum()),
-            withdrawn=len(stale),
-            kept_reviewed=int((is_stored & ~is_open).sum()),
-            push_to_alert_seconds=committed_at - outcome.pushed_at,
-            score_seconds=writing - scoring,
-            write_seconds=committed_at - writing,
-            committed_at=committed_at,
-        )
-        # pushed traffic for drift, once the warnings are committed: not on their way
-        record_frame(risk.name, risk.version, risk.model.metadata, frame, risk.model.predict_proba)
-        logger.info("warnings as pushed: %s", result)
-        return result
-
-    def rescore_open_alerts(self, risk: ProcurementRisk) -> AlertsWritten:
-        """Score every process with an open alert of another model version with ``risk`` (a
-        new champion) and write its warnings under that version; the older rows stay, so a
-        warning's history keeps both versions."""
-        with self._store.use() as store:
-            ocids = [
-                str(row[0])
-                for row in store.connection.execute(
-                    "SELECT DISTINCT ocid FROM alerts WHERE coalesce(status, 'open') = 'open' "
-                    "AND NOT (model_name = ? AND model_version = ?) ORDER BY ocid",
-                    [risk.name, risk.version],
-                ).fetchall()
-            ]
-            frames = load_process_frames(store, ocids) if ocids else {}
-        records = records_from_frames(frames) if ocids else []
-        if not records:
-            return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(risk, _features(risk.history, records), self.levels)
-        with self._store.use() as store, store.transaction():
-            written = store.insert_new("alerts", rows)
-        return AlertsWritten(model=risk.model_ref, scored=len(records), written=written)

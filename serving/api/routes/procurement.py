@@ -33,7 +33,7 @@ from serving.deps import (
     ProcurementRiskDep,
     StoreDep,
 )
-from serving.jobs import procurement
+from serving.jobs import procurement, procurement_alerts
 from serving.platform.errors import ApiError, documented
 
 router = APIRouter(prefix="/procurement", tags=["procurement"])
@@ -96,7 +96,7 @@ def alerts(
 ) -> AlertPage:
     """Warnings written by batch scoring, filtered, highest probability first."""
     with store.use() as opened:
-        return procurement.list_alerts(opened, query)
+        return procurement_alerts.list_alerts(opened, query)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, responses=_NOT_FOUND)
@@ -106,7 +106,7 @@ def alert(
     """One warning with its red flags, reasons and review history (reviewers as pseudonyms;
     comments shown to auditors only)."""
     with store.use() as opened:
-        found = procurement.get_alert(
+        found = procurement_alerts.get_alert(
             opened, personal, alert_id, reveal_comments=caller.role == "auditor"
         )
     if found is None:
@@ -130,7 +130,7 @@ def review(
     """An auditor's verdict: stored as a review and as an audit outcome (the next training
     run learns from it), and set as the alert's status. Returns the alert with its history."""
     with store.use() as opened:
-        reviewed = procurement.review_alert(
+        reviewed = procurement_alerts.review_alert(
             opened, personal, alert_id, reviewer=caller.subject, review=body
         )
     if reviewed is None:
