@@ -68,7 +68,7 @@ from features.esg.specs import (
     PILLARS,
     SUPPLIER_ID,
 )
-from models.procurement.model import Calibrator, calibrator_from_dict
+from models.calibration import Calibrator, calibrator_from_dict
 
 if TYPE_CHECKING:
     from features.esg.history import SupplierHistory

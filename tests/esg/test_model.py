@@ -16,7 +16,7 @@ from features.esg.history import SupplierHistory
 from features.esg.specs import FEATURE_NAMES, HAS_ANY_HISTORY, MODEL_FEATURES, MONOTONE_CONSTRAINTS
 from models.esg.model import UNKNOWN, EsgModel, band_of
 from models.esg.pyfunc import predictions_frame
-from models.procurement.model import PlattCalibrator
+from models.calibration import PlattCalibrator
 
 AS_OF = date(2024, 1, 1)
 

@@ -11,7 +11,7 @@ import pytest
 
 from features.esg.specs import MODEL_FEATURES
 from models.esg.model import EsgModel
-from models.procurement.model import PlattCalibrator
+from models.calibration import PlattCalibrator
 from training.supplier_esg import LABEL, PART, drift_reference
 
 
