@@ -1,10 +1,16 @@
-"""From a feature frame, or the feature dicts of a request, to the matrix the models read."""
+"""From a feature frame, or the feature dicts of a request, to the matrix the models read.
+
+Both entries end in the same per-column functions: numbers through numpy's float64 conversion,
+category values through ``category_codes`` and ``unseen_values``; they differ only in how a
+column's values are taken out (a frame's column, or one key of every dict), so a request scored
+from its dicts gets the numbers the frame of those dicts would get.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,13 +36,39 @@ def _is_missing(value: Any) -> bool:
     return isinstance(missing, bool | np.bool_) and bool(missing)
 
 
+def category_codes(values: Iterable[Any], index: Mapping[str, int]) -> FloatArray:
+    """The training code of each value's text; NaN for a missing or unseen value."""
+    return np.array(
+        [math.nan if _is_missing(value) else index.get(str(value), math.nan) for value in values],
+        dtype=np.float64,
+    )
+
+
+def unseen_values(values: Iterable[Any], index: Mapping[str, int]) -> list[str]:
+    """The texts of the present values not among the training categories, sorted."""
+    return sorted({str(value) for value in values if not _is_missing(value)} - index.keys())
+
+
+def float_block(values: Any) -> FloatArray:
+    """Values (a nested list, an array, a Series) as float64, or a ``FeatureFrameError``."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise FeatureFrameError(f"a numeric feature is not numeric: {error}") from error
+
+
+ColumnValues = Callable[[str], Sequence[Any]]
+"""A column's values by feature name, as a list (a frame's column or one key of each dict)."""
+
+
 class FeatureEncoder:
-    """Turns a feature frame into what the models read: the columns in training order,
-    numeric as float64, categorical as the codes of the categories seen in training.
+    """Turns a feature frame, or ``process_features`` dicts, into what the models read: the
+    columns in training order, numeric as float64, categorical as the codes of the categories
+    seen in training.
 
     A categorical value not seen in training becomes missing (LightGBM sends it the way of
-    missing values), is logged as a warning and is listed by ``unseen_categories``: pandas
-    string columns are never matched to training categories by position.
+    missing values), is logged as a warning and is listed by ``unseen_categories``: values are
+    matched to the training categories by their text, never by position.
     """
 
     def __init__(
@@ -60,44 +92,75 @@ class FeatureEncoder:
             if name in self.categories
         ]
 
+    # ---- the shared steps -------------------------------------------------------------------
+
+    def _unseen(self, column_values: ColumnValues) -> dict[str, list[str]]:
+        unseen: dict[str, list[str]] = {}
+        for column, index in self._category_index.items():
+            new = unseen_values(column_values(column), index)
+            if new:
+                unseen[column] = new
+        return unseen
+
+    def _encode(self, numeric: FloatArray, column_values: ColumnValues) -> FloatArray:
+        """The matrix from the numeric block (``[n, n_numeric]``) and the categorical values."""
+        unseen = self._unseen(column_values)
+        if unseen:
+            log.warning("categories not seen in training, scored as missing: %s", unseen)
+        out = np.empty((numeric.shape[0], len(self.feature_names)), dtype=float)
+        out[:, self._numeric_positions] = numeric
+        for j, index in self._categorical_positions:
+            out[:, j] = category_codes(column_values(self.feature_names[j]), index)
+        return out
+
+    # ---- frames -----------------------------------------------------------------------------
+
     def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [name for name in self.feature_names if name not in frame.columns]
         if missing:
             raise FeatureFrameError(f"feature frame lacks column(s) {missing}")
 
+    @staticmethod
+    def _frame_values(frame: pd.DataFrame) -> ColumnValues:
+        return lambda name: frame[name].tolist()
+
     def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
         """Values of categorical columns not seen in training (scored as missing)."""
         self._check_columns(frame)
-        unseen: dict[str, list[str]] = {}
-        for column, index in self._category_index.items():
-            values = frame[column].dropna().astype(str)
-            new = sorted(set(values) - set(index))
-            if new:
-                unseen[column] = new
-        return unseen
+        return self._unseen(self._frame_values(frame))
+
+    def matrix(self, frame: pd.DataFrame) -> FloatArray:
+        """``[n, n_features]`` float64, categorical columns as their training codes (NaN for
+        missing or unseen): what the booster and the isolation forest read."""
+        self._check_columns(frame)
+        numeric = np.empty((len(frame), len(self._numeric_positions)), dtype=float)
+        for k, j in enumerate(self._numeric_positions):
+            column = frame[self.feature_names[j]]
+            if column.dtype == object:  # what the dicts held: converted as the dicts are
+                numeric[:, k] = float_block(column.tolist())
+                continue
+            try:
+                numeric[:, k] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as error:
+                raise FeatureFrameError(f"a numeric feature is not numeric: {error}") from error
+        return self._encode(numeric, self._frame_values(frame))
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The feature columns in training order: numeric as float64, categorical as pandas
-        categories with exactly the training categories (an unseen value becomes missing and
-        is logged as a warning; ``unseen_categories`` lists them)."""
-        self._check_columns(frame)
-        unseen = self.unseen_categories(frame)
-        if unseen:
-            log.warning("categories not seen in training, scored as missing: %s", unseen)
-        columns: dict[str, pd.Series] = {}
-        for name in self.feature_names:
-            values = frame[name]
+        """The feature columns in training order, as ``matrix`` encodes them: numeric as
+        float64, categorical as pandas categories with exactly the training categories."""
+        matrix = self.matrix(frame)
+        columns: dict[str, Any] = {}
+        for j, name in enumerate(self.feature_names):
             if name in self.categories:
-                text = values.astype("string")
-                columns[name] = pd.Series(
-                    pd.Categorical(text, categories=self.categories[name]), index=frame.index
+                codes = np.nan_to_num(matrix[:, j], nan=-1.0).astype(np.int64)
+                columns[name] = pd.Categorical.from_codes(
+                    codes, dtype=pd.CategoricalDtype(self.categories[name])
                 )
             else:
-                try:
-                    columns[name] = values.astype("float64")
-                except (TypeError, ValueError) as error:
-                    raise FeatureFrameError(f"feature {name!r} is not numeric: {error}") from error
+                columns[name] = matrix[:, j]
         return pd.DataFrame(columns, index=frame.index)
+
+    # ---- dicts ------------------------------------------------------------------------------
 
     def _check_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for i, row in enumerate(rows):
@@ -105,55 +168,19 @@ class FeatureEncoder:
             if missing:
                 raise FeatureFrameError(f"feature row {i} lacks key(s) {missing}")
 
+    @staticmethod
+    def _row_values(rows: Sequence[Mapping[str, Any]]) -> ColumnValues:
+        return lambda name: [row[name] for row in rows]
+
     def unseen_categories_of_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
         """``unseen_categories`` of the frame these rows would make (``feature_frame``)."""
         self._check_rows(rows)
-        unseen: dict[str, list[str]] = {}
-        for column, index in self._category_index.items():
-            values = {str(row[column]) for row in rows if not _is_missing(row[column])}
-            new = sorted(values - set(index))
-            if new:
-                unseen[column] = new
-        return unseen
+        return self._unseen(self._row_values(rows))
 
     def matrix_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
         """``matrix(feature_frame(rows))`` straight from ``process_features`` dicts, without
-        pandas: numeric values converted by numpy as ``feature_frame`` does, categorical
-        values looked up in the training categories (missing or unseen: NaN). Cheap for one
-        row or a few; for many rows the frame path is as fast."""
+        pandas: what a request of one or a few processes is scored with."""
         self._check_rows(rows)
-        unseen = self.unseen_categories_of_rows(rows)
-        if unseen:
-            log.warning("categories not seen in training, scored as missing: %s", unseen)
-        out = np.empty((len(rows), len(self.feature_names)), dtype=float)
-        numeric = self._numeric_positions
-        if numeric:
-            try:
-                values = np.array(
-                    [[row[self.feature_names[j]] for j in numeric] for row in rows],
-                    dtype=np.float64,
-                ).reshape(len(rows), len(numeric))
-            except (TypeError, ValueError) as error:
-                raise FeatureFrameError(f"a numeric feature is not numeric: {error}") from error
-            out[:, numeric] = values
-        for j, index in self._categorical_positions:
-            name = self.feature_names[j]
-            for i, row in enumerate(rows):
-                value = row[name]
-                out[i, j] = math.nan if _is_missing(value) else index.get(str(value), math.nan)
-        return out
-
-    def matrix(self, frame: pd.DataFrame) -> FloatArray:
-        """``[n, n_features]`` float64, categorical columns as their training codes (NaN for
-        missing or unseen): what the booster and the isolation forest read."""
-        prepared = self.prepare(frame)
-        out = np.empty((len(prepared), len(self.feature_names)), dtype=float)
-        for j, name in enumerate(self.feature_names):
-            column = prepared[name]
-            if name in self.categories:
-                codes = column.cat.codes.to_numpy(dtype=float)
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
-            else:
-                out[:, j] = column.to_numpy(dtype=float, na_value=np.nan)
-        return out
+        names = [self.feature_names[j] for j in self._numeric_positions]
+        numeric = float_block([[row[name] for name in names] for row in rows])
+        return self._encode(numeric.reshape(len(rows), len(names)), self._row_values(rows))
