@@ -32,15 +32,12 @@ carry their information point in time.
 Bid screens. The screens are those of ``features.procurement.screens`` (same names,
 definitions and minimum bid counts), computed per lot on the submitted bids with a positive
 amount; a process with several lots gets the bid count summed and every other screen averaged
-over its lots. ``screens.bid_screens`` is vectorised for many tenders at once, and one call
-costs about 10 ms, five times the online budget, so ``tender_screens`` here computes one
-tender's screens in plain Python; ``tests/procurement/test_features.py`` checks it equals
-``bid_screens`` on every tender of the demo world.
+over its lots. ``screens.bid_screens`` is vectorised for many tenders at once and costs too much
+for the one tender of a request, so ``tender_screens`` here computes one tender's screens in
+plain Python; ``tests/procurement/test_features.py`` checks it equals ``bid_screens`` on every
+tender of the demo world.
 
-Speed, measured on this machine (two cores, shared with other jobs while measured): batch
-20,000 processes in 8 s (history 3 s, features 5 s) and 100,000 in 43 s (15 s + 28 s); one
-online release 1.2-1.3 ms median (validate and flatten 0.2 ms, features 0.3 ms, the one-row
-frame 0.7 ms). ``bench_procurement_features`` repeats the measurement.
+``bench_procurement_features`` measures the batch build and the online path.
 """
 
 from __future__ import annotations
@@ -677,8 +674,8 @@ def process_features(
 def feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows of ``process_features`` as a frame: identity columns, then ``FEATURES`` in order;
     numeric features float64, ``decision_date`` datetime64[ns], text columns pandas' default
-    string type (missing as NaN), ``supplier_ids`` lists. Column by column: a one-row frame
-    costs under a millisecond."""
+    string type (missing as NaN), ``supplier_ids`` lists. Built column by column, without
+    pandas' per-row inference, so that a one-row frame stays cheap."""
     data: dict[str, Any] = {}
     for name in OUTPUT_COLUMNS:
         values = [row[name] for row in rows]

@@ -3,18 +3,15 @@
 A ``RiskModel`` holds, as plain data (JSON plus LightGBM's own model text, no pickle):
 
 * a LightGBM booster on the process features (``features.procurement.specs.FEATURES``), in a
-  fixed column order; categorical columns are sent to LightGBM as integer codes of the
-  categories seen in training (``categories``): a value not seen in training becomes missing
-  (LightGBM routes it like a missing value) and is reported, never silently mapped;
-* a calibrator from LightGBM's raw score (log-odds) to a probability: Platt scaling
-  (``a · raw + b`` through the logistic function; strictly increasing, the default because the
-  calibration slice holds tens of positives) or isotonic regression (thresholds kept as two
-  arrays, interpolated); both are non-decreasing in the raw score;
-* an unsupervised scorer, an isolation forest fitted on the training months' numeric
-  features (labelled or not), kept inside the model as its trees' arrays so that it scores
-  with numpy alone; its score is the isolation forest's anomaly score
-  ``2 ** (-mean path length / c(max_samples))`` in 0..1 (higher = more anomalous), the number
-  shown as ``unsupervised_score`` for processes and data sets without labels;
+  fixed column order, fed by ``encoding.FeatureEncoder``: categorical columns as integer codes
+  of the categories seen in training (``categories``); a value not seen in training becomes
+  missing (LightGBM routes it like a missing value) and is reported, never silently mapped;
+* a calibrator (``models.calibration``) from LightGBM's raw score (log-odds) to a
+  probability: Platt scaling by default, because the calibration slice holds tens of
+  positives, or isotonic regression;
+* an unsupervised scorer (``anomaly.IsolationScorer``), an isolation forest fitted on the
+  training months' numeric features (labelled or not), its score in 0..1 shown as
+  ``unsupervised_score`` for processes and data sets without labels;
 * warning thresholds on the calibrated probability for the levels red, orange and yellow,
   chosen for a review capacity (``choose_thresholds``).
 
@@ -287,8 +284,7 @@ class RiskModel:
 
     def assess_rows(self, rows: Sequence[Mapping[str, Any]], *, k: int = 5) -> RiskAssessment:
         """``assess(feature_frame(rows))`` from ``process_features`` dicts without building a
-        frame: the same numbers, levels and reasons, in about a millisecond for one row (what
-        the API scores a request with)."""
+        frame: the same numbers, levels and reasons (what the API scores a request with)."""
         matrix = self.encoder.matrix_from_rows(rows)
         # the values a frame would hold: numbers as float64 (as in the matrix), categories as given
         values = matrix.astype(object)

@@ -52,10 +52,8 @@ class ProcurementHistory:
     the rest is shared), equal in every feature to a full build on the same processes (up to
     the summation order of floating sums over events with equal times). ``records`` keeps
     every process's record, position = ocid code, for batch feature building
-    (``keep_records=False`` drops them: serving needs only the indices). Memory: the indices
-    take about 18 MB of Python objects and arrays per 20,000 processes; the records, kept for
-    batch, about 5 KB per process (0.5 GB at 100,000; peak resident memory of a
-    100,000-process batch build 1.3 GB).
+    (``keep_records=False`` drops them: serving needs only the indices; the records are
+    most of a batch build's memory).
     """
 
     prices: EventIndex
