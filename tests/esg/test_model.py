@@ -14,9 +14,9 @@ import pytest
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
 from features.esg.specs import FEATURE_NAMES, HAS_ANY_HISTORY, MODEL_FEATURES, MONOTONE_CONSTRAINTS
+from models.calibration import PlattCalibrator
 from models.esg.model import UNKNOWN, EsgModel, band_of
 from models.esg.pyfunc import predictions_frame
-from models.calibration import PlattCalibrator
 
 AS_OF = date(2024, 1, 1)
 
