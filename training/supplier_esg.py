@@ -61,10 +61,10 @@ from features.esg.specs import (
     MONOTONE_CONSTRAINTS,
     SUPPLIER_ID,
 )
+from models.calibration import PlattCalibrator
 from models.drift import DRIFT_REFERENCE, DriftReference
 from models.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
 from models.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
-from models.procurement.model import PlattCalibrator
 from store.database import StoreReader
 from training.cli import COMMAND_LINE, training_main
 from training.data_source import open_training_snapshot

@@ -34,10 +34,7 @@ plain Python; the same table as ``screens.bid_screens``), computed per lot on th
 bids with a positive amount; a process with several lots gets the bid count summed and every
 other screen averaged over its lots.
 
-Speed, measured on this machine (two cores, shared with other jobs while measured): batch
-20,000 processes in 8 s (history 3 s, features 5 s) and 100,000 in 43 s (15 s + 28 s); one
-online release 1.2-1.3 ms median (validate and flatten 0.2 ms, features 0.3 ms, the one-row
-frame 0.7 ms). ``bench_procurement_features`` repeats the measurement.
+``bench_procurement_features`` measures the batch build and the online path.
 """
 
 from __future__ import annotations
@@ -617,8 +614,8 @@ def process_features(
 def feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows of ``process_features`` as a frame: identity columns, then ``FEATURES`` in order;
     numeric features float64, ``decision_date`` datetime64[ns], text columns pandas' default
-    string type (missing as NaN), ``supplier_ids`` lists. Column by column: a one-row frame
-    costs under a millisecond."""
+    string type (missing as NaN), ``supplier_ids`` lists. Built column by column, without
+    pandas' per-row inference, so that a one-row frame stays cheap."""
     data: dict[str, Any] = {}
     for name in OUTPUT_COLUMNS:
         values = [row[name] for row in rows]

@@ -37,10 +37,9 @@ sentences in English and Chinese, the evidence behind it (document reference and
 the caller passes the ``SupplierHistory``) and what would improve it. Contributions plus the
 bias sum to the raw score (tested).
 
-Two entries, one result: ``assess`` takes a ``supplier_features`` frame (training, batch,
-the reference); ``assess_rows`` takes the ``supplier_rows`` dicts and builds no frame, which
-is what a request of one or a few suppliers costs most otherwise (the service's path; a test
-holds the two equal, field for field).
+Two entries, one path: ``assess`` takes a ``supplier_features`` frame (training, batch, the
+reference) and scores its rows as dicts; ``assess_rows`` takes the ``supplier_rows`` dicts
+themselves and builds no frame (the service's path for one or a few suppliers).
 
 Saved as ``esg_model.json`` (everything but the trees) and ``booster.txt`` (LightGBM text).
 """
@@ -68,7 +67,7 @@ from features.esg.specs import (
     PILLARS,
     SUPPLIER_ID,
 )
-from models.procurement.model import Calibrator, calibrator_from_dict
+from models.calibration import Calibrator, calibrator_from_dict
 
 if TYPE_CHECKING:
     from features.esg.history import SupplierHistory
@@ -304,7 +303,7 @@ class EsgModel:
         """False where the coverage indicator says nothing is known (or it is absent)."""
         if HAS_ANY_HISTORY not in frame.columns:
             return np.zeros(len(frame), dtype=bool)
-        return frame[HAS_ANY_HISTORY].astype(float).fillna(0.0).to_numpy() > 0
+        return np.array([_known(value) for value in frame[HAS_ANY_HISTORY].tolist()], dtype=bool)
 
     def pillar_scores(self, contributions: FloatArray) -> dict[str, FloatArray]:
         """Per pillar, ``100 × calibrate(bias + Σ pillar contributions)``, ``[n]`` each."""
@@ -325,20 +324,16 @@ class EsgModel:
     ) -> list[EsgAssessment]:
         """Score, band, action, pillars and up to ``k`` reasons per row of ``frame`` (a
         ``features.esg.build.supplier_features`` frame). With ``history``, each reason carries
-        the evidence (document reference) and date behind its feature."""
-        ids = (
-            frame[SUPPLIER_ID].astype(str).tolist()
-            if SUPPLIER_ID in frame.columns
-            else [str(i) for i in frame.index]
-        )
-        dates = frame[AS_OF].tolist() if AS_OF in frame.columns else [None] * len(frame)
+        the evidence (document reference) and date behind its feature.
+
+        The frame's rows are scored as ``assess_rows`` scores dicts (one code path); a frame
+        without ``supplier_id`` names its suppliers by its index."""
         records = [
             {str(key): value for key, value in record.items()}
             for record in frame.to_dict(orient="records")
         ]
-        return self._assess(
-            self.matrix(frame), ids, dates, records, self.known(frame), k=k, history=history
-        )
+        ids = None if SUPPLIER_ID in frame.columns else [str(i) for i in frame.index]
+        return self._assess(records, ids, k=k, history=history)
 
     def assess_rows(
         self,
@@ -347,30 +342,30 @@ class EsgModel:
         *,
         history: SupplierHistory | None = None,
     ) -> list[EsgAssessment]:
-        """``assess(supplier_features(...))`` from ``features.esg.build.supplier_rows`` dicts
-        without building a frame: the same scores, bands, pillars and reasons (tested), at a
-        fraction of the cost for the one or few suppliers of a request."""
-        matrix = self.matrix_from_rows(rows)
-        ids = [
-            str(row[SUPPLIER_ID]) if SUPPLIER_ID in row else str(i) for i, row in enumerate(rows)
-        ]
-        dates = [row.get(AS_OF) for row in rows]
-        known = np.array([_known(row.get(HAS_ANY_HISTORY)) for row in rows], dtype=bool)
-        return self._assess(matrix, ids, dates, rows, known, k=k, history=history)
+        """``assess(supplier_features(...))`` from ``features.esg.build.supplier_rows`` dicts,
+        without building a frame: what a request of one or a few suppliers is scored with."""
+        return self._assess(rows, None, k=k, history=history)
 
     def _assess(
         self,
-        matrix: FloatArray,
-        ids: Sequence[str],
-        dates: Sequence[Any],
         records: Sequence[Mapping[str, Any]],
-        known: npt.NDArray[np.bool_],
+        ids: Sequence[str] | None,
         *,
         k: int,
         history: SupplierHistory | None,
     ) -> list[EsgAssessment]:
+        """Both entries' work: ``ids`` None names each record by its ``supplier_id`` (or its
+        position, without one)."""
         from features.esg.build import feature_evidence
 
+        matrix = self.matrix_from_rows(records)
+        if ids is None:
+            ids = [
+                str(row[SUPPLIER_ID]) if SUPPLIER_ID in row else str(i)
+                for i, row in enumerate(records)
+            ]
+        dates = [row.get(AS_OF) for row in records]
+        known = np.array([_known(row.get(HAS_ANY_HISTORY)) for row in records], dtype=bool)
         contributions = self.contributions_matrix(matrix)
         raw = contributions.sum(axis=1)
         probability = self.calibrator.transform(raw)

@@ -7,7 +7,7 @@ knock-outs: the service unwraps ``.esg_model`` (``loaded.unwrap_python_model().e
 and screens with ``models.esg.ranking.screen_suppliers`` (the gates of
 ``features.esg.knockouts``, then ``EsgModel.assess_rows``).
 
-It lives in ``features/`` because the training run that logs it and the service that loads it
+It lives in ``models/`` because the training run that logs it and the service that loads it
 both import it. The artefact is ``EsgModel.save``'s JSON and LightGBM text, under the artifact
 key ``ARTIFACT_KEY``.
 """

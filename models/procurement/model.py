@@ -3,18 +3,15 @@
 A ``RiskModel`` holds, as plain data (JSON plus LightGBM's own model text, no pickle):
 
 * a LightGBM booster on the process features (``features.procurement.specs.FEATURES``), in a
-  fixed column order; categorical columns are sent to LightGBM as integer codes of the
-  categories seen in training (``categories``): a value not seen in training becomes missing
-  (LightGBM routes it like a missing value) and is reported, never silently mapped;
-* a calibrator from LightGBM's raw score (log-odds) to a probability: Platt scaling
-  (``a · raw + b`` through the logistic function; strictly increasing, the default because the
-  calibration slice holds tens of positives) or isotonic regression (thresholds kept as two
-  arrays, interpolated); both are non-decreasing in the raw score;
-* an unsupervised scorer, an isolation forest fitted on the training months' numeric
-  features (labelled or not), kept inside the model as its trees' arrays so that it scores
-  with numpy alone; its score is the isolation forest's anomaly score
-  ``2 ** (-mean path length / c(max_samples))`` in 0..1 (higher = more anomalous), the number
-  shown as ``unsupervised_score`` for processes and data sets without labels;
+  fixed column order, fed by ``encoding.FeatureEncoder``: categorical columns as integer codes
+  of the categories seen in training (``categories``); a value not seen in training becomes
+  missing (LightGBM routes it like a missing value) and is reported, never silently mapped;
+* a calibrator (``models.calibration``) from LightGBM's raw score (log-odds) to a
+  probability: Platt scaling by default, because the calibration slice holds tens of
+  positives, or isotonic regression;
+* an unsupervised scorer (``anomaly.IsolationScorer``), an isolation forest fitted on the
+  training months' numeric features (labelled or not), its score in 0..1 shown as
+  ``unsupervised_score`` for processes and data sets without labels;
 * warning thresholds on the calibrated probability for the levels red, orange and yellow,
   chosen for a review capacity (``choose_thresholds``).
 
@@ -30,7 +27,6 @@ call, as serving scores one request per thread): ``contributions`` returns
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -43,8 +39,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.procurement.specs import FEATURES
-
-log = logging.getLogger(__name__)
+from models.calibration import Calibrator, calibrator_from_dict
+from models.calibration import IsotonicCalibrator as IsotonicCalibrator  # re-exported
+from models.calibration import PlattCalibrator as PlattCalibrator  # re-exported
+from models.calibration import build_calibrator as build_calibrator  # re-exported
+from models.procurement.anomaly import IsolationScorer
+from models.procurement.encoding import FeatureEncoder
+from models.procurement.encoding import FeatureFrameError as FeatureFrameError  # re-exported
 
 FORMAT_VERSION = 1
 MODEL_FILE = "risk_model.json"
@@ -59,10 +60,6 @@ auditors can review), yellow the top 8 % (watch list)."""
 
 FloatArray = npt.NDArray[np.float64]
 Direction = Literal["raises", "lowers"]
-
-
-class FeatureFrameError(ValueError):
-    """A feature frame cannot be scored: a column is missing or holds non-numeric text."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,16 +97,6 @@ def _display_value(value: Any) -> float | str | None:
     return None if math.isnan(number) else number
 
 
-def _is_missing(value: Any) -> bool:
-    """Missing as ``Series.dropna`` sees a scalar: None, NaN, pd.NA, NaT."""
-    if value is None or isinstance(value, str):
-        return value is None
-    if isinstance(value, float):
-        return math.isnan(value)
-    missing = pd.isna(value)
-    return isinstance(missing, bool | np.bool_) and bool(missing)
-
-
 def reason_sentences(feature: str, value: float | str | None) -> tuple[str, str]:
     """(English, Chinese) sentence for one feature value, from the feature's spec template."""
     spec = FEATURES.get(feature)
@@ -120,332 +107,6 @@ def reason_sentences(feature: str, value: float | str | None) -> tuple[str, str]
         return spec.sentence(value, "en"), spec.sentence(value, "zh")
     except (KeyError, IndexError, ValueError, TypeError):  # a template that does not fit
         return f"{spec.description_en}: {value}", f"{spec.description_zh}: {value}"
-
-
-# --------------------------------------------------------------------------------------------
-# Calibration
-
-
-class PlattCalibrator:
-    """Probability = logistic(a · raw + b), fitted by (nearly unpenalised) logistic regression
-    of the labels on the raw score. Learnt state: ``a_``, ``b_``."""
-
-    kind = "platt"
-
-    def __init__(self) -> None:
-        self.a_: float | None = None
-        self.b_: float | None = None
-
-    def fit(self, raw: npt.ArrayLike, labels: npt.ArrayLike) -> PlattCalibrator:
-        from sklearn.linear_model import LogisticRegression
-
-        x = np.asarray(raw, dtype=float).reshape(-1, 1)
-        y = np.asarray(labels, dtype=int)
-        if np.unique(y).size < 2:
-            raise ValueError("calibration needs both classes")
-        fitted = LogisticRegression(C=1e6, max_iter=1000).fit(x, y)
-        a, b = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
-        if a <= 0:
-            raise ValueError(f"Platt slope {a:.4g} is not positive: the raw score does not rank")
-        self.a_, self.b_ = a, b
-        return self
-
-    def transform(self, raw: npt.ArrayLike) -> FloatArray:
-        if self.a_ is None or self.b_ is None:
-            raise RuntimeError("PlattCalibrator is not fitted")
-        z = self.a_ * np.asarray(raw, dtype=float) + self.b_
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "a": self.a_, "b": self.b_}
-
-    @classmethod
-    def identity(cls) -> PlattCalibrator:
-        """LightGBM's own probability (a = 1, b = 0): the fallback when calibration fails."""
-        calibrator = cls()
-        calibrator.a_, calibrator.b_ = 1.0, 0.0
-        return calibrator
-
-
-class IsotonicCalibrator:
-    """Non-decreasing step function of the raw score (sklearn ``IsotonicRegression``), kept as
-    its thresholds ``x_`` and values ``y_`` and applied by linear interpolation, clipped."""
-
-    kind = "isotonic"
-
-    def __init__(self) -> None:
-        self.x_: FloatArray | None = None
-        self.y_: FloatArray | None = None
-
-    def fit(self, raw: npt.ArrayLike, labels: npt.ArrayLike) -> IsotonicCalibrator:
-        from sklearn.isotonic import IsotonicRegression
-
-        y = np.asarray(labels, dtype=float)
-        if np.unique(y).size < 2:
-            raise ValueError("calibration needs both classes")
-        fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        fitted.fit(np.asarray(raw, dtype=float), y)
-        self.x_ = np.asarray(fitted.X_thresholds_, dtype=float)
-        self.y_ = np.asarray(fitted.y_thresholds_, dtype=float)
-        return self
-
-    def transform(self, raw: npt.ArrayLike) -> FloatArray:
-        if self.x_ is None or self.y_ is None:
-            raise RuntimeError("IsotonicCalibrator is not fitted")
-        return np.asarray(np.interp(np.asarray(raw, dtype=float), self.x_, self.y_), dtype=float)
-
-    def to_dict(self) -> dict[str, Any]:
-        assert self.x_ is not None
-        assert self.y_ is not None
-        return {"kind": self.kind, "x": self.x_.tolist(), "y": self.y_.tolist()}
-
-
-Calibrator = PlattCalibrator | IsotonicCalibrator
-
-
-def calibrator_from_dict(data: Mapping[str, Any]) -> Calibrator:
-    if data["kind"] == "platt":
-        platt = PlattCalibrator()
-        platt.a_, platt.b_ = float(data["a"]), float(data["b"])
-        return platt
-    if data["kind"] == "isotonic":
-        isotonic = IsotonicCalibrator()
-        isotonic.x_ = np.asarray(data["x"], dtype=float)
-        isotonic.y_ = np.asarray(data["y"], dtype=float)
-        return isotonic
-    raise ValueError(f"unknown calibrator {data['kind']!r}")
-
-
-def build_calibrator(kind: str) -> Calibrator:
-    if kind == "platt":
-        return PlattCalibrator()
-    if kind == "isotonic":
-        return IsotonicCalibrator()
-    raise ValueError(f"calibration must be 'platt' or 'isotonic', not {kind!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Unsupervised score
-
-
-def _average_path_length(n_samples: FloatArray) -> FloatArray:
-    """c(n): the mean path length of an unsuccessful search in a binary search tree of n
-    points (as ``sklearn.ensemble._iforest._average_path_length``)."""
-    n = np.asarray(n_samples, dtype=float)
-    result = np.zeros_like(n)
-    result[n == 2] = 1.0
-    big = n > 2
-    result[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
-    return result
-
-
-_SCORE_CHUNK = 128
-"""Rows per step of the packed isolation-forest walk (bounds its ``[trees, rows]`` arrays)."""
-_PACKED_MAX_ROWS = 256
-"""Up to this many rows the packed walk is used (a request: about 0.1 ms instead of 5 ms for
-100 trees); beyond, the per-tree walk, faster on large batches."""
-
-
-@dataclass(frozen=True)
-class _PackedForest:
-    """An isolation forest's trees padded to one ``[n_trees, max_nodes]`` array per field
-    (padding is never reached: a walk stops at a leaf, ``left == -1``)."""
-
-    source: list[dict[str, np.ndarray]]
-    left: npt.NDArray[np.int64]
-    right: npt.NDArray[np.int64]
-    feature: npt.NDArray[np.int64]
-    threshold: FloatArray
-    leaf_path: FloatArray  # c(n_node_samples) per node
-
-    @classmethod
-    def from_trees(cls, trees: list[dict[str, np.ndarray]]) -> _PackedForest:
-        width = max(len(tree["left"]) for tree in trees)
-
-        def pad(key: str, fill: float, dtype: type) -> np.ndarray:
-            out: np.ndarray = np.full((len(trees), width), fill, dtype=dtype)
-            for t, tree in enumerate(trees):
-                out[t, : len(tree[key])] = tree[key]
-            return out
-
-        return cls(
-            source=trees,
-            left=pad("left", -1, np.int64),
-            right=pad("right", -1, np.int64),
-            feature=np.maximum(pad("feature", 0, np.int64), 0),  # leaves hold -2
-            threshold=pad("threshold", 0.0, np.float64),
-            leaf_path=_average_path_length(pad("n_node_samples", 1.0, np.float64)),
-        )
-
-    def path_length_sum(self, x: FloatArray) -> FloatArray:
-        """Per row of ``x`` (imputed, selected columns): the sum over trees, in tree order, of
-        the depth reached plus c(leaf size)."""
-        n_trees, n_rows = self.left.shape[0], x.shape[0]
-        tree = np.arange(n_trees)[:, None]
-        row = np.arange(n_rows)[None, :]
-        node = np.zeros((n_trees, n_rows), dtype=np.int64)
-        depth = np.zeros((n_trees, n_rows))
-        while True:
-            left = self.left[tree, node]
-            active = left != -1
-            if not active.any():
-                break
-            goes_left = x[row, self.feature[tree, node]] <= self.threshold[tree, node]
-            node = np.where(active, np.where(goes_left, left, self.right[tree, node]), node)
-            depth += active
-        per_tree = depth + self.leaf_path[tree, node]
-        # axis 0 of a C-ordered [trees, rows] array adds tree after tree, as the per-tree walk
-        return np.asarray(np.add.reduce(per_tree, axis=0), dtype=float)
-
-
-class IsolationScorer:
-    """An isolation forest (sklearn ``IsolationForest``) fitted on numeric columns, exported to
-    arrays and scored with numpy: identical to sklearn's ``-score_samples``.
-
-    Missing values are replaced by the training medians (``medians_``) before splitting.
-    Learnt state: ``columns_`` (indices into the model's feature matrix), ``medians_``,
-    ``max_samples_``, ``trees_`` (per tree: left, right, feature, threshold, node sizes).
-    """
-
-    def __init__(self, *, n_estimators: int = 100, max_samples: int = 256, seed: int = 0) -> None:
-        self.n_estimators = n_estimators
-        self.max_samples = max_samples
-        self.seed = seed
-        self.columns_: list[int] | None = None
-        self.medians_: FloatArray | None = None
-        self.max_samples_: int | None = None
-        self.trees_: list[dict[str, np.ndarray]] | None = None
-        self._packed_cache: _PackedForest | None = None
-
-    def fit(self, matrix: FloatArray, *, columns: Sequence[int]) -> IsolationScorer:
-        from sklearn.ensemble import IsolationForest
-
-        x = np.asarray(matrix, dtype=float)[:, list(columns)]
-        medians = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0)
-        medians = np.where(np.isnan(medians), 0.0, medians)
-        forest = IsolationForest(
-            n_estimators=self.n_estimators,
-            max_samples=min(self.max_samples, x.shape[0]),
-            random_state=self.seed,
-        ).fit(self._impute(x, medians))
-        self.columns_ = [int(c) for c in columns]
-        self.medians_ = medians
-        self.max_samples_ = int(forest.max_samples_)
-        self.trees_ = [
-            {
-                "left": tree.tree_.children_left.astype(np.int64),
-                "right": tree.tree_.children_right.astype(np.int64),
-                "feature": tree.tree_.feature.astype(np.int64),
-                "threshold": tree.tree_.threshold.astype(float),
-                "n_node_samples": tree.tree_.n_node_samples.astype(float),
-            }
-            for tree in forest.estimators_
-        ]
-        return self
-
-    @staticmethod
-    def _impute(x: FloatArray, medians: FloatArray) -> FloatArray:
-        # sklearn trees compare float32 values with their thresholds
-        filled = np.where(np.isfinite(x), x, medians)
-        return np.asarray(filled.astype(np.float32), dtype=float)
-
-    def _packed(self) -> _PackedForest:
-        """The trees as ``[n_trees, max_nodes]`` arrays (built once, rebuilt if ``trees_`` is
-        replaced), so that all trees are walked together."""
-        trees = self.trees_
-        assert trees is not None
-        packed = self._packed_cache
-        if packed is None or packed.source is not trees:
-            packed = _PackedForest.from_trees(trees)
-            self._packed_cache = packed
-        return packed
-
-    def score(self, matrix: FloatArray) -> FloatArray:
-        """Anomaly score in 0..1 per row of the full feature matrix (higher = more unusual).
-
-        A few rows (a request) walk all trees at once (``_score_packed``); many rows walk
-        one tree after another (``_score_per_tree``), which is faster there. Both give the
-        same numbers, bit for bit."""
-        if self.trees_ is None or self.columns_ is None or self.medians_ is None:
-            raise RuntimeError("IsolationScorer is not fitted")
-        if np.asarray(matrix).shape[0] <= _PACKED_MAX_ROWS:
-            return self._score_packed(matrix)
-        return self._score_per_tree(matrix)
-
-    def _score_packed(self, matrix: FloatArray) -> FloatArray:
-        """All trees walked at once, one level per step, on the packed arrays; the path
-        lengths summed tree by tree in tree order, as ``_score_per_tree`` does."""
-        assert self.trees_ is not None
-        assert self.columns_ is not None
-        assert self.medians_ is not None
-        assert self.max_samples_ is not None
-        x = self._impute(np.asarray(matrix, dtype=float)[:, self.columns_], self.medians_)
-        packed = self._packed()
-        depth_sum = np.empty(x.shape[0])
-        for start in range(0, x.shape[0], _SCORE_CHUNK):
-            stop = min(start + _SCORE_CHUNK, x.shape[0])
-            depth_sum[start:stop] = packed.path_length_sum(x[start:stop])
-        normaliser = len(self.trees_) * _average_path_length(np.array([self.max_samples_]))[0]
-        return np.asarray(2.0 ** (-depth_sum / normaliser), dtype=float)
-
-    def _score_per_tree(self, matrix: FloatArray) -> FloatArray:
-        """One tree after another, each walked by all rows together."""
-        assert self.trees_ is not None
-        assert self.columns_ is not None
-        assert self.medians_ is not None
-        assert self.max_samples_ is not None
-        x = self._impute(np.asarray(matrix, dtype=float)[:, self.columns_], self.medians_)
-        rows = np.arange(x.shape[0])
-        depth_sum = np.zeros(x.shape[0])
-        for tree in self.trees_:
-            node = np.zeros(x.shape[0], dtype=np.int64)
-            depth = np.zeros(x.shape[0])
-            left, right = tree["left"], tree["right"]
-            active = left[node] != -1
-            while active.any():
-                current = node[active]
-                goes_left = x[rows[active], tree["feature"][current]] <= tree["threshold"][current]
-                node[active] = np.where(goes_left, left[current], right[current])
-                depth[active] += 1.0
-                active = left[node] != -1
-            depth_sum += depth + _average_path_length(tree["n_node_samples"][node])
-        normaliser = len(self.trees_) * _average_path_length(np.array([self.max_samples_]))[0]
-        return np.asarray(2.0 ** (-depth_sum / normaliser), dtype=float)
-
-    def to_dict(self) -> dict[str, Any]:
-        assert self.trees_ is not None
-        assert self.medians_ is not None
-        return {
-            "n_estimators": self.n_estimators,
-            "max_samples": self.max_samples,
-            "seed": self.seed,
-            "columns": self.columns_,
-            "medians": self.medians_.tolist(),
-            "max_samples_": self.max_samples_,
-            "trees": [{key: value.tolist() for key, value in tree.items()} for tree in self.trees_],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> IsolationScorer:
-        scorer = cls(
-            n_estimators=int(data["n_estimators"]),
-            max_samples=int(data["max_samples"]),
-            seed=int(data["seed"]),
-        )
-        scorer.columns_ = [int(c) for c in data["columns"]]
-        scorer.medians_ = np.asarray(data["medians"], dtype=float)
-        scorer.max_samples_ = int(data["max_samples_"])
-        scorer.trees_ = [
-            {
-                "left": np.asarray(tree["left"], dtype=np.int64),
-                "right": np.asarray(tree["right"], dtype=np.int64),
-                "feature": np.asarray(tree["feature"], dtype=np.int64),
-                "threshold": np.asarray(tree["threshold"], dtype=float),
-                "n_node_samples": np.asarray(tree["n_node_samples"], dtype=float),
-            }
-            for tree in data["trees"]
-        ]
-        return scorer
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,135 +140,6 @@ def choose_thresholds(
 
 # --------------------------------------------------------------------------------------------
 # The model
-
-
-class FeatureEncoder:
-    """Turns a feature frame into what the models read: the columns in training order,
-    numeric as float64, categorical as the codes of the categories seen in training.
-
-    A categorical value not seen in training becomes missing (LightGBM sends it the way of
-    missing values), is logged as a warning and is listed by ``unseen_categories``: pandas
-    string columns are never matched to training categories by position.
-    """
-
-    def __init__(
-        self, *, feature_names: Sequence[str], categories: Mapping[str, Sequence[str]]
-    ) -> None:
-        self.feature_names = list(feature_names)
-        self.categories = {column: list(values) for column, values in categories.items()}
-        unknown = set(self.categories) - set(self.feature_names)
-        if unknown:
-            raise ValueError(f"categorical columns not among the features: {sorted(unknown)}")
-        self._category_index = {
-            column: {value: code for code, value in enumerate(values)}
-            for column, values in self.categories.items()
-        }
-        self._numeric_positions = [
-            j for j, name in enumerate(self.feature_names) if name not in self.categories
-        ]
-        self._categorical_positions = [
-            (j, self._category_index[name])
-            for j, name in enumerate(self.feature_names)
-            if name in self.categories
-        ]
-
-    def _check_columns(self, frame: pd.DataFrame) -> None:
-        missing = [name for name in self.feature_names if name not in frame.columns]
-        if missing:
-            raise FeatureFrameError(f"feature frame lacks column(s) {missing}")
-
-    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
-        """Values of categorical columns not seen in training (scored as missing)."""
-        self._check_columns(frame)
-        unseen: dict[str, list[str]] = {}
-        for column, index in self._category_index.items():
-            values = frame[column].dropna().astype(str)
-            new = sorted(set(values) - set(index))
-            if new:
-                unseen[column] = new
-        return unseen
-
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The feature columns in training order: numeric as float64, categorical as pandas
-        categories with exactly the training categories (an unseen value becomes missing and
-        is logged as a warning; ``unseen_categories`` lists them)."""
-        self._check_columns(frame)
-        unseen = self.unseen_categories(frame)
-        if unseen:
-            log.warning("categories not seen in training, scored as missing: %s", unseen)
-        columns: dict[str, pd.Series] = {}
-        for name in self.feature_names:
-            values = frame[name]
-            if name in self.categories:
-                text = values.astype("string")
-                columns[name] = pd.Series(
-                    pd.Categorical(text, categories=self.categories[name]), index=frame.index
-                )
-            else:
-                try:
-                    columns[name] = values.astype("float64")
-                except (TypeError, ValueError) as error:
-                    raise FeatureFrameError(f"feature {name!r} is not numeric: {error}") from error
-        return pd.DataFrame(columns, index=frame.index)
-
-    def _check_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        for i, row in enumerate(rows):
-            missing = [name for name in self.feature_names if name not in row]
-            if missing:
-                raise FeatureFrameError(f"feature row {i} lacks key(s) {missing}")
-
-    def unseen_categories_of_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-        """``unseen_categories`` of the frame these rows would make (``feature_frame``)."""
-        self._check_rows(rows)
-        unseen: dict[str, list[str]] = {}
-        for column, index in self._category_index.items():
-            values = {str(row[column]) for row in rows if not _is_missing(row[column])}
-            new = sorted(values - set(index))
-            if new:
-                unseen[column] = new
-        return unseen
-
-    def matrix_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
-        """``matrix(feature_frame(rows))`` straight from ``process_features`` dicts, without
-        pandas: numeric values converted by numpy as ``feature_frame`` does, categorical
-        values looked up in the training categories (missing or unseen: NaN). Cheap for one
-        row or a few; for many rows the frame path is as fast."""
-        self._check_rows(rows)
-        unseen = self.unseen_categories_of_rows(rows)
-        if unseen:
-            log.warning("categories not seen in training, scored as missing: %s", unseen)
-        out = np.empty((len(rows), len(self.feature_names)), dtype=float)
-        numeric = self._numeric_positions
-        if numeric:
-            try:
-                values = np.array(
-                    [[row[self.feature_names[j]] for j in numeric] for row in rows],
-                    dtype=np.float64,
-                ).reshape(len(rows), len(numeric))
-            except (TypeError, ValueError) as error:
-                raise FeatureFrameError(f"a numeric feature is not numeric: {error}") from error
-            out[:, numeric] = values
-        for j, index in self._categorical_positions:
-            name = self.feature_names[j]
-            for i, row in enumerate(rows):
-                value = row[name]
-                out[i, j] = math.nan if _is_missing(value) else index.get(str(value), math.nan)
-        return out
-
-    def matrix(self, frame: pd.DataFrame) -> FloatArray:
-        """``[n, n_features]`` float64, categorical columns as their training codes (NaN for
-        missing or unseen): what the booster and the isolation forest read."""
-        prepared = self.prepare(frame)
-        out = np.empty((len(prepared), len(self.feature_names)), dtype=float)
-        for j, name in enumerate(self.feature_names):
-            column = prepared[name]
-            if name in self.categories:
-                codes = column.cat.codes.to_numpy(dtype=float)
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
-            else:
-                out[:, j] = column.to_numpy(dtype=float, na_value=np.nan)
-        return out
 
 
 @dataclass(frozen=True)
@@ -752,8 +284,7 @@ class RiskModel:
 
     def assess_rows(self, rows: Sequence[Mapping[str, Any]], *, k: int = 5) -> RiskAssessment:
         """``assess(feature_frame(rows))`` from ``process_features`` dicts without building a
-        frame: the same numbers, levels and reasons, in about a millisecond for one row (what
-        the API scores a request with)."""
+        frame: the same numbers, levels and reasons (what the API scores a request with)."""
         matrix = self.encoder.matrix_from_rows(rows)
         # the values a frame would hold: numbers as float64 (as in the matrix), categories as given
         values = matrix.astype(object)

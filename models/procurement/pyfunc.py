@@ -8,7 +8,7 @@ not seen in training (``unseen_categories``, a JSON object, ``{}`` when none), s
 service unwraps ``.risk_model`` (``loaded.unwrap_python_model().risk_model``) and calls
 ``RiskModel.assess``.
 
-The class lives in ``features/`` because both the training run that logs it and the service
+The class lives in ``models/`` because both the training run that logs it and the service
 that loads it import it (``training/`` and ``serving/`` never import each other). The
 artefact itself is ``RiskModel.save``'s JSON and LightGBM text, under the artifact key
 ``ARTIFACT_KEY``.

@@ -13,8 +13,8 @@ import pytest
 from features.esg.build import supplier_features
 from features.esg.history import SupplierHistory
 from features.esg.specs import FEATURE_NAMES, HAS_ANY_HISTORY, MODEL_FEATURES, MONOTONE_CONSTRAINTS
+from models.calibration import PlattCalibrator
 from models.esg.model import EsgModel, band_of
-from models.procurement.model import PlattCalibrator
 
 AS_OF = date(2024, 1, 1)
 

@@ -13,16 +13,10 @@ import pytest
 from sklearn.ensemble import IsolationForest
 
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
-from models.procurement.model import (
-    NO_WARNING,
-    FeatureEncoder,
-    FeatureFrameError,
-    IsolationScorer,
-    IsotonicCalibrator,
-    PlattCalibrator,
-    RiskModel,
-    choose_thresholds,
-)
+from models.calibration import IsotonicCalibrator, PlattCalibrator
+from models.procurement.anomaly import IsolationScorer
+from models.procurement.encoding import FeatureEncoder, FeatureFrameError
+from models.procurement.model import NO_WARNING, RiskModel, choose_thresholds
 
 PRICE = "unit_price_to_category_median_180d"
 METHODS = ["open", "selective", "limited", "direct"]
@@ -148,7 +142,7 @@ def test_unseen_category_is_missing_and_reported(
     missing["material_category"] = pd.array([None, "M01", None], dtype="string")
 
     assert model.unseen_categories(unseen) == {"material_category": ["M99"]}
-    with caplog.at_level(logging.WARNING, logger="models.procurement.model"):
+    with caplog.at_level(logging.WARNING, logger="models.procurement.encoding"):
         prepared = model.prepare(unseen)
     assert "M99" in caplog.text
     assert prepared["material_category"].isna().tolist() == [True, False, True]

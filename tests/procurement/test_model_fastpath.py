@@ -13,12 +13,8 @@ import pytest
 from core.settings import Settings
 from features.procurement.build import feature_frame, process_features
 from features.procurement.history import ProcurementHistory
-from models.procurement.model import (
-    FeatureEncoder,
-    FeatureFrameError,
-    RiskAssessment,
-    RiskModel,
-)
+from models.procurement.encoding import FeatureEncoder, FeatureFrameError
+from models.procurement.model import RiskAssessment, RiskModel
 from store.database import Store
 from tests.procurement.test_model import fit_model
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from features.esg.specs import MODEL_FEATURES
+from models.calibration import PlattCalibrator
 from models.esg.model import EsgModel
-from models.procurement.model import PlattCalibrator
 from training.supplier_esg import LABEL, PART, drift_reference
 
 

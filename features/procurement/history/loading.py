@@ -1,0 +1,151 @@
+"""Reading the procurement tables and the supplier register into process records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.procurement.history.records import ProcessRecord
+from ingest.readers.ocds import TABLE_COLUMNS
+from store.database import StoreReader
+
+PROCUREMENT_TABLES = tuple(TABLE_COLUMNS)
+
+
+# Columns never needed for features: selected as NULL so that no ciphertext or free text is
+# loaded (the positions stay those of ``TABLE_COLUMNS``, shared with the OCDS flattener).
+_UNUSED_COLUMNS = frozenset(
+    {
+        ("processes", "buyer_name"),
+        ("processes", "title"),
+        ("amendments", "rationale"),
+        ("amendments", "description"),
+        ("milestones", "description"),
+        ("parties", "name"),
+        ("parties", "identifier_scheme"),
+        ("parties", "identifier_id"),
+        ("parties", "address_locality"),
+        ("parties", "address_region"),
+        ("parties", "contact_name_enc"),
+        ("parties", "contact_phone_enc"),
+    }
+)
+SUPPLIER_COLUMNS = (
+    "supplier_id",
+    "phone_fingerprint",
+    "address_fingerprint",
+    "legal_representative_fingerprint",
+    "bank_account_fingerprint",
+)
+
+
+def _select_list(table: str) -> str:
+    return ", ".join(
+        f'NULL AS "{name}"' if (table, name) in _UNUSED_COLUMNS else f'"{name}"'
+        for name in TABLE_COLUMNS[table]
+    )
+
+
+def _table_query(table: str) -> str:
+    return f'SELECT {_select_list(table)} FROM "{table}" ORDER BY ocid'
+
+
+_SUPPLIER_QUERY = f"SELECT {', '.join(SUPPLIER_COLUMNS)} FROM suppliers ORDER BY supplier_id"
+
+
+def load_procurement_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
+    """The procurement tables (columns of ``TABLE_COLUMNS``; unused text and ciphertext as
+    NULL) and the supplier register's fingerprints, as frames."""
+    frames = {table: store.query(_table_query(table)) for table in PROCUREMENT_TABLES}
+    frames["suppliers"] = store.query(_SUPPLIER_QUERY)
+    return frames
+
+
+def load_process_frames(store: StoreReader, ocids: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The whole stored rows of the processes ``ocids`` in every procurement table (columns
+    as ``load_procurement_frames``): what to push after an insert touched them, since a push
+    carries each process whole."""
+    wanted = sorted({str(ocid) for ocid in ocids})
+    return {
+        table: store.query(
+            f'SELECT {_select_list(table)} FROM "{table}" '
+            "WHERE ocid IN (SELECT unnest(?::VARCHAR[])) ORDER BY ocid",
+            [wanted],
+        )
+        for table in PROCUREMENT_TABLES
+    }
+
+
+class _RowGrouper:
+    """Table rows grouped by ocid as plain tuples (dates as ns integers, missing as ``None``,
+    repeated text shared), one table at a time so that at most one frame is alive."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
+        self.order: list[str] = []
+        self._texts: dict[str, str] = {}
+
+    def _text(self, value: str) -> str:
+        return self._texts.setdefault(value, value)
+
+    def _column(self, series: pd.Series) -> list[Any]:
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            values = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            missing = series.isna().to_numpy()
+            return [None if gone else int(v) for v, gone in zip(values, missing, strict=True)]
+        if pd.api.types.is_float_dtype(series.dtype):
+            return series.tolist()
+        plain = []
+        for value in series.astype(object).where(series.notna(), None).tolist():
+            if isinstance(value, str):
+                value = self._text(value)
+            elif isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(self._text(str(v)) for v in value)
+            plain.append(value)
+        return plain
+
+    def add(self, table: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        columns = [
+            self._column(frame[name])
+            if name in frame.columns and (table, name) not in _UNUSED_COLUMNS
+            else [None] * len(frame)
+            for name in TABLE_COLUMNS[table]
+        ]
+        if table == "processes":
+            self.order = list(dict.fromkeys(str(ocid) for ocid in columns[0]))
+        for row in zip(*columns, strict=True):
+            self.rows.setdefault(str(row[0]), {}).setdefault(table, []).append(row)
+
+    def records(self) -> list[ProcessRecord]:
+        """One record per process, in the order of the processes table (rows of other tables
+        without a process are ignored); the grouped rows are released as records are made."""
+        records = []
+        for ocid in self.order:
+            rows = self.rows.pop(ocid)
+            rows["processes"] = rows["processes"][:1]
+            records.append(ProcessRecord(rows))
+        self.rows.clear()
+        return records
+
+
+def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
+    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
+    grouper = _RowGrouper()
+    for table in PROCUREMENT_TABLES:
+        frame = frames.get(table)
+        if frame is not None:
+            grouper.add(table, frame)
+    return grouper.records()
+
+
+def records_from_store(store: StoreReader) -> list[ProcessRecord]:
+    """``records_from_frames`` reading one table at a time (peak memory: one frame)."""
+    grouper = _RowGrouper()
+    for table in PROCUREMENT_TABLES:
+        grouper.add(table, store.query(_table_query(table)))
+    return grouper.records()
