@@ -94,7 +94,8 @@ from serving.live.registry import (
 )
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.errors import ErrorDetail
-from serving.runtime import Runtime, SharedStore
+from serving.platform.shared_store import SharedStore
+from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 from store.database import Store
 

@@ -54,7 +54,7 @@ import pandas as pd
 from features.esg.build import supplier_rows
 from features.esg.history import SupplierHistory
 from models.drift import DriftReference
-from serving.runtime import SharedStore
+from serving.platform.shared_store import SharedStore
 from store.database import Store
 
 logger = logging.getLogger(__name__)

@@ -56,7 +56,7 @@ from ingest.run import (
     store_chunk,
 )
 from serving.jobs.procurement import ProcurementState, PushSummary
-from serving.runtime import SharedStore
+from serving.platform.shared_store import SharedStore
 from store.database import Store, StoreError
 
 logger = logging.getLogger(__name__)

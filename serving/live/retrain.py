@@ -34,7 +34,8 @@ import duckdb
 
 from serving.live.snapshots import SnapshotBusyError, SnapshotWriter
 from serving.platform.periodic import Periodic
-from serving.runtime import Runtime, SharedStore
+from serving.platform.shared_store import SharedStore
+from serving.runtime import Runtime
 from serving.settings import ServiceSettings
 from store.snapshot import SnapshotError
 

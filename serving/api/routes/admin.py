@@ -28,7 +28,8 @@ from serving.deps import (
     StoreDep,
     SummaryReaderDep,
 )
-from serving.platform import audit
+from serving.platform import audit_chain
+from serving.platform.audit_writer import AuditUnavailableError
 from serving.platform.errors import ApiError, documented
 from serving.platform.revocations import list_revocations
 
@@ -63,16 +64,16 @@ def audit_log(
     is unchanged); the whole chain is verified when the service starts and with ``full``."""
     try:
         writer.flush()
-    except audit.AuditUnavailableError:
+    except AuditUnavailableError:
         raise ApiError(503, "audit_unavailable", "the audit log cannot be read") from None
     with store.use() as opened:
-        entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
+        entries, total = audit_chain.read_entries(opened, limit=page.limit, offset=page.offset)
         chain_valid = writer.verifier.verify(opened, full=full)
-        head_seq, head_hash = audit.table_head(opened)
+        head_seq, head_hash = audit_chain.table_head(opened)
         anchor_matches = (
             None
             if page.anchor_seq is None
-            else audit.entry_hash_at(opened, page.anchor_seq) == page.anchor_hash
+            else audit_chain.entry_hash_at(opened, page.anchor_seq) == page.anchor_hash
         )
     return AuditLogPage(
         entries=[AuditLogEntry(**asdict(entry)) for entry in entries],
