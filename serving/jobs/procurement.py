@@ -70,15 +70,19 @@ from features.procurement.history import (
 from features.procurement.redflags import DESCRIPTIONS, TITLES, flags_for_process
 from models.procurement.alerts import ALERT_COLUMNS, alert_id, alerts_frame, levels_at_or_above
 from models.procurement.model import RiskAssessment, RiskModel
-from serving.api.schemas.common import BUSINESS_TZ, BoundedDateTime, lone_surrogate_paths
+from serving.api.schemas.common import (
+    BUSINESS_TZ,
+    BoundedDateTime,
+    ModelReadiness,
+    ModelRef,
+    lone_surrogate_paths,
+)
 from serving.api.schemas.procurement import (
     AlertDetail,
     AlertPage,
     AlertQuery,
     AlertSummary,
     ItemError,
-    ModelReadiness,
-    ModelRef,
     ReasonOut,
     RedFlagOut,
     ReviewOut,

@@ -10,8 +10,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving import queries
-from serving.api.schemas.common import Liveness
-from serving.api.schemas.procurement import ServiceReadiness
+from serving.api.schemas.common import Liveness, ServiceReadiness
 from serving.deps import (
     EsgStateDep,
     LearningStateDep,
