@@ -19,27 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from serving.platform.audit_journal import AuditJournalError
 from store.database import Store
+from store.queries import audit as audit_queries
+from store.queries.audit import AUDIT_COLUMNS
 
 GENESIS_HASH = "0" * 64
 MAX_RESOURCE_CHARS = 512
 _VERIFY_BATCH = 1000
-COLUMN_NAMES = (
-    "seq",
-    "at",
-    "subject_key",
-    "role",
-    "action",
-    "resource",
-    "status_code",
-    "request_id",
-    "prev_hash",
-    "entry_hash",
-)
-_COLUMNS = ", ".join(f'"{name}"' for name in COLUMN_NAMES)  # AT is a keyword in DuckDB
 
 
 @dataclass(frozen=True)
@@ -82,9 +69,6 @@ def compute_entry_hash(
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
-_INSERT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * len(COLUMN_NAMES))})"
-
-
 def chain_entries(prev_seq: int, prev_hash: str, pending: list[dict[str, Any]]) -> list[AuditEntry]:
     entries: list[AuditEntry] = []
     for offset, given in enumerate(pending, start=1):
@@ -96,19 +80,10 @@ def chain_entries(prev_seq: int, prev_hash: str, pending: list[dict[str, Any]]) 
 
 
 def insert_entries(store: Store, entries: list[AuditEntry]) -> None:
-    """Insert chained entries in one statement (one commit). A batch goes in as one Arrow
-    table: ``executemany`` binds row by row (about 100 ms for 300 entries), a pandas frame
-    of strings is read under the GIL (6 ms), Arrow is not (3 ms)."""
-    connection = store.connection
-    if len(entries) == 1:
-        connection.execute(_INSERT, [getattr(entries[0], name) for name in COLUMN_NAMES])
-        return
-    batch = pa.table({name: [getattr(entry, name) for entry in entries] for name in COLUMN_NAMES})
-    connection.register("audit_batch", batch)
-    try:
-        connection.execute(f"INSERT INTO audit_log ({_COLUMNS}) SELECT {_COLUMNS} FROM audit_batch")
-    finally:
-        connection.unregister("audit_batch")
+    """Insert chained entries in one statement (one commit)."""
+    audit_queries.insert_entries(
+        store.connection, [[getattr(entry, name) for name in AUDIT_COLUMNS] for entry in entries]
+    )
 
 
 def append_entries(store: Store, pending: list[dict[str, Any]]) -> list[AuditEntry]:
@@ -154,19 +129,12 @@ def append_entry(
 
 def entry_hash_at(store: Store, seq: int) -> str | None:
     """The stored hash of entry ``seq``; None when there is no such entry."""
-    row = store.connection.execute(
-        "SELECT entry_hash FROM audit_log WHERE seq = ?", [seq]
-    ).fetchone()
-    return str(row[0]) if row else None
+    return audit_queries.entry_hash_at(store.connection, seq)
 
 
 def table_head(store: Store) -> tuple[int, str]:
-    """(last seq, its hash) of the table. ``max(seq)`` comes from the column's statistics;
-    ``ORDER BY seq DESC LIMIT 1`` sorted the whole table (4 ms at 100,000 entries)."""
-    last = store.connection.execute(
-        "SELECT seq, entry_hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)"
-    ).fetchone()
-    return (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
+    """(last seq, its hash) of the table; (0, ``GENESIS_HASH``) when it is empty."""
+    return audit_queries.last_entry(store.connection) or (0, GENESIS_HASH)
 
 
 def insert_missing(store: Store, entries: list[AuditEntry]) -> None:
@@ -176,11 +144,8 @@ def insert_missing(store: Store, entries: list[AuditEntry]) -> None:
     head_seq, head_hash = table_head(store)
     present = [entry for entry in entries if entry.seq <= head_seq]
     if present:
-        stored = dict(
-            store.connection.execute(
-                "SELECT seq, entry_hash FROM audit_log WHERE seq BETWEEN ? AND ?",
-                [present[0].seq, present[-1].seq],
-            ).fetchall()
+        stored = audit_queries.entry_hashes_between(
+            store.connection, present[0].seq, present[-1].seq
         )
         for entry in present:
             if stored.get(entry.seq) != entry.entry_hash:
@@ -201,7 +166,7 @@ def insert_missing(store: Store, entries: list[AuditEntry]) -> None:
 def hashed_fields(entry: AuditEntry) -> dict[str, Any]:
     return {
         name: getattr(entry, name)
-        for name in COLUMN_NAMES
+        for name in AUDIT_COLUMNS
         if name not in ("prev_hash", "entry_hash")
     }
 
@@ -210,10 +175,7 @@ def verify_after(store: Store, seq: int, prev_hash: str) -> tuple[bool, int, str
     """Verify the entries after ``seq``, the first of them chained on ``prev_hash``: (valid,
     last seq verified, its hash). Valid when each entry's hash matches its content and its
     predecessor and the sequence runs on without gaps. Reads in batches."""
-    cursor = store.connection.execute(
-        f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq", [seq]
-    )
-    while rows := cursor.fetchmany(_VERIFY_BATCH):
+    for rows in audit_queries.entries_after(store.connection, seq, batch=_VERIFY_BATCH):
         for row in rows:
             entry = AuditEntry(*row)
             if entry.seq != seq + 1 or entry.prev_hash != prev_hash:
@@ -259,8 +221,5 @@ class ChainVerifier:
 
 def read_entries(store: Store, *, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
     """One page of the log in writing order, and the total number of entries."""
-    rows = store.connection.execute(
-        f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq LIMIT ? OFFSET ?", [limit, offset]
-    ).fetchall()
-    total = store.count("audit_log")
+    rows, total = audit_queries.entry_page(store.connection, limit=limit, offset=offset)
     return [AuditEntry(*row) for row in rows], total

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from serving.platform.audit_chain import (
-    COLUMN_NAMES,
     AuditEntry,
     ChainVerifier,
     chain_entries,
@@ -29,6 +28,7 @@ from serving.platform.audit_chain import (
 )
 from serving.platform.audit_journal import AuditJournal, AuditJournalError, Segment, seal
 from serving.platform.shared_store import SharedStore
+from store.queries.audit import AUDIT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class _Pending:
 
 
 def _row(entry: AuditEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in COLUMN_NAMES}
+    return {name: getattr(entry, name) for name in AUDIT_COLUMNS}
 
 
 class AuditWriter:

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving import queries
 from serving.api.schemas.common import (
     AuditLogEntry,
     AuditLogPage,
     AuditLogQuery,
+    IngestRunCounts,
     RevocationOut,
     RevocationPage,
     RevocationQuery,
@@ -32,6 +32,7 @@ from serving.platform import audit_chain
 from serving.platform.audit_writer import AuditUnavailableError
 from serving.platform.errors import ApiError, documented
 from serving.platform.revocations import list_revocations
+from store.queries.ingest_runs import latest_run_per_reader
 
 router = APIRouter(tags=["admin"])
 
@@ -40,7 +41,11 @@ router = APIRouter(tags=["admin"])
 def store_summary(_caller: SummaryReaderDep, store: StoreDep) -> StoreSummary:
     """Row counts of every table and the counts of each reader's latest ingestion."""
     with store.use() as opened:
-        return queries.store_summary(opened)
+        table_rows = opened.table_counts()
+        runs = latest_run_per_reader(opened.connection)
+    return StoreSummary(
+        table_rows=table_rows, latest_ingest_runs=[IngestRunCounts(**run) for run in runs]
+    )
 
 
 @router.get("/audit-log", response_model=AuditLogPage)
