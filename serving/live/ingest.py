@@ -6,9 +6,9 @@ Spool. The body is streamed to ``<data_dir>/ingest-spool/<random>/<file name>`` 
 file 600: it may hold personal data) and never held in memory whole; the folder is removed
 when the run ends, stored or not.
 
-Store. The service is the store's one writer (``serving.platform.shared_store.SharedStore``). The reader
-runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is stored
-in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
+Store. The service is the store's one writer (``serving.platform.shared_store.SharedStore``).
+The reader runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is
+stored in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
 command line runs), so requests go on between chunks. ``ingest_runs`` gets the run's row at
 the end with ``in = accepted + quarantined``. A chunk the store refuses (a reader bug the
 schema catches) is rolled back and the rest of the file is quarantined as one record
