@@ -53,8 +53,7 @@ from serving.settings import ServiceSettings
 def freeze_startup_objects() -> None:
     """Move everything loaded at startup (models, the procurement history: millions of
     objects) out of the garbage collector's sight. They live as long as the process; left
-    in, every full collection walks them all, a pause of over 10 ms in the middle of some
-    request."""
+    in, every full collection walks them all, a pause in the middle of some request."""
     gc.collect()
     gc.freeze()
 

@@ -10,12 +10,13 @@ from core.security import PersonalData
 from serving.jobs.esg import EsgState, SupplierEsg
 from serving.jobs.learning import LearningState, Study
 from serving.jobs.procurement import ProcurementRisk, ProcurementState
-from serving.platform.audit import AuditWriter
+from serving.platform.audit_writer import AuditWriter
 from serving.platform.auth import Principal, authenticate, require_roles
 from serving.platform.errors import ApiError
 from serving.platform.metrics import ServiceMetrics
 from serving.platform.revocations import Revocations
-from serving.runtime import Runtime, SharedStore
+from serving.platform.shared_store import SharedStore
+from serving.runtime import Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -1,48 +1,24 @@
-"""What the service holds while it runs: keys, the store, one lock around the store, and
-the audit log's writer (which replays the audit journal when it opens).
-
-DuckDB's Python connection must not be used by two threads at once, and the service keeps a
-single connection (DuckDB allows one writing process per file). Every store access therefore
-goes through ``SharedStore.use()``, which holds one ``threading.Lock``; callers run in the
-threadpool (plain ``def`` routes, ``anyio.to_thread``), never on the event loop.
-"""
+"""What the service holds while it runs: keys, the store behind its lock
+(``serving.platform.shared_store``), token revocations and the audit log's writer (which
+replays the audit journal when it opens)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
 
 from core.security import PersonalData
 from core.settings import Keyring, MissingSecretError
-from serving.platform.audit import AuditWriter, open_audit_writer
 from serving.platform.audit_journal import AuditJournal, AuditJournalError, journal_dir_for
+from serving.platform.audit_writer import AuditWriter, open_audit_writer
 from serving.platform.revocations import Revocations
+from serving.platform.shared_store import SharedStore
 from serving.settings import ServiceSettings
 from store.database import Store, StoreError
 
 logger = logging.getLogger(__name__)
-
-
-class SharedStore:
-    """The one open ``Store``, used by one thread at a time."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def use(self) -> Iterator[Store]:
-        with self._lock:
-            yield self._store
-
-    def close(self) -> None:
-        with self._lock:
-            self._store.close()
 
 
 @dataclass

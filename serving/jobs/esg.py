@@ -57,6 +57,7 @@ from models.esg.ranking import (
     screen_suppliers,
 )
 from models.esg.reporting import PeriodRecords, esg_report
+from serving.api.schemas.common import ModelReadiness, ModelRef
 from serving.api.schemas.esg import (
     CategoryRestrictionOut,
     DataFreshnessOut,
@@ -69,7 +70,6 @@ from serving.api.schemas.esg import (
     SupplierEsgOut,
     TenderRankingOut,
 )
-from serving.api.schemas.procurement import ModelReadiness, ModelRef
 from serving.live.drift import record_assessments
 from serving.live.registry import (
     CHAMPION,

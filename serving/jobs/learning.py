@@ -103,7 +103,12 @@ from features.online.study import (
 from features.rosters import RosterError, next_free_window
 from ingest.readers.common import RecordError
 from ingest.readers.xapi import STATEMENT_COLUMNS, parse_statement
-from serving.api.schemas.common import has_lone_surrogate, lone_surrogate_paths
+from serving.api.schemas.common import (
+    ModelReadiness,
+    ModelRef,
+    has_lone_surrogate,
+    lone_surrogate_paths,
+)
 from serving.api.schemas.learning import (
     BranchMasteryOut,
     CheckInOut,
@@ -115,7 +120,6 @@ from serving.api.schemas.learning import (
     RejectedStatementOut,
     SuggestionOut,
 )
-from serving.api.schemas.procurement import ModelReadiness, ModelRef
 from serving.live.drift import record_frame, recording
 from serving.live.registry import (
     CHAMPION,

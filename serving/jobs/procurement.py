@@ -63,11 +63,14 @@ from features.procurement.history import (
     load_procurement_frames,
 )
 from models.procurement.model import RiskAssessment, RiskModel
-from serving.api.schemas.common import BoundedDateTime, lone_surrogate_paths
-from serving.api.schemas.procurement import (
-    ItemError,
+from serving.api.schemas.common import (
+    BoundedDateTime,
     ModelReadiness,
     ModelRef,
+    lone_surrogate_paths,
+)
+from serving.api.schemas.procurement import (
+    ItemError,
     ReasonOut,
     RedFlagOut,
     RiskAssessmentOut,

@@ -32,13 +32,12 @@ from features.procurement.history import (
 )
 from features.procurement.redflags import DESCRIPTIONS, TITLES
 from models.procurement.alerts import ALERT_COLUMNS, alert_id, alerts_frame, levels_at_or_above
-from serving.api.schemas.common import BUSINESS_TZ
+from serving.api.schemas.common import BUSINESS_TZ, ModelRef
 from serving.api.schemas.procurement import (
     AlertDetail,
     AlertPage,
     AlertQuery,
     AlertSummary,
-    ModelRef,
     ReasonOut,
     RedFlagOut,
     ReviewOut,
@@ -46,7 +45,7 @@ from serving.api.schemas.procurement import (
 )
 from serving.live.drift import record_frame
 from serving.platform.audit import SUBJECT_NAMESPACE
-from serving.runtime import SharedStore
+from serving.platform.shared_store import SharedStore
 from store.database import Store
 from store.queries import procurement as queries
 

@@ -54,8 +54,9 @@ import pandas as pd
 from features.esg.build import supplier_rows
 from features.esg.history import SupplierHistory
 from models.drift import DriftReference
-from serving.runtime import SharedStore
+from serving.platform.shared_store import SharedStore
 from store.database import Store
+from store.queries import live as live_queries
 
 logger = logging.getLogger(__name__)
 
@@ -172,27 +173,14 @@ def model_drift(name: str, window: DriftWindow, *, warning_psi: float, min_rows:
     )
 
 
-_PRECISION_QUERY = """
-SELECT model_name, model_version, warning_level,
-       count(*) AS alerts,
-       count(*) FILTER (WHERE status IN ('confirmed', 'dismissed')) AS reviewed,
-       count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
-       count(*) FILTER (WHERE status = 'needs_information') AS needs_information
-FROM alerts
-GROUP BY ALL
-ORDER BY model_name, model_version, warning_level
-"""
-
-
 def alert_precision(store: Store) -> list[AlertPrecision]:
     """Per model version: one row per warning level and one for every level (``all``)."""
-    rows = store.connection.execute(_PRECISION_QUERY).fetchall()
     out: list[AlertPrecision] = []
     totals: dict[tuple[str, str], list[int]] = {}
-    for name, version, level, *counts in rows:
-        out.append(AlertPrecision(str(name), str(version), str(level), *map(int, counts)))
-        total = totals.setdefault((str(name), str(version)), [0, 0, 0, 0])
-        total[:] = [a + int(b) for a, b in zip(total, counts, strict=True)]
+    for name, version, level, *counts in live_queries.alert_verdict_counts(store.connection):
+        out.append(AlertPrecision(name, version, level, *counts))
+        total = totals.setdefault((name, version), [0, 0, 0, 0])
+        total[:] = [a + b for a, b in zip(total, counts, strict=True)]
     out += [
         AlertPrecision(name, version, LEVEL_ALL, *counts)
         for (name, version), counts in totals.items()

@@ -6,9 +6,9 @@ Spool. The body is streamed to ``<data_dir>/ingest-spool/<random>/<file name>`` 
 file 600: it may hold personal data) and never held in memory whole; the folder is removed
 when the run ends, stored or not.
 
-Store. The service is the store's one writer (``serving.runtime.SharedStore``). The reader
-runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is stored
-in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
+Store. The service is the store's one writer (``serving.platform.shared_store.SharedStore``).
+The reader runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is
+stored in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
 command line runs), so requests go on between chunks. ``ingest_runs`` gets the run's row at
 the end with ``in = accepted + quarantined``. A chunk the store refuses (a reader bug the
 schema catches) is rolled back and the rest of the file is quarantined as one record
@@ -56,7 +56,7 @@ from ingest.run import (
     store_chunk,
 )
 from serving.jobs.procurement import ProcurementState, PushSummary
-from serving.runtime import SharedStore
+from serving.platform.shared_store import SharedStore
 from store.database import Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -370,30 +370,3 @@ def ingest_spooled(
     with shared.use() as store:
         store.insert_new("ingest_runs", run_row(run.report, started_at))
     return run
-
-
-# --------------------------------------------------------------------------------------------
-# Reading runs
-
-
-_RUN_COLUMNS = (
-    "run_id, reader, source_file, source_sha256, records_in, accepted, quarantined, "
-    "new_rows, started_at, seconds"
-)
-
-
-def latest_runs(store: Store, *, limit: int, kind: str | None = None) -> list[dict[str, Any]]:
-    """The latest ``ingest_runs`` rows (of ``kind`` if given), newest first."""
-    where, parameters = ("WHERE reader = ?", [kind]) if kind else ("", [])
-    rows = store.query(
-        f"SELECT {_RUN_COLUMNS} FROM ingest_runs {where} ORDER BY started_at DESC LIMIT ?",
-        [*parameters, limit],
-    )
-    return [{str(key): value for key, value in row.items()} for row in rows.to_dict("records")]
-
-
-def run_by_id(store: Store, run_id: str) -> dict[str, Any] | None:
-    rows = store.query(f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?", [run_id])
-    if rows.empty:
-        return None
-    return {str(key): value for key, value in rows.to_dict("records")[0].items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from serving.api.schemas.procurement import ModelReadiness
+from serving.api.schemas.common import ModelReadiness
 
 CHAMPION = "champion"
 _SQLITE_PREFIX = "sqlite:///"

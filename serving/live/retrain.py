@@ -34,8 +34,10 @@ import duckdb
 
 from serving.live.snapshots import SnapshotBusyError, SnapshotWriter
 from serving.platform.periodic import Periodic
-from serving.runtime import Runtime, SharedStore
+from serving.platform.shared_store import SharedStore
+from serving.runtime import Runtime
 from serving.settings import ServiceSettings
+from store.queries import live as live_queries
 from store.snapshot import SnapshotError
 
 logger = logging.getLogger(__name__)
@@ -310,8 +312,7 @@ class Retrainer:
 def count_verdicts(store: SharedStore) -> int:
     """Reviewer verdicts recorded so far (rows of ``reviews``)."""
     with store.use() as opened:
-        row = opened.connection.execute("SELECT count(*) FROM reviews").fetchone()
-    return int(row[0]) if row else 0
+        return live_queries.verdict_count(opened.connection)
 
 
 class RetrainScheduler:

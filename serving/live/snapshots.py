@@ -23,7 +23,8 @@ from pathlib import Path
 
 from core.settings import Keyring, Settings
 from serving.platform.periodic import Periodic
-from serving.runtime import Runtime, SharedStore
+from serving.platform.shared_store import SharedStore
+from serving.runtime import Runtime
 from store.snapshot import (
     SnapshotManifest,
     list_snapshots,

@@ -39,7 +39,7 @@ from features.procurement.feature_settings import (
     feature_settings_differences,
 )
 from features.procurement.history import HistoryRules
-from serving.api.schemas.procurement import ModelReadiness
+from serving.api.schemas.common import ModelReadiness
 from serving.jobs import esg, learning, procurement
 from serving.live.registry import ModelUnavailableError, champion_version
 from serving.platform.metrics import ServiceMetrics

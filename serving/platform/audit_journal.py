@@ -1,12 +1,11 @@
 """The audit log's journal: where an entry is made durable before its response goes out.
 
-Committing one row to the encrypted DuckDB file costs about 1.2 ms (p99 2 ms) on this
-machine's disk; appending one line to a file and ``fsync``-ing it costs about 0.2 ms. So the
-service writes each entry (or each group of concurrent entries) to the journal and fsyncs it
-before answering, and a background thread moves journaled entries into the ``audit_log``
-table in batches (``AuditWriter`` in ``serving/platform/audit.py``). Durability is the same: an
-answered request's entry is on disk either way; only where it sits for the first second
-differs.
+Appending one line to a file and ``fsync``-ing it costs a fraction of committing one row to
+the encrypted DuckDB file. So the service writes each entry (or each group of concurrent
+entries) to the journal and fsyncs it before answering, and a background thread moves
+journaled entries into the ``audit_log`` table in batches (``AuditWriter`` in
+``serving/platform/audit_writer.py``). Durability is the same: an answered request's entry
+is on disk either way; only where it sits for the first second differs.
 
 Layout. A folder beside the store (``<store file>.audit-journal/``, mode 0700) holds segment
 files named by a counter (``000000000001.journal`` ...). The writer appends to the newest;
@@ -18,9 +17,8 @@ encrypted at rest like the store.
 Recovery. Segments left by a stopped or crashed service are replayed, in order, when the
 writer starts (``replay``). A segment's last line that does not decrypt is a write cut short
 (by a crash or a failed append): its request was never answered, so it is dropped with a
-warning. Any other line that
-does not decrypt, or an entry that does not continue the chain, stops the replay with
-``AuditJournalError`` and leaves the files for inspection.
+warning. Any other line that does not decrypt, or an entry that does not continue the chain,
+stops the replay with ``AuditJournalError`` and leaves the files for inspection.
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ the route answers.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from core.security import Pseudonymiser
 from store.database import Store
+from store.queries import revocations as revocation_queries
 
 SUBJECT_NAMESPACE = "subject"  # the audit log's: a revocation's key is the log's subject_key
 RevocationReason = Literal["lost_device", "left", "role_changed", "compromised"]
@@ -45,10 +46,7 @@ class Revocations:
 
     @classmethod
     def load(cls, store: Store, pseudonymiser: Pseudonymiser) -> Revocations:
-        rows = store.connection.execute(
-            "SELECT subject_key, max(revoked_at) FROM token_revocations GROUP BY subject_key"
-        ).fetchall()
-        return cls(pseudonymiser, {str(key): moment for key, moment in rows})
+        return cls(pseudonymiser, revocation_queries.latest_per_subject(store.connection))
 
     def subject_key(self, subject: str) -> str:
         return self._pseudonymiser.pseudonym(SUBJECT_NAMESPACE, subject)
@@ -69,16 +67,7 @@ class Revocations:
             revoked_by_key=self.subject_key(by),
             reason=reason,
         )
-        store.connection.execute(
-            "INSERT INTO token_revocations (subject_key, revoked_at, revoked_by_key, reason) "
-            "VALUES (?, ?, ?, ?)",
-            [
-                revocation.subject_key,
-                revocation.revoked_at,
-                revocation.revoked_by_key,
-                revocation.reason,
-            ],
-        )
+        revocation_queries.insert_revocation(store.connection, **asdict(revocation))
         with self._lock:
             self._latest[revocation.subject_key] = revocation.revoked_at
         return revocation
@@ -86,9 +75,5 @@ class Revocations:
 
 def list_revocations(store: Store, *, limit: int, offset: int) -> tuple[list[Revocation], int]:
     """A page of revocations, newest first, and how many there are."""
-    rows = store.connection.execute(
-        "SELECT subject_key, revoked_at, revoked_by_key, reason FROM token_revocations "
-        "ORDER BY revoked_at DESC, subject_key LIMIT ? OFFSET ?",
-        [limit, offset],
-    ).fetchall()
-    return [Revocation(*row) for row in rows], store.count("token_revocations")
+    rows, total = revocation_queries.revocation_page(store.connection, limit=limit, offset=offset)
+    return [Revocation(*row) for row in rows], total

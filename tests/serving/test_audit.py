@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from core.security import PersonalData
 from core.settings import Keyring
 from serving.app import create_app
-from serving.platform.audit import GENESIS_HASH, ChainVerifier, append_entry, verify_chain
+from serving.platform.audit_chain import GENESIS_HASH, ChainVerifier, append_entry, verify_chain
 from serving.platform.audit_journal import journal_dir_for
 from serving.settings import ServiceSettings
 from store.database import Store

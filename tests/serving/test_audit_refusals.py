@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from core.security import PersonalData
 from core.settings import Keyring
-from serving.platform.audit import verify_chain
+from serving.platform.audit_chain import verify_chain
 from tests.serving.conftest import MAX_BODY_BYTES, audited_store, bearer
 
 

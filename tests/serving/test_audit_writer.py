@@ -13,15 +13,10 @@ import pytest
 
 from core.security import PersonalData
 from core.settings import Keyring
-from serving.platform.audit import (
-    AuditUnavailableError,
-    AuditWriter,
-    append_entry,
-    open_audit_writer,
-    verify_chain,
-)
+from serving.platform.audit_chain import append_entry, verify_chain
 from serving.platform.audit_journal import AuditJournal, AuditJournalError
-from serving.runtime import SharedStore
+from serving.platform.audit_writer import AuditUnavailableError, AuditWriter, open_audit_writer
+from serving.platform.shared_store import SharedStore
 from store.database import Store
 
 NEVER = 3600.0  # the background mover's interval when a test moves entries itself

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving import queries
 from serving.api.schemas.common import (
     AuditLogEntry,
     AuditLogPage,
     AuditLogQuery,
+    IngestRunCounts,
     RevocationOut,
     RevocationPage,
     RevocationQuery,
@@ -28,9 +28,11 @@ from serving.deps import (
     StoreDep,
     SummaryReaderDep,
 )
-from serving.platform import audit
+from serving.platform import audit_chain
+from serving.platform.audit_writer import AuditUnavailableError
 from serving.platform.errors import ApiError, documented
 from serving.platform.revocations import list_revocations
+from store.queries.ingest_runs import latest_run_per_reader
 
 router = APIRouter(tags=["admin"])
 
@@ -39,7 +41,11 @@ router = APIRouter(tags=["admin"])
 def store_summary(_caller: SummaryReaderDep, store: StoreDep) -> StoreSummary:
     """Row counts of every table and the counts of each reader's latest ingestion."""
     with store.use() as opened:
-        return queries.store_summary(opened)
+        table_rows = opened.table_counts()
+        runs = latest_run_per_reader(opened.connection)
+    return StoreSummary(
+        table_rows=table_rows, latest_ingest_runs=[IngestRunCounts(**run) for run in runs]
+    )
 
 
 @router.get("/audit-log", response_model=AuditLogPage)
@@ -63,16 +69,16 @@ def audit_log(
     is unchanged); the whole chain is verified when the service starts and with ``full``."""
     try:
         writer.flush()
-    except audit.AuditUnavailableError:
+    except AuditUnavailableError:
         raise ApiError(503, "audit_unavailable", "the audit log cannot be read") from None
     with store.use() as opened:
-        entries, total = audit.read_entries(opened, limit=page.limit, offset=page.offset)
+        entries, total = audit_chain.read_entries(opened, limit=page.limit, offset=page.offset)
         chain_valid = writer.verifier.verify(opened, full=full)
-        head_seq, head_hash = audit.table_head(opened)
+        head_seq, head_hash = audit_chain.table_head(opened)
         anchor_matches = (
             None
             if page.anchor_seq is None
-            else audit.entry_hash_at(opened, page.anchor_seq) == page.anchor_hash
+            else audit_chain.entry_hash_at(opened, page.anchor_seq) == page.anchor_hash
         )
     return AuditLogPage(
         entries=[AuditLogEntry(**asdict(entry)) for entry in entries],

@@ -9,9 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving import queries
-from serving.api.schemas.common import Liveness
-from serving.api.schemas.procurement import ServiceReadiness
+from serving.api.schemas.common import Liveness, Readiness, ServiceReadiness
 from serving.deps import (
     EsgStateDep,
     LearningStateDep,
@@ -21,6 +19,7 @@ from serving.deps import (
 )
 from serving.live.swap import ModelBoard
 from serving.platform.errors import ApiError, ErrorResponse
+from store.queries.health import tables_present
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def readyz(
         raise ApiError(503, "not_ready", runtime.not_ready_reason or "store not open")
     try:
         with runtime.store.use() as store:
-            readiness = queries.readiness(store)
+            readiness = Readiness(tables=tables_present(store.connection))
     except duckdb.Error as error:
         logger.error("readiness check failed: %s", error)
         raise ApiError(503, "not_ready", "the store does not answer") from error

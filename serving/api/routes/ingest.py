@@ -13,15 +13,14 @@ from serving.deps import PersonalDep, StoreDep
 from serving.live.ingest import (
     EmptyBodyError,
     ingest_spooled,
-    latest_runs,
     remove_spool,
-    run_by_id,
     safe_file_name,
     spool_body,
     spool_root,
 )
 from serving.platform.auth import Principal, require_roles
 from serving.platform.errors import ApiError, documented
+from store.queries.ingest_runs import latest_runs, run_by_id
 
 router = APIRouter(tags=["ingest"])
 
@@ -104,7 +103,7 @@ def ingest_runs(
 ) -> IngestRunList:
     """The latest ingest runs, newest first (the service's and the command line's)."""
     with store.use() as opened:
-        rows = latest_runs(opened, limit=limit, kind=kind)
+        rows = latest_runs(opened.connection, limit=limit, kind=kind)
     return IngestRunList(runs=[IngestRunOut(**row) for row in rows])
 
 
@@ -118,7 +117,7 @@ def ingest_run(
 ) -> IngestRunOut:
     """One ingest run by the ``run_id`` its answer gave."""
     with store.use() as opened:
-        row = run_by_id(opened, run_id)
+        row = run_by_id(opened.connection, run_id)
     if row is None:
         raise ApiError(404, "not_found", "no such ingest run")
     return IngestRunOut(**row)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from serving import queries
 from serving.api.schemas.common import EMPLOYEE_NO_PATTERN, MemberRecord, WhoAmI
 from serving.deps import CallerDep, MemberRecordReaderDep, PersonalDep, StoreDep
+from serving.jobs.members import member_record
 from serving.platform.errors import ApiError, documented
 
 router = APIRouter(tags=["members"])
@@ -37,7 +37,7 @@ def member(
     if caller.role == "member" and caller.subject.strip() != employee_no.strip():
         raise ApiError(403, "forbidden", "members may read only their own record")
     with store.use() as opened:
-        record = queries.member_record(opened, personal, employee_no)
+        record = member_record(opened, personal, employee_no)
     if record is None:
         raise ApiError(404, "not_found", "no such member")
     return record

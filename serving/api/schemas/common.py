@@ -120,6 +120,37 @@ class Readiness(BaseModel):
     tables: int = Field(ge=0, description="tables present in the store")
 
 
+class ModelRef(BaseModel):
+    name: str = Field(examples=["procurement-risk"])
+    version: str = Field(examples=["3"])
+
+
+class ModelReadiness(BaseModel):
+    name: str
+    alias: str
+    loaded: bool
+    version: str | None = None
+    reason: str | None = Field(default=None, description="why it is not loaded")
+    loaded_at: UtcDateTime | None = Field(
+        default=None, description="when the version answering was loaded (UTC)"
+    )
+    load_error: str | None = Field(
+        default=None,
+        description="why the champion's newer version could not be loaded (this one answers)",
+    )
+    feature_settings_warning: str | None = Field(
+        default=None,
+        description="the deployment's feature settings differ from those the model was "
+        "trained with; the model's own are used",
+    )
+
+
+class ServiceReadiness(Readiness):
+    """Store readiness, and which registered models the service answers with."""
+
+    models: list[ModelReadiness] = Field(default_factory=list)
+
+
 class WhoAmI(BaseModel):
     subject: str
     role: Role

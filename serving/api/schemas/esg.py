@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from serving.api.schemas.common import BUSINESS_DATE_NOTE, BoundedDate
-from serving.api.schemas.procurement import ModelRef
+from serving.api.schemas.common import BUSINESS_DATE_NOTE, BoundedDate, ModelRef
 
 Band = Literal["negligible", "low", "medium", "high", "severe", "unknown"]
 Direction = Literal["raises", "lowers", "unknown"]

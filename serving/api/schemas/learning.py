@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from serving.api.schemas.common import UtcDateTime
-from serving.api.schemas.procurement import ModelRef
+from serving.api.schemas.common import ModelRef, UtcDateTime
 from serving.platform.errors import ErrorBody
 
 ReasonKind = Literal["weak_kp", "time_fit", "mandatory", "new_content", "checkin_practice"]

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field, model_validator
 from serving.api.schemas.common import (
     BUSINESS_DATE_NOTE,
     BoundedDate,
+    ModelRef,
     Offset,
-    Readiness,
     Text,
     UtcDateTime,
 )
@@ -67,11 +67,6 @@ RELEASE_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
-
-
-class ModelRef(BaseModel):
-    name: str = Field(examples=["procurement-risk"])
-    version: str = Field(examples=["3"])
 
 
 class RedFlagOut(BaseModel):
@@ -231,29 +226,3 @@ class ReviewRequest(BaseModel):
         if self.verdict == "dismissed" and self.scheme is not None:
             raise ValueError("a dismissed alert has no scheme")
         return self
-
-
-class ModelReadiness(BaseModel):
-    name: str
-    alias: str
-    loaded: bool
-    version: str | None = None
-    reason: str | None = Field(default=None, description="why it is not loaded")
-    loaded_at: UtcDateTime | None = Field(
-        default=None, description="when the version answering was loaded (UTC)"
-    )
-    load_error: str | None = Field(
-        default=None,
-        description="why the champion's newer version could not be loaded (this one answers)",
-    )
-    feature_settings_warning: str | None = Field(
-        default=None,
-        description="the deployment's feature settings differ from those the model was "
-        "trained with; the model's own are used",
-    )
-
-
-class ServiceReadiness(Readiness):
-    """Store readiness, and which registered models the service answers with."""
-
-    models: list[ModelReadiness] = Field(default_factory=list)
