@@ -24,7 +24,8 @@ after it are never used, so appending future events never changes an earlier row
 are learnt by ``models.learning.mastery.DifficultyTable`` from the training split only.
 
 ``response_features`` is vectorised (sort once, then ``groupby`` cumulative sums, shifts and
-exponentially weighted means): about 1 s per 100k events.
+exponentially weighted means), so a learner scored alone gets the same features as in a
+batch (tested).
 """
 
 from __future__ import annotations
@@ -257,8 +258,10 @@ def response_features(events: pd.DataFrame) -> pd.DataFrame:
     responded = contributes > 0
     outcome = pd.Series(np.where(responded, correct, np.nan))
     kp_recent = np.full(len(events), np.nan)
-    kp_decayed_successes = np.full(len(events), np.nan)
-    kp_decayed_failures = np.full(len(events), np.nan)
+    # decayed counts are 0 before the first answer (NaN only for the recency-weighted
+    # accuracies), whether or not any other learner in the frame has answered
+    kp_decayed_successes = np.zeros(len(events))
+    kp_decayed_failures = np.zeros(len(events))
     member_recent = np.full(len(events), np.nan)
     if responded.any():
         rows = np.flatnonzero(responded)
