@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 if TYPE_CHECKING:
     from store.database import StoreReader
@@ -101,6 +102,12 @@ _STATEMENT_COLUMNS = (
     "item_difficulty",
     "timestamp",
 )
+
+
+def difficulty_logit(difficulty: ArrayLike) -> NDArray[np.float64]:
+    """Catalogue difficulty (0 easy … 1 hard) on the logit scale of mastery: 0.5 → 0,
+    0 → -2, 1 → +2 (the scale the demo world's Rasch model answers on)."""
+    return 4.0 * (np.asarray(difficulty, dtype=np.float64) - 0.5)
 
 
 class EventFrameError(ValueError):

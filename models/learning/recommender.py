@@ -65,9 +65,8 @@ from features.learning.candidates import (
     candidate_sources,
     month_end,
 )
-from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP
+from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP, difficulty_logit
 from models.learning.mastery import MasteryModel, MasteryModelError
-from world.learner_model import difficulty_logit
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
