@@ -33,7 +33,8 @@ from serving.deps import (
     StudyDep,
     XapiPosterDep,
 )
-from serving.jobs import learning
+from serving.jobs import learning_answers, learning_statements
+from serving.jobs.learning_study import Study
 from serving.platform.errors import (
     ApiError,
     ErrorBody,
@@ -61,7 +62,7 @@ def _own_member_key(
     caller_role: str,
     caller_subject: str,
     employee_no: str,
-    study: learning.Study,
+    study: Study,
     personal: PersonalData,
 ) -> str:
     if caller_role == "member" and caller_subject.strip() != employee_no.strip():
@@ -98,7 +99,7 @@ def recommendations(
     the weak knowledge point it trains, how it fits the time, a mandatory theme, new
     content, practice for members flagged "check-in without absorption"."""
     member_key = _own_member_key(caller.role, caller.subject, employee_no, study, personal)
-    return learning.recommendations(
+    return learning_answers.recommendations(
         study, employee_no.strip(), member_key, k=k, minutes=minutes, as_of=as_of
     )
 
@@ -119,8 +120,8 @@ def mastery(
     item of average difficulty right, the answers so far and when it was last practised;
     and the check-in flag with its reasons."""
     member_key = _own_member_key(caller.role, caller.subject, employee_no, study, personal)
-    return learning.member_mastery(
-        study, employee_no.strip(), member_key, learning.utc_naive(as_of)
+    return learning_answers.member_mastery(
+        study, employee_no.strip(), member_key, learning_answers.utc_naive(as_of)
     )
 
 
@@ -162,7 +163,7 @@ def my_branch_mastery(
         )
     if branch_key is None:
         raise ApiError(404, "not_found", "no party branch on record for the caller")
-    return learning.branch_mastery(study, keys, learning.utc_naive(as_of))
+    return learning_answers.branch_mastery(study, keys, learning_answers.utc_naive(as_of))
 
 
 @router.post(
@@ -224,11 +225,13 @@ def post_statements(
         )
     only_member = personal.member_key(caller.subject) if caller.role == "member" else None
     try:
-        rows, rejected = learning.parse_batch(statements, personal, only_member=only_member)
-    except learning.ActorNotAllowedError as error:
+        rows, rejected = learning_statements.parse_batch(
+            statements, personal, only_member=only_member
+        )
+    except learning_statements.ActorNotAllowedError as error:
         raise ApiError(403, "forbidden", str(error)) from None
     with store.use() as opened:
-        posted = learning.store_batch(opened, personal, statements, rows, rejected)
+        posted = learning_statements.store_batch(opened, personal, statements, rows, rejected)
     if posted.conflicts:
         where = ", ".join(str(c.index) for c in posted.conflicts)
         raise ApiError(
