@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from store.queries import learning as queries
+
 if TYPE_CHECKING:
     from store.database import StoreReader
 
@@ -122,10 +124,8 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         statements = source
     else:
-        statements = source.query(
-            f"SELECT {', '.join(_STATEMENT_COLUMNS)} FROM statements "
-            "WHERE verb IN ('answered', 'experienced', 'passed', 'failed') "
-            "ORDER BY member_key, timestamp"
+        statements = queries.statements_with_verbs(
+            source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS)
         )
     missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
     if missing:

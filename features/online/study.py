@@ -38,6 +38,7 @@ from features.learning.checkin import detect_check_in
 from features.learning.kt_features import EVENT_COLUMNS, TIMESTAMP, build_events
 from features.online.source import Published, PushOutcome
 from store.database import StoreReader
+from store.queries import learning as queries
 
 if TYPE_CHECKING:
     from models.learning.mastery import MasteryModel
@@ -265,16 +266,13 @@ class StudySource:
     def from_store(cls, store: StoreReader) -> StudySource:
         """Statements, content and members as ``LearningData.from_store`` reads them (no
         personal column but the member pseudonym)."""
-        statements = store.query(
-            f"SELECT {', '.join(STUDY_ROW_COLUMNS)} FROM statements ORDER BY timestamp"
+        return cls(
+            StudyView.build(
+                queries.study_statements(store, STUDY_ROW_COLUMNS),
+                queries.catalogue_content(store, CONTENT_COLUMNS),
+                queries.roster_members(store, MEMBER_COLUMNS),
+            )
         )
-        content = store.query(
-            f"SELECT {', '.join(CONTENT_COLUMNS)} FROM content ORDER BY content_id"
-        )
-        members = store.query(
-            f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members ORDER BY member_key"
-        )
-        return cls(StudyView.build(statements, content, members))
 
     @property
     def version(self) -> int:
@@ -333,7 +331,7 @@ def _upserted(held: pd.DataFrame, rows: pd.DataFrame | None, key: str) -> pd.Dat
 
 
 def read_knowledge_points(store: StoreReader) -> list[KnowledgePoint]:
-    kps = store.query("SELECT kp_id, name_en, name_zh, domain FROM knowledge_points")
+    kps = queries.knowledge_points(store)
     return [
         KnowledgePoint(str(r.kp_id), str(r.name_en), str(r.name_zh), _text(r.domain))
         for r in kps.itertuples()

@@ -27,6 +27,7 @@ from serving.api.schemas.learning import (
 )
 from serving.jobs.learning_study import utc_now
 from store.database import QuarantineRecord, Store
+from store.queries import learning as queries
 
 if TYPE_CHECKING:
     pass
@@ -131,15 +132,7 @@ def store_batch(
     the batch) with other content is a conflict: then nothing is stored."""
     valid = [(i, row) for i, row in enumerate(rows) if row is not None]
     ids = sorted({str(row["statement_id"]) for _, row in valid})
-    stored = (
-        store.query(
-            f"SELECT {', '.join(STATEMENT_COLUMNS)} FROM statements WHERE statement_id IN "
-            f"({', '.join('?' * len(ids))})",
-            [*ids],
-        )
-        if ids
-        else pd.DataFrame(columns=list(STATEMENT_COLUMNS))
-    )
+    stored = queries.statements_by_id(store, ids, STATEMENT_COLUMNS)
     known: dict[str, Mapping[str, Any]] = {
         str(r["statement_id"]): {str(name): value for name, value in r.items()}
         for r in stored.to_dict("records")

@@ -43,6 +43,7 @@ from serving.platform.errors import (
     documented,
     request_id_of,
 )
+from store.queries import learning as queries
 
 router = APIRouter(tags=["study"])
 
@@ -147,20 +148,8 @@ def my_branch_mastery(
     figures), so no figure can be traced back to one person."""
     own_key = personal.member_key(caller.subject)
     with store.use() as opened:
-        found = opened.connection.execute(
-            "SELECT branch_key FROM members WHERE member_key = ?", [own_key]
-        ).fetchone()
-        branch_key = found[0] if found else None
-        keys = (
-            []
-            if branch_key is None
-            else [
-                str(row[0])
-                for row in opened.connection.execute(
-                    "SELECT member_key FROM members WHERE branch_key = ?", [branch_key]
-                ).fetchall()
-            ]
-        )
+        branch_key = queries.branch_of_member(opened, own_key)
+        keys = [] if branch_key is None else queries.members_of_branch(opened, branch_key)
     if branch_key is None:
         raise ApiError(404, "not_found", "no party branch on record for the caller")
     return learning_answers.branch_mastery(study, keys, learning_answers.utc_naive(as_of))
