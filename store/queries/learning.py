@@ -59,9 +59,8 @@ def knowledge_points(store: StoreReader) -> pd.DataFrame:
 def branch_of_member(store: StoreReader, member_key: str) -> str | None:
     """The party branch of the member, None when they have none or are unknown."""
     found = store.query("SELECT branch_key FROM members WHERE member_key = ?", [member_key])
-    if found.empty or pd.isna(found.iloc[0, 0]):
-        return None
-    return str(found.iloc[0, 0])
+    branches = found["branch_key"].dropna()
+    return None if branches.empty else str(branches.iloc[0])
 
 
 def members_of_branch(store: StoreReader, branch_key: str) -> list[str]:
