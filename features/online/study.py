@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.learning.candidates import LearningData
 from features.learning.checkin import detect_check_in
+from features.learning.data import CONTENT_COLUMNS, MEMBER_ROSTER_COLUMNS, LearningData
 from features.learning.kt_features import EVENT_COLUMNS, TIMESTAMP, build_events
 from features.online.source import Published, PushOutcome
 from store.database import StoreReader
@@ -49,11 +49,6 @@ STUDY_SOURCE = "study"
 STATEMENTS = "statements"
 MEMBERS = "members"
 CONTENT = "content"
-MEMBER_COLUMNS = ("member_key", "role", "shift_pattern", "crew", "joined_on")
-CONTENT_COLUMNS = (
-    "content_id", "title", "knowledge_points", "format", "minutes", "difficulty",
-    "mandatory_month", "published_on",
-)  # fmt: skip
 MEMBER = "member_key"
 STATEMENT_ID = "statement_id"
 # What the view keeps of each statement: LearningData's and build_events' columns, and the key.
@@ -270,7 +265,7 @@ class StudySource:
             StudyView.build(
                 queries.study_statements(store, STUDY_ROW_COLUMNS),
                 queries.catalogue_content(store, CONTENT_COLUMNS),
-                queries.roster_members(store, MEMBER_COLUMNS),
+                queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
             )
         )
 
@@ -317,7 +312,7 @@ class StudySource:
         )
 
 
-_COLUMNS = {STATEMENTS: STUDY_ROW_COLUMNS, MEMBERS: MEMBER_COLUMNS, CONTENT: CONTENT_COLUMNS}
+_COLUMNS = {STATEMENTS: STUDY_ROW_COLUMNS, MEMBERS: MEMBER_ROSTER_COLUMNS, CONTENT: CONTENT_COLUMNS}
 
 
 def _upserted(held: pd.DataFrame, rows: pd.DataFrame | None, key: str) -> pd.DataFrame:

@@ -55,17 +55,14 @@ from mlflow.pyfunc import PythonModel
 from numpy.typing import NDArray
 
 from features.learning.candidates import (
-    FORMATS,
-    MEMBER_KEY,
     NEW_CONTENT_DAYS,
     PRACTICE_FORMATS,
     SOURCES,
-    LearningData,
-    Snapshot,
     candidate_sources,
-    month_end,
 )
+from features.learning.data import FORMATS, MEMBER_KEY, LearningData
 from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP, difficulty_logit
+from features.learning.snapshot import Snapshot, month_end
 from models.learning.mastery import MasteryModel, MasteryModelError
 
 FloatArray = NDArray[np.float64]

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.learning.candidates import LOCAL_OFFSET
+from features.learning.data import LOCAL_OFFSET
 from features.online.study import CHECK_IN_DAYS
 from features.rosters import RosterError, next_free_window
 from serving.api.schemas.learning import (

@@ -1,7 +1,7 @@
 """The recommender's snapshots in the service: which one a request is answered from, and
 their rebuilds off the request path.
 
-Suggestions are ranked from a ``features.learning.candidates.Snapshot``: every member's dense
+Suggestions are ranked from a ``features.learning.snapshot.Snapshot``: every member's dense
 state strictly before a moment. A full build is too slow for a request, so no request in the
 steady state waits for one. ``Study`` keeps two:
 
@@ -18,7 +18,7 @@ are out of date. Each such member's next suggestion request recomputes their row
 them; on the live snapshot they are computed at the current hour's end, so statements of a new
 hour count. What stays from the last full build, and how old it may be:
 
-* the population parts (``candidates.Population``) and the catalogue. A background thread
+* the population parts (``snapshot.Population``) and the catalogue. A background thread
   rebuilds the live snapshot in full when the first live request of a new hour comes, and,
   after posted statements, once ``SNAPSHOT_REFRESH_SECONDS`` have passed since the previous
   build started. So a post enters the live population at most ``SNAPSHOT_REFRESH_SECONDS``
@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.learning.candidates import LearningData, Population, Snapshot
+from features.learning.data import LearningData
+from features.learning.snapshot import Population, Snapshot
 from features.online.study import (
     StudyData,
 )
