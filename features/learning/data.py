@@ -21,6 +21,8 @@ from features.learning.kt_features import (
     build_events,
     sort_events,
 )
+from store.database import StoreReader
+from store.queries import learning as queries
 
 MEMBER_KEY, CONTENT_ID, KP_ID = "member_key", "content_id", "kp_id"
 FORMATS: tuple[str, ...] = ("video", "article", "case", "quiz", "live")
@@ -110,22 +112,14 @@ class LearningData:
         self.members["joined_on"] = pd.to_datetime(self.members["joined_on"])
 
     @classmethod
-    def from_store(cls, store: Any) -> LearningData:
+    def from_store(cls, store: StoreReader) -> LearningData:
         """Read the three tables (no personal columns: only pseudonyms and roster fields)."""
         return cls(
-            statements=store.query(
-                "SELECT member_key, verb, content_id, knowledge_points, success, "
-                "duration_seconds, timestamp, object_id, item_difficulty FROM statements "
-                "ORDER BY timestamp"
+            statements=queries.study_statements(
+                store, (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)
             ),
-            content=store.query(
-                "SELECT content_id, title, knowledge_points, format, minutes, difficulty, "
-                "mandatory_month, published_on FROM content ORDER BY content_id"
-            ),
-            members=store.query(
-                "SELECT member_key, role, shift_pattern, crew, joined_on FROM members "
-                "ORDER BY member_key"
-            ),
+            content=queries.catalogue_content(store, CONTENT_COLUMNS),
+            members=queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
         )
 
     def with_statements(self, extra: pd.DataFrame) -> LearningData:
