@@ -375,7 +375,7 @@ def batch(data_dir: Path, as_of: datetime) -> dict[str, float]:
 
     from core.settings import Settings
     from features.learning.baselines import PopularityRecommender
-    from features.learning.candidates import LearningData
+    from features.learning.data import LearningData
     from models.learning.recommender import kp_names_from_store
     from serving.jobs.learning import load_recommender
     from store.database import Store

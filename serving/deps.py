@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 
 from core.security import PersonalData
 from serving.jobs.esg import EsgState, SupplierEsg
-from serving.jobs.learning import LearningState, Study
+from serving.jobs.learning import LearningState
+from serving.jobs.learning_study import Study
 from serving.jobs.procurement import ProcurementRisk, ProcurementState
 from serving.platform.audit_writer import AuditWriter
 from serving.platform.auth import Principal, authenticate, require_roles

@@ -3,13 +3,10 @@
 serving, training -> models -> features -> ingest, store -> core. Within the ingest/store
 tier, ingest may write through store but store never imports ingest. No library package
 imports the demo world, except training importing ``world.layout`` (the names of the
-planted-truth files, for evaluation); training and serving never import each other. Imports
-inside functions and under ``TYPE_CHECKING`` count: they are dependencies all the same.
-
-``KNOWN_VIOLATIONS`` names the files that break a rule today, each with its reason; they are
-being fixed by their owners. The rule tests skip them so that a new violation fails, and
-``test_known_violation_still_present`` marks each as an expected failure: when one passes
-(XPASS), its entry can go.
+planted-truth files) and ``world.simulate`` (members following a policy for some weeks), both
+only to evaluate against what the world planted; training and serving never import each
+other. Imports inside functions and under ``TYPE_CHECKING`` count: they are dependencies all
+the same.
 """
 
 from __future__ import annotations
@@ -17,28 +14,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LIBRARY = ("core", "store", "ingest", "features", "models", "serving", "training")
 # Higher imports lower only; equal tiers may not import each other unless listed below.
 TIER = {"core": 0, "store": 1, "ingest": 1, "features": 2, "models": 3, "serving": 4, "training": 4}
 SAME_TIER_ALLOWED = {("ingest", "store")}
-WORLD_ALLOWED = {("training", "world.layout")}
-
-# path relative to the repository -> why it is tolerated for now.
-KNOWN_VIOLATIONS: dict[str, str] = {
-    "features/learning/checkin.py": (
-        "imports models.learning.mastery (features -> models); the learning helper is moving it"
-    ),
-    "models/learning/recommender.py": (
-        "imports world.learner_model (difficulty_logit) from the demo world; learning helper"
-    ),
-    "training/recommender.py": (
-        "imports world.simulate (more than world.layout) for its evaluation; training helper"
-    ),
-}
+WORLD_ALLOWED = {("training", "world.layout"), ("training", "world.simulate")}
 
 
 def _imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -96,7 +78,7 @@ def test_imports_follow_the_direction() -> None:
     broken = {
         _relative(path): found
         for package, path in _library_files()
-        if _relative(path) not in KNOWN_VIOLATIONS and (found := _violations(path, package))
+        if (found := _violations(path, package))
     }
     assert broken == {}
 
@@ -117,11 +99,9 @@ def test_no_library_package_imports_the_world() -> None:
         _relative(path): [
             module
             for _, module in _imported_modules(path)
-            if module.split(".")[0] == "world"
-            and not (package == "training" and (module == "world.layout"))
+            if module.split(".")[0] == "world" and (package, module) not in WORLD_ALLOWED
         ]
         for package, path in _library_files()
-        if _relative(path) not in KNOWN_VIOLATIONS
     }
     assert {path: modules for path, modules in broken.items() if modules} == {}
 
@@ -140,16 +120,3 @@ def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
     assert _violations(wrong, "features") == ["5: models.drift", "7: world.layout"]
     assert _violations(wrong, "training") == []
     assert _violations(wrong, "store") == ["5: models.drift", "7: world.layout"]
-
-
-@pytest.mark.parametrize(
-    "relative",
-    [
-        pytest.param(relative, marks=pytest.mark.xfail(reason=reason, strict=False))
-        for relative, reason in KNOWN_VIOLATIONS.items()
-    ],
-)
-def test_known_violation_still_present(relative: str) -> None:
-    path = REPO_ROOT / relative
-    assert path.exists(), f"{relative} is gone: drop it from KNOWN_VIOLATIONS"
-    assert _violations(path, relative.split("/")[0]) == []

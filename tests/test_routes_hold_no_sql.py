@@ -2,8 +2,7 @@
 
 A string literal of a route module (``serving/api/routes``) that reads as a SQL statement
 (SELECT/INSERT/UPDATE/DELETE followed by a clause keyword) fails the test. Read with ``ast``;
-docstrings are skipped, so prose may still say "select". ``KNOWN_SQL_ROUTES`` names the routes
-that hold SQL today, each with its reason; they xfail until their owner moves the queries.
+docstrings are skipped, so prose may still say "select".
 """
 
 from __future__ import annotations
@@ -12,17 +11,11 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 ROUTES = Path(__file__).resolve().parents[1] / "serving" / "api" / "routes"
 
 SQL = re.compile(
     r"\b(SELECT\b[\s\S]*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.IGNORECASE
 )
-
-KNOWN_SQL_ROUTES: dict[str, str] = {
-    "learning.py": "study queries inline; the learning helper is moving them to store/queries",
-}
 
 
 def _docstring_nodes(tree: ast.Module) -> set[int]:
@@ -70,9 +63,7 @@ def test_the_scan_sees_the_routes() -> None:
 
 def test_routes_hold_no_sql() -> None:
     holding = {
-        path.name: found
-        for path in _route_files()
-        if path.name not in KNOWN_SQL_ROUTES and (found := sql_literals(path.read_text()))
+        path.name: found for path in _route_files() if (found := sql_literals(path.read_text()))
     }
     assert holding == {}
 
@@ -92,16 +83,3 @@ def test_the_scan_finds_sql() -> None:
         "delete from alerts where id = {}",
         "INSERT INTO t VALUES (1)",
     ]
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=reason, strict=False))
-        for name, reason in KNOWN_SQL_ROUTES.items()
-    ],
-)
-def test_known_sql_route_still_holds_sql(name: str) -> None:
-    path = ROUTES / name
-    assert path.exists(), f"{name} is gone: drop it from KNOWN_SQL_ROUTES"
-    assert sql_literals(path.read_text()) == []

@@ -65,7 +65,8 @@ from features.learning.baselines import (
     EASERecommender,
     PopularityRecommender,
 )
-from features.learning.candidates import EASE_L2, LearningData, Snapshot, item_kp_lists
+from features.learning.data import LearningData
+from features.learning.snapshot import EASE_L2, Snapshot, item_kp_lists
 from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.recommender import (
     ARTIFACT_KEY,

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from features.learning.kt_features import difficulty_logit
+
 FORMATS: tuple[str, ...] = ("video", "article", "case", "quiz", "live")
 
 FloatArray = NDArray[np.float64]
@@ -60,11 +62,6 @@ class LearningRates:
 
 def sigmoid(x: ArrayLike) -> FloatArray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
-def difficulty_logit(difficulty: ArrayLike) -> FloatArray:
-    """Catalogue difficulty (0 easy … 1 hard) on the logit scale of mastery."""
-    return 4.0 * (np.asarray(difficulty, dtype=np.float64) - 0.5)
 
 
 def rasch_p_correct(mastery_logit: ArrayLike, item_difficulty: ArrayLike) -> FloatArray:

@@ -39,13 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.learning.candidates import (
-    CONTENT_ID,
-    LOCAL_OFFSET,
-    MEMBER_KEY,
-    LearningData,
-    Snapshot,
-)
+from features.learning.data import CONTENT_ID, LOCAL_OFFSET, MEMBER_KEY, LearningData
+from features.learning.snapshot import Snapshot
 from features.rosters import RosterError, next_free_window
 from world.learner_model import LatentLearners, LearningRates, sigmoid
 

@@ -13,8 +13,7 @@ state in attributes ending in ``_``, ``fit`` returns ``self``) and answer
 EASE (Steck, 2019, "Embarrassingly shallow autoencoders"): with the binary user × item matrix
 X and the Gram matrix G = XᵀX, P = (G + λI)⁻¹ and B = I − P·diag(1/diag(P)) (so the
 diagonal of B is zero: an item never explains itself); scores are X·B. Memory and time grow
-with the square and the cube of the item count (9,000 items: about 650 MB and tens of
-seconds).
+with the square and the cube of the item count.
 """
 
 from __future__ import annotations

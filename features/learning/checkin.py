@@ -27,7 +27,8 @@ whole window: ``check_in_evidence`` (per member, from that member's events only)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,20 @@ from features.learning.kt_features import (
     TIMESTAMP,
 )
 
-if TYPE_CHECKING:
-    from models.learning.mastery import MasteryModel
+
+class MasteryModel(Protocol):
+    """What the detector needs of a mastery model (``models.learning.mastery.MasteryModel``
+    has it): P(correct) per member and KP as of an instant, from the events before it."""
+
+    def mastery_profiles(
+        self,
+        events: pd.DataFrame,
+        kps: Iterable[str],
+        as_of: pd.Timestamp | str,
+        *,
+        members: Iterable[str] | None = None,
+    ) -> pd.DataFrame: ...
+
 
 CHECK_IN_COLUMNS = (
     "member_key",

@@ -24,7 +24,8 @@ after it are never used, so appending future events never changes an earlier row
 are learnt by ``models.learning.mastery.DifficultyTable`` from the training split only.
 
 ``response_features`` is vectorised (sort once, then ``groupby`` cumulative sums, shifts and
-exponentially weighted means): about 1 s per 100k events.
+exponentially weighted means), so a learner scored alone gets the same features as in a
+batch (tested).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from store.queries import learning as queries
 
 if TYPE_CHECKING:
     from store.database import StoreReader
@@ -102,6 +106,12 @@ _STATEMENT_COLUMNS = (
 )
 
 
+def difficulty_logit(difficulty: ArrayLike) -> NDArray[np.float64]:
+    """Catalogue difficulty (0 easy … 1 hard) on the logit scale of mastery: 0.5 → 0,
+    0 → -2, 1 → +2 (the scale the demo world's Rasch model answers on)."""
+    return 4.0 * (np.asarray(difficulty, dtype=np.float64) - 0.5)
+
+
 class EventFrameError(ValueError):
     """An event frame lacks a column or holds a kind the features do not know."""
 
@@ -114,10 +124,8 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         statements = source
     else:
-        statements = source.query(
-            f"SELECT {', '.join(_STATEMENT_COLUMNS)} FROM statements "
-            "WHERE verb IN ('answered', 'experienced', 'passed', 'failed') "
-            "ORDER BY member_key, timestamp"
+        statements = queries.statements_with_verbs(
+            source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS)
         )
     missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
     if missing:
@@ -257,8 +265,10 @@ def response_features(events: pd.DataFrame) -> pd.DataFrame:
     responded = contributes > 0
     outcome = pd.Series(np.where(responded, correct, np.nan))
     kp_recent = np.full(len(events), np.nan)
-    kp_decayed_successes = np.full(len(events), np.nan)
-    kp_decayed_failures = np.full(len(events), np.nan)
+    # decayed counts are 0 before the first answer (NaN only for the recency-weighted
+    # accuracies), whether or not any other learner in the frame has answered
+    kp_decayed_successes = np.zeros(len(events))
+    kp_decayed_failures = np.zeros(len(events))
     member_recent = np.full(len(events), np.nan)
     if responded.any():
         rows = np.flatnonzero(responded)

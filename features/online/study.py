@@ -13,35 +13,39 @@ whatever order the statements arrived in, and equals that of a full build on the
 every feature as of ``t`` reads only events before ``t`` (``features.learning``).
 
 The population-wide state built from the statements (the recommender's snapshot, the check-in
-flags) is derived from ``StudyView.learning`` by its consumer, which learns from each push's
-``touched`` members whose rows to recompute (``serving.jobs.learning``).
+flags) is derived from ``StudyView.learning``: ``StudyData`` keeps the check-in flags, and the
+service's snapshots (``serving.jobs.learning_study``) learn from each push's ``touched``
+members whose rows to recompute.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.learning.candidates import LearningData
+from features.learning.checkin import MasteryModel, detect_check_in
+from features.learning.data import CONTENT_COLUMNS, MEMBER_ROSTER_COLUMNS, LearningData
 from features.learning.kt_features import EVENT_COLUMNS, TIMESTAMP, build_events
 from features.online.source import Published, PushOutcome
 from store.database import StoreReader
+from store.queries import learning as queries
+
+logger = logging.getLogger(__name__)
 
 STUDY_SOURCE = "study"
 STATEMENTS = "statements"
 MEMBERS = "members"
 CONTENT = "content"
-MEMBER_COLUMNS = ("member_key", "role", "shift_pattern", "crew", "joined_on")
-CONTENT_COLUMNS = (
-    "content_id", "title", "knowledge_points", "format", "minutes", "difficulty",
-    "mandatory_month", "published_on",
-)  # fmt: skip
 MEMBER = "member_key"
 STATEMENT_ID = "statement_id"
 # What the view keeps of each statement: LearningData's and build_events' columns, and the key.
@@ -57,6 +61,8 @@ STUDY_COLUMNS = (
     "timestamp",
 )
 STUDY_ROW_COLUMNS = (STATEMENT_ID, *STUDY_COLUMNS)
+CHECK_IN_DAYS = 90
+CHECK_IN_REFRESH_SECONDS = 300
 MAX_CHUNKS = 64  # Arrow chunks a merged statement column may have before it is compacted
 
 
@@ -252,16 +258,13 @@ class StudySource:
     def from_store(cls, store: StoreReader) -> StudySource:
         """Statements, content and members as ``LearningData.from_store`` reads them (no
         personal column but the member pseudonym)."""
-        statements = store.query(
-            f"SELECT {', '.join(STUDY_ROW_COLUMNS)} FROM statements ORDER BY timestamp"
+        return cls(
+            StudyView.build(
+                queries.study_statements(store, STUDY_ROW_COLUMNS),
+                queries.catalogue_content(store, CONTENT_COLUMNS),
+                queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
+            )
         )
-        content = store.query(
-            f"SELECT {', '.join(CONTENT_COLUMNS)} FROM content ORDER BY content_id"
-        )
-        members = store.query(
-            f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members ORDER BY member_key"
-        )
-        return cls(StudyView.build(statements, content, members))
 
     @property
     def version(self) -> int:
@@ -306,7 +309,7 @@ class StudySource:
         )
 
 
-_COLUMNS = {STATEMENTS: STUDY_ROW_COLUMNS, MEMBERS: MEMBER_COLUMNS, CONTENT: CONTENT_COLUMNS}
+_COLUMNS = {STATEMENTS: STUDY_ROW_COLUMNS, MEMBERS: MEMBER_ROSTER_COLUMNS, CONTENT: CONTENT_COLUMNS}
 
 
 def _upserted(held: pd.DataFrame, rows: pd.DataFrame | None, key: str) -> pd.DataFrame:
@@ -317,3 +320,168 @@ def _upserted(held: pd.DataFrame, rows: pd.DataFrame | None, key: str) -> pd.Dat
     kept = held[~held[key].astype(str).isin(set(fresh[key].astype(str)))]
     merged = pd.concat([kept, fresh], ignore_index=True)
     return merged.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def read_knowledge_points(store: StoreReader) -> list[KnowledgePoint]:
+    kps = queries.knowledge_points(store)
+    return [
+        KnowledgePoint(str(r.kp_id), str(r.name_en), str(r.name_zh), _text(r.domain))
+        for r in kps.itertuples()
+    ]
+
+
+@dataclass(frozen=True)
+class KnowledgePoint:
+    kp_id: str
+    name_en: str
+    name_zh: str
+    domain: str | None
+
+
+class StudyData:
+    """The study data the models read: the study source (the statements per member) with the
+    catalogue's knowledge points and the check-in flags derived from it.
+
+    Pushes (``push``: ingestion's rows; ``add_statements``: the endpoint's) go to the source,
+    which publishes a new immutable view; readers take the current view and never wait. The
+    members a push gave statements are remembered twice: in ``_stale_events`` until
+    ``events_of`` is next asked for them (``event_rebuilds`` counts those first reads, which
+    build the member's event frame from their rows only), and in ``_undrained`` until
+    ``drain`` hands them to the one consumer (the service's snapshots, whose rows of those
+    members are then out of date).
+
+    Check-in: ``features.learning.checkin.detect_check_in`` with the mastery model over the
+    ``CHECK_IN_DAYS`` up to the latest statement (judged against every member with study time
+    in that window: a relative flag). Computed at construction and, after a push, in a
+    background thread at most once per ``CHECK_IN_REFRESH_SECONDS`` (too slow for a
+    request): until then the previous flags are shown.
+    """
+
+    def __init__(
+        self,
+        online: StudySource,
+        knowledge_points: Sequence[KnowledgePoint],
+        mastery: MasteryModel,
+    ) -> None:
+        self._lock = threading.Lock()
+        self.online = online
+        self._undrained: set[str] = set()
+        self._stale_events: set[str] = set()
+        self.event_rebuilds = 0
+        self._check_in_running = False
+        self._check_in_stale = False
+        self._mastery = mastery
+        self.knowledge_points = {kp.kp_id: kp for kp in knowledge_points}
+        events = online.view().learning.events()  # cached: the startup snapshot build reuses it
+        self.check_in, self.check_in_window = self._detect_check_in(events)
+
+    @classmethod
+    def from_store(cls, store: StoreReader, mastery: MasteryModel) -> StudyData:
+        return cls(StudySource.from_store(store), read_knowledge_points(store), mastery)
+
+    @property
+    def kp_names(self) -> dict[str, tuple[str, str]]:
+        return {kp: (v.name_en, v.name_zh) for kp, v in self.knowledge_points.items()}
+
+    def use_mastery(self, mastery: MasteryModel) -> None:
+        """Detect check-ins with ``mastery`` (a new champion) from the next refresh on."""
+        with self._lock:
+            self._mastery = mastery
+
+    @property
+    def learning(self) -> LearningData:
+        return self.online.view().learning
+
+    @property
+    def member_keys(self) -> frozenset[str]:
+        return self.online.view().member_keys
+
+    def push(self, batch: Mapping[str, pd.DataFrame]) -> StudyPushOutcome:
+        """Apply stored rows (table name → rows with the store's columns; the source takes
+        ``statements`` and ignores the rest); the members given statements are marked."""
+        outcome = self.online.push(batch)
+        if outcome.touched:
+            with self._lock:
+                self._undrained.update(outcome.touched)
+                self._stale_events.update(outcome.touched)
+                self._check_in_stale = True
+                if not self._check_in_running:
+                    self._check_in_running = True
+                    threading.Thread(
+                        target=self._refresh_check_in, name="check-in", daemon=True
+                    ).start()
+        return outcome
+
+    def add_statements(self, rows: pd.DataFrame) -> None:
+        """Apply statements just stored (``STUDY_ROW_COLUMNS``)."""
+        if not rows.empty:
+            self.push({STATEMENTS: rows})
+
+    def current(self) -> LearningData:
+        """The data with every statement pushed so far."""
+        return self.online.view().learning
+
+    def drain(self) -> tuple[LearningData, frozenset[str]]:
+        """The current data, and the members given statements since the previous ``drain``
+        (one consumer: the study's snapshots). The members are taken before the view, so the
+        view holds every statement of theirs."""
+        with self._lock:
+            touched, self._undrained = frozenset(self._undrained), set()
+        return self.online.view().learning, touched
+
+    def events_of(self, member_key: str) -> pd.DataFrame:
+        """The member's event frame from the current view (built from their rows only on
+        the view's first read of it)."""
+        with self._lock:
+            if member_key in self._stale_events:
+                self._stale_events.discard(member_key)
+                self.event_rebuilds += 1
+        return self.online.view().events_of(member_key)
+
+    def check_in_of(self, member_key: str) -> tuple[pd.Series | None, tuple[datetime, datetime]]:
+        with self._lock:
+            found = self.check_in[self.check_in["member_key"] == member_key]
+            return (None if found.empty else found.iloc[0]), self.check_in_window
+
+    def _refresh_check_in(self) -> None:
+        """Recompute the check-in detection off the request path, at most once per
+        ``CHECK_IN_REFRESH_SECONDS`` while statements arrive."""
+        try:
+            while True:
+                started = time.monotonic()
+                with self._lock:
+                    self._check_in_stale = False
+                # every member's events, built unlocked (and cached on the view's learning
+                # data, which a background snapshot build of the same data reuses)
+                detected, window = self._detect_check_in(self.online.view().learning.events())
+                with self._lock:
+                    self.check_in, self.check_in_window = detected, window
+                    if not self._check_in_stale:
+                        self._check_in_running = False
+                        return
+                time.sleep(max(0.0, CHECK_IN_REFRESH_SECONDS - (time.monotonic() - started)))
+        except Exception:
+            logger.exception("check-in detection failed; the previous result is kept")
+            with self._lock:
+                self._check_in_running = False
+
+    def _detect_check_in(
+        self, events: pd.DataFrame
+    ) -> tuple[pd.DataFrame, tuple[datetime, datetime]]:
+        if events.empty:
+            now = _utc_now()
+            return detect_check_in(events), (now - timedelta(days=CHECK_IN_DAYS), now)
+        end = pd.Timestamp(events["timestamp"].max()) + pd.Timedelta(seconds=1)
+        start = end - pd.Timedelta(days=CHECK_IN_DAYS)
+        detected = detect_check_in(events, model=self._mastery, start=start, end=end)
+        return detected, (start.to_pydatetime(), end.to_pydatetime())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)

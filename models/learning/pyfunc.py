@@ -6,8 +6,7 @@ probability that it is right given the learner's earlier rows, as a frame with
 ``p_correct`` (indexed like the sorted events). The service unwraps ``.mastery_model``
 (``loaded.unwrap_python_model().mastery_model``) for ``mastery_profile`` and the check-in
 detector. The artefact is ``MasteryModel.save``'s JSON and LightGBM text, under the artifact
-key ``ARTIFACT_KEY``; the class lives in ``features/`` because training and serving both
-import it.
+key ``ARTIFACT_KEY``.
 """
 
 from __future__ import annotations

@@ -55,19 +55,17 @@ from mlflow.pyfunc import PythonModel
 from numpy.typing import NDArray
 
 from features.learning.candidates import (
-    FORMATS,
-    MEMBER_KEY,
     NEW_CONTENT_DAYS,
     PRACTICE_FORMATS,
     SOURCES,
-    LearningData,
-    Snapshot,
     candidate_sources,
-    month_end,
 )
-from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP
+from features.learning.data import FORMATS, MEMBER_KEY, LearningData
+from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP, difficulty_logit
+from features.learning.snapshot import Snapshot, month_end
 from models.learning.mastery import MasteryModel, MasteryModelError
-from world.learner_model import difficulty_logit
+from store.database import StoreReader
+from store.queries import learning as queries
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -727,8 +725,9 @@ class StudyRecommender:
         return model
 
 
-def kp_names_from_store(store: Any) -> dict[str, tuple[str, str]]:
-    frame = store.query("SELECT kp_id, name_en, name_zh FROM knowledge_points")
+def kp_names_from_store(store: StoreReader) -> dict[str, tuple[str, str]]:
+    """Knowledge point id → (English name, Chinese name)."""
+    frame = queries.knowledge_points(store)
     return {str(row.kp_id): (str(row.name_en), str(row.name_zh)) for row in frame.itertuples()}
 
 

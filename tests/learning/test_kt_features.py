@@ -119,3 +119,20 @@ def test_build_events_from_statements_expands_kps_and_splits_study_time() -> Non
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(EventFrameError):
         sort_events(tiny_events().assign(kind="watched"))
+
+
+def test_member_without_answers_gets_the_same_features_alone_and_in_a_batch() -> None:
+    newcomer = sort_events(
+        pd.DataFrame(
+            [
+                event("c", 0, "study", "K1", minutes=10.0, item="video"),
+                event("c", 5, "probe", "K1", item="probe:K1"),
+            ]
+        )
+    )
+    alone = response_features(newcomer)
+    batch = response_features(sort_events(pd.concat([tiny_events(), newcomer])))
+    in_batch = batch.loc[batch.index[-1:]].reset_index(drop=True)
+    assert alone["kp_decayed_successes"].tolist() == [0.0]
+    assert alone["kp_decayed_failures"].tolist() == [0.0]
+    pd.testing.assert_frame_equal(alone.reset_index(drop=True), in_batch)

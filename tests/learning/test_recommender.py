@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
-from features.learning.candidates import LearningData, Snapshot
+from features.learning.data import LearningData
+from features.learning.snapshot import Snapshot
 from models.learning.mastery import MasteryModel
 from models.learning.recommender import StudyRecommender, default_cuts, kp_names_from_store
 from store.database import Store

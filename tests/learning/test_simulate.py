@@ -11,7 +11,7 @@ import pytest
 
 from core.security import PersonalData
 from core.settings import Settings
-from features.learning.candidates import LearningData
+from features.learning.data import LearningData
 from models.learning.recommender import StudyRecommender, default_cuts
 from store.database import Store
 from training.recommender import RecommenderOptions

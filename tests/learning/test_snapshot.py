@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
-from features.learning.candidates import LearningData, Snapshot
+from features.learning.data import LearningData
+from features.learning.snapshot import Snapshot
 from models.learning.mastery import MasteryModel
 from store.database import Store
 

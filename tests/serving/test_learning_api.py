@@ -22,8 +22,9 @@ from core.settings import Keyring
 from features.learning.kt_features import CORRECT, MEMBER, ORDER, TIMESTAMP
 from ingest.readers.xapi import ADL_VERB_PREFIX, KNOWLEDGE_POINTS_EXTENSION
 from serving.app import create_app
-from serving.jobs import learning
-from serving.jobs.learning import MIN_GROUP_SIZE, Study
+from serving.jobs import learning_answers
+from serving.jobs.learning_answers import MIN_GROUP_SIZE
+from serving.jobs.learning_study import Study
 from serving.settings import ServiceSettings
 from tests.serving.conftest import audited_store, bearer
 from tests.serving.installations import own_installation, served, store_of
@@ -556,7 +557,7 @@ def test_posted_statements_change_mastery_and_suggestions(
 
 def test_a_member_without_history_gets_the_cold_start(api: TestClient) -> None:
     """Every member of the small world has statements; a newly registered one has none."""
-    profile = learning.member_mastery(
+    profile = learning_answers.member_mastery(
         _study(api), "E-NEW", "a-member-key-with-no-events", datetime(2025, 12, 15)
     )
     assert len(profile.knowledge_points) == len(_study(api).data.knowledge_points)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from core.settings import Keyring
 from serving.app import create_app
-from serving.jobs.learning import ReplayBudget, check_as_of
+from serving.jobs.learning_study import ReplayBudget, check_as_of
 from serving.platform.errors import ApiError
 from serving.platform.ratelimit import InProcessRateLimiter, route_group
 from serving.settings import RateLimit, RateLimits, ServiceSettings

@@ -22,13 +22,9 @@ from models.learning.mastery import MODEL_FEATURES
 from models.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc
 from models.learning.recommender import FEATURES
 from serving.app import create_app
-from serving.jobs.learning import (
-    DRIFT_CANDIDATES,
-    MASTERY_MODEL,
-    RECOMMENDER_MODEL,
-    Study,
-    load_mastery,
-)
+from serving.jobs.learning import load_mastery
+from serving.jobs.learning_answers import DRIFT_CANDIDATES
+from serving.jobs.learning_study import MASTERY_MODEL, RECOMMENDER_MODEL, Study
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.installations import copy_store, own_installation, store_of

@@ -33,7 +33,8 @@ from serving.deps import (
     StudyDep,
     XapiPosterDep,
 )
-from serving.jobs import learning
+from serving.jobs import learning_answers, learning_statements
+from serving.jobs.learning_study import Study
 from serving.platform.errors import (
     ApiError,
     ErrorBody,
@@ -42,6 +43,7 @@ from serving.platform.errors import (
     documented,
     request_id_of,
 )
+from store.queries import learning as queries
 
 router = APIRouter(tags=["study"])
 
@@ -61,7 +63,7 @@ def _own_member_key(
     caller_role: str,
     caller_subject: str,
     employee_no: str,
-    study: learning.Study,
+    study: Study,
     personal: PersonalData,
 ) -> str:
     if caller_role == "member" and caller_subject.strip() != employee_no.strip():
@@ -98,7 +100,7 @@ def recommendations(
     the weak knowledge point it trains, how it fits the time, a mandatory theme, new
     content, practice for members flagged "check-in without absorption"."""
     member_key = _own_member_key(caller.role, caller.subject, employee_no, study, personal)
-    return learning.recommendations(
+    return learning_answers.recommendations(
         study, employee_no.strip(), member_key, k=k, minutes=minutes, as_of=as_of
     )
 
@@ -119,8 +121,8 @@ def mastery(
     item of average difficulty right, the answers so far and when it was last practised;
     and the check-in flag with its reasons."""
     member_key = _own_member_key(caller.role, caller.subject, employee_no, study, personal)
-    return learning.member_mastery(
-        study, employee_no.strip(), member_key, learning.utc_naive(as_of)
+    return learning_answers.member_mastery(
+        study, employee_no.strip(), member_key, learning_answers.utc_naive(as_of)
     )
 
 
@@ -146,23 +148,11 @@ def my_branch_mastery(
     figures), so no figure can be traced back to one person."""
     own_key = personal.member_key(caller.subject)
     with store.use() as opened:
-        found = opened.connection.execute(
-            "SELECT branch_key FROM members WHERE member_key = ?", [own_key]
-        ).fetchone()
-        branch_key = found[0] if found else None
-        keys = (
-            []
-            if branch_key is None
-            else [
-                str(row[0])
-                for row in opened.connection.execute(
-                    "SELECT member_key FROM members WHERE branch_key = ?", [branch_key]
-                ).fetchall()
-            ]
-        )
+        branch_key = queries.branch_of_member(opened, own_key)
+        keys = [] if branch_key is None else queries.members_of_branch(opened, branch_key)
     if branch_key is None:
         raise ApiError(404, "not_found", "no party branch on record for the caller")
-    return learning.branch_mastery(study, keys, learning.utc_naive(as_of))
+    return learning_answers.branch_mastery(study, keys, learning_answers.utc_naive(as_of))
 
 
 @router.post(
@@ -224,11 +214,13 @@ def post_statements(
         )
     only_member = personal.member_key(caller.subject) if caller.role == "member" else None
     try:
-        rows, rejected = learning.parse_batch(statements, personal, only_member=only_member)
-    except learning.ActorNotAllowedError as error:
+        rows, rejected = learning_statements.parse_batch(
+            statements, personal, only_member=only_member
+        )
+    except learning_statements.ActorNotAllowedError as error:
         raise ApiError(403, "forbidden", str(error)) from None
     with store.use() as opened:
-        posted = learning.store_batch(opened, personal, statements, rows, rejected)
+        posted = learning_statements.store_batch(opened, personal, statements, rows, rejected)
     if posted.conflicts:
         where = ", ".join(str(c.index) for c in posted.conflicts)
         raise ApiError(

@@ -1,0 +1,149 @@
+"""The three frames the study models read (statements, content, members), from the store
+or built by hand, validated at the boundary.
+
+Statements are UTC; ``LOCAL_OFFSET`` turns them into the rosters' wall time
+(Asia/Shanghai). No personal column is read but the member pseudonym.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.learning.kt_features import (
+    ORDER,
+    build_events,
+    sort_events,
+)
+from store.database import StoreReader
+from store.queries import learning as queries
+
+MEMBER_KEY, CONTENT_ID, KP_ID = "member_key", "content_id", "kp_id"
+FORMATS: tuple[str, ...] = ("video", "article", "case", "quiz", "live")
+LOCAL_OFFSET = timedelta(hours=8)  # statements are UTC; rosters are Asia/Shanghai wall time
+
+STATEMENT_COLUMNS = (
+    MEMBER_KEY,
+    "verb",
+    CONTENT_ID,
+    "knowledge_points",
+    "success",
+    "duration_seconds",
+    "timestamp",
+)
+CONTENT_COLUMNS = (
+    CONTENT_ID,
+    "title",
+    "knowledge_points",
+    "format",
+    "minutes",
+    "difficulty",
+    "mandatory_month",
+    "published_on",
+)
+OPTIONAL_STATEMENT_COLUMNS = ("object_id", "item_difficulty")  # defaults: content id, NaN
+MEMBER_ROSTER_COLUMNS = (MEMBER_KEY, "role", "shift_pattern", "crew", "joined_on")
+"""The members' columns the study models read: the pseudonym and the roster fields."""
+
+
+class LearningDataError(ValueError):
+    """A frame lacks a column the recommender needs."""
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LearningDataError(f"{name} lacks column(s) {missing}")
+
+
+@dataclass
+class LearningData:
+    """Statements (UTC timestamps), content and members, as the store holds them.
+
+    ``statements`` may also carry ``object_id`` (the question or activity IRI) and
+    ``item_difficulty`` (``OPTIONAL_STATEMENT_COLUMNS``, read by the mastery model); without
+    them the content id and NaN stand in."""
+
+    statements: pd.DataFrame
+    content: pd.DataFrame
+    members: pd.DataFrame
+    _events: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _require(self.statements, STATEMENT_COLUMNS, "statements")
+        _require(self.content, CONTENT_COLUMNS, "content")
+        _require(self.members, MEMBER_ROSTER_COLUMNS, "members")
+        # copy-on-write (pandas 3): columns set below never reach the caller's frame, and a
+        # deep copy of every statement would cost each merge of posted ones
+        self.statements = self.statements.copy(deep=False)
+        self.statements["timestamp"] = pd.to_datetime(self.statements["timestamp"])
+        # True / False / missing as 1.0 / 0.0 / NaN, whatever the source's nullable dtype
+        # (floats, as an earlier LearningData left them, without a detour through objects)
+        success = self.statements["success"]
+        if success.dtype == np.float64:
+            values = success.to_numpy()
+            missing = np.isnan(values)
+            right = (values != 0).astype(float)
+        else:
+            raw = success.astype(object)
+            missing = raw.isna().to_numpy()
+            right = raw.where(~missing, False).astype(bool).to_numpy(dtype=float)
+        self.statements["success"] = np.where(missing, np.nan, right)
+        if "object_id" not in self.statements.columns:
+            self.statements["object_id"] = self.statements[CONTENT_ID]
+        else:
+            no_object = self.statements["object_id"].isna()
+            if no_object.any():
+                self.statements.loc[no_object, "object_id"] = self.statements.loc[
+                    no_object, CONTENT_ID
+                ]
+        if "item_difficulty" not in self.statements.columns:
+            self.statements["item_difficulty"] = np.nan
+        self.content = self.content.copy()
+        self.content["published_on"] = pd.to_datetime(self.content["published_on"])
+        self.content["knowledge_points"] = self.content["knowledge_points"].map(_as_list)
+        self.members = self.members.copy()
+        self.members["joined_on"] = pd.to_datetime(self.members["joined_on"])
+
+    @classmethod
+    def from_store(cls, store: StoreReader) -> LearningData:
+        """Read the three tables (no personal columns: only pseudonyms and roster fields)."""
+        return cls(
+            statements=queries.study_statements(
+                store, (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)
+            ),
+            content=queries.catalogue_content(store, CONTENT_COLUMNS),
+            members=queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
+        )
+
+    def with_statements(self, extra: pd.DataFrame) -> LearningData:
+        """A copy with ``extra`` statements appended (the simulation's study sessions)."""
+        columns = [*STATEMENT_COLUMNS, *(c for c in OPTIONAL_STATEMENT_COLUMNS if c in extra)]
+        combined = pd.concat([self.statements, extra[columns]], ignore_index=True)
+        out = LearningData(combined, self.content, self.members)
+        if self._events is not None:  # extend the event frame instead of rebuilding it
+            added = out.statements.iloc[len(self.statements) :]
+            new_events = build_events(added)
+            new_events[ORDER] = new_events[ORDER] + len(self.statements)
+            out._events = sort_events(pd.concat([self._events, new_events], ignore_index=True))
+        return out
+
+    def events(self) -> pd.DataFrame:
+        """The knowledge-tracing event frame of all statements (``build_events``; cached)."""
+        if self._events is None:
+            self._events = build_events(self.statements)
+        return self._events
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]

@@ -1,0 +1,623 @@
+"""What the recommender knows at one moment.
+
+``LearningData`` holds the three frames the recommender reads (statements, content, members),
+from the store or built by hand. ``Snapshot.build(data, as_of)`` turns everything strictly
+before ``as_of`` into dense member × item and member × KP matrices (the default world has
+2,000 members, 500 items and 60 KPs: a few MB each), so that features for every member are a
+handful of array operations. Nothing at or after ``as_of`` is read: statements are cut at it,
+and content published after it does not exist yet.
+
+A build has three parts. The ``Catalogue`` reads no statement (items published before
+``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
+own figures come from their statements and events alone (launches, completions, P(correct),
+attempts, days since practice, time ratio). The ``Population`` is what needs every member:
+popularity, the members per item, the co-occurrence and EASE item-item weights, each role's
+format shares, the completion rate per item by roster type, the stand-in's overall success
+rate and the check-in detector's logged-minutes threshold. The rows that read it (a member's
+co-occurrence and EASE scores: their launched items times the weights; their format shares,
+smoothed towards their role's; their check-in flag: the detector's rule with the threshold)
+come last. ``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
+only against the snapshot's population, which it keeps: with the population of
+``build(data, as_of)`` it gives that build's rows (tested). The service updates a poster's rows so
+(``serving.jobs.learning_study``).
+
+Mastery and check-in: pass a fitted ``models.learning.mastery.MasteryModel`` as ``mastery``
+to ``Snapshot.build``: P(correct) per member and KP comes from its ``mastery_profiles`` over
+the event frame (``LearningData.events``, ``kt_features.build_events``) cut at ``as_of``, and
+the "check-in without absorption" flag from ``features.learning.checkin`` (the parts of
+``detect_check_in``) over the ``CHECK_IN_DAYS`` before ``as_of`` with the same model.
+``SuccessRateMastery`` (a smoothed, recency-weighted per-KP success rate) and the time-ratio
+rule (median logged time ≥ ``CHECK_IN_TIME_RATIO`` × the content's minutes) are only the
+cold-start fallback: no model given, or no answered statement before ``as_of`` to trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from features.learning.baselines import CooccurrenceRecommender, EASERecommender
+from features.learning.checkin import check_in_evidence, check_in_flags, high_time_minutes
+from features.learning.data import (
+    CONTENT_ID,
+    FORMATS,
+    LOCAL_OFFSET,
+    MEMBER_KEY,
+    LearningData,
+)
+from features.learning.kt_features import (
+    KIND,
+    RESPONSE,
+    TIMESTAMP,
+    build_events,
+)
+from features.learning.success_rate import (
+    ProfileReuse,
+    SuccessRateMastery,
+    events_before,
+    mastery_matrix,
+    profile_matrices,
+)
+from features.rosters import RosterError, next_free_window
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+POPULARITY_DAYS = 90
+HISTORY_DAYS = 365
+CHECK_IN_TIME_RATIO = 1.8  # fallback rule: logged ÷ expected minutes (median) above this
+CHECK_IN_DAYS = 90  # detect_check_in's window: the days before as_of
+EASE_L2 = 200.0
+
+
+def month_end(as_of: datetime) -> datetime:
+    first_next = (pd.Timestamp(as_of).to_period("M") + 1).to_timestamp()
+    return first_next.to_pydatetime()
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots: the catalogue, the population, and each member's rows
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What a snapshot knows that no statement changes: the content published before
+    ``as_of`` (rows follow ``items``), its KPs and formats, this month's mandatory themes, and
+    the members' roster fields (rows follow ``member_keys``)."""
+
+    as_of: pd.Timestamp
+    member_keys: list[str]
+    member_index: dict[str, int]
+    items: list[str]
+    item_index: dict[str, int]
+    kps: list[str]
+    content: pd.DataFrame  # indexed like items
+    members: pd.DataFrame  # indexed like member_keys
+    item_kp: FloatArray  # (n_items, n_kps) 0/1
+    format_onehot: FloatArray  # (n_items, n_formats) 0/1, columns FORMATS
+    mandatory_now: BoolArray  # (n_items,)
+    theme_overlap: FloatArray  # (n_items,) share of the item's KPs among this month's themes
+    roles: list[str]
+    member_role: NDArray[np.intp]  # (n_members,) row of ``roles``
+    shift_worker: BoolArray  # (n_members,) on a roster other than "day"
+
+    @classmethod
+    def at(cls, data: LearningData, as_of: pd.Timestamp) -> Catalogue:
+        content = data.content[data.content["published_on"] < as_of]
+        content = content.sort_values(CONTENT_ID).reset_index(drop=True)
+        items = content[CONTENT_ID].astype(str).tolist()
+        kps = sorted({kp for row in content["knowledge_points"] for kp in row})
+        kp_index = {kp: j for j, kp in enumerate(kps)}
+        item_kp = np.zeros((len(items), len(kps)))
+        for j, row in enumerate(content["knowledge_points"]):
+            for kp in row:
+                item_kp[j, kp_index[kp]] = 1.0
+        item_format = content["format"].astype(str).to_numpy()
+        format_onehot = np.stack([(item_format == f).astype(float) for f in FORMATS], axis=1)
+        mandatory_now = (
+            content["mandatory_month"].astype(str) == as_of.strftime("%Y-%m")
+        ).to_numpy()
+        theme_kps = item_kp[mandatory_now].sum(axis=0) > 0
+        theme_overlap = (item_kp @ theme_kps.astype(float)) / np.maximum(item_kp.sum(axis=1), 1.0)
+        members = data.members.sort_values(MEMBER_KEY).reset_index(drop=True)
+        member_keys = members[MEMBER_KEY].astype(str).tolist()
+        roles, member_role = np.unique(members["role"].astype(str).to_numpy(), return_inverse=True)
+        return cls(
+            as_of=as_of,
+            member_keys=member_keys,
+            member_index={key: i for i, key in enumerate(member_keys)},
+            items=items,
+            item_index={item: j for j, item in enumerate(items)},
+            kps=kps,
+            content=content,
+            members=members,
+            item_kp=item_kp,
+            format_onehot=format_onehot,
+            mandatory_now=mandatory_now,
+            theme_overlap=theme_overlap,
+            roles=[str(role) for role in roles],
+            member_role=np.asarray(member_role, dtype=np.intp).reshape(-1),
+            shift_worker=(members["shift_pattern"].astype(str) != "day").to_numpy(),
+        )
+
+
+@dataclass(frozen=True)
+class Population:
+    """The part of a snapshot computed over every member by one full build
+    (``Snapshot.build``), which ``Snapshot.with_members`` keeps while it recomputes some
+    members' rows against it: popularity (90 days, overall and per role), the members per
+    item, the co-occurrence (Jaccard) and EASE item-item weights over the launches of the
+    last ``HISTORY_DAYS``, each role's format shares, the completion rate per item on day and
+    shift rosters, how mastery is read (the model, or the stand-in and its overall success
+    rate) and the check-in source with the detector's logged-minutes threshold (its top
+    third: the only relative part of the flag)."""
+
+    catalogue: Catalogue
+    recent_popularity: FloatArray  # (n_items,) share of all members, 90 days
+    role_popularity: FloatArray  # (n_roles, n_items) share of the role's members, 90 days
+    item_users: FloatArray  # (n_items,) members who ever launched it
+    cooccurrence_weights: FloatArray  # (n_items, n_items) zero diagonal, zero if unlaunched
+    ease_weights: FloatArray  # (n_items, n_items) EASE's B, likewise
+    role_format_share: FloatArray  # (n_roles, n_formats) smoothed share of launches
+    engagement: FloatArray  # (2, n_items) completion rate: day roster, then shift rosters
+    mastery: Any  # the estimator given to ``build`` (or None)
+    traced: bool  # P(correct) from ``mastery.mastery_profiles`` (else the stand-in)
+    stand_in_rate: float | None  # the stand-in's overall success rate (None: no answer)
+    check_in_source: str  # "detect_check_in", "given" or "time_ratio"
+    check_in_minutes: float  # detect_check_in's high-time threshold (NaN: no study time)
+    check_in_given: frozenset[str]  # the flagged members of a given check_in frame
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.catalogue.as_of
+
+
+@dataclass
+class _MemberState:
+    """Some members' own figures (row ``r`` is ``keys[r]``), from their statements and events
+    before the moment only: what ``build`` computes for everyone and ``with_members`` for a
+    few, by this same code."""
+
+    keys: list[str]
+    launched: FloatArray  # (n, n_items) launch counts in HISTORY_DAYS
+    ever_launched: BoolArray
+    completed: BoolArray
+    recent_seen: FloatArray  # (n, n_items) 0/1 launched in POPULARITY_DAYS
+    time_ratio: FloatArray  # (n,)
+    p_correct: FloatArray  # (n, n_kps)
+    attempts: FloatArray
+    days_since_practised: FloatArray
+    profiles: pd.DataFrame | None  # the model's profiles of these members (traced only)
+
+
+def _member_state(
+    catalogue: Catalogue,
+    statements: pd.DataFrame,
+    events: pd.DataFrame | None,
+    keys: list[str],
+    as_of: pd.Timestamp,
+    *,
+    mastery: Any,
+    traced: bool,
+    stand_in_rate: float | None,
+) -> _MemberState:
+    """``keys``' figures at ``as_of`` from ``statements`` (and ``events``, before ``as_of``,
+    when ``traced``); rows of other members in them are ignored."""
+    member_index = {key: i for i, key in enumerate(keys)}
+    n_m, n_i = len(keys), len(catalogue.items)
+    past = statements[statements["timestamp"] < as_of]
+    rows_m = past[MEMBER_KEY].map(member_index)
+    rows_i = past[CONTENT_ID].map(catalogue.item_index)
+    known = rows_m.notna() & rows_i.notna()
+    past = past[known]
+    m_idx = rows_m[known].to_numpy(dtype=np.intp)
+    i_idx = rows_i[known].to_numpy(dtype=np.intp)
+    verbs = past["verb"].to_numpy()
+    age_days = (as_of - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
+    is_launch = verbs == "launched"
+
+    launched = np.zeros((n_m, n_i))
+    recent = is_launch & (age_days <= HISTORY_DAYS)
+    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1.0)
+    ever = np.zeros((n_m, n_i), dtype=bool)
+    ever[m_idx[is_launch], i_idx[is_launch]] = True
+    completed = np.zeros((n_m, n_i), dtype=bool)
+    done = verbs == "completed"
+    completed[m_idx[done], i_idx[done]] = True
+    popular_window = is_launch & (age_days <= POPULARITY_DAYS)
+    recent_seen = np.zeros((n_m, n_i))
+    recent_seen[m_idx[popular_window], i_idx[popular_window]] = 1.0
+
+    minutes_expected = catalogue.content["minutes"].to_numpy(dtype=float)
+    duration = past["duration_seconds"].to_numpy(dtype=float)
+    experienced = (verbs == "experienced") & np.isfinite(duration)
+    ratio = duration[experienced] / 60.0 / np.maximum(minutes_expected[i_idx[experienced]], 1.0)
+    time_ratio = (
+        pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
+    )
+
+    profiles: pd.DataFrame | None = None
+    stand_in = _stand_in(mastery)
+    if traced and events is not None:
+        profiles = mastery.mastery_profiles(events, catalogue.kps, as_of, members=keys)
+        p_correct, attempts, since = profile_matrices(profiles, keys, catalogue.kps, as_of)
+    elif stand_in is not None:  # no model, or no answer to trace before as_of
+        p_correct, attempts, since = stand_in.mastery_matrix(
+            statements, keys, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+        )
+    else:  # an estimator with the single-learner contract only
+        p_correct, attempts, since = mastery_matrix(
+            mastery, statements, keys, catalogue.kps, as_of.to_pydatetime()
+        )
+    return _MemberState(
+        keys=keys,
+        launched=launched,
+        ever_launched=ever,
+        completed=completed,
+        recent_seen=recent_seen,
+        time_ratio=time_ratio,
+        p_correct=p_correct,
+        attempts=attempts,
+        days_since_practised=since,
+        profiles=profiles,
+    )
+
+
+def _stand_in(mastery: Any) -> SuccessRateMastery | None:
+    """The success-rate stand-in that reads mastery when nothing is traced: the one given,
+    else a default one, unless ``mastery`` is another single-learner estimator (None)."""
+    if isinstance(mastery, SuccessRateMastery):
+        return mastery
+    if mastery is None or hasattr(mastery, "mastery_profiles"):
+        return SuccessRateMastery()
+    return None
+
+
+def _member_rows(population: Population, state: _MemberState) -> dict[str, FloatArray]:
+    """The rows of ``state``'s members that read the population: co-occurrence and EASE
+    scores (their launched items times the item-item weights; zero without history), format
+    shares (smoothed towards their role's) and KP interest."""
+    catalogue = population.catalogue
+    binary = (state.launched > 0).astype(float)
+    has_history = binary.sum(axis=1) > 0
+    format_counts = binary @ catalogue.format_onehot
+    roles = catalogue.member_role[[catalogue.member_index[key] for key in state.keys]]
+    role_share = population.role_format_share[roles]
+    kp_counts = binary @ catalogue.item_kp
+    return {
+        "cooccurrence": np.where(
+            has_history[:, None], binary @ population.cooccurrence_weights, 0.0
+        ),
+        "ease": np.where(has_history[:, None], binary @ population.ease_weights, 0.0),
+        "format_share": (format_counts + 3.0 * role_share)
+        / (format_counts.sum(axis=1, keepdims=True) + 3.0),
+        "kp_interest": kp_counts / np.maximum(kp_counts.sum(axis=1, keepdims=True), 1.0),
+    }
+
+
+def _check_in_evidence(
+    mastery: Any, events: pd.DataFrame, profiles: pd.DataFrame, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``check_in_evidence`` over the ``CHECK_IN_DAYS`` before ``as_of``, the end-of-window
+    profiles taken from the snapshot's own."""
+    return check_in_evidence(
+        events,
+        model=ProfileReuse(mastery, profiles, as_of),  # type: ignore[arg-type]
+        start=as_of - pd.Timedelta(days=CHECK_IN_DAYS),
+        end=as_of,
+    )
+
+
+def _check_in_flags(
+    population: Population,
+    state: _MemberState,
+    evidence: pd.DataFrame | None,
+) -> BoolArray:
+    """``state``'s members' check-in flags by the population's source: the detector's rule
+    on their evidence with the population's threshold, the given frame, or the time-ratio
+    proxy (median logged ÷ expected minutes ≥ ``CHECK_IN_TIME_RATIO``)."""
+    if population.check_in_source == "given":
+        return np.array([key in population.check_in_given for key in state.keys], dtype=bool)
+    if population.check_in_source == "time_ratio" or evidence is None:
+        flags: BoolArray = np.nan_to_num(state.time_ratio, nan=0.0) >= CHECK_IN_TIME_RATIO
+        return flags
+    flagged = check_in_flags(evidence, high_time_minutes=population.check_in_minutes)
+    flagged_keys = set(evidence.index[flagged.to_numpy(dtype=bool)])
+    return np.array([key in flagged_keys for key in state.keys], dtype=bool)
+
+
+def _item_weights(binary: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Co-occurrence (Jaccard) and EASE item-item weights from the binary member × item
+    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched."""
+    n_i = binary.shape[1]
+    cooccurrence, ease = np.zeros((n_i, n_i)), np.zeros((n_i, n_i))
+    users, items = np.nonzero(binary)
+    if users.size == 0:
+        return cooccurrence, ease
+    interactions = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
+    cooc_model = CooccurrenceRecommender(similarity="jaccard").fit(interactions)
+    ease_model = EASERecommender(l2=EASE_L2).fit(interactions)
+    columns = np.array([int(item) for item in cooc_model.items_], dtype=np.intp)
+    cooccurrence[np.ix_(columns, columns)] = cooc_model.similarity_
+    ease[np.ix_(columns, columns)] = ease_model.weights_
+    return cooccurrence, ease
+
+
+def _member_statements(
+    data: LearningData, keys: Sequence[str], as_of: pd.Timestamp, *, with_events: bool
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``keys``' statements and (``with_events``) their event frame before ``as_of``."""
+    statements = data.statements[data.statements[MEMBER_KEY].isin(list(keys))]
+    if not with_events:
+        return statements, None
+    events = build_events(statements)
+    return statements, events[events[TIMESTAMP] < as_of]
+
+
+@dataclass
+class Snapshot:
+    """Dense state as of ``as_of`` (see the module docstring); rows follow ``member_keys``,
+    columns ``items`` (content published before ``as_of``) and ``kps``.
+
+    ``population`` holds what was computed over every member; a snapshot from
+    ``with_members`` keeps its parent's population (and catalogue: ``items``, ``kps``, the
+    mandatory flags are those of ``population.as_of``, which ``as_of`` may have passed)."""
+
+    as_of: datetime
+    member_keys: list[str]
+    items: list[str]
+    kps: list[str]
+    content: pd.DataFrame  # indexed like items
+    members: pd.DataFrame  # indexed like member_keys
+    item_kp: FloatArray  # (n_items, n_kps) 0/1
+    launched: FloatArray  # (n_members, n_items) launch counts in HISTORY_DAYS
+    ever_launched: BoolArray  # (n_members, n_items)
+    completed: BoolArray  # (n_members, n_items) ever completed
+    p_correct: FloatArray  # (n_members, n_kps)
+    attempts: FloatArray
+    days_since_practised: FloatArray
+    role_popularity: FloatArray  # (n_members, n_items) share of the role's members, 90 days
+    recent_popularity: FloatArray  # (n_items,) share of all members, 90 days
+    item_users: FloatArray  # (n_items,) members who ever launched it
+    cooccurrence: FloatArray  # (n_members, n_items)
+    ease: FloatArray  # (n_members, n_items)
+    format_share: FloatArray  # (n_members, n_formats), smoothed towards the role's
+    engagement: FloatArray  # (n_members, n_items) completion rate, same shift type
+    kp_interest: FloatArray  # (n_members, n_kps) share of the member's launches per KP
+    time_ratio: FloatArray  # (n_members,) median logged ÷ expected minutes (NaN: none)
+    check_in: BoolArray  # (n_members,) flagged "check-in without absorption"
+    mandatory_now: BoolArray  # (n_items,)
+    theme_overlap: FloatArray  # (n_items,) share of the item's KPs among this month's themes
+    population: Population
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def member_index(self) -> dict[str, int]:
+        return self.population.catalogue.member_index
+
+    @property
+    def n_launches(self) -> FloatArray:
+        return self.ever_launched.sum(axis=1).astype(float)
+
+    @classmethod
+    def build(
+        cls,
+        data: LearningData,
+        as_of: datetime,
+        *,
+        mastery: Any | None = None,
+        check_in: pd.DataFrame | None = None,
+    ) -> Snapshot:
+        """Everything strictly before ``as_of``, for every member. ``check_in``
+        (``member_key, flagged``, from ``features.learning.checkin.detect_check_in``)
+        overrides the detector (with a traced model) or the time-ratio proxy (without)."""
+        as_of_ts = pd.Timestamp(as_of)
+        catalogue = Catalogue.at(data, as_of_ts)
+        past_events = (
+            events_before(data, as_of_ts) if hasattr(mastery, "mastery_profiles") else None
+        )
+        traced = (
+            past_events is not None
+            and bool((past_events[KIND] == RESPONSE).any())
+            and bool(catalogue.kps)
+        )
+        stand_in = None if traced else _stand_in(mastery)
+        stand_in_rate = (
+            stand_in.overall_rate(
+                data.statements, catalogue.member_keys, catalogue.kps, as_of_ts.to_pydatetime()
+            )
+            if stand_in is not None
+            else None
+        )
+        state = _member_state(
+            catalogue,
+            data.statements,
+            past_events,
+            catalogue.member_keys,
+            as_of_ts,
+            mastery=mastery,
+            traced=traced,
+            stand_in_rate=stand_in_rate,
+        )
+
+        roles = catalogue.member_role
+        binary = (state.launched > 0).astype(float)
+        format_counts = binary @ catalogue.format_onehot
+        role_popularity = np.zeros((len(catalogue.roles), len(catalogue.items)))
+        role_totals = np.ones((len(catalogue.roles), len(FORMATS)))
+        for role in range(len(catalogue.roles)):
+            mask = roles == role
+            role_popularity[role] = state.recent_seen[mask].mean(axis=0)
+            role_totals[role] += format_counts[mask].sum(axis=0)
+        completed_recent = state.completed & (state.launched > 0)
+        engagement = np.zeros((2, len(catalogue.items)))
+        for group in (False, True):
+            mask = catalogue.shift_worker == group
+            tried = binary[mask].sum(axis=0)
+            finished = completed_recent[mask].sum(axis=0)
+            by_format = (finished @ catalogue.format_onehot + 1.0) / (
+                tried @ catalogue.format_onehot + 2.0
+            )
+            prior = catalogue.format_onehot @ by_format
+            engagement[int(group)] = (finished + 5.0 * prior) / (tried + 5.0)
+        cooccurrence_weights, ease_weights = _item_weights(binary)
+
+        evidence: pd.DataFrame | None = None
+        if check_in is not None:
+            check_in_source = "given"
+        elif state.profiles is not None and past_events is not None:
+            check_in_source = "detect_check_in"
+            evidence = _check_in_evidence(mastery, past_events, state.profiles, as_of_ts)
+        else:
+            check_in_source = "time_ratio"
+        given = (
+            frozenset(check_in.loc[check_in["flagged"].astype(bool), MEMBER_KEY].astype(str))
+            if check_in is not None
+            else frozenset()
+        )
+        population = Population(
+            catalogue=catalogue,
+            recent_popularity=state.recent_seen.mean(axis=0),
+            role_popularity=role_popularity,
+            item_users=state.ever_launched.sum(axis=0).astype(float),
+            cooccurrence_weights=cooccurrence_weights,
+            ease_weights=ease_weights,
+            role_format_share=role_totals / role_totals.sum(axis=1, keepdims=True),
+            engagement=engagement,
+            mastery=mastery,
+            traced=traced,
+            stand_in_rate=stand_in_rate,
+            check_in_source=check_in_source,
+            check_in_minutes=high_time_minutes(evidence) if evidence is not None else math.nan,
+            check_in_given=given,
+        )
+        rows = _member_rows(population, state)
+        return cls(
+            as_of=as_of_ts.to_pydatetime(),
+            member_keys=catalogue.member_keys,
+            items=catalogue.items,
+            kps=catalogue.kps,
+            content=catalogue.content,
+            members=catalogue.members,
+            item_kp=catalogue.item_kp,
+            launched=state.launched,
+            ever_launched=state.ever_launched,
+            completed=state.completed,
+            p_correct=state.p_correct,
+            attempts=state.attempts,
+            days_since_practised=state.days_since_practised,
+            role_popularity=population.role_popularity[roles],
+            recent_popularity=population.recent_popularity,
+            item_users=population.item_users,
+            cooccurrence=rows["cooccurrence"],
+            ease=rows["ease"],
+            format_share=rows["format_share"],
+            engagement=population.engagement[catalogue.shift_worker.astype(np.intp)],
+            kp_interest=rows["kp_interest"],
+            time_ratio=state.time_ratio,
+            check_in=_check_in_flags(population, state, evidence),
+            mandatory_now=catalogue.mandatory_now,
+            theme_overlap=catalogue.theme_overlap,
+            population=population,
+            extras={
+                "mastery": "model" if traced else "stand-in",
+                "check_in_source": check_in_source,
+            },
+        )
+
+    def with_members(
+        self, data: LearningData, member_keys: Iterable[str], *, as_of: datetime | None = None
+    ) -> Snapshot:
+        """A copy whose rows of ``member_keys`` are recomputed from ``data`` at ``as_of``
+        (default: this snapshot's moment) by ``build``'s own code, against this snapshot's
+        population, which is kept: their launches, completions, mastery (P(correct),
+        attempts, days since practised), time ratio, check-in flag (the detector's rule on
+        their own window, with the population's threshold), KP interest, format shares and
+        their co-occurrence and EASE scores from the population's item-item weights. Their
+        role popularity and engagement rows are their role's and roster type's, from the
+        population. Rows of other members are shared with this snapshot; members the
+        population does not know are skipped. With the population of ``build(data, as_of)``
+        the rows equal that build's (tested)."""
+        population = self.population
+        catalogue = population.catalogue
+        moment = pd.Timestamp(as_of if as_of is not None else self.as_of)
+        keys = [str(key) for key in dict.fromkeys(member_keys) if key in catalogue.member_index]
+        if not keys:
+            return replace(self, as_of=moment.to_pydatetime())
+        rows = np.array([catalogue.member_index[key] for key in keys], dtype=np.intp)
+        need_events = population.traced or population.check_in_source == "detect_check_in"
+        statements, events = _member_statements(data, keys, moment, with_events=need_events)
+        state = _member_state(
+            catalogue,
+            statements,
+            events,
+            keys,
+            moment,
+            mastery=population.mastery,
+            traced=population.traced,
+            stand_in_rate=population.stand_in_rate,
+        )
+        evidence = (
+            _check_in_evidence(population.mastery, events, state.profiles, moment)
+            if population.check_in_source == "detect_check_in"
+            and events is not None
+            and state.profiles is not None
+            else None
+        )
+        computed = {
+            "launched": state.launched,
+            "ever_launched": state.ever_launched,
+            "completed": state.completed,
+            "p_correct": state.p_correct,
+            "attempts": state.attempts,
+            "days_since_practised": state.days_since_practised,
+            "time_ratio": state.time_ratio,
+            "check_in": _check_in_flags(population, state, evidence),
+            **_member_rows(population, state),
+        }
+        changed: dict[str, Any] = {}
+        for name, values in computed.items():
+            array = getattr(self, name).copy()
+            array[rows] = values
+            changed[name] = array
+        return replace(self, as_of=moment.to_pydatetime(), **changed)
+
+    # ---- derived matrices -------------------------------------------------------------------
+
+    def kp_gap(self) -> FloatArray:
+        """``(n_members, n_items)``: mean of 1 − p_correct over each item's KPs."""
+        n_item_kps = np.maximum(self.item_kp.sum(axis=1), 1.0)
+        gap: FloatArray = ((1.0 - self.p_correct) @ self.item_kp.T) / n_item_kps[None, :]
+        return gap
+
+    def window_minutes(self, at: datetime | None = None) -> FloatArray:
+        """Minutes of each member's next free window from their roster (NaN if unknown)."""
+        local = pd.Timestamp(at or self.as_of).to_pydatetime() + LOCAL_OFFSET
+        cache: dict[tuple[str, str], float] = {}
+        out = np.full(len(self.member_keys), np.nan)
+        for i, (pattern, crew) in enumerate(
+            zip(self.members["shift_pattern"], self.members["crew"], strict=True)
+        ):
+            key = (str(pattern), str(crew))
+            if key not in cache:
+                try:
+                    cache[key] = float(next_free_window(key[0], key[1], local)[1])
+                except RosterError:
+                    cache[key] = math.nan
+            out[i] = cache[key]
+        return out
+
+
+def item_kp_lists(snapshot: Snapshot) -> Mapping[str, list[str]]:
+    return dict(
+        zip(
+            snapshot.items, (list(kps) for kps in snapshot.content["knowledge_points"]), strict=True
+        )
+    )
