@@ -1,0 +1,6 @@
+"""The bid-rigging detector's jobs: within-file cross-validation (``cv``), leave-one-market-out
+transfer evaluation, fitting on labelled files and scoring others, and registration."""
+
+from training.collusion.cv import CollusionDataError, DataSet, load_data_set, main
+
+__all__ = ["CollusionDataError", "DataSet", "load_data_set", "main"]
