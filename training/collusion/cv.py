@@ -419,10 +419,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_id = log_to_mlflow(report, [markdown_path, json_path], tracking_uri=tracking_uri)
         print(f"MLflow run {run_id} in experiment {EXPERIMENT!r}")
     return 0
-
-
-if __name__ == "__main__":
-    from core.settings import owner_only_files
-
-    with owner_only_files():
-        raise SystemExit(main())
