@@ -34,6 +34,13 @@ plain Python; the same table as ``screens.bid_screens``), computed per lot on th
 bids with a positive amount; a process with several lots gets the bid count summed and every
 other screen averaged over its lots.
 
+Bid rigging. ``collusion_score`` is the CV rule of ``features.procurement.collusion``, ranked
+against the group's tenders awarded in the 365 days before (the history's ``bid_cvs`` index;
+``collusion.point_in_time`` says why the rule and not the learned detector);
+``law40_regular_price_pattern`` and ``law44_fewer_than_three_bidders`` are the signs of the
+Implementing Regulations of the Bidding Law that prices carry (identical prices, art. 40 (4),
+are Cardinal's R028 already). All three take the highest value over the lots.
+
 ``bench_procurement_features`` measures the batch build and the online path.
 """
 
@@ -48,6 +55,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.procurement.collusion.point_in_time import (
+    COLLUSION_SCORE,
+    LAW40_REGULAR_PRICE_PATTERN,
+    LAW44_FEWER_THAN_THREE_BIDDERS,
+    MIN_BIDS,
+    MIN_REFERENCE,
+    REFERENCE_DAYS,
+    reference_keys,
+    regular_price_pattern,
+    sample_cv,
+    share_varying_more,
+)
 from features.procurement.evidence import red_flags_as_of
 from features.procurement.history import (
     DAY_NS,
@@ -292,10 +311,7 @@ def _red_flags(record: ProcessRecord, history: ProcurementHistory, moment: int, 
     out["winner_second_lowest_bid_gap"] = evidence.second_lowest_ratio
 
 
-def _bid_screens(record: ProcessRecord, out: dict) -> None:
-    by_lot: dict[str, list[float]] = {}
-    for lot, amount in _priced_bids(record):
-        by_lot.setdefault(lot, []).append(amount)
+def _bid_screens(record: ProcessRecord, by_lot: dict[str, list[float]], out: dict) -> None:
     if len(by_lot) <= 1:
         prices = next(iter(by_lot.values()), [])
         out.update(tender_screens(prices, record.estimate))
@@ -305,6 +321,35 @@ def _bid_screens(record: ProcessRecord, out: dict) -> None:
     for name in SCREEN_FEATURES[1:]:
         values = [screens[name] for screens in per_lot if not math.isnan(screens[name])]
         out[name] = math.fsum(values) / len(values) if values else _NAN
+
+
+def _collusion(
+    record: ProcessRecord,
+    history: ProcurementHistory,
+    by_lot: dict[str, list[float]],
+    moment: int,
+    own: int,
+    out: dict,
+) -> None:
+    """The collusion score (``collusion.point_in_time``: the CV rule against the group's
+    earlier tenders) and the art. 40 and 44 signs, the highest over the lots."""
+    out[LAW44_FEWER_THAN_THREE_BIDDERS] = float(
+        not record.is_direct and any(len(prices) < MIN_BIDS for prices in by_lot.values())
+    )
+    scored = [prices for prices in by_lot.values() if len(prices) >= MIN_BIDS]
+    out[LAW40_REGULAR_PRICE_PATTERN] = max(
+        (regular_price_pattern(prices) for prices in scored), default=_NAN
+    )
+    start = moment - REFERENCE_DAYS * DAY_NS
+    scores = []
+    for prices in scored:
+        for key in reference_keys(len(prices)):
+            selected = history.bid_cvs.select(key, start, moment, own)
+            reference = None if selected is None else history.bid_cvs.columns["bid_cv"][selected]
+            if reference is not None and len(reference) >= MIN_REFERENCE:
+                scores.append(share_varying_more(reference, sample_cv(prices)))
+                break
+    out[COLLUSION_SCORE] = max(scores, default=_NAN)
 
 
 def _median_ratio(
@@ -593,7 +638,9 @@ def process_features(
     }
     _process_basics(record, history, out)
     _red_flags(record, history, before, out)
-    _bid_screens(record, out)
+    by_lot = record.priced_bids_by_lot()
+    _bid_screens(record, by_lot, out)
+    _collusion(record, history, by_lot, before, own, out)
     _price(record, history, before, own, out)
     winner = record.main_winner
     known_winner = winner if winner is not None and history.supplier_known(winner) else None

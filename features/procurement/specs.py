@@ -291,6 +291,34 @@ _SPECS: tuple[FeatureSpec, ...] = (
         ("mean bid is {value:.1%} of the pre-tender estimate",
          "平均报价为招标控制价的 {value:.1%}"),
     ),
+    # ----------------------------------------------------------------------- bid rigging
+    _spec(
+        "collusion_score", "share", "higher_is_riskier",
+        ("share of the group's tenders with as many bids, awarded in the 365 days before, whose"
+         " bids varied more than this one's (coefficient of variation; the screen that best"
+         " finds proven cartels in markets it was not fitted on)",
+         "前365天本集团投标数相近的已定标项目中，报价离散程度（变异系数）高于本项目的比例"
+         "（在未参与拟合的市场上识别已查实围标效果最好的指标）"),
+        ("bid pattern resembles proven cartels: bids are closer together than in {value:.0%}"
+         " of the group's comparable tenders of the past year",
+         "投标报价模式与已查实的围标相似：报价比本集团近一年 {value:.0%} 的同类项目更接近"),
+    ),
+    _spec(
+        "law40_regular_price_pattern", "0/1", "flag",
+        ("the sorted bids step up by the same amount or the same ratio (prices differing in a"
+         " regular pattern, Implementing Regulations of the Bidding Law, art. 40 (4))",
+         "排序后的报价等差或等比递增（投标报价呈规律性差异，《招标投标法实施条例》第四十条第四项）"),
+        ("bid prices differ in a regular pattern (art. 40): {value:.0f} (1 = yes)",
+         "投标报价呈规律性差异（第四十条）：{value:.0f}（1为是）"),
+    ),
+    _spec(
+        "law44_fewer_than_three_bidders", "0/1", "flag",
+        ("a competitive procedure with a lot of fewer than three priced bids: the bids may not"
+         " be opened and the tender must be run again (art. 44)",
+         "竞争性采购中有标段报价投标少于3家：不得开标，招标人应当依法重新招标（第四十四条）"),
+        ("fewer than three bidders (art. 44): {value:.0f} (1 = yes)",
+         "投标人少于3个（第四十四条）：{value:.0f}（1为是）"),
+    ),
     # ----------------------------------------------------------------------- price
     _spec(
         "unit_price_to_category_median_180d", "ratio", "higher_is_riskier",

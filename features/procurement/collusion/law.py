@@ -75,8 +75,8 @@ def law_signs(bids: BidMatrix, *, tolerance: float = REGULAR_TOLERANCE) -> pd.Da
     gaps = np.diff(prices, axis=1)
     log_gaps = np.diff(np.log(prices), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        regular_steps = _regular(gaps, tolerance)
-        regular_ratios = _regular(log_gaps, tolerance)
+        equal_steps = regular_steps(gaps, tolerance)
+        equal_ratios = regular_steps(log_gaps, tolerance)
         step_count = np.sum(np.isfinite(gaps), axis=1)
         gap_mean = np.nansum(gaps, axis=1) / step_count
         gap_std = np.sqrt(np.nansum((gaps - gap_mean[:, None]) ** 2, axis=1) / (step_count - 1))
@@ -84,7 +84,7 @@ def law_signs(bids: BidMatrix, *, tolerance: float = REGULAR_TOLERANCE) -> pd.Da
     identical = np.nansum(gaps == 0, axis=1) > 0
     return pd.DataFrame(
         {
-            LAW40_REGULAR_PRICE_PATTERN: nan_where((regular_steps | regular_ratios) * 1.0, n < 3),
+            LAW40_REGULAR_PRICE_PATTERN: nan_where((equal_steps | equal_ratios) * 1.0, n < 3),
             LAW40_IDENTICAL_PRICES: nan_where(identical * 1.0, n < 2),
             LAW44_FEWER_THAN_THREE_BIDDERS: (n < 3) * 1.0,
             ADJACENT_GAP_CV: nan_where(gap_cv, n < 3),
@@ -93,7 +93,7 @@ def law_signs(bids: BidMatrix, *, tolerance: float = REGULAR_TOLERANCE) -> pd.Da
     )
 
 
-def _regular(steps: np.ndarray, tolerance: float) -> np.ndarray:
+def regular_steps(steps: np.ndarray, tolerance: float) -> np.ndarray:
     """Rows whose finite steps are all positive and within ``tolerance`` × their mean."""
     finite = np.isfinite(steps)
     mean = np.nansum(steps, axis=1) / finite.sum(axis=1)

@@ -298,6 +298,15 @@ class ProcessRecord:
     def submitted_bids(self) -> list[Bid]:
         return [bid for bid in self.bids if bid.status not in SUBMITTED_BID_STATUSES_EXCLUDED]
 
+    def priced_bids_by_lot(self) -> dict[str, list[float]]:
+        """Amounts of the submitted bids with a positive amount, by lot (``""`` for bids
+        naming none), in bid order."""
+        by_lot: dict[str, list[float]] = {}
+        for bid in self.submitted_bids:
+            if bid.amount > 0:
+                by_lot.setdefault(bid.lots[0] if bid.lots else "", []).append(bid.amount)
+        return by_lot
+
     @property
     def bidders(self) -> tuple[str, ...]:
         """Distinct tenderers of the submitted bids, in order of first appearance."""
