@@ -9,7 +9,8 @@ Input of ``fit``/``predict_proba``: per-tender screens as made by
 tender; extra columns ignored). ``score_bids`` goes from a bid-level frame (``tender``,
 ``price``, optional ``market``) to one probability per tender: the ranks are taken within
 each market of the frame itself, so a batch should hold a market's worth of tenders (ranks
-of a handful of tenders are coarse; no label is used).
+of a handful of tenders are coarse; no label is used); or, when the frame marks some bids
+as ``reference``, against those reference tenders only (one tender at a time).
 
 Training weights: each training market weighs the same in total, and within a market both
 classes weigh the same, so the Swiss file (3,812 tenders, 77 % collusive) does not drown the
@@ -28,10 +29,16 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.procurement.collusion import FEATURE_SETS, collusion_screens, with_market_ranks
+from features.procurement.collusion import (
+    FEATURE_SETS,
+    collusion_screens,
+    with_market_ranks,
+    with_reference_ranks,
+)
 from models.collusion.consistent import ConsistentLogistic
 
 MODEL_FILE = "collusion_detector.json"
+REFERENCE_COL = "reference"
 BOOSTER_FILE = "booster.txt"
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -112,8 +119,17 @@ class CollusionDetector:
         return np.asarray(self.booster_.predict(screens[self.features].astype(float)))
 
     def score_bids(self, bids: pd.DataFrame) -> pd.DataFrame:
-        """Bid rows (``tender``, ``price``, optional ``market``) → one row per tender:
-        ``tender``, ``market``, ``bid_count``, ``probability``."""
+        """Bid rows (``tender``, ``price``, optional ``market``, optional boolean
+        ``reference``) → one row per scored tender: ``tender``, ``market``, ``bid_count``,
+        ``probability``.
+
+        Without ``reference`` the screens are ranked within each market of the batch. With
+        it, the bids marked true are the market's reference tenders (e.g. its earlier ones):
+        they are not scored, and every other tender is ranked against them alone
+        (``with_reference_ranks``), so that one tender can be scored at a time."""
+        if REFERENCE_COL in bids.columns:
+            marked = bids[REFERENCE_COL].astype(bool)
+            return self._score_against(bids[~marked], bids[marked])
         market_of = (
             bids.groupby("tender")["market"].first()
             if "market" in bids.columns
@@ -122,6 +138,21 @@ class CollusionDetector:
         screens = collusion_screens(bids, tender_col="tender", price_col="price")
         market = market_of.reindex(screens.index).astype(str)
         screens = with_market_ranks(screens, market=market)
+        return self._scores(screens, market)
+
+    def _score_against(self, bids: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+        if reference["tender"].isin(set(bids["tender"])).any():
+            raise ValueError("a tender is both scored and part of the reference")
+        screens = collusion_screens(bids, tender_col="tender", price_col="price")
+        known = collusion_screens(reference, tender_col="tender", price_col="price")
+        market = (
+            bids.groupby("tender")["market"].first().reindex(screens.index).astype(str)
+            if "market" in bids.columns
+            else pd.Series("scored", index=screens.index)
+        )
+        return self._scores(with_reference_ranks(screens, reference=known), market)
+
+    def _scores(self, screens: pd.DataFrame, market: pd.Series) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "tender": screens.index,

@@ -1,7 +1,9 @@
 """The MLflow face of ``CollusionDetector``: bid rows in, one probability per tender out.
 
 Input: a bid-level frame with ``tender`` and ``price`` (and optionally ``market``: ranks are
-taken within each market of the batch). Output: ``tender``, ``market``, ``bid_count``,
+taken within each market of the batch; and ``reference``: bids marked true are the market's
+earlier tenders, which every other tender is ranked against instead, so that one tender can
+be scored alone). Output: ``tender``, ``market``, ``bid_count``,
 ``probability`` (probability that the tender's bid pattern resembles the proven cartels the
 detector was trained on). The artefact is ``CollusionDetector.save``'s folder under the
 artifact key ``ARTIFACT_KEY``.

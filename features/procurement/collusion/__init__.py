@@ -25,7 +25,11 @@ from features.procurement.collusion.law import (
     LAW_FEATURES,
     law_signs,
 )
-from features.procurement.collusion.market import RANK_SUFFIX, rank_within_market
+from features.procurement.collusion.market import (
+    RANK_SUFFIX,
+    rank_against_reference,
+    rank_within_market,
+)
 from features.procurement.collusion.normalised import (
     NORMALISED_SCREENS,
     normalised_screens,
@@ -116,6 +120,20 @@ def with_market_ranks(screens: pd.DataFrame, *, market: pd.Series) -> pd.DataFra
     return pd.concat([screens, ranks], axis=1)
 
 
+def with_reference_ranks(screens: pd.DataFrame, *, reference: pd.DataFrame) -> pd.DataFrame:
+    """``screens`` plus the ``RANKED`` columns, each screen ranked among the ``reference``
+    tenders' screens (same columns; e.g. the market's earlier tenders) instead of within
+    ``screens`` itself."""
+    columns = [c for c in INVARIANT if c not in _UNRANKED]
+    ranks = rank_against_reference(
+        screens[columns],
+        bid_count=screens[BID_COUNT],
+        reference=reference[columns],
+        reference_bid_count=reference[BID_COUNT],
+    )
+    return pd.concat([screens, ranks], axis=1)
+
+
 __all__ = [
     "BASELINE",
     "FEATURE_SETS",
@@ -124,4 +142,5 @@ __all__ = [
     "CollusionInputError",
     "collusion_screens",
     "with_market_ranks",
+    "with_reference_ranks",
 ]

@@ -43,3 +43,33 @@ def rank_within_market(
     group = market.astype(str) + "|" + size_class.astype(str).where(class_size >= min_group, "all")
     ranked = screens.groupby(group).rank(pct=True, method="average")
     return ranked.add_suffix(RANK_SUFFIX)
+
+
+def rank_against_reference(
+    screens: pd.DataFrame,
+    *,
+    bid_count: pd.Series,
+    reference: pd.DataFrame,
+    reference_bid_count: pd.Series,
+    min_group: int = MIN_GROUP,
+) -> pd.DataFrame:
+    """Percentile of each column of ``screens`` among the ``reference`` tenders of its
+    bid-count class (the whole reference when the class has fewer than ``min_group``): the
+    percentile ``rank_within_market`` would give a tender added alone to the reference, so one
+    tender can be scored at a time against its market's earlier tenders. Columns renamed
+    ``<screen>_market_rank``; NaN stays NaN, as does everything when the reference is empty."""
+    size_class = bid_count_class(bid_count.to_numpy())
+    reference_class = bid_count_class(reference_bid_count.to_numpy())
+    out = pd.DataFrame(np.nan, index=screens.index, columns=screens.columns)
+    for size in np.unique(size_class):
+        rows = size_class == size
+        in_class = reference_class == size
+        pool = reference[in_class] if in_class.sum() >= min_group else reference
+        for column in screens.columns:
+            known = np.sort(pool[column].dropna().to_numpy(dtype=float))
+            values = screens.loc[rows, column].to_numpy(dtype=float)
+            less = np.searchsorted(known, values, "left")
+            ties = np.searchsorted(known, values, "right") - less
+            percentile = (less + 1 + ties / 2) / (len(known) + 1)
+            out.loc[rows, column] = np.where(np.isnan(values), np.nan, percentile)
+    return out.add_suffix(RANK_SUFFIX)

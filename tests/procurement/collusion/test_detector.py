@@ -82,3 +82,28 @@ def test_consistent_logistic_keeps_only_agreed_directions() -> None:
     assert model.coef_[0] < 0
     restored = ConsistentLogistic.from_dict(model.to_dict())
     np.testing.assert_allclose(restored.predict_proba(screens), model.predict_proba(screens))
+
+
+def test_one_tender_scored_against_a_reference_as_in_its_market() -> None:
+    """A tender scored alone against its market's other tenders gets (nearly) the score it
+    gets when the whole market is ranked together; alone without a reference it would be
+    ranked against itself."""
+    a, labels_a = market_screens(0, "a")
+    b, labels_b = market_screens(1, "b")
+    detector = CollusionDetector(kind="consistent_logistic", feature_set="ranked")
+    detector.fit(
+        pd.concat([a, b], ignore_index=True),
+        np.concatenate([labels_a, labels_b]),
+        markets=np.array(["a"] * len(a) + ["b"] * len(b)),
+    )
+    bids, labels = planted_bids(2)
+    together = detector.score_bids(bids).set_index("tender")["probability"]
+    for tender in (0, 1):  # rigged, honest
+        alone = detector.score_bids(bids.assign(reference=bids["tender"] != tender))
+        assert list(alone["tender"]) == [tender]
+        assert alone["probability"].iloc[0] == pytest.approx(together[tender], abs=0.05)
+    rigged = detector.score_bids(bids.assign(reference=bids["tender"] != 0))["probability"]
+    honest = detector.score_bids(bids.assign(reference=bids["tender"] != 1))["probability"]
+    assert labels[0] == 1
+    assert labels[1] == 0
+    assert rigged.iloc[0] > honest.iloc[0]
