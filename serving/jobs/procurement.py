@@ -51,6 +51,7 @@ from features.procurement.build import (
     process_features,
     record_from_release,
 )
+from features.procurement.collusion.point_in_time import COLLUSION_SCORE
 from features.procurement.evidence import red_flags_as_of
 from features.procurement.feature_settings import (
     FEATURE_SETTINGS_KEY,
@@ -372,6 +373,7 @@ def _assessment_out(
         unsupervised_score=_optional_float(float(assessment.unsupervised_score[i])),
         raw_score=float(assessment.raw_score[i]),
         expected_value=float(assessment.contributions[i, -1]),
+        collusion_score=_optional_float(float(features.get(COLLUSION_SCORE, math.nan))),
         red_flags=red_flags,
         reasons=[ReasonOut(**reason.as_dict()) for reason in assessment.reasons[i]],
         unseen_categories=assessment.unseen_categories,

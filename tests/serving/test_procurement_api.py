@@ -5,6 +5,7 @@ registry, its batch scoring written to ``alerts``, and the app built on all of i
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from core.settings import Keyring
 from features.procurement.build import features_for_release
+from features.procurement.collusion.point_in_time import COLLUSION_SCORE
 from serving.api.schemas.common import BUSINESS_TZ
 from serving.api.schemas.procurement import RiskAssessmentOut
 from serving.app import create_app
@@ -32,6 +34,7 @@ from training.procurement_risk import (
     score,
     train,
 )
+from world.layout import TRUTH_PROCESS_SCHEMES
 
 # The small world's confirmed findings are all decided March–August: split before them.
 SMALL_OPTIONS = TrainingOptions(
@@ -303,6 +306,34 @@ def test_batch_answers_every_release_in_order(
     # each item scores as it would alone
     alone = api.post(RISK, json=good[1], headers=auditor(keys)).json()
     assert answer["items"][2]["result"]["probability"] == pytest.approx(alone["probability"])
+
+
+def test_planted_rings_carry_their_collusion_score(
+    api: TestClient, keys: Keyring, installation: ServiceSettings, releases: list[dict[str, Any]]
+) -> None:
+    """Every planted bid-rigging process with three bids or more gets a collusion score in its
+    answer, the feature the model saw; a process with fewer bids gets none."""
+    truth = installation.resolved_truth_dir / TRUTH_PROCESS_SCHEMES
+    with truth.open(encoding="utf-8") as handle:
+        rigged = {row["ocid"] for row in csv.DictReader(handle) if row["scheme"] == "bid_rigging"}
+
+    def bid_count(release: dict[str, Any]) -> int:
+        return len(release.get("bids", {}).get("details", []))
+
+    rings = [r for r in releases if r["ocid"] in rigged and _competitive(r) and bid_count(r) >= 3]
+    few = [r for r in releases if _competitive(r) and bid_count(r) == 2][:1]
+    assert rings
+    body = {"releases": rings[-5:] + few}
+    answer = api.post(f"{RISK}/batch", json=body, headers=auditor(keys)).json()
+    results = [item["result"] for item in answer["items"]]
+    risk = _risk(api)
+    for release, result in zip(rings[-5:], results, strict=False):
+        expected = features_for_release(risk.history, release)[COLLUSION_SCORE].iloc[0]
+        assert result["collusion_score"] is not None
+        assert 0.0 <= result["collusion_score"] <= 1.0
+        assert result["collusion_score"] == pytest.approx(expected)
+    if few:
+        assert results[-1]["collusion_score"] is None
 
 
 def test_batch_size_is_limited(api: TestClient, keys: Keyring) -> None:

@@ -110,6 +110,15 @@ class RiskAssessmentOut(BaseModel):
     expected_value: float = Field(
         description="SHAP bias: raw_score = expected_value + the sum of every contribution"
     )
+    collusion_score: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="bid-rigging score, 0..1, for a process with a lot of at least three priced "
+        "bids: the share of the group's comparable tenders of the past year whose bids varied "
+        "more (1 = bids closer together than in any of them); missing below three bids or "
+        "without 30 earlier tenders to compare with",
+    )
     red_flags: list[RedFlagOut]
     reasons: list[ReasonOut] = Field(max_length=5, description="largest |contribution| first")
     unseen_categories: dict[str, list[str]] = Field(
