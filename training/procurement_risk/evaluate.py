@@ -1,5 +1,6 @@
 """Evaluation, in the same run on the same test months: the model (calibrated probability)
-against the count of red flags fired and the unsupervised score alone. Per scorer: PR-AUC
+against the count of red flags fired, the unsupervised score alone and the collusion score
+alone (``features.procurement.collusion.point_in_time``, never fitted on labels). Per scorer: PR-AUC
 (average precision) and ROC-AUC on the audited test processes; precision and recall when the
 top ``review_capacity`` share of *all* test processes is alerted (ties at the cut share the
 remaining budget fractionally); recall per planted scheme at the same capacity (from
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import Settings
+from features.procurement.collusion.point_in_time import COLLUSION_SCORE
 from models.procurement.alerts import DECISION_DATE, OCID, red_flag_columns
 from models.procurement.model import NO_WARNING, RiskModel
 from training.metrics.binary import roc_auc
@@ -38,6 +40,7 @@ SCORERS: dict[str, str] = {
     "model": "LightGBM, calibrated probability",
     "red_flag_count": "count of red flags fired (baseline)",
     "unsupervised": "isolation-forest score alone (baseline)",
+    "collusion": "collusion score alone (CV rule against earlier tenders; baseline)",
 }
 
 
@@ -62,12 +65,21 @@ def red_flag_count(frame: pd.DataFrame) -> np.ndarray:
     return fired.sum(axis=1).to_numpy(dtype=float)
 
 
+def collusion_score(frame: pd.DataFrame) -> np.ndarray:
+    """The collusion-score baseline: ``collusion_score``, 0 where missing (fewer than three
+    bids or no reference) or where the frame predates the feature."""
+    if COLLUSION_SCORE not in frame.columns:
+        return np.zeros(len(frame))
+    return frame[COLLUSION_SCORE].astype(float).fillna(0.0).to_numpy()
+
+
 def scorer_scores(model: RiskModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     matrix = model.matrix(frame)
     return {
         "model": model.calibrator.transform(model.raw_score_matrix(matrix)),
         "red_flag_count": red_flag_count(frame),
         "unsupervised": model.unsupervised_score_matrix(matrix),
+        "collusion": collusion_score(frame),
     }
 
 
