@@ -15,12 +15,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from world.config import WorldConfig
+from world.config import MANDATORY_SHARE, WorldConfig
 from world.learner_model import LatentLearners, LearningRates, sigmoid
 from world.learning_catalogue import (
     DOMAINS,
     KNOWLEDGE_POINTS,
-    MANDATORY_SHARE,
     NEW_CONTENT_SHARE,
     Calendar,
     Catalogue,
