@@ -8,7 +8,9 @@ The report also says what was tolerated without rejecting anything: the text enc
 reader detected and its warnings (message -> count: columns not mapped, derived ids,
 unknown currencies ...); both are printed by ``lodestar ingest``. A reader that fails outside
 any one record (a bug) never loses what it already read: the chunks read so far are kept and
-the rest of the file is quarantined as one record (``source_line`` 0) naming the failure.
+the rest of the file is quarantined as one record (``source_line`` 0) naming the failure; so
+does a chunk the store refuses. Each chunk is stored in its own transaction, so memory holds
+one chunk, never a file.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from core.security import PersonalData
 from ingest.layout import standard_paths
 from ingest.readers.common import ReadChunk, file_level_record, now_utc
-from store.database import Store, declared_arrow_table, file_sha256
+from store.database import Store, StoreError, declared_arrow_table, file_sha256
 from store.schema import TABLES
 
 Reader = Callable[[Path, PersonalData], Iterator[ReadChunk]]
@@ -229,6 +232,16 @@ def _replace_updated_processes(
     return tuple(replaced), frozenset(str(ocid) for ocid, later in rows if not later)
 
 
+# What the store raises for a chunk it refuses (a reader bug the schema catches).
+STORE_FAILURES: tuple[type[Exception], ...] = (
+    duckdb.Error,
+    StoreError,
+    ValueError,
+    TypeError,
+    AssertionError,
+)
+
+
 def ingest_file(
     store: Store,
     personal: PersonalData,
@@ -237,21 +250,32 @@ def ingest_file(
     *,
     on_chunk: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Read ``path`` with the reader for ``kind`` and store the result in one transaction
-    (the command line's way; the service stores chunk by chunk, ``serving.live.ingest``)."""
+    """Read ``path`` with the reader for ``kind`` and store it chunk by chunk, each chunk in
+    its own transaction, as the service does (``serving.live.ingest``), so that memory holds
+    one chunk however large the file: a transaction's uncommitted rows and their key index
+    stay in memory until it commits. A chunk the store refuses is rolled back and the rest of
+    the file is quarantined as one record (``source_line`` 0); what was committed before stays
+    (re-ingesting the file adds nothing twice). ``ingest_runs`` gets the run's row at the end."""
     path = Path(path)
     report = IngestReport(kind=kind, source_file=str(path))
     chunks = read_chunks(kind, path, personal)
     started = time.perf_counter()
     started_at = now_utc()
-    with store.transaction():
-        for chunk in chunks:
-            report.new_rows += store_chunk(store, personal, chunk).new_rows
-            report.add(chunk)
-            if on_chunk is not None:
-                on_chunk(chunk.records_in)
-        report.seconds = time.perf_counter() - started
-        store.insert_new("ingest_runs", run_row(report, started_at))
+    for chunk in chunks:
+        try:
+            with store.transaction():
+                stored = store_chunk(store, personal, chunk)
+        except STORE_FAILURES as error:
+            chunks.close()
+            chunk = rest_of_file_chunk(kind, path, report.records_in, "storing", error)
+            with store.transaction():
+                stored = store_chunk(store, personal, chunk)
+        report.new_rows += stored.new_rows
+        report.add(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk.records_in)
+    report.seconds = time.perf_counter() - started
+    store.insert_new("ingest_runs", run_row(report, started_at))
     return report
 
 

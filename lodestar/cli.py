@@ -2,6 +2,7 @@
 
     lodestar keys init                 # a local key file (git-ignored), once per installation
     lodestar generate --scale 1        # the demo world and its truth folder
+    lodestar generate --parquet        # ... and world/parquet/<table>/part-N.parquet too
     lodestar ingest                    # ingest the demo world (or --kind KIND FILE...):
                                        # through the running service if one answers and
                                        # LODESTAR_TOKEN is set, else into the store
@@ -87,6 +88,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for name, value in counts.items():
         print(f"  {name:<28} {value:>10,}")
     print(f"world: {world_dir}   truth: {truth_dir}   ({manifest['seconds']} s)")
+    if getattr(args, "parquet", False):
+        from core.security import PersonalData
+        from world.parquet import PARQUET_DIR, write_parquet_partitions
+
+        rows = write_parquet_partitions(world_dir, PersonalData(settings.keyring()))
+        for name, value in sorted(rows.items()):
+            print(f"  {name:<28} {value:>10,}")
+        print(f"parquet partitions: {world_dir / PARQUET_DIR}")
     return 0
 
 
@@ -307,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser(
         "generate", parents=[common, world_options], help="write the demo world"
+    )
+    generate.add_argument(
+        "--parquet",
+        action="store_true",
+        help="also write world/parquet/<table>/part-N.parquet (typed store tables; needs keys)",
     )
     generate.set_defaults(func=cmd_generate)
 

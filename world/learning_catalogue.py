@@ -13,7 +13,6 @@ import numpy as np
 
 from world.config import WorldConfig
 
-MANDATORY_SHARE = 0.10  # share of catalogue items that are a month's mandatory study
 NEW_CONTENT_SHARE = 0.20  # share of non-mandatory items published during the year
 
 DOMAINS: tuple[tuple[str, str], ...] = (
@@ -225,13 +224,13 @@ def _dedupe(titles: list[str]) -> list[str]:
 
 
 def build_catalogue(config: WorldConfig, cal: Calendar) -> Catalogue:
-    """``config.n_content`` items; the first ``MANDATORY_SHARE`` (at least one a month) are the
-    months' mandatory items, the rest free choice over all KPs."""
+    """``config.n_content`` items; the first ``config.n_mandatory_content`` (at least one a
+    month) are the months' mandatory items, the rest free choice over all KPs."""
     rng = config.rng("learning-catalogue")
     n = config.n_content
     n_kps = config.n_knowledge_points
     kp_domain = np.array([KNOWLEDGE_POINTS[k][2] for k in range(n_kps)])
-    n_mandatory = min(n, max(12, round(MANDATORY_SHARE * n)))
+    n_mandatory = config.n_mandatory_content
     kps = np.full((n, 3), -1, dtype=np.intp)
     formats: list[str] = []
     titles: list[str] = []

@@ -15,12 +15,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from world.config import WorldConfig
+from world.config import MANDATORY_SHARE, WorldConfig
 from world.learner_model import LatentLearners, LearningRates, sigmoid
 from world.learning_catalogue import (
     DOMAINS,
     KNOWLEDGE_POINTS,
-    MANDATORY_SHARE,
     NEW_CONTENT_SHARE,
     Calendar,
     Catalogue,
@@ -134,8 +133,6 @@ def statement_lines(
 ) -> Iterator[bytes]:
     """The xAPI statements as JSON Lines (sorted keys), in time order, in batches of
     ``STATEMENT_BATCH`` lines so that memory stays flat at any scale."""
-    n = int(rows["verb"].size)
-    ids = _uuid4_strings(config.rng("learning-statement-ids"), n)
     actors = [
         {"objectType": "Agent", "account": {"homePage": XAPI_HOME, "name": employee_no}}
         for employee_no in members["employee_no"]
@@ -173,41 +170,22 @@ def statement_lines(
     question_contexts: dict[tuple[int, int, int], dict] = {}
     durations: dict[int, str] = {}
     day_text = [(cal.start + timedelta(days=d)).isoformat() for d in range(cal.n_days)]
-    time_of_day = rows["time"] % 86400
-    clock = [
-        f"T{h:02d}:{m:02d}:{s:02d}+08:00"
-        for h, m, s in zip(
-            (time_of_day // 3600).tolist(),
-            (time_of_day % 3600 // 60).tolist(),
-            (time_of_day % 60).tolist(),
-            strict=True,
-        )
-    ]
     session_member = sessions.member.tolist()
     session_item = sessions.item.tolist()
     session_web = sessions.web.astype(int).tolist()
     score_right, score_wrong = {"scaled": 1.0}, {"scaled": 0.0}
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     lines = []
-    for k, (session, verb, when, duration, question, correct, score) in enumerate(
-        zip(
-            rows["session"].tolist(),
-            rows["verb"].tolist(),
-            rows["time"].tolist(),
-            rows["duration"].tolist(),
-            rows["question"].tolist(),
-            rows["correct"].tolist(),
-            rows["score"].tolist(),
-            strict=True,
-        )
+    for statement_id, clock, session, verb, when, duration, question, correct, score in _row_values(
+        rows, config.rng("learning-statement-ids")
     ):
         item = session_item[session]
         web = session_web[session]
         statement: dict[str, object] = {
-            "id": ids[k],
+            "id": statement_id,
             "actor": actors[session_member[session]],
             "verb": verbs[verb],
-            "timestamp": day_text[when // 86400] + clock[k],
+            "timestamp": day_text[when // 86400] + clock,
         }
         text = durations.get(duration, "")
         if duration >= 0 and not text:
@@ -255,6 +233,29 @@ def statement_lines(
     if lines:
         lines.append(b"")
         yield b"\n".join(lines)
+
+
+def _row_values(rows: dict[str, np.ndarray], id_rng: np.random.Generator) -> Iterator[tuple]:
+    """Per statement, as Python values: (id, time of day text, session, verb, time, duration,
+    question, correct, score). Made ``STATEMENT_BATCH`` rows at a time: for the whole year
+    these objects would take a few hundred bytes per statement. The ids are the same stream
+    of ``id_rng`` however it is cut (whole 32-bit words per batch)."""
+    columns = ("session", "verb", "time", "duration", "question", "correct", "score")
+    n = int(rows["verb"].size)
+    for first in range(0, n, STATEMENT_BATCH):
+        batch = [rows[name][first : first + STATEMENT_BATCH].tolist() for name in columns]
+        time_of_day = rows["time"][first : first + STATEMENT_BATCH] % 86400
+        clock = [
+            f"T{h:02d}:{m:02d}:{s:02d}+08:00"
+            for h, m, s in zip(
+                (time_of_day // 3600).tolist(),
+                (time_of_day % 3600 // 60).tolist(),
+                (time_of_day % 60).tolist(),
+                strict=True,
+            )
+        ]
+        ids = _uuid4_strings(id_rng, len(clock))
+        yield from zip(ids, clock, *batch, strict=True)
 
 
 def _question_object(catalogue: Catalogue, item: int, question: int) -> dict[str, object]:

@@ -129,6 +129,9 @@ class Market:
     days: list[date]
     day_p: np.ndarray
     link_of: dict[int, str] = field(default_factory=dict)  # supplier -> ring/group id
+    # category -> log activity of its holders, made once: made per lot, it cost a pass over
+    # the category's suppliers for every lot, so generation grew as scale squared
+    log_activity: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def month(self, day: date) -> int:
         start = self.config.start
@@ -157,8 +160,12 @@ class Market:
         if count <= 0:
             return []
         holders = self.world.by_category[category]
-        weights = np.array([self.world.suppliers[int(i)].activity for i in holders])
-        keys = np.log(weights) - np.log(-np.log(rng.random(len(holders))))
+        log_weights = self.log_activity.get(category)
+        if log_weights is None:
+            log_weights = self.log_activity[category] = np.log(
+                np.array([self.world.suppliers[int(i)].activity for i in holders])
+            )
+        keys = log_weights - np.log(-np.log(rng.random(len(holders))))
         chosen: list[int] = []
         links = {self.link_of[i] for i in exclude if i in self.link_of}
         for position in np.argsort(-keys, kind="stable"):
