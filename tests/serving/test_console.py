@@ -25,11 +25,13 @@ from serving.api.schemas.learning import (
 )
 from serving.api.schemas.learning import ReasonOut as LearningReasonOut
 from serving.app import create_app
+from serving.cli import main as cli_main
 from serving.console.i18n import LANGUAGES, Catalogue
 from serving.console.settings import ConsoleSettings
 from serving.console.users import sign_in, utc_now
 from serving.jobs import learning_answers
 from serving.platform.audit import SUBJECT_NAMESPACE
+from serving.platform.audit_writer import AuditUnavailableError
 from serving.settings import ServiceSettings
 from store.database import Store
 from tests.serving.conftest import audited_store, bearer, make_settings
@@ -471,3 +473,42 @@ def test_member_page_shows_suggestions_with_reasons_and_mastery(
     assert "约 25 分钟" in page
     assert 'value="0.420"' in page
     assert asked == [own_key, own_key]
+
+
+def test_demo_credentials_print_passwords_that_sign_in(
+    service_settings: ServiceSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    learning = tmp_path / "data" / "world" / "learning"
+    learning.mkdir(parents=True)
+    (learning / "members.csv").write_text("employee_no,name\nE1001,张伟\n", encoding="utf-8")
+    args = ["--key-file", str(service_settings.key_file), "--data-dir", str(tmp_path / "data")]
+    assert cli_main(["demo-credentials", *args]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    passwords = {
+        row[0]: (row[1], row[2]) for row in rows if len(row) == 4 and row[3].count(".") == 2
+    }
+    assert passwords["integration"][1] == "-"  # a machine client has no password
+    with TestClient(create_app(service_settings)) as client:
+        for role in ("auditor", "member", "security_auditor"):
+            user_name, password = passwords[role]
+            client.cookies.clear()
+            form = client.get(SIGNIN)
+            response = client.post(
+                SIGNIN,
+                data={"csrf": _csrf(form.text), "user_name": user_name, "password": password},
+                follow_redirects=False,
+            )
+            assert response.status_code == 303, (role, response.text)
+
+
+def test_no_page_leaves_unaudited(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    sign_in_as(console, "audit.zhao")
+    writer = console.app.state.runtime.audit  # type: ignore[attr-defined]
+
+    def broken(fields: object) -> None:
+        raise AuditUnavailableError("the journal's disk is full")
+
+    monkeypatch.setattr(writer, "write", broken)
+    response = console.get(ALERT)
+    assert response.status_code == 503
+    assert OCID not in response.text
