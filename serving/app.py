@@ -15,7 +15,8 @@ styles are served by the service itself (``/static-offline-docs``, from the
 
 Middleware, outermost first: request id and last-resort 500, metrics, audit log (every
 request, refused ones included), rate limits, authentication of ``/v1`` (before the body is
-read or the request routed), body limit.
+read or the request routed), body limit, the web console's security headers (``/console``,
+``serving.console``: its pages sign people in with a password and a session cookie).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from fastapi_offline import FastAPIOffline
 
 from serving.api.main import api_router
 from serving.api.routes.ingest import INGEST_PATH_PREFIX
+from serving.console.mount import install_console
 from serving.jobs.esg import EsgState, load_esg
 from serving.jobs.learning import LearningState, load_learning
 from serving.jobs.procurement import ProcurementState, load_procurement
@@ -123,6 +125,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.retrain = Retrainer(None, settings)
     install_error_handlers(app)
     app.include_router(api_router)
+    install_console(app, settings.console)
     # add_middleware puts each new middleware outside the previous ones.
     app.add_middleware(
         BodyLimitMiddleware,

@@ -2,7 +2,7 @@
 
     python -m serving run [--host H] [--port P] [--data-dir D] [--key-file K]
     python -m serving token --subject E1001 --role member [--ttl-minutes 60]
-    python -m serving demo-credentials   # tokens for the demo's roles, and a curl to try
+    python -m serving demo-credentials   # console users and tokens for the demo's roles
 
 Settings come from ``LODESTAR_*`` environment variables; the options override them.
 """
@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from core.settings import MissingSecretError, owner_only_files
+from core.settings import Keyring, MissingSecretError, owner_only_files
 from serving.platform.auth import ROLES, issue_token
 from serving.settings import ServiceSettings
 
@@ -121,6 +121,31 @@ def _first_demo_member(settings: ServiceSettings) -> str | None:
     return first.get("employee_no") if first else None
 
 
+def _demo_console_users(
+    settings: ServiceSettings, keyring: Keyring, people: list[tuple[str, str]]
+) -> dict[str, str]:
+    """Create (or reset) a console user for each demo person but the machine client, with a
+    fresh random password; {user name: password}. Empty when the store cannot be opened for
+    writing (a running service holds it): tokens are printed all the same."""
+    import duckdb
+
+    from core.security import PersonalData
+    from serving.console.users import new_password, put_user
+    from store.database import Store, StoreError
+
+    passwords = {subject: new_password() for subject, role in people if role != "integration"}
+    personal = PersonalData(keyring)
+    try:
+        with Store.open(settings, keyring) as store:
+            for subject, role in people:
+                if subject in passwords:
+                    put_user(store, personal, subject, role, passwords[subject])
+    except (StoreError, duckdb.Error, OSError) as error:
+        print(f"lodestar-serve: console users not created ({error})", file=sys.stderr)
+        return {}
+    return passwords
+
+
 def _demo_credentials(args: argparse.Namespace) -> int:
     """Print demo tokens (and keep a copy under the data folder, which git ignores)."""
     settings = _settings(args)
@@ -134,11 +159,19 @@ def _demo_credentials(args: argparse.Namespace) -> int:
     member = _first_demo_member(settings)
     if member:
         people.append((member, "member"))
-    lines = [f"Demo credentials (valid {settings.token_ttl_minutes} minutes):"]
+    passwords = _demo_console_users(settings, keyring, people)
+    lines = [
+        f"Demo credentials (tokens valid {settings.token_ttl_minutes} minutes; the password "
+        "signs in to the console):",
+        f"  {'role':<20} {'user name':<22} {'password':<18} token",
+    ]
     for subject, role in people:
-        lines.append(f"  {role:<20} {subject:<20} {issue_token(keyring, subject, role, ttl)}")
+        password = passwords.get(subject, "-")
+        token = issue_token(keyring, subject, role, ttl)
+        lines.append(f"  {role:<20} {subject:<22} {password:<18} {token}")
     url = f"http://{settings.host}:{settings.port}"
     lines += [
+        f"Console: {url}/console (people sign in with the user name and password above)",
         "Try:",
         f"  curl -s {url}/readyz",
         f'  curl -s -H "Authorization: Bearer <admin token>" {url}/v1/store/summary',
@@ -181,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=_token)
 
     demo = commands.add_parser(
-        "demo-credentials", parents=[common], help="print tokens for the demo's roles"
+        "demo-credentials",
+        parents=[common],
+        help="create console users and print their passwords and tokens for the demo's roles",
     )
     demo.set_defaults(handler=_demo_credentials)
     return parser

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.settings import Settings
+from serving.console.settings import ConsoleSettings
 
 # Route groups a caller's requests are counted in, one token bucket per (caller, group); the
 # paths of each are in ``serving/platform/ratelimit.py``.
@@ -197,4 +198,8 @@ class ServiceSettings(Settings):
         default=RateLimit(per_minute=0.2, burst=3),
         description="full snapshot builds for past as_of hours, all callers together "
         "(each costs seconds of CPU); beyond it a new hour is refused with 429",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="the web console's sessions and sign-in (LODESTAR_CONSOLE as JSON)",
     )

@@ -547,6 +547,21 @@ TOKEN_REVOCATIONS = Table(
     description="subjects whose earlier tokens no longer count (a lost phone, a leaver)",
 )
 
+CONSOLE_USERS = Table(
+    "console_users",
+    (
+        _fp("user_key", "HMAC pseudonym of the user name (as the audit log names the subject)"),
+        _enc("user_name_enc", "personal", "user name: a staff login or a member's employee number"),
+        _c("role", "VARCHAR", description="the role the person signs in with"),
+        _c("password_hash", "VARCHAR", "core", description="argon2id hash (PHC string)"),
+        _c("failed_signins", "INTEGER", description="consecutive failed sign-ins"),
+        _c("locked_until", "TIMESTAMP", description="UTC; sign-in is refused before it"),
+        _c("password_set_at", "TIMESTAMP", description="UTC"),
+    ),
+    key=("user_key",),
+    description="people who sign in to the web console with a password",
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -575,6 +590,7 @@ TABLES: dict[str, Table] = {
         INGEST_RUNS,
         AUDIT_LOG,
         TOKEN_REVOCATIONS,
+        CONSOLE_USERS,
     )
 }
 

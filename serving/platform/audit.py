@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.security import PersonalData
 from serving.platform.audit_chain import MAX_RESOURCE_CHARS
 from serving.platform.audit_writer import AuditUnavailableError
-from serving.platform.context import is_api_path
+from serving.platform.context import serves_data
 from serving.platform.errors import error_response, request_id_of
 from serving.platform.metrics import UNMATCHED_ROUTE, ServiceMetrics, route_template
 from serving.runtime import Runtime
@@ -163,11 +163,11 @@ class AuditMiddleware:
     ones (401, 403, 404, 413, 429, malformed bodies) included. The caller is the one
     ``mark_for_audit`` named, else nobody (``''``).
 
-    On ``/v1`` an entry that cannot be written turns a successful response into a 503 (no
-    data leaves unaudited). The public paths (health, readiness, metrics, the API docs) are
-    written the same way, but liveness must not depend on the store: their response stands
-    when the entry cannot be written, and while the writer is not running they are not
-    written at all."""
+    On ``/v1`` and ``/console`` an entry that cannot be written turns a successful response
+    into a 503 (no data leaves unaudited). The public paths (health, readiness, metrics, the
+    API docs) are written the same way, but liveness must not depend on the store: their
+    response stands when the entry cannot be written, and while the writer is not running
+    they are not written at all."""
 
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
         self.app = app
@@ -175,7 +175,7 @@ class AuditMiddleware:
 
     async def _record(self, scope: Scope, who: AuditSubject, status_code: int) -> bool:
         runtime: Runtime = scope["app"].state.runtime
-        if runtime.audit is None and not is_api_path(scope):
+        if runtime.audit is None and not serves_data(scope):
             return True
         try:
             await anyio.to_thread.run_sync(_write, runtime, scope, who, status_code)
@@ -205,7 +205,7 @@ class AuditMiddleware:
                 recorded = True
                 status_code = int(message["status"])
                 written = await self._record(scope, caller(), status_code)
-                if not written and status_code < 400 and is_api_path(scope):
+                if not written and status_code < 400 and serves_data(scope):
                     replaced = True
                     response = error_response(
                         scope, 503, "audit_unavailable", "the audit log cannot be written"

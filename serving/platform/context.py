@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 API_PREFIX = "/v1"
+CONSOLE_PREFIX = "/console"
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
@@ -36,6 +37,18 @@ def is_api_path(scope: Scope) -> bool:
     metrics, the API docs) is public."""
     path = str(scope.get("path", ""))
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def is_console_path(scope: Scope) -> bool:
+    """Whether the request is for the web console (``/console``: its own sign-in)."""
+    path = str(scope.get("path", ""))
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+def serves_data(scope: Scope) -> bool:
+    """Whether the response may carry data (the API and the console): such a request is
+    answered only once its audit entry is written."""
+    return is_api_path(scope) or is_console_path(scope)
 
 
 class RequestContextMiddleware:

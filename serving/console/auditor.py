@@ -1,0 +1,204 @@
+"""The auditor's pages: the warning queue, one warning with its evidence, and the review
+form. They call the same service functions as ``GET /v1/procurement/alerts``,
+``GET /v1/procurement/alerts/{id}`` and its review route, so the console and the API cannot
+disagree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from serving.api.schemas.common import BUSINESS_TZ
+from serving.api.schemas.procurement import (
+    ALERT_ID_PATTERN,
+    AlertDetail,
+    AlertPage,
+    AlertQuery,
+    ReviewRequest,
+)
+from serving.console.evidence import Evidence, tender_evidence
+from serving.console.web import (
+    console_state,
+    csrf_ok,
+    posted_form,
+    redirect,
+    refusal,
+    render,
+    signed_in_with,
+)
+from serving.jobs import procurement_alerts
+from serving.runtime import Runtime
+
+router = APIRouter()
+FILTER_FIELDS = ("buyer_id", "supplier_id", "date_from", "date_to", "status")
+LEVELS = ("red", "orange", "yellow")
+VERDICTS = ("confirmed", "dismissed", "needs_information")
+SCHEMES = (
+    "bid_rigging",
+    "price_inflation",
+    "split_purchase",
+    "single_source_abuse",
+    "related_bidders",
+    "contract_inflation",
+    "other",
+)
+
+
+def _query(request: Request, page_size: int) -> tuple[AlertQuery, dict[str, Any], int]:
+    """The queue's filters from the query string: (the service's query, the filters as the
+    form shows them, the page number from 1). Blank fields do not filter."""
+    params = request.query_params
+    shown: dict[str, Any] = {name: params.get(name, "").strip() for name in FILTER_FIELDS}
+    shown["level"] = [level for level in params.getlist("level") if level in LEVELS]
+    try:
+        page = max(1, min(int(params.get("page", "1")), 100_000))
+    except ValueError:
+        page = 1
+    values = {name: value for name, value in shown.items() if value}
+    query = AlertQuery.model_validate(
+        {**values, "limit": page_size, "offset": (page - 1) * page_size}
+    )
+    return query, shown, page
+
+
+def local_time(value: Any) -> str:
+    """A naive-UTC or aware instant in China Standard Time, to the minute."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return str(aware.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M"))
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@router.get("/alerts")
+def queue(request: Request) -> Response:
+    session = signed_in_with(request, "auditor")
+    if isinstance(session, Response):
+        return session
+    runtime: Runtime = request.app.state.runtime
+    page_size = console_state(request).settings.page_size
+    try:
+        query, shown, page = _query(request, page_size)
+    except ValidationError:
+        return render(
+            request,
+            "alerts.html",
+            session,
+            status_code=422,
+            alerts=None,
+            shown={**dict.fromkeys(FILTER_FIELDS, ""), "level": []},
+            filter_error=True,
+            levels=LEVELS,
+        )
+    if runtime.store is None:
+        return refusal(request, session, 503, "refused.unavailable")
+    with runtime.store.use() as opened:
+        found: AlertPage = procurement_alerts.list_alerts(opened, query)
+    pages = max(1, -(-found.total // page_size))
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "lang")]
+    return render(
+        request,
+        "alerts.html",
+        session,
+        alerts=found,
+        shown=shown,
+        filter_error=False,
+        levels=LEVELS,
+        page=page,
+        pages=pages,
+        page_params=params,
+        local_time=local_time,
+    )
+
+
+def _alert_page(
+    request: Request,
+    session: Any,
+    alert_id: str,
+    *,
+    status_code: int = 200,
+    review_error: bool = False,
+) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    if runtime.store is None or runtime.personal is None:
+        return refusal(request, session, 503, "refused.unavailable")
+    with runtime.store.use() as opened:
+        alert = procurement_alerts.get_alert(
+            opened, runtime.personal, alert_id, reveal_comments=True
+        )
+        evidence: Evidence | None = None
+        if alert is not None:
+            evidence = tender_evidence(opened, alert.ocid, _naive_utc(alert.decision_date))
+    if alert is None or evidence is None:
+        return refusal(request, session, 404, "refused.no_alert")
+    return render(
+        request,
+        "alert.html",
+        session,
+        status_code=status_code,
+        alert=alert,
+        evidence=evidence,
+        verdicts=VERDICTS,
+        schemes=SCHEMES,
+        review_error=review_error,
+        local_time=local_time,
+    )
+
+
+AlertId = Path(pattern=ALERT_ID_PATTERN)
+
+
+@router.get("/alerts/{alert_id}")
+def alert_page(request: Request, alert_id: str = AlertId) -> Response:
+    session = signed_in_with(request, "auditor")
+    if isinstance(session, Response):
+        return session
+    return _alert_page(request, session, alert_id)
+
+
+@router.post("/alerts/{alert_id}/review")
+async def review(request: Request, alert_id: str = AlertId) -> Response:
+    """The verdict, through the same function as ``POST /v1/procurement/alerts/{id}/review``:
+    a review, an audit outcome (a label for the next training run) and the alert's status."""
+    session = signed_in_with(request, "auditor")
+    if isinstance(session, Response):
+        return session
+    form = await posted_form(request)
+    if not csrf_ok(form, session):
+        return refusal(request, session, 403, "refused.csrf")
+    try:
+        body = ReviewRequest.model_validate(
+            {
+                "verdict": form.get("verdict") or None,
+                "scheme": form.get("scheme") or None,
+                "comment": form.get("comment") or None,
+            }
+        )
+    except ValidationError:
+        return await run_in_threadpool(
+            lambda: _alert_page(request, session, alert_id, status_code=400, review_error=True)
+        )
+    runtime: Runtime = request.app.state.runtime
+    store, personal = runtime.store, runtime.personal
+    if store is None or personal is None:
+        return refusal(request, session, 503, "refused.unavailable")
+
+    def record() -> AlertDetail | None:
+        with store.use() as opened:
+            return procurement_alerts.review_alert(
+                opened, personal, alert_id, reviewer=session.subject, review=body
+            )
+
+    if await run_in_threadpool(record) is None:
+        return refusal(request, session, 404, "refused.no_alert")
+    return redirect(f"/console/alerts/{alert_id}#history")

@@ -1,0 +1,123 @@
+"""A tiny procurement world for the console tests: one warning on a tender with three bids
+and a priced item, its category's earlier prices, and a console user per role."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from core.security import PersonalData
+from serving.console.users import put_user
+from serving.settings import ServiceSettings
+from store.database import Store
+
+OCID = "ocds-lodestar-2025-000042"
+ALERT_ID = hashlib.sha256(b"procurement-risk|1|" + OCID.encode()).hexdigest()
+OTHER_ALERT_ID = hashlib.sha256(b"procurement-risk|1|other").hexdigest()
+CATEGORY = "C-PIPE-01"
+DECIDED = datetime(2025, 3, 10, 8, 0)
+# user name, role, password (the member's user name is their employee number, in MEMBERS)
+USERS = [
+    ("audit.zhao", "auditor", "correct horse battery"),
+    ("E1001", "member", "member password 1"),
+    ("buyer.wang", "procurement_manager", "manager password 1"),
+]
+PASSWORDS = {name: password for name, _, password in USERS}
+
+
+def _alert(alert_id: str, ocid: str, level: str, probability: float) -> dict[str, object]:
+    return {
+        "alert_id": alert_id,
+        "ocid": ocid,
+        "decision_date": DECIDED,
+        "buyer_id": "BUY-16",
+        "supplier_ids": ["SUP-00004"],
+        "probability": probability,
+        "unsupervised_score": 0.7,
+        "warning_level": level,
+        "red_flags": json.dumps(
+            [{"code": "R024", "values": {"winning_bid": 31778.0, "second_bid": 31800.0}}]
+        ),
+        "reasons": json.dumps(
+            [
+                {
+                    "feature": "price_to_category_median",
+                    "value": 1.9,
+                    "contribution": 0.8,
+                    "direction": "raises",
+                    "sentence_en": "The unit price is 1.9 times its category's median.",
+                    "sentence_zh": "单价为同类中位数的 1.9 倍。",
+                }
+            ]
+        ),
+        "model_name": "procurement-risk",
+        "model_version": "1",
+        "scored_at": DECIDED,
+        "status": "open",
+    }
+
+
+def seed_console_world(settings: ServiceSettings) -> None:
+    keyring = settings.keyring()
+    personal = PersonalData(keyring)
+    with Store.open(settings, keyring) as store:
+        store.insert_new(
+            "alerts",
+            pd.DataFrame(
+                [
+                    _alert(ALERT_ID, OCID, "red", 0.91),
+                    _alert(OTHER_ALERT_ID, "other", "yellow", 0.2),
+                ]
+            ),
+        )
+        past = [f"ocds-past-{i}" for i in range(12)]
+        store.insert_new(
+            "processes",
+            pd.DataFrame(
+                [{"ocid": OCID, "release_date": DECIDED, "buyer_id": "BUY-16"}]
+                + [
+                    {"ocid": ocid, "release_date": DECIDED - timedelta(days=20 * (i + 1))}
+                    for i, ocid in enumerate(past)
+                ]
+            ),
+        )
+        store.insert_new(
+            "items",
+            pd.DataFrame(
+                [
+                    {
+                        "ocid": ocid,
+                        "item_id": "1",
+                        "classification_id": CATEGORY,
+                        "unit_value_amount": price,
+                        "unit_value_currency": "CNY",
+                        "quantity": 10.0,
+                    }
+                    for ocid, price in [(OCID, 190.0)]
+                    + [(ocid, 95.0 + i) for i, ocid in enumerate(past)]
+                ]
+            ),
+        )
+        store.insert_new(
+            "bids",
+            pd.DataFrame(
+                [
+                    {
+                        "ocid": OCID,
+                        "bid_id": f"BID-0{i}",
+                        "status": "valid",
+                        "value_amount": amount,
+                        "value_currency": "CNY",
+                        "tenderer_ids": [supplier],
+                    }
+                    for i, (amount, supplier) in enumerate(
+                        [(31778.0, "SUP-00004"), (31800.0, "SUP-00978"), (33268.0, "SUP-00012")]
+                    )
+                ]
+            ),
+        )
+        for name, role, password in USERS:
+            put_user(store, personal, name, role, password)

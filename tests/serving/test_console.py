@@ -1,0 +1,514 @@
+"""The web console through the app: sign-in, lockout, sessions and their timeouts, CSRF,
+roles, security headers, the auditor's pages and the audit log of it all."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.security import PersonalData
+from core.settings import Keyring
+from serving.api.schemas.common import ModelRef
+from serving.api.schemas.learning import (
+    CheckInOut,
+    KpMasteryOut,
+    MasteryOut,
+    RecommendationsOut,
+    SuggestionOut,
+)
+from serving.api.schemas.learning import ReasonOut as LearningReasonOut
+from serving.app import create_app
+from serving.cli import main as cli_main
+from serving.console.i18n import LANGUAGES, Catalogue
+from serving.console.settings import ConsoleSettings
+from serving.console.users import sign_in, utc_now
+from serving.jobs import learning_answers
+from serving.platform.audit import SUBJECT_NAMESPACE
+from serving.platform.audit_writer import AuditUnavailableError
+from serving.settings import ServiceSettings
+from store.database import Store
+from tests.serving.conftest import audited_store, bearer, make_settings
+from tests.serving.console_world import ALERT_ID, OCID, PASSWORDS, seed_console_world
+
+SIGNIN = "/console/signin"
+QUEUE = "/console/alerts"
+ALERT = f"{QUEUE}/{ALERT_ID}"
+REVIEW = f"{ALERT}/review"
+
+
+@pytest.fixture
+def console_settings(service_settings: ServiceSettings) -> ServiceSettings:
+    seed_console_world(service_settings)
+    return service_settings
+
+
+@pytest.fixture
+def console(console_settings: ServiceSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(console_settings)) as client:
+        yield client
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]*)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def sign_in_as(client: TestClient, user_name: str, password: str | None = None) -> TestClient:
+    form = client.get(SIGNIN)
+    response = client.post(
+        SIGNIN,
+        data={
+            "csrf": _csrf(form.text),
+            "user_name": user_name,
+            "password": PASSWORDS[user_name] if password is None else password,
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def _move_clock(client: TestClient, by: timedelta) -> None:
+    start = utc_now()
+    client.app.state.console.clock = lambda: start + by  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------------------------
+# Pages, languages, headers
+
+
+def test_catalogues_have_the_same_words() -> None:
+    keys = {language: set(Catalogue.load(language).strings) for language in LANGUAGES}
+    assert keys["zh"] == keys["en"]
+
+
+def test_signin_page_is_chinese_first_with_english_one_click_away(console: TestClient) -> None:
+    page = console.get(SIGNIN)
+    assert page.status_code == 200
+    assert '<html lang="zh-CN">' in page.text
+    assert "用户名" in page.text
+    assert 'href="/console/signin?lang=en"' in page.text
+    english = console.get(SIGNIN, params={"lang": "en"})
+    assert "User name" in english.text
+    assert "lodestar_lang=en" in english.headers["set-cookie"]
+    assert "User name" in console.get(SIGNIN).text  # the cookie keeps the choice
+
+
+def test_security_headers_and_a_strict_csp(console: TestClient) -> None:
+    for path in (SIGNIN, "/console/static/console.css", QUEUE):
+        headers = console.get(path, follow_redirects=False).headers
+        policy = headers["content-security-policy"]
+        assert "default-src 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+    page = sign_in_as(console, "audit.zhao").get(ALERT).text
+    assert "<script" not in page
+    assert "style=" not in page
+    assert "http://" not in page
+    assert "https://" not in page
+
+
+# --------------------------------------------------------------------------------------------
+# Sign-in, sessions, sign-out
+
+
+def test_signin_sets_a_strict_http_only_session_cookie(console: TestClient) -> None:
+    form = console.get(SIGNIN)
+    response = console.post(
+        SIGNIN,
+        data={
+            "csrf": _csrf(form.text),
+            "user_name": "audit.zhao",
+            "password": PASSWORDS["audit.zhao"],
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "lodestar_session=" in c)
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Secure" not in cookie
+    assert console.get("/console", follow_redirects=False).headers["location"] == QUEUE
+
+
+def test_secure_cookies_behind_tls(console_settings: ServiceSettings) -> None:
+    settings = console_settings.model_copy(update={"console": ConsoleSettings(secure_cookies=True)})
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        form = client.get(SIGNIN)
+        assert "Secure" in form.headers["set-cookie"]
+        response = client.post(
+            SIGNIN,
+            data={"csrf": _csrf(form.text), "user_name": "E1001", "password": PASSWORDS["E1001"]},
+            follow_redirects=False,
+        )
+        assert "Secure" in response.headers["set-cookie"]
+
+
+def test_a_wrong_password_is_refused(console: TestClient) -> None:
+    for user_name in ("audit.zhao", "nobody"):
+        form = console.get(SIGNIN)  # every answer brings a new sign-in token
+        refused = console.post(
+            SIGNIN,
+            data={"csrf": _csrf(form.text), "user_name": user_name, "password": "wrong password"},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 401
+        assert "用户名或密码不正确" in refused.text  # the same answer for an unknown name
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+
+
+def test_repeated_failures_lock_the_account(console: TestClient) -> None:
+    limit = ConsoleSettings().max_failed_signins
+    for _ in range(limit):
+        form = console.get(SIGNIN)
+        console.post(
+            SIGNIN,
+            data={"csrf": _csrf(form.text), "user_name": "audit.zhao", "password": "wrong"},
+        )
+    form = console.get(SIGNIN)
+    locked = console.post(
+        SIGNIN,
+        data={
+            "csrf": _csrf(form.text),
+            "user_name": "audit.zhao",
+            "password": PASSWORDS["audit.zhao"],
+        },
+        follow_redirects=False,
+    )
+    assert locked.status_code == 401
+    assert "锁定" in locked.text
+
+
+def test_the_lock_ends_after_the_lockout(console_settings: ServiceSettings) -> None:
+    settings = ConsoleSettings(max_failed_signins=2, lockout_minutes=10)
+    keyring = console_settings.keyring()
+    personal = PersonalData(keyring)
+    now = utc_now()
+    with Store.open(console_settings, keyring) as store:
+        outcomes = [
+            sign_in(store, personal, settings, "audit.zhao", "wrong", now=now).outcome
+            for _ in range(2)
+        ]
+        right = PASSWORDS["audit.zhao"]
+        during = sign_in(store, personal, settings, "audit.zhao", right, now=now).outcome
+        later = now + timedelta(minutes=11)
+        after = sign_in(store, personal, settings, "audit.zhao", right, now=later)
+    assert outcomes == ["refused", "locked"]
+    assert during == "locked"
+    assert (after.outcome, after.role) == ("ok", "auditor")
+
+
+def test_idle_timeout(console: TestClient) -> None:
+    sign_in_as(console, "audit.zhao")
+    idle = ConsoleSettings().idle_minutes
+    _move_clock(console, timedelta(minutes=idle - 1))
+    assert console.get(QUEUE).status_code == 200
+    _move_clock(console, timedelta(minutes=2 * idle))  # idle + 1 minute after the last use
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+
+
+def test_absolute_timeout(console: TestClient) -> None:
+    sign_in_as(console, "audit.zhao")
+    settings = ConsoleSettings()
+    step = timedelta(minutes=settings.idle_minutes / 2)
+    elapsed = timedelta(0)
+    while elapsed < timedelta(hours=settings.absolute_hours) - step:
+        elapsed += step
+        _move_clock(console, elapsed)
+        assert console.get(QUEUE).status_code == 200
+    _move_clock(console, timedelta(hours=settings.absolute_hours, minutes=1))
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+
+
+def test_signout_ends_the_session(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(QUEUE)
+    cookie = console.cookies.get("lodestar_session")
+    response = console.post(
+        "/console/signout", data={"csrf": _csrf(page.text)}, follow_redirects=False
+    )
+    assert response.headers["location"] == SIGNIN
+    console.cookies.set("lodestar_session", cookie or "", path="/console")
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+
+
+def test_revoked_tokens_end_console_sessions(console: TestClient, service_keyring: Keyring) -> None:
+    sign_in_as(console, "audit.zhao")
+    revoked = console.post(
+        "/v1/admin/revocations",
+        json={"subject": "audit.zhao", "reason": "lost_device"},
+        headers=bearer(service_keyring, "admin.li", "admin"),
+    )
+    assert revoked.status_code == 201, revoked.text
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+
+
+# --------------------------------------------------------------------------------------------
+# CSRF and roles
+
+
+def test_posts_without_the_csrf_token_are_refused(console: TestClient) -> None:
+    signin = console.post(
+        SIGNIN, data={"user_name": "audit.zhao", "password": PASSWORDS["audit.zhao"]}
+    )
+    assert signin.status_code == 403
+    assert "lodestar_session" not in console.cookies
+    sign_in_as(console, "audit.zhao")
+    for data in ({"verdict": "dismissed"}, {"verdict": "dismissed", "csrf": "forged"}):
+        refused = console.post(REVIEW, data=data)
+        assert refused.status_code == 403
+    assert console.post("/console/signout", data={}).status_code == 403
+    detail = console.get(ALERT).text
+    assert "尚无复核记录" in detail  # nothing was recorded
+
+
+def test_each_role_sees_its_pages_and_no_others(console: TestClient) -> None:
+    assert console.get(QUEUE, follow_redirects=False).headers["location"] == SIGNIN
+    assert console.get("/console/me", follow_redirects=False).headers["location"] == SIGNIN
+    sign_in_as(console, "E1001")
+    assert console.get(QUEUE).status_code == 403
+    assert console.get(ALERT).status_code == 403
+    assert console.get("/console/me").status_code == 200
+    console.cookies.clear()
+    sign_in_as(console, "audit.zhao")
+    assert console.get("/console/me").status_code == 403
+    console.cookies.clear()
+    sign_in_as(console, "buyer.wang")
+    assert console.get(QUEUE).status_code == 403
+    assert console.get("/console", follow_redirects=False).headers["location"] == "/console/home"
+
+
+def test_the_member_page_shows_only_the_signed_in_member(console: TestClient) -> None:
+    sign_in_as(console, "E1001")
+    own = console.get("/console/me")
+    assert own.status_code == 200
+    other = console.get("/console/me", params={"employee_no": "E1002"})
+    assert other.text.split("<main>")[1] == own.text.split("<main>")[1]
+    assert console.get("/console/members/E1002").status_code == 404
+
+
+def test_bearer_tokens_still_work_and_do_not_open_the_console(
+    console: TestClient, service_keyring: Keyring
+) -> None:
+    token = bearer(service_keyring, "audit.zhao", "auditor")
+    assert console.get("/v1/procurement/alerts", headers=token).json()["total"] == 2
+    assert console.get(QUEUE, headers=token, follow_redirects=False).status_code == 303
+
+
+# --------------------------------------------------------------------------------------------
+# The auditor's pages
+
+
+def test_queue_filters_and_pages(console: TestClient) -> None:
+    sign_in_as(console, "audit.zhao")
+    page = console.get(QUEUE).text
+    assert OCID in page
+    assert "共 2 条预警" in page
+    red = console.get(QUEUE, params={"level": "red"}).text
+    assert "共 1 条预警" in red
+    nothing = console.get(QUEUE, params={"buyer_id": "BUY-99"}).text
+    assert "共 0 条预警" in nothing
+    reversed_dates = console.get(QUEUE, params={"date_from": "2025-03-10", "date_to": "2025-01-01"})
+    assert reversed_dates.status_code == 422
+
+
+def test_warning_page_has_its_evidence(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(ALERT).text
+    assert "91.0%" in page
+    assert "R024" in page
+    assert "winning_bid" in page
+    assert "单价为同类中位数的 1.9 倍。" in page
+    assert page.count("BID-0") == 3
+    assert page.count('<circle class="past"') == 12
+    assert '<line class="current"' in page
+    english = console.get(ALERT, params={"lang": "en"}).text
+    assert "The unit price is 1.9 times its category&#39;s median." in english
+
+
+def test_review_is_recorded_as_by_the_api(console: TestClient, service_keyring: Keyring) -> None:
+    page = sign_in_as(console, "audit.zhao").get(ALERT)
+    bad = console.post(REVIEW, data={"csrf": _csrf(page.text), "verdict": "confirmed"})
+    assert bad.status_code == 400  # a confirmed finding needs its scheme
+    done = console.post(
+        REVIEW,
+        data={
+            "csrf": _csrf(page.text),
+            "verdict": "confirmed",
+            "scheme": "bid_rigging",
+            "comment": "报价过于接近",
+        },
+    )
+    assert done.status_code == 200
+    assert "报价过于接近" in done.text
+    api = console.get(
+        f"/v1/procurement/alerts/{ALERT_ID}", headers=bearer(service_keyring, "a", "auditor")
+    ).json()
+    assert api["status"] == "confirmed"
+    [review] = api["history"]
+    assert (review["verdict"], review["scheme"]) == ("confirmed", "bid_rigging")
+    with audited_store(console) as store:
+        outcomes = store.query("SELECT finding, origin FROM audit_outcomes WHERE ocid = ?", [OCID])
+    assert outcomes.to_dict("records") == [{"finding": "confirmed", "origin": "review"}]
+
+
+def test_every_page_view_and_action_is_audited(
+    console: TestClient, service_personal: PersonalData
+) -> None:
+    page = sign_in_as(console, "audit.zhao").get(ALERT)
+    console.get(QUEUE)
+    console.post(REVIEW, data={"csrf": _csrf(page.text), "verdict": "dismissed"})
+    console.post(REVIEW, data={"verdict": "dismissed"})  # refused: no CSRF token
+    with audited_store(console) as store:
+        log = store.query(
+            "SELECT subject_key, role, action, resource, status_code FROM audit_log "
+            "WHERE resource LIKE '/console%' ORDER BY seq"
+        )
+    zhao = service_personal.pseudonymiser.pseudonym(SUBJECT_NAMESPACE, "audit.zhao")
+    entries = [tuple(row) for row in log.itertuples(index=False)]
+    assert ("", "", "GET", SIGNIN, 200) in entries
+    assert (zhao, "auditor", "POST", SIGNIN, 303) in entries
+    assert (zhao, "auditor", "GET", ALERT, 200) in entries
+    assert (zhao, "auditor", "GET", QUEUE, 200) in entries
+    assert (zhao, "auditor", "POST", REVIEW, 303) in entries
+    assert (zhao, "auditor", "POST", REVIEW, 403) in entries
+
+
+def test_settings_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LODESTAR_CONSOLE", json.dumps({"secure_cookies": True, "idle_minutes": 5}))
+    settings = make_settings(tmp_path)
+    assert settings.console.secure_cookies is True
+    assert settings.console.idle_minutes == 5
+
+
+# --------------------------------------------------------------------------------------------
+# The member's page
+
+
+def test_member_page_shows_suggestions_with_reasons_and_mastery(
+    console: TestClient, service_personal: PersonalData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page as the study service answers (the answers stubbed: no models in this store);
+    the calls are for the signed-in member's own key and nobody else's."""
+    now = utc_now()
+    model = ModelRef(name="study-recommender", version="1")
+    own_key = service_personal.member_key("E1001")
+    asked: list[str] = []
+
+    def recommendations(study: object, employee_no: str, member_key: str, **_: object) -> object:
+        asked.append(member_key)
+        reason = LearningReasonOut(
+            kind="weak_kp", kp_id="KP-01", text_en="Trains a weak point", text_zh="巩固薄弱知识点"
+        )
+        item = SuggestionOut(
+            rank=1,
+            content_id="C-7",
+            title="党章第三章",
+            format="video",
+            minutes=12.0,
+            knowledge_points=["KP-01"],
+            score=1.0,
+            reasons=[reason],
+        )
+        return RecommendationsOut(
+            employee_no=employee_no,
+            as_of=now,
+            k=5,
+            minutes=25.0,
+            minutes_source="roster",
+            items=[item],
+            model=model,
+            mastery_model=model,
+        )
+
+    def member_mastery(study: object, employee_no: str, member_key: str, as_of: object) -> object:
+        asked.append(member_key)
+        kp = KpMasteryOut(
+            kp_id="KP-01",
+            name_en="Party constitution",
+            name_zh="党章",
+            domain=None,
+            p_correct=0.42,
+            attempts=3,
+            last_practised=None,
+        )
+        check_in = CheckInOut(
+            flagged=False,
+            score=None,
+            logged_minutes=0.0,
+            mastery_gain=None,
+            successes_per_hour=None,
+            reasons=[],
+            window_start=now,
+            window_end=now,
+        )
+        return MasteryOut(
+            employee_no=employee_no,
+            as_of=now,
+            knowledge_points=[kp],
+            check_in=check_in,
+            model=model,
+        )
+
+    study = SimpleNamespace(data=SimpleNamespace(member_keys={own_key}))
+    state = console.app.state  # type: ignore[attr-defined]
+    monkeypatch.setattr(state, "learning", SimpleNamespace(study=study))
+    monkeypatch.setattr(learning_answers, "recommendations", recommendations)
+    monkeypatch.setattr(learning_answers, "member_mastery", member_mastery)
+    page = sign_in_as(console, "E1001").get("/console/me").text
+    assert "党章第三章" in page
+    assert "巩固薄弱知识点" in page
+    assert "约 25 分钟" in page
+    assert 'value="0.420"' in page
+    assert asked == [own_key, own_key]
+
+
+def test_demo_credentials_print_passwords_that_sign_in(
+    service_settings: ServiceSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    learning = tmp_path / "data" / "world" / "learning"
+    learning.mkdir(parents=True)
+    (learning / "members.csv").write_text("employee_no,name\nE1001,张伟\n", encoding="utf-8")
+    args = ["--key-file", str(service_settings.key_file), "--data-dir", str(tmp_path / "data")]
+    assert cli_main(["demo-credentials", *args]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    passwords = {
+        row[0]: (row[1], row[2]) for row in rows if len(row) == 4 and row[3].count(".") == 2
+    }
+    assert passwords["integration"][1] == "-"  # a machine client has no password
+    with TestClient(create_app(service_settings)) as client:
+        for role in ("auditor", "member", "security_auditor"):
+            user_name, password = passwords[role]
+            client.cookies.clear()
+            form = client.get(SIGNIN)
+            response = client.post(
+                SIGNIN,
+                data={"csrf": _csrf(form.text), "user_name": user_name, "password": password},
+                follow_redirects=False,
+            )
+            assert response.status_code == 303, (role, response.text)
+
+
+def test_no_page_leaves_unaudited(console: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    sign_in_as(console, "audit.zhao")
+    writer = console.app.state.runtime.audit  # type: ignore[attr-defined]
+
+    def broken(fields: object) -> None:
+        raise AuditUnavailableError("the journal's disk is full")
+
+    monkeypatch.setattr(writer, "write", broken)
+    response = console.get(ALERT)
+    assert response.status_code == 503
+    assert OCID not in response.text

@@ -1,0 +1,134 @@
+"""The console in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``,
+driven by Selenium) against a real ``python -m serving run``: an auditor signs in, opens the
+queue and a warning, records a verdict, finds it in the review history and in the audit log,
+and signs out; a member's page has no horizontal scroll 360 px wide. Nothing is fetched
+from the internet: the browser starts with background networking off."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import Keyring
+from serving.settings import ServiceSettings
+from tests.serving.conftest import bearer
+from tests.serving.console_world import OCID, PASSWORDS, seed_console_world
+from tests.serving.real_server import running_server, server_environment
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PHONE_WIDTH = 360
+
+pytest.importorskip("selenium.webdriver")
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):  # `make install` installs them
+    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
+
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.chrome.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
+    seed_console_world(service_settings)
+    env = server_environment(service_settings)
+    with running_server(env, tmp_path / "server.log") as (url, _):
+        yield url
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    driver = WebDriver(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def _sign_in(driver: WebDriver, base_url: str, user_name: str) -> None:
+    driver.get(f"{base_url}/console/signin")
+    driver.find_element(By.ID, "user_name").send_keys(user_name)
+    driver.find_element(By.ID, "password").send_keys(PASSWORDS[user_name])
+    driver.find_element(By.ID, "signin").click()
+
+
+def _review_posts_in_audit_log(base_url: str, keyring: Keyring) -> list[tuple[str, int]]:
+    """(role, status) of the review posts in the audit log, once the writer has moved them
+    from its journal into the table (it does every ``audit_move_seconds``)."""
+    token = bearer(keyring, "sec.wang", "security_auditor")
+    deadline = time.monotonic() + 30
+    while True:
+        log = httpx.get(
+            f"{base_url}/v1/audit-log", params={"limit": 200}, headers=token, timeout=30
+        )
+        assert log.status_code == 200, log.text
+        posts = [
+            (entry["role"], entry["status_code"])
+            for entry in log.json()["entries"]
+            if entry["action"] == "POST" and entry["resource"].endswith("/review")
+        ]
+        if posts or time.monotonic() > deadline:
+            return posts
+        time.sleep(0.5)
+
+
+def test_an_auditor_reviews_a_warning_and_a_member_reads_on_a_phone(
+    server: str,
+    browser: WebDriver,
+    service_keyring: Keyring,
+) -> None:
+    driver = browser
+    wait = WebDriverWait(driver, 30)
+    _sign_in(driver, server, "audit.zhao")
+    wait.until(expected_conditions.url_contains("/console/alerts"))
+    assert "采购风险预警队列" in driver.title
+    driver.find_element(By.LINK_TEXT, OCID).click()
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "probability")))
+    assert driver.find_element(By.ID, "probability").text == "91.0%"
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart circle.past")) == 12
+    driver.find_element(By.CSS_SELECTOR, "input[name=verdict][value=confirmed]").click()
+    Select(driver.find_element(By.ID, "scheme")).select_by_value("bid_rigging")
+    driver.find_element(By.ID, "comment").send_keys("三家报价差距不足千分之一")
+    driver.find_element(By.ID, "submit-review").click()
+    wait.until(expected_conditions.url_contains("#history"))
+    history = driver.find_element(By.ID, "history").text
+    assert "确认问题" in history
+    assert "三家报价差距不足千分之一" in history
+    assert driver.find_element(By.ID, "status").text == "确认问题"
+    driver.find_element(By.ID, "signout").click()
+    wait.until(expected_conditions.url_contains("/console/signin"))
+    driver.get(f"{server}/console/alerts")
+    assert driver.current_url.endswith("/console/signin")
+
+    assert _review_posts_in_audit_log(server, service_keyring) == [("auditor", 303)]
+
+    driver.set_window_size(PHONE_WIDTH, 800)
+    _sign_in(driver, server, "E1001")
+    wait.until(expected_conditions.url_contains("/console/me"))
+    inner_width = driver.execute_script("return window.innerWidth")
+    scroll_width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert inner_width <= PHONE_WIDTH
+    assert scroll_width <= inner_width
