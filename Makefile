@@ -21,7 +21,8 @@ $(BIN)/activate: requirements.lock pyproject.toml
 	@touch $(BIN)/activate
 
 install: $(BIN)/activate ## create .venv and install the locked dependencies (and Debian's chromium for the console's browser test)
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "could not install Debian's chromium (needs root): the console's browser test will be skipped"
 
 lock: install ## recompile requirements.lock from requirements.in (versions only, no addresses)
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
