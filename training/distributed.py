@@ -5,8 +5,8 @@ Without a scheduler address (``--scheduler``, else ``LODESTAR_DASK_SCHEDULER``: 
 before. With one, the client (the process that runs the command) connects to the operator's
 scheduler and:
 
-* sends the workers no data and no key: each task opens the snapshot itself
-  (``SnapshotSource``: the snapshot folder and the key file, at the same paths on every
+* sends the workers no store data and no key for the features: each task opens the snapshot
+  itself (``SnapshotSource``: the snapshot folder and the key file, at the same paths on every
   worker, or the key in the worker's ``LODESTAR_STORE_KEY``) and reads only its processes;
 * builds the procurement features per time partition (``procurement_feature_frame``): the
   processes sorted by decision date are cut into contiguous partitions, and each partition's
@@ -16,7 +16,8 @@ scheduler and:
   every event its features can see: the features equal the single-machine build, at the
   partition edges too. The feature frame (one row per process) comes back to the client,
   which attaches labels and splits by time as on one machine;
-* fits the LightGBM booster with ``lightgbm.dask.DaskLGBMClassifier`` (``dask_booster``) and
+* fits the LightGBM booster with ``lightgbm.dask.DaskLGBMClassifier`` (``dask_booster``, on
+  the encoded training matrix the client sends, split over the workers) and
   keeps its ``to_local()`` booster, a plain ``lightgbm.Booster``: the calibrator, isolation
   forest, thresholds and the MLflow logging, registration and champion gate then run on the
   client exactly as on one machine, and the logged model serves as one trained there;

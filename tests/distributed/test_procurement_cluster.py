@@ -28,7 +28,9 @@ from training.procurement_risk import (
 from training.procurement_risk.data import build_feature_frame_on_cluster
 from training.procurement_risk.scoring import open_store
 
-pytestmark = pytest.mark.timeout(480)
+pytestmark = pytest.mark.timeout(
+    900
+)  # wall time on a loaded 2-core machine, world fixtures included
 
 PR_AUC_TOLERANCE = 0.15
 """Largest test PR-AUC difference between the cluster and the single-machine model. The
@@ -139,6 +141,7 @@ def test_cluster_scoring_equals_scoring_here(
 ) -> None:
     settings = local_and_cluster[1]
     uri = settings.mlflow_tracking_uri
+    assert uri is not None
     mlflow.set_tracking_uri(uri)
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{runs[1].model_version}")
     assert type(loaded.unwrap_python_model().risk_model.booster) is lgb.Booster

@@ -85,14 +85,14 @@ def train(
     ``scheduler`` address, the features are built and the booster fitted on that Dask
     cluster (``training.distributed``); the rest runs here, as without one."""
     with ExitStack() as stack:
-        client = stack.enter_context(cluster_client(scheduler)) if scheduler else None
+        cluster = stack.enter_context(cluster_client(scheduler)) if scheduler else None
         return _train(
             settings,
             options,
             tracking_uri=tracking_uri,
             quiet=quiet,
             snapshot=snapshot,
-            client=client,
+            cluster=cluster,
         )
 
 
