@@ -264,7 +264,8 @@ def dask_booster(
     estimator = DaskLGBMClassifier(
         client=client, n_estimators=rounds, n_jobs=params.get("num_threads", 1), **settings
     )
-    estimator.fit(x, y, feature_name=feature_names, categorical_feature=categorical_index)
+    with client.as_current():  # lightgbm.dask waits on the current client, not its own
+        estimator.fit(x, y, feature_name=feature_names, categorical_feature=categorical_index)
     booster: lgb.Booster = estimator.to_local().booster_
     return booster
 
