@@ -270,6 +270,11 @@ def dask_booster(
     return booster
 
 
+def _score_partition(frame: pd.DataFrame, model: RiskModel, **names: Any) -> pd.DataFrame:
+    """``alerts_frame`` with the partition first, as ``map_partitions`` calls it."""
+    return alerts_frame(model, frame, **names)
+
+
 def score_partitions(
     client: Client,
     features: dd.DataFrame,
@@ -289,7 +294,7 @@ def score_partitions(
         scored_at=scored_at,
     )
     alerts = features.map_partitions(
-        alerts_frame,
+        _score_partition,
         model,
         model_name=model_name,
         model_version=model_version,

