@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 import types
@@ -42,6 +43,9 @@ HELP = "help"
 """Field metadata key: the option's help text."""
 COMMAND_LINE = "command_line"
 """Field metadata key: ``False`` keeps the field off the command line (it keeps its default)."""
+
+SCHEDULER_ENV = "LODESTAR_DASK_SCHEDULER"
+"""The setting that names the Dask scheduler when ``--scheduler`` is not given."""
 
 INSTALLATION_ERRORS: tuple[type[Exception], ...] = (StoreError, MissingSecretError, SnapshotError)
 """What a run on a broken installation raises: reported as ``error: ...`` with exit code 1."""
@@ -110,6 +114,23 @@ def snapshot_arguments() -> argparse.ArgumentParser:
         "if there is none, one is written from the store first)",
     )
     return parent
+
+
+def scheduler_arguments() -> argparse.ArgumentParser:
+    """A parent parser: ``--scheduler ADDRESS``, the Dask scheduler to run on
+    (``training.distributed``); without it (and without the setting) the job runs here."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help=f"Dask scheduler, e.g. tcp://host:8786 (${SCHEDULER_ENV}); default: this machine",
+    )
+    return parent
+
+
+def scheduler_address(given: str | None) -> str | None:
+    """``given`` (``--scheduler``), else ``$LODESTAR_DASK_SCHEDULER``, else None (this machine)."""
+    return given or os.environ.get(SCHEDULER_ENV) or None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

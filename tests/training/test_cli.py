@@ -231,6 +231,24 @@ def test_procurement_score_keeps_its_own_options() -> None:
     assert exit_info.value.code == 2  # --calibration-end goes with it
 
 
+def test_procurement_takes_a_scheduler_from_the_option_or_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Any] = []
+
+    def refused_score(settings: Any, **given: Any) -> Any:
+        seen.append(given["scheduler"])
+        raise procurement_risk.ScoringError("only the scheduler is looked at")
+
+    monkeypatch.setattr("training.procurement_risk.cli.score", refused_score)
+    monkeypatch.setenv("LODESTAR_DASK_SCHEDULER", "tcp://from-setting:8786")
+    assert procurement_risk.main(["score", "--scheduler", "tcp://given:8786"]) == 1
+    assert procurement_risk.main(["score"]) == 1
+    monkeypatch.delenv("LODESTAR_DASK_SCHEDULER")
+    assert procurement_risk.main(["score"]) == 1
+    assert seen == ["tcp://given:8786", "tcp://from-setting:8786", None]
+
+
 GATE = GateDecision(True, "no champion yet", 0.8)
 
 
@@ -263,7 +281,13 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
     calls: list[dict[str, Any]] = []
 
     def fake_train(
-        settings: Any, options: Any, *, tracking_uri: Any, quiet: bool, snapshot: Any
+        settings: Any,
+        options: Any,
+        *,
+        tracking_uri: Any,
+        quiet: bool,
+        snapshot: Any,
+        **cluster: Any,
     ) -> Any:
         calls.append(
             {
@@ -272,14 +296,17 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
                 "uri": tracking_uri,
                 "quiet": quiet,
                 "snapshot": snapshot,
+                **cluster,
             }
         )
         return _result(job)
 
     monkeypatch.setattr(TRAIN_LOOKUP.get(job, module), "train", fake_train)
+    monkeypatch.delenv("LODESTAR_DASK_SCHEDULER", raising=False)
     installation = ["--data-dir", str(tmp_path), "--tracking-uri", "sqlite:///x.db", "--quiet"]
     snapshot = ["--snapshot", str(tmp_path / "snapshots" / "one")]
     assert module.main(["train", *installation, *snapshot, *argv]) == 0
+    on_one_machine = {"scheduler": None} if job == "procurement_risk" else {}
     assert calls == [
         {
             "data_dir": tmp_path,
@@ -287,6 +314,7 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
             "uri": "sqlite:///x.db",
             "quiet": True,
             "snapshot": tmp_path / "snapshots" / "one",
+            **on_one_machine,
         }
     ]
     assert isinstance(calls[0]["options"], options_class)

@@ -6,14 +6,17 @@ Usage::
         [--snapshot DIR] [--tracking-uri URI] [--review-capacity 0.03] [--n-estimators 100]
         [--num-leaves 7] [--learning-rate 0.1] [--calibration platt|isotonic]
         [--train-end YYYY-MM-DD] [--calibration-end YYYY-MM-DD] [--label-cutoff YYYY-MM-DD]
-        [--seed 0] [--quiet]
+        [--seed 0] [--scheduler tcp://host:8786] [--quiet]
     python -m training.procurement_risk score [--data-dir DIR] [--key-file FILE]
-        [--tracking-uri URI] [--alias champion] [--store-write] [--quiet]
+        [--tracking-uri URI] [--alias champion] [--store-write] [--scheduler ADDRESS] [--quiet]
 
 The tracking URI is ``--tracking-uri``, else ``LODESTAR_MLFLOW_TRACKING_URI``, else
 ``sqlite:///<data_dir>/mlflow.db`` (``Settings.resolved_mlflow_tracking_uri``); it is always
 set explicitly before MLflow is touched. With a SQLite store the run artefacts go to
 ``<folder of the .db>/mlartifacts``, never to a ``./mlruns`` in the working folder.
+
+The Dask scheduler is ``--scheduler``, else ``LODESTAR_DASK_SCHEDULER``; with neither, both
+commands run in this process (``training.distributed`` says what runs where with one).
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from training.cli import (
     INSTALLATION_ERRORS,
     add_option_arguments,
     installation_arguments,
     run_training,
+    scheduler_address,
+    scheduler_arguments,
     settings_from,
     snapshot_arguments,
 )
@@ -44,13 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     common = installation_arguments()
+    cluster = scheduler_arguments()
 
     fit = commands.add_parser(
-        "train", parents=[common, snapshot_arguments()], help="train, evaluate, register, gate"
+        "train",
+        parents=[common, snapshot_arguments(), cluster],
+        help="train, evaluate, register, gate",
     )
     add_option_arguments(fit, TrainingOptions)
 
-    batch = commands.add_parser("score", parents=[common], help="score the store with a model")
+    batch = commands.add_parser(
+        "score", parents=[common, cluster], help="score the store with a model"
+    )
     batch.add_argument("--alias", default=CHAMPION)
     batch.add_argument(
         "--store-write",
@@ -85,6 +96,7 @@ def _score_command(args: argparse.Namespace) -> int:
             alias=args.alias,
             store_write=args.store_write,
             quiet=args.quiet,
+            scheduler=scheduler_address(args.scheduler),
         )
     except ERRORS + INSTALLATION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
@@ -112,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_training(
         args,
         TrainingOptions,
-        train,
+        partial(train, scheduler=scheduler_address(args.scheduler)),
         model_name=REGISTERED_MODEL,
         errors=ERRORS,
         report=_print_evaluation,

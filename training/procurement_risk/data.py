@@ -8,23 +8,47 @@ Unit and features: one row per contracting process, built by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from core.settings import Settings
 from features.procurement.build import build_process_features
-from features.procurement.history import ProcurementHistory
+from features.procurement.history import HistoryRules, ProcurementHistory
 from features.procurement.specs import FEATURES, IDENTITY_COLUMNS
 from models.procurement.alerts import DECISION_DATE, OCID
 from store.database import StoreReader
+from store.snapshot import Snapshot
+from training.distributed import SnapshotSource, procurement_feature_frame
 from training.procurement_risk.labels import LABEL
 from training.procurement_risk.options import TrainingError
 from training.tracking import frame_digest
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def build_feature_frame(store: StoreReader, settings: Settings) -> pd.DataFrame:
     """One row per process: ``IDENTITY_COLUMNS`` and ``FEATURES``, sorted by decision date."""
     history = ProcurementHistory.from_store(store, settings=settings)
-    frame = build_process_features(history)
+    return _checked_and_sorted(build_process_features(history))
+
+
+def build_feature_frame_on_cluster(
+    client: Client, snapshot: Snapshot, settings: Settings, *, partitions: int | None = None
+) -> pd.DataFrame:
+    """``build_feature_frame`` of ``snapshot`` computed per time partition on the workers of
+    ``client`` (``training.distributed``); equal to the single-machine frame. The workers
+    open the snapshot and the key file at the paths the client sees; ``partitions`` defaults
+    to two per worker."""
+    source = SnapshotSource(snapshot.path.resolve(), settings.key_file.resolve())
+    features = procurement_feature_frame(
+        client, snapshot, source, HistoryRules.from_settings(settings), partitions=partitions
+    )
+    return _checked_and_sorted(client.compute(features, sync=True))
+
+
+def _checked_and_sorted(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (*IDENTITY_COLUMNS, *FEATURES) if c not in frame.columns]
     if missing:
         raise TrainingError(f"the feature builder did not return column(s) {missing}")

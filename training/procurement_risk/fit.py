@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
@@ -29,9 +32,39 @@ def training_categories(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
-def fit_risk_model(labelled: pd.DataFrame, options: TrainingOptions) -> RiskModel:
-    """Fit booster, calibrator, isolation forest and thresholds on the train and calibration
-    parts of ``labelled`` (as returned by ``attach_labels``)."""
+BoosterFitter = Callable[..., lgb.Booster]
+"""``fit(matrix, labels, *, feature_names, categorical_index, params, rounds) -> Booster``:
+``local_booster`` here, ``training.distributed.dask_booster`` (bound to a client) on a cluster."""
+
+
+def local_booster(
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    *,
+    feature_names: list[str],
+    categorical_index: list[int],
+    params: dict[str, Any],
+    rounds: int,
+) -> lgb.Booster:
+    """``lightgbm.train`` in this process."""
+    dataset = lgb.Dataset(
+        matrix,
+        label=labels,
+        feature_name=feature_names,
+        categorical_feature=categorical_index,
+        free_raw_data=False,
+    )
+    return lgb.train(params, dataset, num_boost_round=rounds)
+
+
+def fit_risk_model(
+    labelled: pd.DataFrame,
+    options: TrainingOptions,
+    *,
+    fit_booster: BoosterFitter = local_booster,
+) -> RiskModel:
+    """Fit booster (``fit_booster``), calibrator, isolation forest and thresholds on the
+    train and calibration parts of ``labelled`` (as returned by ``attach_labels``)."""
     feature_names = list(FEATURES)
     train = labelled[labelled["part"] == "train"]
     calibration = labelled[labelled["part"] == "calibration"]
@@ -45,15 +78,13 @@ def fit_risk_model(labelled: pd.DataFrame, options: TrainingOptions) -> RiskMode
     encoder = FeatureEncoder(feature_names=feature_names, categories=categories)
     x_train = encoder.matrix(train_labelled)
     categorical_index = [feature_names.index(c) for c in CATEGORICAL_FEATURES]
-    dataset = lgb.Dataset(
+    booster = fit_booster(
         x_train,
-        label=train_labelled[LABEL].to_numpy(dtype=float),
-        feature_name=feature_names,
-        categorical_feature=categorical_index,
-        free_raw_data=False,
-    )
-    booster = lgb.train(
-        options.lightgbm_params(feature_names), dataset, num_boost_round=options.n_estimators
+        train_labelled[LABEL].to_numpy(dtype=float),
+        feature_names=feature_names,
+        categorical_index=categorical_index,
+        params=options.lightgbm_params(feature_names),
+        rounds=options.n_estimators,
     )
 
     calibration_labelled = calibration[calibration[LABEL].notna()]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -17,10 +19,15 @@ from models.drift import DRIFT_REFERENCE
 from models.procurement.alerts import DECISION_DATE
 from models.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
 from training.data_source import open_training_snapshot
+from training.distributed import cluster_client, dask_booster
 from training.plots import log_figures, plot_reliability, plot_shap_summary
-from training.procurement_risk.data import build_feature_frame, data_version
+from training.procurement_risk.data import (
+    build_feature_frame,
+    build_feature_frame_on_cluster,
+    data_version,
+)
 from training.procurement_risk.evaluate import evaluate, read_truth, summary_table
-from training.procurement_risk.fit import drift_reference, fit_risk_model
+from training.procurement_risk.fit import drift_reference, fit_risk_model, local_booster
 from training.procurement_risk.labels import LABEL, attach_labels, read_audit_outcomes
 from training.procurement_risk.options import (
     EXPERIMENT,
@@ -41,6 +48,9 @@ from training.tracking import (
     register_challenger,
     start_tracking,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -68,16 +78,44 @@ def train(
     tracking_uri: str | None = None,
     quiet: bool = False,
     snapshot: Path | None = None,
+    scheduler: str | None = None,
 ) -> TrainResult:
     """Build, fit, evaluate, log, register and gate (see the module docstring), on the
-    store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
+    store snapshot ``snapshot`` (None: the newest, written first if there is none). With a
+    ``scheduler`` address, the features are built and the booster fitted on that Dask
+    cluster (``training.distributed``); the rest runs here, as without one."""
+    with ExitStack() as stack:
+        cluster = stack.enter_context(cluster_client(scheduler)) if scheduler else None
+        return _train(
+            settings,
+            options,
+            tracking_uri=tracking_uri,
+            quiet=quiet,
+            snapshot=snapshot,
+            cluster=cluster,
+        )
+
+
+def _train(
+    settings: Settings,
+    options: TrainingOptions,
+    *,
+    tracking_uri: str | None,
+    quiet: bool,
+    snapshot: Path | None,
+    cluster: Client | None,
+) -> TrainResult:
     import mlflow
     from mlflow.models import infer_signature
 
     uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=6, disable=quiet, unit="step")
     with _step(bar, "features"), open_training_snapshot(settings, snapshot, quiet=quiet) as data:
-        frame = build_feature_frame(data, settings)
+        frame = (
+            build_feature_frame(data, settings)
+            if cluster is None
+            else build_feature_frame_on_cluster(cluster, data, settings)
+        )
         outcomes = read_audit_outcomes(data)
         source = data.manifest
     split = (
@@ -91,7 +129,8 @@ def train(
     if test.empty:
         raise TrainingError(f"no process decided on or after {split.calibration_end}")
     with _step(bar, "fit"):
-        model = fit_risk_model(labelled, options)
+        fit_booster = local_booster if cluster is None else partial(dask_booster, cluster)
+        model = fit_risk_model(labelled, options, fit_booster=fit_booster)
         model.metadata.update(
             {
                 "data_version": version_hash,
@@ -149,6 +188,7 @@ def train(
                     "data_version": version_hash,
                     "snapshot": source.path.name,
                     "snapshot.data_version": source.data_version,
+                    "executor": "local" if cluster is None else "dask",
                 }
             )
             mlflow.log_metrics({**counts, **finite_metrics(metrics)})

@@ -7,10 +7,16 @@ and ocid, so a second run with the same model adds nothing and keeps reviewers' 
 Writing needs the store read-write, which DuckDB allows to one process: stop the service
 first. Without ``--store-write`` it only reports what it would write. Unlike ``train``, ``score``
 reads the live store (it writes back to it).
+
+With ``--scheduler`` (``training.distributed``) the store is first written to a new snapshot
+under ``<data_dir>/snapshots`` (the workers read that, never the live store), the features are
+built per time partition on the workers and each partition is scored there
+(``map_partitions``); the alerts come back to this process, which writes them.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,9 +24,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.settings import Settings
+from features.procurement.history import HistoryRules
 from models.procurement.alerts import alerts_frame
 from models.procurement.model import RiskModel
 from store.database import Store, StoreError
+from store.snapshot import open_snapshot, snapshot_root, write_snapshot
+from training.distributed import (
+    SnapshotSource,
+    cluster_client,
+    procurement_feature_frame,
+    score_partitions,
+)
 from training.procurement_risk.data import build_feature_frame
 from training.procurement_risk.options import REGISTERED_MODEL, ScoringError
 from training.tracking import CHAMPION, start_tracking
@@ -54,8 +68,10 @@ def score(
     alias: str = CHAMPION,
     store_write: bool = False,
     quiet: bool = False,
+    scheduler: str | None = None,
 ) -> ScoreResult:
-    """Score every process in the store with ``models:/procurement-risk@<alias>``."""
+    """Score every process in the store with ``models:/procurement-risk@<alias>``, here or
+    (``scheduler``) on that Dask cluster (see the module docstring)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -71,18 +87,42 @@ def score(
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
     model: RiskModel = loaded.unwrap_python_model().risk_model
 
-    with open_store(settings, read_only=not store_write) as store:
-        with tqdm(total=1, desc="features", unit="step", disable=quiet) as bar:
-            frame = build_feature_frame(store, settings)
-            bar.update(1)
-        with tqdm(total=len(frame), desc="score", unit="process", disable=quiet) as bar:
-            alerts = alerts_frame(
+    scored_at = datetime.now(UTC).replace(tzinfo=None)
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(settings, read_only=not store_write))
+        if scheduler is None:
+            with tqdm(total=1, desc="features", unit="step", disable=quiet) as bar:
+                frame = build_feature_frame(store, settings)
+                bar.update(1)
+            with tqdm(total=len(frame), desc="score", unit="process", disable=quiet) as bar:
+                alerts = alerts_frame(
+                    model,
+                    frame,
+                    model_name=REGISTERED_MODEL,
+                    model_version=version,
+                    scored_at=scored_at,
+                    on_chunk=bar.update,
+                )
+            scored = len(frame)
+        else:
+            cluster = stack.enter_context(cluster_client(scheduler))
+            keyring = settings.keyring()
+            written_snapshot = write_snapshot(
+                store, snapshot_root(settings.data_dir), keyring, keep=settings.snapshot_keep
+            )
+            with open_snapshot(written_snapshot.path, keyring) as snapshot:
+                source = SnapshotSource(snapshot.path.resolve(), settings.key_file.resolve())
+                features = procurement_feature_frame(
+                    cluster, snapshot, source, HistoryRules.from_settings(settings)
+                )
+                scored = snapshot.count("processes")
+            alerts = score_partitions(
+                cluster,
+                features,
                 model,
-                frame,
                 model_name=REGISTERED_MODEL,
                 model_version=version,
-                scored_at=datetime.now(UTC).replace(tzinfo=None),
-                on_chunk=bar.update,
+                scored_at=scored_at,
             )
         written = None
         if store_write:
@@ -92,7 +132,7 @@ def score(
     by_level = alerts["warning_level"].value_counts().to_dict()
     return ScoreResult(
         model_version=version,
-        scored=len(frame),
+        scored=scored,
         alerts=alerts,
         written=written,
         by_level={str(k): int(v) for k, v in by_level.items()},
