@@ -35,6 +35,7 @@ failures on the KP (scikit-learn).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -77,6 +78,10 @@ MODEL_FEATURES: tuple[str, ...] = (
 PROFILE_COLUMNS = ("kp_id", "p_correct", "attempts", "last_practised")
 ABILITY_PSEUDO_COUNT = 5.0
 KP_RESIDUAL_PSEUDO_COUNT = 2.0
+PROFILE_CHUNK_LEARNERS = 500
+"""Learners per partition of ``mastery_profiles`` and ``predict_next``: each partition's history
+features are built and dropped before the next, so memory follows the partition, not every
+learner's events."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -300,10 +305,20 @@ class MasteryModel:
         """
         self._check_fitted()
         ordered = sort_events(events)
-        matrix = self.matrix(ordered)
-        return pd.Series(
-            self.booster_.predict(matrix, num_threads=1), index=matrix.index, name="p_correct"
-        )
+        # a row's features read its learner's earlier rows only: the sorted frame is cut
+        # between learners, PROFILE_CHUNK_LEARNERS at a time, each part keeping its index
+        codes = pd.factorize(ordered[MEMBER])[0]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        bounds = [*starts[::PROFILE_CHUNK_LEARNERS].tolist(), len(ordered)]
+        if len(bounds) < 2:
+            bounds = [0, 0]
+        parts = []
+        for begin, end in itertools.pairwise(bounds):
+            matrix = self.matrix(ordered.iloc[begin:end])
+            parts.append(
+                pd.Series(self.booster_.predict(matrix, num_threads=1), index=matrix.index)
+            )
+        return pd.concat(parts).rename("p_correct")
 
     def mastery_profiles(
         self,
@@ -322,7 +337,9 @@ class MasteryModel:
 
         A learner's rows depend on their own events only (history features are per learner,
         difficulty comes from the fitted table), so profiles of a few learners equal their
-        rows of everyone's: the recommender's snapshot updates one member's mastery this way.
+        rows of everyone's: the recommender's snapshot updates one member's mastery this way,
+        and the learners are taken ``PROFILE_CHUNK_LEARNERS`` at a time (the history features
+        of one partition at once, not of every event up to ``as_of``).
         """
         self._check_fitted()
         moment = pd.Timestamp(as_of)
@@ -332,10 +349,35 @@ class MasteryModel:
         columns = [MEMBER, *PROFILE_COLUMNS, *(MODEL_FEATURES if with_features else ())]
         if not learners or not kp_list:
             return pd.DataFrame(columns=columns)
+        # sorted learners in contiguous chunks: the concatenation is in the order one frame
+        # of everyone would sort to (sort_events orders by learner first)
+        ordered = sorted(learners, key=str)
+        codes, uniques = pd.factorize(past[MEMBER])
+        code_of = {key: code for code, key in enumerate(uniques)}
+        parts = []
+        for start in range(0, len(ordered), PROFILE_CHUNK_LEARNERS):
+            chunk = ordered[start : start + PROFILE_CHUNK_LEARNERS]
+            wanted = np.array([code_of[key] for key in chunk if key in code_of], dtype=np.intp)
+            parts.append(
+                self._profiles_chunk(
+                    past[np.isin(codes, wanted)], chunk, kp_list, moment, with_features
+                )
+            )
+        return pd.concat(parts, ignore_index=True)[columns]
+
+    def _profiles_chunk(
+        self,
+        past: pd.DataFrame,
+        learners: list[str],
+        kp_list: list[str],
+        moment: pd.Timestamp,
+        with_features: bool,
+    ) -> pd.DataFrame:
+        """``mastery_profiles`` of ``learners`` from ``past`` (their events up to ``moment``,
+        probes excluded), all columns."""
         probes = probe_events(
             learners, kp_list, moment, stated_difficulty=self.reference_difficulty_
         )
-        past = past[past[MEMBER].isin(learners)]
         combined = sort_events(pd.concat([past, probes]))
         matrix = self.matrix(combined)
         probe_rows = matrix[(combined.loc[matrix.index, KIND] == PROBE).to_numpy()]
@@ -351,12 +393,11 @@ class MasteryModel:
         )
         if with_features:
             profile = pd.concat([profile, probe_rows.reset_index(drop=True)], axis=1)
-        profile = profile.merge(
+        return profile.merge(
             practised.reset_index().rename(columns={KP: "kp_id"}),
             on=[MEMBER, "kp_id"],
             how="left",
         )
-        return profile[columns]
 
     def mastery_profile(
         self,
