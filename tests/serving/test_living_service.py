@@ -37,6 +37,7 @@ from world.cut import cut_world, piece_files
 
 CUT = date(2025, 11, 1)
 MODEL = "procurement-risk"
+PRICE_FEATURE = "unit_price_to_category_median_180d"
 RETRAIN_ARGUMENTS = [*SMALL_RISK_ARGUMENTS, "--min-improvement", "-1"]
 WAIT_SECONDS = 240.0
 BATCH = 100
@@ -146,18 +147,6 @@ def _gauge(url: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def _largest_input_psi(url: str) -> float | None:
-    """The largest PSI among the model's input features on ``/metrics`` (the score excluded)."""
-    values = [
-        float(match.group(2))
-        for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
-        if (match := re.match(r"lodestar_drift_psi\{(.*)\} (\S+)$", line))
-        and f'model="{MODEL}"' in match.group(1)
-        and 'feature="score"' not in match.group(1)
-    ]
-    return max(values, default=None)
-
-
 def _reviewed(url: str, admin: dict[str, str], version: str) -> int:
     """Alerts of ``version`` with a verdict, from the admin's drift and precision report."""
     drift = httpx.get(f"{url}/v1/admin/drift", headers=admin, timeout=30).json()
@@ -230,12 +219,12 @@ def test_the_loop_runs_without_a_restart(
     recent = [release for piece in pieces for release in _released(piece)][-BATCH:]
     assert _score(server, recent, auditor) == {"2"}
 
-    # drift: tripled prices move the inputs' PSI past the calm window's and raise the warning
-    # (the score's own PSI may move either way: a shifted price need not raise the risk)
-    calm = _largest_input_psi(server)
+    # drift: tripled prices move the unit-price ratio's PSI past the calm window's and raise
+    # the warning (the score's own PSI may move either way: a shifted price need not raise risk)
+    calm = _gauge(server, "lodestar_drift_psi", model=MODEL, feature=PRICE_FEATURE)
     shifted = [_tripled_prices(release) for piece in pieces for release in _released(piece)]
     _score(server, shifted[:400], auditor)
     assert _gauge(server, "lodestar_drift_warning", model=MODEL) == 1.0
-    alarmed = _largest_input_psi(server)
+    alarmed = _gauge(server, "lodestar_drift_psi", model=MODEL, feature=PRICE_FEATURE)
     assert alarmed is not None
     assert calm is None or alarmed > calm
