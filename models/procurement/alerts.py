@@ -21,27 +21,13 @@ import pandas as pd
 from features.procurement.redflags import DESCRIPTIONS, TITLES
 from features.procurement.specs import FEATURES
 from models.procurement.model import NO_WARNING, WARNING_LEVELS, RiskModel
+from store.queries.procurement import ALERT_FIELDS
 
 OCID = "ocid"
 DECISION_DATE = "decision_date"
 SCORE_CHUNK_ROWS = 5_000
 REASONS_PER_ALERT = 5
-ALERT_COLUMNS = (
-    "alert_id",
-    "ocid",
-    "decision_date",
-    "buyer_id",
-    "supplier_ids",
-    "probability",
-    "unsupervised_score",
-    "warning_level",
-    "red_flags",
-    "reasons",
-    "model_name",
-    "model_version",
-    "scored_at",
-    "status",
-)
+ALERT_COLUMNS = ALERT_FIELDS  # the alerts table's columns, in its order (store.queries)
 
 
 def alert_id(model_name: str, model_version: str, ocid: str) -> str:
