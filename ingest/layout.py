@@ -15,6 +15,7 @@ STANDARD_FILES: tuple[tuple[str, str], ...] = (
     ("knowledge_points", "learning/knowledge_points.csv"),
     ("catalogue", "learning/catalogue.json"),
     ("members", "learning/members.csv"),
+    ("meeting_attendance", "party/meetings.csv"),
     ("xapi", "learning/statements.jsonl"),
     ("supplier_register", "suppliers/register.csv"),
     ("supplier_certifications", "suppliers/certifications.csv"),

@@ -43,6 +43,7 @@ READERS: dict[str, str] = {
     "catalogue": "ingest.readers.catalogue:read_catalogue",
     "knowledge_points": "ingest.readers.catalogue:read_knowledge_points",
     "members": "ingest.readers.members:read_members",
+    "meeting_attendance": "ingest.readers.meetings:read_meeting_attendance",
     "supplier_register": "ingest.readers.suppliers:read_supplier_register",
     "supplier_certifications": "ingest.readers.suppliers:read_supplier_certifications",
     "supplier_events": "ingest.readers.suppliers:read_supplier_events",

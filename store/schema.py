@@ -305,6 +305,23 @@ MEMBERS = Table(
     description="members and staff, pseudonymised",
 )
 
+MEETING_ATTENDANCE = Table(
+    "meeting_attendance",
+    (
+        _c("meeting_id", "VARCHAR"),
+        _fp("branch_key", "HMAC of the party branch that held the meeting", "sensitive"),
+        _fp("member_key", "HMAC pseudonym of the member expected", "personal"),
+        _c("kind", "VARCHAR", description="themed_party_day, party_lecture, branch_meeting, ..."),
+        _c("starts_at", "TIMESTAMP", description="local wall-clock time (Asia/Shanghai)"),
+        _c("minutes", "INTEGER"),
+        _c("mode", "VARCHAR", description="in_person, online, catch_up"),
+        _c("attended", "BOOLEAN", "important"),
+        *_LINEAGE,
+    ),
+    key=("meeting_id", "member_key"),
+    description="branch meetings (三会一课, themed party days): who was expected and who came",
+)
+
 KNOWLEDGE_POINTS = Table(
     "knowledge_points",
     (
@@ -577,6 +594,7 @@ TABLES: dict[str, Table] = {
         PARTIES,
         AUDIT_OUTCOMES,
         MEMBERS,
+        MEETING_ATTENDANCE,
         KNOWLEDGE_POINTS,
         CONTENT,
         STATEMENTS,

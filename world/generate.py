@@ -25,8 +25,12 @@ def _procurement(config: WorldConfig, world_dir: Path, truth_dir: Path) -> dict[
 
 def _learning(config: WorldConfig, world_dir: Path, truth_dir: Path) -> dict[str, int]:
     from world.learning import generate_learning_world
+    from world.meetings import generate_meetings_world
 
-    return generate_learning_world(config, world_dir, truth_dir)
+    return {
+        **generate_learning_world(config, world_dir, truth_dir),
+        **generate_meetings_world(config, world_dir, truth_dir),
+    }
 
 
 def generate_world(
