@@ -191,12 +191,19 @@ def candidate_starts(start: date, end: date, rules: MeetingRules) -> list[dateti
 def availability_matrix(
     members: Sequence[Member], starts: Sequence[datetime], availability: Availability
 ) -> np.ndarray:
-    """Boolean (len(starts), len(members)): who can attend each candidate start."""
+    """Boolean (len(starts), len(members)): who can attend each candidate start. Computed
+    once per distinct roster (a branch has a handful), then spread to its members."""
     minutes = availability.rules.minutes
+    rosters = [_roster(member) for member in members]
+    columns: dict[tuple[str, str], np.ndarray] = {}
+    for (pattern, crew), member in zip(rosters, members, strict=True):
+        if (pattern.name, crew) not in columns:
+            columns[(pattern.name, crew)] = np.array(
+                [availability.can_attend(member, s, minutes) for s in starts], dtype=bool
+            )
     matrix = np.zeros((len(starts), len(members)), dtype=bool)
-    for j, member in enumerate(members):
-        for i, starts_at in enumerate(starts):
-            matrix[i, j] = availability.can_attend(member, starts_at, minutes)
+    for j, (pattern, crew) in enumerate(rosters):
+        matrix[:, j] = columns[(pattern.name, crew)]
     return matrix
 
 
