@@ -12,6 +12,7 @@ from serving.api.routes import (
     ingest,
     learning,
     members,
+    party,
     procurement,
     retrain,
     snapshots,
@@ -30,6 +31,7 @@ v1_router.include_router(retrain.router)
 v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)
+v1_router.include_router(party.router)
 v1_router.include_router(ingest.router)
 
 api_router = APIRouter(default_response_class=SafeJSONResponse)
