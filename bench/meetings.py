@@ -119,8 +119,7 @@ def measured_fixed(config: WorldConfig) -> pd.Series:
     joined = fixed.merge(members[["employee_no", "shift_pattern"]], on="employee_no")
     attended = joined["attended"] == "true"
     by = attended.groupby(joined["shift_pattern"]).mean()
-    by.loc["all"] = attended.mean()
-    return by
+    return pd.concat([by, pd.Series({"all": float(attended.mean())})])
 
 
 def coverage_table(config: WorldConfig) -> pd.DataFrame:

@@ -56,7 +56,9 @@ FIXED_SLOT = HABITUAL_SLOTS[0][:2]  # the usual fixed slot: Friday 16:00
 LECTURE_MONTHS = (1, 4, 7, 10)  # a quarterly 党课, in the third week
 
 
-def attendance_probability(availability: Availability, member: Member, starts_at: datetime) -> float:
+def attendance_probability(
+    availability: Availability, member: Member, starts_at: datetime
+) -> float:
     """P(the member attends a meeting of ``MEETING_MINUTES`` at ``starts_at``)."""
     if availability.can_attend(member, starts_at, MEETING_MINUTES):
         return 1.0 - P_LEAVE
@@ -98,11 +100,11 @@ def meeting_attendance(config: WorldConfig, members: pd.DataFrame) -> pd.DataFra
     meetings = meeting_schedule(config, branches)
     availability = Availability(MeetingRules(minutes=MEETING_MINUTES))
     rng = config.rng("party-attendance")
-    by_branch = {name: group for name, group in party.groupby("party_branch")}
+    by_branch = {str(name): group for name, group in party.groupby("party_branch")}
     rows: list[tuple[object, ...]] = []
     for meeting in meetings.itertuples(index=False):
-        starts_at: datetime = meeting.starts_at
-        expected = by_branch[meeting.party_branch]
+        starts_at = pd.Timestamp(str(meeting.starts_at)).to_pydatetime()
+        expected = by_branch[str(meeting.party_branch)]
         expected = expected[expected["joined_on"] <= starts_at.date()]
         draws = rng.random(len(expected))
         for member, draw in zip(expected.itertuples(index=False), draws.tolist(), strict=True):

@@ -176,9 +176,7 @@ def _check_in(active: pd.DataFrame, judgements: pd.DataFrame, months: list[str])
     for month, month_end in ends.items():
         month_start = pd.Period(month, freq="M").start_time
         covers = (start < month_end) & (end > month_start)
-        rows.append(
-            judgements.loc[covers, [MEMBER_KEY, "flagged"]].assign(**{MONTH: month})
-        )
+        rows.append(judgements.loc[covers, [MEMBER_KEY, "flagged"]].assign(**{MONTH: month}))
     judged = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if judged.empty:
         return pd.Series(dtype=float)
@@ -191,10 +189,10 @@ def _meetings(active: pd.DataFrame, attendance: pd.DataFrame) -> pd.Series:
     if attendance.empty:
         return pd.Series(dtype=float)
     frame = attendance.assign(**{MONTH: month_of(attendance["starts_at"])})
-    came = frame.groupby([BRANCH_KEY, MEMBER_KEY, MONTH])["attended"].any().astype(float)
-    came = came.rename("came").reset_index()
-    came = came.merge(active[[MEMBER_KEY, BRANCH_KEY, MONTH]], on=[MEMBER_KEY, BRANCH_KEY, MONTH])
-    return _mean_if_enough(came, "came")
+    keys = [BRANCH_KEY, MEMBER_KEY, MONTH]
+    came = frame.groupby(keys)["attended"].any().astype(float).rename("came").reset_index()
+    expected = came.merge(active[[MEMBER_KEY, BRANCH_KEY, MONTH]], on=keys)
+    return _mean_if_enough(expected, "came")
 
 
 def branch_assessment(

@@ -144,7 +144,9 @@ class Availability:
         pattern, crew = _roster(member)
         start = starts_at.hour * 60 + starts_at.minute
         end = start + minutes
-        return any(a <= start and end <= b for a, b in self.windows(pattern, crew, starts_at.date()))
+        return any(
+            a <= start and end <= b for a, b in self.windows(pattern, crew, starts_at.date())
+        )
 
     def reason(self, member: Member, starts_at: datetime, minutes: int) -> str:
         """Why ``member`` cannot attend: the shift the slot falls in, rest after a night
@@ -251,7 +253,9 @@ def plan_meetings(
         second = int(np.argmax(gain))
         if gain[second] > 0:
             catch_up = _slot(members, matrix[second], starts[second], availability)
-            covers = tuple(k for k, hit in zip(keys, (matrix[second] & missed).tolist(), strict=True) if hit)
+            covers = tuple(
+                k for k, hit in zip(keys, (matrix[second] & missed).tolist(), strict=True) if hit
+            )
             missed = missed & ~matrix[second]
     online, uncovered = _online(members, missed, start, end, rules)
     return MeetingPlan(start, end, len(members), main, catch_up, covers, online, uncovered)
@@ -302,7 +306,9 @@ def explain(plan: MeetingPlan) -> dict[str, list[str]]:
             "zh": ["该时段内没有符合规定的会议时间，或支部无成员"],
         }
     main = plan.main
-    en = [f"{len(main.attendees)} of {plan.members} members can attend {_when(main.starts_at, 'en')}"]
+    en = [
+        f"{len(main.attendees)} of {plan.members} members can attend {_when(main.starts_at, 'en')}"
+    ]
     zh = [f"{plan.members}名党员中{len(main.attendees)}名可参加{_when(main.starts_at, 'zh')}的会议"]
     if plan.catch_up is not None and plan.catch_up_covers:
         groups = _reason_counts(main, plan.catch_up_covers)

@@ -54,8 +54,8 @@ def meeting_slots(
     cipher = personal.cipher
     who = {
         str(row.member_key): (
-            cipher.decrypt(row.employee_no_enc, column="employee_no_enc") or "",
-            cipher.decrypt(row.name_enc, column="name_enc"),
+            cipher.decrypt(_blob(row.employee_no_enc), column="employee_no_enc") or "",
+            cipher.decrypt(_blob(row.name_enc), column="name_enc"),
         )
         for row in rosters.itertuples(index=False)
     }
@@ -77,6 +77,14 @@ def meeting_slots(
 
 def _covered(plan: MeetingPlan) -> float:
     return plan.covered_share if plan.main is not None else 0.0
+
+
+def _blob(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"expected a ciphertext, got {type(value).__name__}")
+    return bytes(value)
 
 
 def _text(value: object) -> str | None:

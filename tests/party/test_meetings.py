@@ -76,7 +76,8 @@ def test_the_plan_covers_every_member_once_and_says_how() -> None:
     assert reasons["en"][0].startswith(f"{len(plan.main.attendees)} of 15 members can attend")
     assert reasons["zh"][0].startswith(f"15名党员中{len(plan.main.attendees)}名")
     # the middle shift runs to midnight: only a morning slot, before the main one, takes it
-    assert plan.catch_up is not None and plan.catch_up.starts_at.hour < plan.main.starts_at.hour
+    assert plan.catch_up is not None
+    assert plan.catch_up.starts_at.hour < plan.main.starts_at.hour
     assert reasons["en"][1] == "the 2 on the middle shift are covered by the catch-up on " + (
         f"Tuesday 2025-01-07 {plan.catch_up.starts_at:%H:%M}"
     )
@@ -85,7 +86,8 @@ def test_the_plan_covers_every_member_once_and_says_how() -> None:
 def test_over_a_month_the_catch_up_takes_the_crew_the_main_slot_misses() -> None:
     members = _branch()
     plan = plan_meetings(members, date(2025, 1, 6), date(2025, 1, 31))
-    assert plan.main is not None and plan.catch_up is not None
+    assert plan.main is not None
+    assert plan.catch_up is not None
     assert len(plan.main.attendees) < len(members)
     assert plan.uncovered == ()
     assert set(plan.catch_up_covers) == set(plan.main.absent)
@@ -95,13 +97,15 @@ def test_an_empty_branch_or_a_period_without_allowed_days_has_no_slot() -> None:
     assert plan_meetings([], TUESDAY, TUESDAY).main is None
     sunday = date(2025, 1, 12)
     plan = plan_meetings(_branch(), sunday, sunday)  # Sundays are not allowed by default
-    assert plan.main is None and len(plan.uncovered) == 15
+    assert plan.main is None
+    assert len(plan.uncovered) == 15
     assert explain(plan)["en"]
 
 
 def test_coverage_by_roster_counts_each_type_and_all() -> None:
     members = [Member("a", "day"), Member("b", "three_shift", "A"), Member("c", None)]
     table = coverage_by_roster(members, ["a", "b"]).set_index("shift_pattern")
-    assert table.loc["day", "members"] == 2 and table.loc["day", "covered"] == 1
+    assert table.loc["day", "members"] == 2
+    assert table.loc["day", "covered"] == 1
     assert table.loc["three_shift", "share"] == 1.0
     assert table.loc["all", "share"] == pytest.approx(2 / 3)

@@ -142,12 +142,11 @@ def test_the_assessment_shows_a_branch_of_six_and_withholds_one_of_three(
     assert months[0]["meeting_coverage"] == pytest.approx(0.5)
     assert months[0]["feedback_resolution_hours"] is None
 
-    small = client.get(
-        ASSESSMENT, params=params, headers=bearer(keyring, "E3001", "party_officer")
-    )
+    small = client.get(ASSESSMENT, params=params, headers=bearer(keyring, "E3001", "party_officer"))
     assert small.status_code == 200
     for month in small.json()["months"]:
-        assert month["suppressed"] and month["members"] is None
+        assert month["suppressed"]
+        assert month["members"] is None
         numbers = [v for k, v in month.items() if k not in {"month", "suppressed"}]
         flat = [v for n in numbers for v in (n.values() if isinstance(n, dict) else [n])]
         assert all(v is None for v in flat)
@@ -167,5 +166,6 @@ def test_the_export_is_the_officers_branch_under_its_name(
     text = answer.content.decode("utf-8")
     assert text.startswith("\ufeff党支部,月份")
     rows = text.splitlines()[1:]
-    assert len(rows) == 2 and all(row.startswith(f"{BIG},") for row in rows)
+    assert len(rows) == 2
+    assert all(row.startswith(f"{BIG},") for row in rows)
     assert SMALL not in text

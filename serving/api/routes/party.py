@@ -60,7 +60,9 @@ def my_branch_meeting_slots(
     for an online session, and the reasons in English and Chinese."""
     end = end or start + timedelta(days=27)
     if not 0 <= (end - start).days < MAX_PERIOD_DAYS:
-        raise ApiError(422, "invalid_period", f"end must be within {MAX_PERIOD_DAYS} days after start")
+        raise ApiError(
+            422, "invalid_period", f"end must be within {MAX_PERIOD_DAYS} days after start"
+        )
     try:
         rules = MeetingRules(
             minutes=minutes,
