@@ -7,8 +7,10 @@ Per branch and month (``YYYY-MM``; statements by their UTC month, meetings by lo
   estimated mastery from the previous month end (``answer_mastery``: recency-weighted,
   smoothed share of right answers per knowledge point, averaged over the points answered);
   a probability difference, not minutes;
-* ``mandatory_completed`` / ``mandatory_passed``: mean over members of the share of the
-  month's mandatory items (``content.mandatory_month``) they completed / passed that month;
+* ``mandatory_completed``: mean over members of the share of the month's mandatory items
+  (``content.mandatory_month``) they completed that month; ``mandatory_passed``: the same
+  over the month's graded items (``GRADED_FORMATS``; xAPI ``passed``), NaN in a month
+  without one;
 * ``check_in_only_share``: share of the judged members flagged "check-in without absorption"
   by the judgement whose window covers the month;
 * ``meeting_coverage``: share of the members expected at the month's meetings who attended at
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 MIN_GROUP_SIZE = 5
+GRADED_FORMATS = frozenset({"quiz"})  # the catalogue formats that are passed or failed
 MASTERY_HALF_LIFE_DAYS = 60.0
 TREND_MONTHS = 3
 
@@ -149,16 +152,21 @@ def _mastery_gain(active: pd.DataFrame, mastery: pd.DataFrame, answered: pd.Data
 def _mandatory(active: pd.DataFrame, study: pd.DataFrame, content: pd.DataFrame) -> pd.DataFrame:
     items = content.dropna(subset=["mandatory_month"])
     n_items = items.groupby("mandatory_month")["content_id"].nunique()
+    graded = items[items["format"].isin(GRADED_FORMATS)]
+    n_graded = graded.groupby("mandatory_month")["content_id"].nunique()
     due = study.merge(items[["content_id", "mandatory_month"]], on="content_id")
     due = due[month_of(due["timestamp"]) == due["mandatory_month"]]
     due = due.rename(columns={"mandatory_month": MONTH})
     done = due[due["completion"].fillna(False).astype(bool)]
-    passed = due[due["success"].fillna(False).astype(bool)]
+    passed = due[due["verb"] == "passed"]
     frame = active[active[MONTH].isin(n_items.index)].copy()
-    total = frame[MONTH].map(n_items).astype(float)
-    for name, rows in (("mandatory_completed", done), ("mandatory_passed", passed)):
+    for name, rows, totals in (
+        ("mandatory_completed", done, n_items),
+        ("mandatory_passed", passed, n_graded),
+    ):
         counts = rows.groupby([MEMBER_KEY, MONTH])["content_id"].nunique().rename(name)
         joined = frame.join(counts, on=[MEMBER_KEY, MONTH])[name].fillna(0.0)
+        total = frame[MONTH].map(totals).astype(float)  # NaN: nothing graded that month
         frame[name] = joined.to_numpy() / total.to_numpy()
     return pd.DataFrame(
         {
@@ -212,8 +220,8 @@ def branch_assessment(
 
     Frames: ``members`` (``member_key, branch_key, joined_on``); ``answers`` (see
     ``answer_mastery``; ``mastery`` may be passed instead, e.g. from the mastery model);
-    ``study`` (``member_key, content_id, timestamp, completion, success``); ``content``
-    (``content_id, mandatory_month``); ``judgements`` (``member_key, flagged, window_start,
+    ``study`` (``member_key, content_id, verb, timestamp, completion``); ``content``
+    (``content_id, format, mandatory_month``); ``judgements`` (``member_key, flagged, window_start,
     window_end``, one judgement run); ``attendance`` (``branch_key, member_key, starts_at,
     attended``); ``feedback`` (``branch_key, month, median_resolution_hours``) or None.
     """

@@ -60,17 +60,18 @@ def answers(store: StoreReader, start: datetime, end: datetime) -> pd.DataFrame:
 
 
 def mandatory_content(store: StoreReader) -> pd.DataFrame:
-    """``content_id, mandatory_month`` of the items that are some month's mandatory study."""
+    """``content_id, format, mandatory_month`` of the items that are some month's
+    mandatory study."""
     return store.query(
-        "SELECT content_id, mandatory_month FROM content WHERE mandatory_month IS NOT NULL"
+        "SELECT content_id, format, mandatory_month FROM content WHERE mandatory_month IS NOT NULL"
     )
 
 
 def mandatory_study(store: StoreReader, start: datetime, end: datetime) -> pd.DataFrame:
-    """``member_key, content_id, timestamp, completion, success`` of the statements on
+    """``member_key, content_id, verb, timestamp, completion`` of the statements on
     mandatory items in ``[start, end)`` (UTC)."""
     return store.query(
-        "SELECT s.member_key, s.content_id, s.timestamp, s.completion, s.success "
+        "SELECT s.member_key, s.content_id, s.verb, s.timestamp, s.completion "
         "FROM statements s JOIN content c ON s.content_id = c.content_id "
         "WHERE c.mandatory_month IS NOT NULL AND s.timestamp >= ? AND s.timestamp < ?",
         [start, end],

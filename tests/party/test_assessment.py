@@ -49,8 +49,8 @@ def _world(sizes: dict[str, int]) -> dict[str, pd.DataFrame]:
                     "member_key": member.member_key,
                     "content_id": f"C{month}",
                     "timestamp": pd.Timestamp(f"{month}-12"),
+                    "verb": "passed" if month == "2025-05" else "failed",
                     "completion": True,
-                    "success": month == "2025-05",
                 }
             )
             attendance.append(
@@ -63,7 +63,13 @@ def _world(sizes: dict[str, int]) -> dict[str, pd.DataFrame]:
                     ),
                 }
             )
-    content = pd.DataFrame({"content_id": [f"C{m}" for m in MONTHS], "mandatory_month": MONTHS})
+    content = pd.DataFrame(
+        {
+            "content_id": [f"C{m}" for m in MONTHS],
+            "format": "quiz",
+            "mandatory_month": MONTHS,
+        }
+    )
     judgements = pd.DataFrame(
         {
             "member_key": members["member_key"],
