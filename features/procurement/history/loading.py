@@ -86,6 +86,7 @@ class _RowGrouper:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
         self.order: list[str] = []
+        self.ignored_rows = 0
         self._texts: dict[str, str] = {}
 
     def _text(self, value: str) -> str:
@@ -147,18 +148,29 @@ class _RowGrouper:
             rows = self.rows.pop(ocid)
             rows["processes"] = rows["processes"][:1]
             records.append(ProcessRecord(rows))
+        self.ignored_rows = sum(
+            len(rows) for tables in self.rows.values() for rows in tables.values()
+        )
         self.rows.clear()
         return records
 
 
-def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
-    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
+def records_and_ignored_rows(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[list[ProcessRecord], int]:
+    """``records_from_frames``, and how many rows of the other procurement tables belong to
+    no process of ``frames["processes"]`` (not in any record)."""
     grouper = _RowGrouper()
     for table in PROCUREMENT_TABLES:
         frame = frames.get(table)
         if frame is not None:
             grouper.add(table, frame)
-    return grouper.records()
+    return grouper.records(), grouper.ignored_rows
+
+
+def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
+    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
+    return records_and_ignored_rows(frames)[0]
 
 
 def records_from_store(store: StoreReader) -> list[ProcessRecord]:
