@@ -5,8 +5,9 @@ What a push holds. Tables: the procurement tables of ``ingest.readers.ocds.TABLE
 and ``suppliers`` (the register). Each contracting process comes whole: its ``processes``
 row and all its rows in the other procurement tables as they now stand in the store (an
 updated release replaces the process's older self with everything it says; it never adds
-to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert. Rows of a
-process whose ``processes`` row is not in the push are not applied (``ignored_rows``).
+to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert; the
+service pushes the insert's own returned rows instead (``serving.live.ingest.live_frames``),
+which are the same for a process the chunk inserted whole. Rows of a process whose ``processes`` row is not in the push are not applied (``ignored_rows``).
 Register rows add or replace a supplier's fingerprints.
 
 Point in time. Pushed processes are indexed by their own dates (facts and award dates), not
