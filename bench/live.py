@@ -557,9 +557,9 @@ def report(f: Figures) -> str:
         "Ingestion is when a process's release is stored: the commit of the chunk that holds "
         "it (a file of 50 is one chunk). The goal is read on the time from that commit to "
         "its alert committed (the answer's `commit_to_alert_seconds`); the time from the live "
-        "push's start (after the commit and the read-back of the processes) and the client's "
-        "wall time from the POST's start to the answer (upload, spool, read, store, push, "
-        "score) stand beside it.",
+        "push's start (after the commit and the gathering of the processes' stored rows) and "
+        "the client's wall time from the POST's start to the answer (upload, spool, read, "
+        "store, push, score) stand beside it.",
         "",
         "| path | per process p50 | per process p99 |",
         "| --- | ---: | ---: |",

@@ -16,22 +16,25 @@ one chunk, never a file.
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from core.security import PersonalData
 from ingest.layout import standard_paths
 from ingest.readers.common import ReadChunk, file_level_record, now_utc
-from store.database import Store, StoreError, declared_arrow_table, file_sha256
-from store.schema import TABLES
+from store.database import Store, StoreError, file_sha256
+from store.queries import ingest as queries
+
+logger = logging.getLogger(__name__)
 
 Reader = Callable[[Path, PersonalData], Iterator[ReadChunk]]
 
@@ -107,9 +110,11 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """What storing one chunk did: the rows new to the store per table (store columns, as
-    inserted), how many, and the procurement processes whose rows an updated release replaced
-    (by ocid). ``touched_ocids``: processes with any new row (new, replaced or grown)."""
+    """What storing one chunk did: the rows new to the store per table (every column, as the
+    store holds them), how many, and the procurement processes whose rows an updated release
+    replaced (by ocid). ``touched_ocids``: processes with any new row (new, replaced or
+    grown); ``inserted_ocids``: those whose ``processes`` row is new (a new process, or one
+    replaced whole), so the chunk's new rows are all the store holds of them."""
 
     new_frames: dict[str, pd.DataFrame]
     new_rows: int
@@ -122,6 +127,11 @@ class StoredChunk:
             if table in PROCUREMENT_TABLE_NAMES and "ocid" in frame.columns:
                 ocids.update(frame["ocid"].astype(str))
         return tuple(sorted(ocids))
+
+    @property
+    def inserted_ocids(self) -> frozenset[str]:
+        processes = self.new_frames.get("processes")
+        return frozenset() if processes is None else frozenset(processes["ocid"].astype(str))
 
 
 # The procurement tables of the OCDS reader (``ingest.readers.ocds.TABLE_COLUMNS``): every
@@ -146,7 +156,7 @@ NOT_NEWER_WARNING = "releases of processes stored with the same or a later date:
 def store_chunk(store: Store, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
     """Store one reader chunk in the caller's transaction: its quarantine records, and of its
     rows those whose key is not stored yet (the first of equal keys wins, as
-    ``Store.insert_new``).
+    ``Store.insert_new``); ``new_frames`` holds them as stored (``insert_new_returning``).
 
     A process whose chunk release is dated later than the stored one (``release_date``; a
     stored NULL counts as earlier) is replaced whole: its rows in every procurement table are
@@ -160,41 +170,14 @@ def store_chunk(store: Store, personal: PersonalData, chunk: ReadChunk) -> Store
     for table_name, frame in chunk.tables.items():
         if kept and table_name in PROCUREMENT_TABLE_NAMES:
             frame = frame[~frame["ocid"].astype(str).isin(kept)]
-        fresh = unstored_rows(store, table_name, frame)
-        new_rows += store.insert_new(table_name, fresh)
-        if not fresh.empty:
-            new_frames[table_name] = fresh
+        inserted = queries.insert_new_returning(store.connection, table_name, frame)
+        new_rows += len(inserted)
+        if not inserted.empty:
+            new_frames[table_name] = inserted
     store.quarantine(chunk.quarantined, personal.cipher)
     if kept:
         chunk.warnings[NOT_NEWER_WARNING] += len(kept)
     return StoredChunk(new_frames=new_frames, new_rows=new_rows, replaced_ocids=replaced)
-
-
-def unstored_rows(store: Store, table_name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` whose key (``store.schema``) is not in ``table_name``, the
-    first of equal keys in ``frame`` kept; index reset."""
-    if frame.empty:
-        return frame
-    table = TABLES[table_name]
-    key = list(table.key)
-    first = frame.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
-    columns = [c for c in table.columns if c.name in key]
-    view = f"_keys_{table_name}"
-    keys = declared_arrow_table(first, columns).append_column(
-        "_position", pa.array(range(len(first)), type=pa.int64())
-    )
-    match = " AND ".join(
-        f'stored."{c.name}" = CAST(incoming."{c.name}" AS {c.sql_type})' for c in columns
-    )
-    store.connection.register(view, keys)
-    try:
-        positions = store.connection.execute(
-            f'SELECT _position FROM "{view}" AS incoming WHERE NOT EXISTS '
-            f'(SELECT 1 FROM "{table_name}" AS stored WHERE {match}) ORDER BY _position'
-        ).fetchall()
-    finally:
-        store.connection.unregister(view)
-    return first.iloc[[int(row[0]) for row in positions]].reset_index(drop=True)
 
 
 def _replace_updated_processes(
@@ -211,26 +194,10 @@ def _replace_updated_processes(
         }
     )
     latest = incoming.groupby("ocid", sort=True)["release_date"].max().reset_index()
-    view = "_incoming_release_dates"
-    store.connection.register(view, latest)
-    try:
-        rows = store.connection.execute(
-            f"SELECT stored.ocid, incoming.release_date IS NOT NULL AND "
-            "(stored.release_date IS NULL OR "
-            "CAST(incoming.release_date AS TIMESTAMP) > stored.release_date) AS later "
-            f'FROM processes AS stored JOIN "{view}" AS incoming ON stored.ocid = incoming.ocid '
-            "ORDER BY 1"
-        ).fetchall()
-    finally:
-        store.connection.unregister(view)
-    replaced = [str(ocid) for ocid, later in rows if later]
-    if replaced:
-        for table_name in PROCUREMENT_TABLE_NAMES:
-            store.connection.execute(
-                f'DELETE FROM "{table_name}" WHERE ocid IN (SELECT unnest(?::VARCHAR[]))',
-                [replaced],
-            )
-    return tuple(replaced), frozenset(str(ocid) for ocid, later in rows if not later)
+    replaced, kept = queries.replace_updated_processes(
+        store.connection, latest, PROCUREMENT_TABLE_NAMES
+    )
+    return tuple(replaced), frozenset(kept)
 
 
 # What the store raises for a chunk it refuses (a reader bug the schema catches).
@@ -243,6 +210,81 @@ STORE_FAILURES: tuple[type[Exception], ...] = (
 )
 
 
+# Opens the store for one chunk and closes it after: the command line's open store as it is
+# (``contextlib.nullcontext``); the service's ``SharedStore.use`` (its lock, held per chunk).
+StoreAccess = Callable[[], AbstractContextManager[Store]]
+
+
+@dataclass(frozen=True)
+class CommittedChunk:
+    """One chunk of a run, committed: the chunk as counted (a refused chunk's stand-in when
+    the store refused it), what storing did, ``time.perf_counter()`` at its commit (when its
+    rows are ingested), and the seconds of reading it and of storing it (waiting for the
+    store included)."""
+
+    chunk: ReadChunk
+    stored: StoredChunk
+    committed_at: float
+    read_seconds: float
+    store_seconds: float
+
+
+def _commit(access: StoreAccess, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
+    with access() as store, store.transaction():
+        return store_chunk(store, personal, chunk)
+
+
+def ingest_run(
+    access: StoreAccess,
+    personal: PersonalData,
+    kind: str,
+    path: Path,
+    *,
+    source_file: str | None = None,
+    after_commit: Callable[[CommittedChunk], None] | None = None,
+) -> IngestReport:
+    """Read ``path`` with the reader for ``kind`` and store it chunk by chunk, each chunk in
+    its own transaction, so that memory holds one chunk however large the file: a
+    transaction's uncommitted rows and their key index stay in memory until it commits. The
+    command line and the service both run this loop; ``after_commit`` gets each committed
+    chunk (the service pushes it to its live state there), outside the store. A chunk the
+    store refuses is rolled back and the rest of the file is quarantined as one record
+    (``source_line`` 0); what was committed before stays (re-ingesting the file adds nothing
+    twice). ``ingest_runs`` gets the run's row at the end; ``source_file`` names the file
+    there (default: ``path``)."""
+    path = Path(path)
+    report = IngestReport(kind=kind, source_file=source_file or str(path))
+    chunks = read_chunks(kind, path, personal)
+    started = time.perf_counter()
+    started_at = now_utc()
+    while True:
+        reading = time.perf_counter()
+        chunk = next(chunks, None)
+        storing = time.perf_counter()
+        if chunk is None:
+            break
+        try:
+            stored = _commit(access, personal, chunk)
+        except STORE_FAILURES as error:
+            logger.warning("%s %s: a chunk could not be stored", kind, path.name, exc_info=True)
+            chunks.close()
+            chunk = rest_of_file_chunk(kind, path, report.records_in, "storing", error)
+            stored = _commit(access, personal, chunk)
+        committed_at = time.perf_counter()
+        report.new_rows += stored.new_rows
+        report.add(chunk)
+        if after_commit is not None:
+            after_commit(
+                CommittedChunk(
+                    chunk, stored, committed_at, storing - reading, committed_at - storing
+                )
+            )
+    report.seconds = time.perf_counter() - started
+    with access() as store:
+        store.insert_new("ingest_runs", run_row(report, started_at))
+    return report
+
+
 def ingest_file(
     store: Store,
     personal: PersonalData,
@@ -251,33 +293,14 @@ def ingest_file(
     *,
     on_chunk: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Read ``path`` with the reader for ``kind`` and store it chunk by chunk, each chunk in
-    its own transaction, as the service does (``serving.live.ingest``), so that memory holds
-    one chunk however large the file: a transaction's uncommitted rows and their key index
-    stay in memory until it commits. A chunk the store refuses is rolled back and the rest of
-    the file is quarantined as one record (``source_line`` 0); what was committed before stays
-    (re-ingesting the file adds nothing twice). ``ingest_runs`` gets the run's row at the end."""
-    path = Path(path)
-    report = IngestReport(kind=kind, source_file=str(path))
-    chunks = read_chunks(kind, path, personal)
-    started = time.perf_counter()
-    started_at = now_utc()
-    for chunk in chunks:
-        try:
-            with store.transaction():
-                stored = store_chunk(store, personal, chunk)
-        except STORE_FAILURES as error:
-            chunks.close()
-            chunk = rest_of_file_chunk(kind, path, report.records_in, "storing", error)
-            with store.transaction():
-                stored = store_chunk(store, personal, chunk)
-        report.new_rows += stored.new_rows
-        report.add(chunk)
+    """``ingest_run`` on an open store (the command line's); ``on_chunk`` gets the records
+    of each chunk as it is committed (progress)."""
+
+    def counted(committed: CommittedChunk) -> None:
         if on_chunk is not None:
-            on_chunk(chunk.records_in)
-    report.seconds = time.perf_counter() - started
-    store.insert_new("ingest_runs", run_row(report, started_at))
-    return report
+            on_chunk(committed.chunk.records_in)
+
+    return ingest_run(lambda: nullcontext(store), personal, kind, path, after_commit=counted)
 
 
 def read_chunks(kind: str, path: Path, personal: PersonalData) -> Generator[ReadChunk, None, None]:

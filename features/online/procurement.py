@@ -5,8 +5,9 @@ What a push holds. Tables: the procurement tables of ``ingest.readers.ocds.TABLE
 and ``suppliers`` (the register). Each contracting process comes whole: its ``processes``
 row and all its rows in the other procurement tables as they now stand in the store (an
 updated release replaces the process's older self with everything it says; it never adds
-to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert. Rows of a
-process whose ``processes`` row is not in the push are not applied (``ignored_rows``).
+to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert; the
+service pushes the insert's own returned rows instead (``serving.live.ingest.live_frames``),
+which are the same for a process the chunk inserted whole. Rows of a process whose ``processes`` row is not in the push are not applied (``ignored_rows``).
 Register rows add or replace a supplier's fingerprints.
 
 Point in time. Pushed processes are indexed by their own dates (facts and award dates), not
@@ -31,7 +32,7 @@ from features.procurement.history import (
     PROCUREMENT_TABLES,
     ProcessRecord,
     ProcurementHistory,
-    records_from_frames,
+    records_and_ignored_rows,
 )
 from store.database import Store
 
@@ -47,17 +48,6 @@ class ProcurementPushOutcome(PushOutcome):
     records: Mapping[str, ProcessRecord] = field(default_factory=dict)
     history: ProcurementHistory | None = None
     register_rows: int = 0
-
-
-def _ignored_rows(batch: Mapping[str, pd.DataFrame]) -> int:
-    """Rows of procurement tables whose process has no ``processes`` row in the batch."""
-    processes = batch.get("processes")
-    pushed = set() if processes is None else set(processes["ocid"].astype(str))
-    return sum(
-        int((~frame["ocid"].astype(str).isin(pushed)).sum())
-        for table, frame in batch.items()
-        if table in PROCUREMENT_TABLES and table != "processes" and "ocid" in frame.columns
-    )
 
 
 class ProcurementSource:
@@ -98,8 +88,7 @@ class ProcurementSource:
     def push(self, batch: Mapping[str, pd.DataFrame]) -> ProcurementPushOutcome:
         started = time.perf_counter()
         rows_in = sum(len(frame) for table, frame in batch.items() if table in self.tables)
-        ignored = _ignored_rows(batch)
-        records = records_from_frames(batch)
+        records, ignored = records_and_ignored_rows(batch)
         register = batch.get(SUPPLIER_TABLE)
         with self._published.lock:
             update = self._published.current.updated(records, register)

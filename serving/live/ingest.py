@@ -7,19 +7,21 @@ file 600: it may hold personal data) and never held in memory whole; the folder 
 when the run ends, stored or not.
 
 Store. The service is the store's one writer (``serving.platform.shared_store.SharedStore``).
-The reader runs in a worker thread (``anyio.to_thread``) outside the store lock; each chunk is
-stored in its own transaction under the lock (``ingest.run.store_chunk``: the same code the
-command line runs), so requests go on between chunks. ``ingest_runs`` gets the run's row at
-the end with ``in = accepted + quarantined``. A chunk the store refuses (a reader bug the
-schema catches) is rolled back and the rest of the file is quarantined as one record
-(``source_line`` 0), as a reader failure is: the counts still add up and nothing is a 500.
+The file runs through the command line's loop (``ingest.run.ingest_run``): the reader runs in
+a worker thread (``anyio.to_thread``) outside the store lock; each chunk is stored in its own
+transaction under the lock (``ingest.run.store_chunk``), so requests go on between chunks.
+``ingest_runs`` gets the run's row at the end with ``in = accepted + quarantined``. A chunk
+the store refuses (a reader bug the schema catches) is rolled back and the rest of the file is
+quarantined as one record (``source_line`` 0), as a reader failure is: the counts still add up
+and nothing is a 500.
 
 Live state. After a chunk is committed, ``push_to_live_state`` gets what it stored: the whole
-stored rows of the procurement processes it touched (``load_process_frames``) and, for every
-other table, its new rows (store columns). It pushes them to ``app.state.procurement`` (the
-procurement history and warnings) and to each callable in ``app.state.online_push`` (the
-hook other online sources register into: ``OnlinePush``). A push that fails is logged and
-named in the answer; the rows stay stored, and the next start reads them.
+stored rows of the procurement processes it touched (the insert's returned rows,
+``live_frames``: no read-back) and, for every other table, its new rows (store columns). It
+pushes them to ``app.state.procurement`` (the procurement history and warnings) and to each
+callable in ``app.state.online_push`` (the hook other online sources register into:
+``OnlinePush``). A push that fails is logged and named in the answer; the rows stay stored,
+and the next start reads them.
 """
 
 from __future__ import annotations
@@ -31,33 +33,31 @@ import shutil
 import tempfile
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import duckdb
 import pandas as pd
 
 from core.security import PersonalData
 from core.settings import chmod_owner_only
 from features.online.procurement import ProcurementSource
 from features.online.source import PushOutcome
-from features.procurement.history import SUPPLIER_COLUMNS, load_process_frames
-from ingest.readers.common import ReadChunk, now_utc
+from features.procurement.history import (
+    SUPPLIER_COLUMNS,
+    load_process_frames,
+)
 from ingest.run import (
-    PROCUREMENT_TABLE_NAMES,
+    CommittedChunk,
     IngestReport,
+    StoreAccess,
     StoredChunk,
-    read_chunks,
-    rest_of_file_chunk,
-    run_row,
-    store_chunk,
+    ingest_run,
 )
 from serving.jobs.procurement import ProcurementState, PushSummary
 from serving.platform.shared_store import SharedStore
-from store.database import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +131,10 @@ def remove_spool(path: Path) -> None:
 
 
 # The phases of a run the answer times (seconds summed over its chunks): reading the file,
-# storing a chunk (its transaction, waiting for the store included), reading back the
-# processes it touched, updating the live history, scoring, writing the alerts, and the
-# other online sources' pushes.
+# storing a chunk (its transaction, waiting for the store included), gathering the whole rows
+# of the processes it touched (``live_frames``; "reload": a read-back only for processes the
+# chunk grew without their ``processes`` row), updating the live history, scoring, writing
+# the alerts, and the other online sources' pushes.
 PHASES = ("read", "store", "reload", "online_update", "score", "alert_write", "other_sources")
 
 
@@ -266,17 +267,32 @@ def procurement_batch(frames_by_table: Mapping[str, pd.DataFrame]) -> dict[str, 
     return batch
 
 
-def live_frames(store: Store, stored: StoredChunk) -> dict[str, pd.DataFrame]:
+def live_frames(stored: StoredChunk, read_back: StoreAccess) -> dict[str, pd.DataFrame]:
     """What a committed chunk gives the live state: the whole stored rows of the procurement
-    processes it touched, and the new rows of every other table."""
-    frames = {
-        table: frame
-        for table, frame in stored.new_frames.items()
-        if table not in PROCUREMENT_TABLE_NAMES
-    }
-    touched = stored.touched_ocids
-    if touched:
-        frames |= load_process_frames(store, touched)
+    processes it touched (``processes`` ordered by ocid, as a read-back gives them), and the
+    new rows of every other table; every frame as the store returned it (all its columns).
+
+    A process whose ``processes`` row the chunk inserted (new, or replaced whole) is all in
+    the chunk's returned rows: every procurement row is stored with its process's row by
+    one release, and a replaced process's older rows were deleted first. So nothing is read
+    back, except a process the chunk added rows to without its ``processes`` row
+    (``read_back``: its whole stored rows replace the chunk's)."""
+    frames = dict(stored.new_frames)
+    inserted = stored.inserted_ocids
+    others = [ocid for ocid in stored.touched_ocids if ocid not in inserted]
+    if others:
+        with read_back() as store:
+            grown = load_process_frames(store, others)
+        for table, whole in grown.items():
+            mine = frames.get(table)
+            if mine is not None:
+                whole = pd.concat(
+                    [mine[~mine["ocid"].astype(str).isin(others)], whole], ignore_index=True
+                )
+            frames[table] = whole
+    processes = frames.get("processes")
+    if processes is not None:
+        frames["processes"] = processes.sort_values("ocid", kind="stable", ignore_index=True)
     return frames
 
 
@@ -294,48 +310,6 @@ class ServiceIngest:
     reader_place: str = READER_PLACE
 
 
-def _store_failure_chunk(kind: str, path: Path, read: int, error: Exception) -> ReadChunk:
-    """One record standing for the rest of the file after the store refused a chunk."""
-    return rest_of_file_chunk(kind, path, read, "storing", error)
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """One chunk stored: what it did, its rows for the live state, and when it committed
-    (``time.perf_counter()``) with the seconds of storing and of reading back."""
-
-    stored: StoredChunk
-    frames: dict[str, pd.DataFrame]
-    committed_at: float
-    store_seconds: float
-    reload_seconds: float
-
-
-def _store_one(
-    shared: SharedStore, personal: PersonalData, chunk: ReadChunk, *, with_live: bool
-) -> _Stored:
-    started = time.perf_counter()
-    with shared.use() as store:
-        with store.transaction():
-            stored = store_chunk(store, personal, chunk)
-        committed_at = time.perf_counter()
-        frames = live_frames(store, stored) if with_live and stored.new_rows else {}
-    return _Stored(
-        stored, frames, committed_at, committed_at - started, time.perf_counter() - committed_at
-    )
-
-
-def _timed_chunks(chunks: Iterator[ReadChunk], live: LivePush) -> Iterator[ReadChunk]:
-    """``chunks``, the time spent reading each added to ``live``'s ``read`` phase."""
-    while True:
-        started = time.perf_counter()
-        chunk = next(chunks, None)
-        live.add_phase("read", time.perf_counter() - started)
-        if chunk is None:
-            return
-        yield chunk
-
-
 def ingest_spooled(
     shared: SharedStore,
     personal: PersonalData,
@@ -345,28 +319,26 @@ def ingest_spooled(
     app_state: Any = None,
 ) -> ServiceIngest:
     """Read the spooled file at ``path`` (its name is the source file's) and store it chunk
-    by chunk; each committed chunk's rows go to ``push_to_live_state(app_state, ...)`` unless
+    by chunk (``ingest.run.ingest_run``, the command line's loop, holding the store lock per
+    chunk); each committed chunk's rows go to ``push_to_live_state(app_state, ...)`` unless
     ``app_state`` is None. Blocking: run it in a worker thread."""
-    run = ServiceIngest(IngestReport(kind=kind, source_file=path.name), LivePush())
-    started, started_at = time.perf_counter(), now_utc()
-    chunks = read_chunks(kind, path, personal)
-    for chunk in _timed_chunks(chunks, run.live):
-        try:
-            done = _store_one(shared, personal, chunk, with_live=app_state is not None)
-        except (duckdb.Error, StoreError, ValueError, TypeError, AssertionError) as error:
-            logger.exception("%s %s: a chunk could not be stored", kind, path.name)
-            chunks.close()
-            failure = _store_failure_chunk(kind, path, run.report.records_in, error)
-            done = _store_one(shared, personal, failure, with_live=False)
-            chunk = failure
-        run.report.add(chunk)
-        run.report.new_rows += done.stored.new_rows
-        run.chunks += 1
-        run.live.add_phase("store", done.store_seconds)
-        run.live.add_phase("reload", done.reload_seconds)
-        if done.frames:
-            push_to_live_state(app_state, done.frames, run.live, committed_at=done.committed_at)
-    run.report.seconds = time.perf_counter() - started
-    with shared.use() as store:
-        store.insert_new("ingest_runs", run_row(run.report, started_at))
-    return run
+    live = LivePush()
+    chunks = 0
+
+    def after_commit(committed: CommittedChunk) -> None:
+        nonlocal chunks
+        chunks += 1
+        live.add_phase("read", committed.read_seconds)
+        live.add_phase("store", committed.store_seconds)
+        if app_state is None or not committed.stored.new_rows:
+            return
+        started = time.perf_counter()
+        frames = live_frames(committed.stored, shared.use)
+        live.add_phase("reload", time.perf_counter() - started)
+        if frames:
+            push_to_live_state(app_state, frames, live, committed_at=committed.committed_at)
+
+    report = ingest_run(
+        shared.use, personal, kind, path, source_file=path.name, after_commit=after_commit
+    )
+    return ServiceIngest(report, live, chunks)

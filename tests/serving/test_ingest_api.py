@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,10 +29,11 @@ from features.procurement.history import (
     load_procurement_frames,
     records_from_frames,
 )
-from ingest.run import NOT_NEWER_WARNING, READERS
+from ingest.readers.common import ReadChunk
+from ingest.run import NOT_NEWER_WARNING, READERS, StoredChunk, ingest_run, store_chunk
 from lodestar.cli import main
 from serving.app import create_app
-from serving.live.ingest import PHASES, SPOOL_DIR_NAME, push_to_live_state
+from serving.live.ingest import PHASES, SPOOL_DIR_NAME, live_frames, push_to_live_state
 from serving.settings import ServiceSettings
 from store.database import Store
 from tests.online.test_procurement_source import RTOL
@@ -219,6 +221,44 @@ def test_an_updated_release_replaces_its_process(
     assert older["warnings"] == {NOT_NEWER_WARNING: 1}
     with store_of(client) as store:
         assert list(store.query("SELECT bid_id FROM bids")["bid_id"]) == ["b3"]
+
+
+def test_a_chunks_returned_rows_are_its_processes_as_stored(
+    tmp_path: Path, personal: PersonalData
+) -> None:
+    """What the live state gets after a commit, with no read-back, equals a read-back then: a
+    new process, one replaced whole, and (read back) one grown without its ``processes``
+    row."""
+    source = tmp_path / "releases.jsonl"
+    with Store(tmp_path / "plain.duckdb", encryption_key=None) as store:
+        access = lambda: nullcontext(store)  # noqa: E731
+        compared: list[StoredChunk] = []
+
+        def same_as_read_back(stored: StoredChunk) -> None:
+            expected = records_from_frames(load_process_frames(store, stored.touched_ocids))
+            got = records_from_frames(live_frames(stored, access))
+            assert [(r.ocid, r.digest) for r in got] == [(r.ocid, r.digest) for r in expected]
+            compared.append(stored)
+
+        first = _release("ocds-x-1", "2025-03-01T00:00:00Z", 100.0, ["b1", "b2"])
+        later = _release("ocds-x-1", "2025-03-09T00:00:00Z", 250.0, ["b3"])
+        other = _release("ocds-x-2", "2025-03-02T00:00:00Z", 80.0, ["c1"])
+        for releases in [(first,), (later, other)]:
+            source.write_bytes(_jsonl(*releases))
+            ingest_run(
+                access, personal, "ocds", source, after_commit=lambda c: same_as_read_back(c.stored)
+            )
+        # a reader that sends a stored process's bid without the process's row
+        grown = ReadChunk("ocds", "bid.jsonl", "0" * 64, records_in=1, accepted=1)
+        grown.tables["bids"] = pd.DataFrame(
+            {"ocid": ["ocds-x-2"], "bid_id": ["c2"], "value_amount": [90.0]}
+        )
+        with store.transaction():
+            stored = store_chunk(store, personal, grown)
+        same_as_read_back(stored)
+        assert [c.replaced_ocids for c in compared] == [(), ("ocds-x-1",), ()]
+        assert stored.inserted_ocids == frozenset()
+        assert [len(r.bids) for r in records_from_frames(live_frames(stored, access))] == [2]
 
 
 # --------------------------------------------------------------------------------------------

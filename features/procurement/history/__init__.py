@@ -46,6 +46,7 @@ from features.procurement.history.loading import (
     SUPPLIER_COLUMNS,
     load_process_frames,
     load_procurement_frames,
+    records_and_ignored_rows,
     records_from_frames,
     records_from_store,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "load_process_frames",
     "load_procurement_frames",
     "ns_to_iso",
+    "records_and_ignored_rows",
     "records_from_frames",
     "records_from_store",
     "register_fingerprints",

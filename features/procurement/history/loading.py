@@ -86,24 +86,43 @@ class _RowGrouper:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
         self.order: list[str] = []
+        self.ignored_rows = 0
         self._texts: dict[str, str] = {}
 
     def _text(self, value: str) -> str:
         return self._texts.setdefault(value, value)
 
     def _column(self, series: pd.Series) -> list[Any]:
-        if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            values = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            missing = series.isna().to_numpy()
-            return [None if gone else int(v) for v, gone in zip(values, missing, strict=True)]
-        if pd.api.types.is_float_dtype(series.dtype):
+        """The column as plain values. Per value only where the value needs it (text to
+        share, a list to freeze, a missing value to make ``None``): a pandas operation per
+        column costs more than the few rows of a pushed chunk."""
+        dtype = series.dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            values = series.to_numpy(dtype="datetime64[ns]")
+            missing = np.isnat(values)
+            return [
+                None if gone else int(v)
+                for v, gone in zip(values.astype(np.int64).tolist(), missing.tolist(), strict=True)
+            ]
+        if pd.api.types.is_float_dtype(dtype):
             return series.tolist()
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            return series.to_numpy().tolist()  # numpy ints and booleans hold no missing value
+        if not (
+            isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O")
+        ):
+            series = series.astype(object).where(series.notna(), None)
         plain = []
-        for value in series.astype(object).where(series.notna(), None).tolist():
+        text = self._text
+        for value in series.tolist():
             if isinstance(value, str):
-                value = self._text(value)
+                value = text(value)
             elif isinstance(value, (list, tuple, np.ndarray)):
-                value = tuple(self._text(str(v)) for v in value)
+                value = tuple(text(str(v)) for v in value)
+            elif value is None or value is pd.NA or value is pd.NaT:
+                value = None
+            elif isinstance(value, float) and value != value:
+                value = None  # NaN
             plain.append(value)
         return plain
 
@@ -129,18 +148,29 @@ class _RowGrouper:
             rows = self.rows.pop(ocid)
             rows["processes"] = rows["processes"][:1]
             records.append(ProcessRecord(rows))
+        self.ignored_rows = sum(
+            len(rows) for tables in self.rows.values() for rows in tables.values()
+        )
         self.rows.clear()
         return records
 
 
-def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
-    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
+def records_and_ignored_rows(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[list[ProcessRecord], int]:
+    """``records_from_frames``, and how many rows of the other procurement tables belong to
+    no process of ``frames["processes"]`` (not in any record)."""
     grouper = _RowGrouper()
     for table in PROCUREMENT_TABLES:
         frame = frames.get(table)
         if frame is not None:
             grouper.add(table, frame)
-    return grouper.records()
+    return grouper.records(), grouper.ignored_rows
+
+
+def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
+    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
+    return records_and_ignored_rows(frames)[0]
 
 
 def records_from_store(store: StoreReader) -> list[ProcessRecord]:

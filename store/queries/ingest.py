@@ -1,0 +1,71 @@
+"""What ingestion writes: a chunk's rows inserted when their key is new, the inserted rows
+returned by the same statement, and the processes an updated release replaces."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from store.database import StoreError, declared_arrow_table
+from store.schema import TABLES
+
+
+def insert_new_returning(
+    connection: duckdb.DuckDBPyConnection, table_name: str, frame: pd.DataFrame
+) -> pd.DataFrame:
+    """Insert the rows of ``frame`` whose key (``store.schema``) is not stored, the first of
+    equal keys in ``frame`` kept, and return the rows inserted as the store now holds them:
+    every column of the table (lineage included) with the store's types, exactly what a
+    ``SELECT`` of those rows would give, in ``frame``'s order. One statement does both
+    (``INSERT OR IGNORE ... RETURNING``), so no anti-join, count or read-back is needed.
+
+    Values are cast to the declared SQL types (``declared_arrow_table``): a bad one fails
+    here, loudly. ``frame`` may hold only the table's columns."""
+    table = TABLES[table_name]
+    if frame.empty:
+        return pd.DataFrame(columns=list(table.column_names))
+    unknown = set(frame.columns) - set(table.column_names)
+    if unknown:
+        raise StoreError(f"{table_name}: unknown columns {sorted(unknown)}")
+    first = frame.drop_duplicates(subset=list(table.key), keep="first")
+    columns = [c for c in table.columns if c.name in first.columns]
+    select = ", ".join(f'CAST("{c.name}" AS {c.sql_type}) AS "{c.name}"' for c in columns)
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    view = f"_incoming_{table_name}"
+    connection.register(view, declared_arrow_table(first, columns))
+    try:
+        return connection.execute(
+            f'INSERT OR IGNORE INTO "{table_name}" ({names}) SELECT {select} FROM "{view}" '
+            "RETURNING *"
+        ).df()
+    finally:
+        connection.unregister(view)
+
+
+def replace_updated_processes(
+    connection: duckdb.DuckDBPyConnection, latest: pd.DataFrame, tables: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """``latest``: (ocid, release_date) per incoming process, one row each. Returns (the
+    stored processes whose incoming release is dated later, the stored rows in every table of
+    ``tables`` now deleted; the stored processes whose incoming release is not later). A
+    stored NULL date counts as earlier; an incoming NULL date is never later."""
+    view = "_incoming_release_dates"
+    connection.register(view, latest)
+    try:
+        rows = connection.execute(
+            "SELECT stored.ocid, incoming.release_date IS NOT NULL AND "
+            "(stored.release_date IS NULL OR "
+            "CAST(incoming.release_date AS TIMESTAMP) > stored.release_date) AS later "
+            f'FROM processes AS stored JOIN "{view}" AS incoming ON stored.ocid = incoming.ocid '
+            "ORDER BY 1"
+        ).fetchall()
+    finally:
+        connection.unregister(view)
+    replaced = [str(ocid) for ocid, later in rows if later]
+    if replaced:
+        for table_name in tables:
+            connection.execute(
+                f'DELETE FROM "{table_name}" WHERE ocid IN (SELECT unnest(?::VARCHAR[]))',
+                [replaced],
+            )
+    return replaced, [str(ocid) for ocid, later in rows if not later]
