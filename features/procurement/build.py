@@ -326,6 +326,24 @@ def _bid_screens(record: ProcessRecord, by_lot: dict[str, list[float]], out: dic
         out[name] = math.fsum(values) / len(values) if values else _NAN
 
 
+def _served_reference(
+    history: ProcurementHistory, bid_count: int, start: int, moment: int, own: int
+) -> dict[str, np.ndarray]:
+    """The served screens of the earlier tenders a tender of ``bid_count`` bids is ranked
+    among: its size class with ``MIN_REFERENCE`` tenders or more, else every size (however
+    few; empty arrays when none)."""
+    index = history.bid_screens
+    selected: Any = None
+    for key in reference_keys(bid_count):
+        selected = index.select(key, start, moment, own)
+        if selected is not None and len(index.times[selected]) >= MIN_REFERENCE:
+            break
+    return {
+        name: column[selected] if selected is not None else column[:0]
+        for name, column in index.columns.items()
+    }
+
+
 def _collusion(
     record: ProcessRecord,
     history: ProcurementHistory,
@@ -350,16 +368,8 @@ def _collusion(
     index = history.bid_screens
     for prices in scored:
         if collusion is not None:
-            selected: Any = None
-            for key in reference_keys(len(prices)):
-                selected = index.select(key, start, moment, own)
-                if selected is not None and len(index.times[selected]) >= MIN_REFERENCE:
-                    break
-            reference = {
-                name: column[selected] if selected is not None else column[:0]
-                for name, column in index.columns.items()
-            }
-            scores.append(detector_score(collusion, prices, reference))
+            served = _served_reference(history, len(prices), start, moment, own)
+            scores.append(detector_score(collusion, prices, served))
             continue
         for key in reference_keys(len(prices)):
             selected = index.select(key, start, moment, own)

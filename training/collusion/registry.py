@@ -135,10 +135,10 @@ def train_and_register(
         metrics = {f"{GATE_METRIC}.{c}": report.gate_metric(c) for c in candidates}
         metrics[GATE_METRIC] = challenger_metric
         for results in (report.lomo, report.holdout):
-            for market, by_candidate in results.items():
+            for market_name, by_candidate in results.items():
                 for name, values in by_candidate.items():
                     for metric, value in values.items():
-                        metrics[f"lomo.{market}.{name}.{metric}"] = value
+                        metrics[f"lomo.{market_name}.{name}.{metric}"] = value
         mlflow.log_metrics(finite_metrics(metrics))
         mlflow.log_text(render_candidates(report, champion=best), "lomo.md")
         mlflow.log_dict(report.to_dict(), "lomo.json")

@@ -51,7 +51,7 @@ def test_percentiles_among_are_the_reference_ranks() -> None:
 def cv_rule() -> CollusionDetector:
     """The CV rule as a fitted detector (no label needed: its screen and sign are fixed)."""
     detector = CollusionDetector(kind="screen_rule", feature_set="cv")
-    detector.rule_ = ScreenRule(candidates=detector.features, sign=-1.0)
+    detector.rule_ = ScreenRule(candidates=tuple(detector.features), sign=-1.0)
     detector.rule_.column_, detector.rule_.sign_ = detector.features[0], -1.0
     return detector
 
