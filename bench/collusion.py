@@ -12,13 +12,14 @@ held out in turn; within-market CV and the single-screen rules sit beside it (se
 ``training.collusion.transfer``). The same table comes from
 ``python -m training.collusion lomo --market … --truth …``.
 
-Then, in the same run, the champion gate (``training.collusion.champion``): the candidates
-the service can run compete served on the Swiss and Brazilian files (each held out in turn),
-the demo world scored only by candidates fitted on both, never trained or tuned on; and the
-champion's recall of the planted rings (tenders of three bids or more) at the review
-capacities: the transfer table's top 5 % and the risk model's 3 %
-(``TrainingOptions.review_capacity``). ``python -m training.collusion train --market <Swiss>
---market <Brazil> --holdout <world> --truth <truth>`` registers the same champion.
+Then, in the same run (alone with ``--gate-only``, in its own section), the champion gate
+(``training.collusion.champion``): the candidates the service can run compete served on the
+Swiss and Brazilian files (each held out in turn), the demo world scored only by candidates
+fitted on both, never trained or tuned on; and the champion's recall of the planted rings
+(tenders of three bids or more) at the review capacities: the transfer table's top 5 % and
+the risk model's 3 % (``TrainingOptions.review_capacity``). ``python -m training.collusion
+train --market <Swiss> --market <Brazil> --holdout <world> --truth <truth>`` registers the
+same champion.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from training.procurement_risk.options import TrainingOptions
 
 SWISS = "procurement/collusion/DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv"
 BRAZIL = "procurement/collusion/DB_Collusion_Brazil_processed.csv"
+GATE_SECTION = "Bid rigging: the collusion champion gate (bench/collusion.py --gate-only)"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -56,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--gate-only",
+        action="store_true",
+        help="only the champion gate and recall (own RESULTS section), not the LOMO table",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
@@ -71,6 +78,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             load_market(args.shared / BRAZIL),
             load_market(world_dir / "procurement/releases.jsonl", truth_dir=truth_dir),
         ]
+    if args.gate_only:
+        gate = champion_section(markets[:2], markets[2], rounds=args.rounds)
+        print(gate)
+        rounds = f" --rounds {args.rounds}" if args.rounds != 200 else ""
+        write_section(
+            GATE_SECTION,
+            f"Command: `python -m bench.collusion --gate-only{rounds}` (demo world at scale"
+            f" {args.scale}, default seed; {time.perf_counter() - started:.0f} s).\n\n" + gate,
+        )
+        return
     options = EvaluationOptions(rounds=args.rounds, folds=args.folds)
     report = evaluate_transfer(markets, options)
     table = render_transfer(report)
