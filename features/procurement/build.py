@@ -34,9 +34,10 @@ plain Python; the same table as ``screens.bid_screens``), computed per lot on th
 bids with a positive amount; a process with several lots gets the bid count summed and every
 other screen averaged over its lots.
 
-Bid rigging. ``collusion_score`` is the CV rule of ``features.procurement.collusion``, ranked
-against the group's tenders awarded in the 365 days before (the history's ``bid_cvs`` index;
-``collusion.point_in_time`` says why the rule and not the learned detector);
+Bid rigging. ``collusion_score`` is the given collusion detector's probability (``collusion=``,
+the registered ``collusion`` version the risk model was trained with), its screens ranked
+against the group's tenders awarded in the 365 days before (the history's ``bid_screens``
+index; ``collusion.point_in_time``); without a detector, the CV rule ranked the same way;
 ``law40_regular_price_pattern`` and ``law44_fewer_than_three_bidders`` are the signs of the
 Implementing Regulations of the Bidding Law that prices carry (identical prices, art. 40 (4),
 are Cardinal's R028 already). All three take the highest value over the lots.
@@ -62,6 +63,8 @@ from features.procurement.collusion.point_in_time import (
     MIN_BIDS,
     MIN_REFERENCE,
     REFERENCE_DAYS,
+    CollusionScorer,
+    detector_score,
     reference_keys,
     regular_price_pattern,
     sample_cv,
@@ -323,6 +326,24 @@ def _bid_screens(record: ProcessRecord, by_lot: dict[str, list[float]], out: dic
         out[name] = math.fsum(values) / len(values) if values else _NAN
 
 
+def _served_reference(
+    history: ProcurementHistory, bid_count: int, start: int, moment: int, own: int
+) -> dict[str, np.ndarray]:
+    """The served screens of the earlier tenders a tender of ``bid_count`` bids is ranked
+    among: its size class with ``MIN_REFERENCE`` tenders or more, else every size (however
+    few; empty arrays when none)."""
+    index = history.bid_screens
+    selected: Any = None
+    for key in reference_keys(bid_count):
+        selected = index.select(key, start, moment, own)
+        if selected is not None and len(index.times[selected]) >= MIN_REFERENCE:
+            break
+    return {
+        name: column[selected] if selected is not None else column[:0]
+        for name, column in index.columns.items()
+    }
+
+
 def _collusion(
     record: ProcessRecord,
     history: ProcurementHistory,
@@ -330,9 +351,11 @@ def _collusion(
     moment: int,
     own: int,
     out: dict,
+    collusion: CollusionScorer | None,
 ) -> None:
-    """The collusion score (``collusion.point_in_time``: the CV rule against the group's
-    earlier tenders) and the art. 40 and 44 signs, the highest over the lots."""
+    """The collusion score (``collusion.point_in_time``: ``collusion``'s probability, else the
+    CV rule, against the group's earlier tenders) and the art. 40 and 44 signs, the highest
+    over the lots."""
     out[LAW44_FEWER_THAN_THREE_BIDDERS] = float(
         not record.is_direct and any(len(prices) < MIN_BIDS for prices in by_lot.values())
     )
@@ -342,10 +365,15 @@ def _collusion(
     )
     start = moment - REFERENCE_DAYS * DAY_NS
     scores = []
+    index = history.bid_screens
     for prices in scored:
+        if collusion is not None:
+            served = _served_reference(history, len(prices), start, moment, own)
+            scores.append(detector_score(collusion, prices, served))
+            continue
         for key in reference_keys(len(prices)):
-            selected = history.bid_cvs.select(key, start, moment, own)
-            reference = None if selected is None else history.bid_cvs.columns["bid_cv"][selected]
+            selected = index.select(key, start, moment, own)
+            reference = None if selected is None else index.columns["bid_cv"][selected]
             if reference is not None and len(reference) >= MIN_REFERENCE:
                 scores.append(share_varying_more(reference, sample_cv(prices)))
                 break
@@ -615,9 +643,12 @@ def process_features(
     history: ProcurementHistory,
     process: ProcessRecord | Mapping[str, Any],
     as_of: object = None,
+    *,
+    collusion: CollusionScorer | None = None,
 ) -> dict[str, Any]:
     """Identity columns and every feature of one process, as of ``as_of`` (default: its
     decision date): own facts from the process, others' only from strictly earlier history.
+    ``collusion``: the detector behind ``collusion_score`` (None: the CV rule).
 
     ``process`` is a ``ProcessRecord`` or an OCDS compiled release (validated; raises
     ``ReleaseError``). A process without any date is computed against the whole history and
@@ -640,7 +671,7 @@ def process_features(
     _red_flags(record, history, before, out)
     by_lot = record.priced_bids_by_lot()
     _bid_screens(record, by_lot, out)
-    _collusion(record, history, by_lot, before, own, out)
+    _collusion(record, history, by_lot, before, own, out, collusion)
     _price(record, history, before, own, out)
     winner = record.main_winner
     known_winner = winner if winner is not None and history.supplier_known(winner) else None
@@ -678,7 +709,10 @@ def feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def build_process_features(
-    history: ProcurementHistory, *, ocids: Iterable[str] | None = None
+    history: ProcurementHistory,
+    *,
+    ocids: Iterable[str] | None = None,
+    collusion: CollusionScorer | None = None,
 ) -> pd.DataFrame:
     """One row per stored process (or per ``ocids``, in that order), each as of its decision
     date; the history must keep its records (``keep_records=True``, the default)."""
@@ -686,7 +720,12 @@ def build_process_features(
         raise RuntimeError("build_process_features needs a history built with keep_records=True")
     records = history.records if ocids is None else [history.record(ocid) for ocid in ocids]
     frames = [
-        feature_frame([process_features(history, record) for record in records[k : k + _CHUNK]])
+        feature_frame(
+            [
+                process_features(history, record, collusion=collusion)
+                for record in records[k : k + _CHUNK]
+            ]
+        )
         for k in range(0, len(records), _CHUNK)
     ]
     if len(frames) == 1:
@@ -696,12 +735,15 @@ def build_process_features(
     return pd.concat(frames, ignore_index=True)
 
 
-def features_for_release(history: ProcurementHistory, release: object) -> pd.DataFrame:
+def features_for_release(
+    history: ProcurementHistory, release: object, *, collusion: CollusionScorer | None = None
+) -> pd.DataFrame:
     """One row for one incoming OCDS compiled release, as of its decision date (raises
     ``ReleaseError`` with the location of the problem for invalid input)."""
     if not isinstance(release, dict):
         validate_release(release)
-    return feature_frame([process_features(history, record_from_release(history, release))])
+    record = record_from_release(history, release)
+    return feature_frame([process_features(history, record, collusion=collusion)])
 
 
 def bench_procurement_features(history: ProcurementHistory, release: dict) -> dict[str, float]:

@@ -294,14 +294,15 @@ _SPECS: tuple[FeatureSpec, ...] = (
     # ----------------------------------------------------------------------- bid rigging
     _spec(
         "collusion_score", "share", "higher_is_riskier",
-        ("share of the group's tenders with as many bids, awarded in the 365 days before, whose"
-         " bids varied more than this one's (coefficient of variation; the screen that best"
-         " finds proven cartels in markets it was not fitted on)",
-         "前365天本集团投标数相近的已定标项目中，报价离散程度（变异系数）高于本项目的比例"
-         "（在未参与拟合的市场上识别已查实围标效果最好的指标）"),
-        ("bid pattern resembles proven cartels: bids are closer together than in {value:.0%}"
-         " of the group's comparable tenders of the past year",
-         "投标报价模式与已查实的围标相似：报价比本集团近一年 {value:.0%} 的同类项目更接近"),
+        ("score of the registered bid-rigging detector (trained on markets with proven cartels,"
+         " chosen for how well it finds them in markets it never saw), its bid screens ranked"
+         " against the group's tenders with as many bids awarded in the 365 days before",
+         "已登记的围标识别模型的评分（在已查实围标的市场上训练，按其在未见过的市场上的识别效果选出），"
+         "各项报价筛查指标与前365天本集团投标数相近的已定标项目比较后得出"),
+        ("bid pattern resembles proven cartels: the bid-rigging detector trained on markets"
+         " with proven cartels scores its bids {value:.0%}",
+         "投标报价模式与已查实的围标相似："
+         "基于已查实围标市场训练的围标识别模型对其报价评分为 {value:.0%}"),
     ),
     _spec(
         "law40_regular_price_pattern", "0/1", "flag",

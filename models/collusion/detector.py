@@ -1,8 +1,10 @@
 """``CollusionDetector``: a classifier over a named set of collusion screens, fitted on markets
 with proven cartels and applied to markets without any. ``kind`` is ``lightgbm`` (LightGBM on
-``FEATURE_SETS[feature_set]``) or ``consistent_logistic``
+``FEATURE_SETS[feature_set]``), ``consistent_logistic``
 (``models.collusion.consistent.ConsistentLogistic`` on the ranked screens whose direction
-every training market agrees on).
+every training market agrees on) or ``screen_rule`` (``models.collusion.rule.ScreenRule``:
+one ranked screen of the set, the best on the training markets; the set ``cv`` makes it the
+coefficient-of-variation rule).
 
 Input of ``fit``/``predict_proba``: per-tender screens as made by
 ``features.procurement.collusion.collusion_screens`` + ``with_market_ranks`` (one row per
@@ -36,6 +38,7 @@ from features.procurement.collusion import (
     with_reference_ranks,
 )
 from models.collusion.consistent import ConsistentLogistic
+from models.collusion.rule import ScreenRule
 
 MODEL_FILE = "collusion_detector.json"
 REFERENCE_COL = "reference"
@@ -71,7 +74,9 @@ def market_balanced_weights(labels: np.ndarray, markets: np.ndarray) -> np.ndarr
     return weights * labels.size / weights.sum()
 
 
-KINDS = ("lightgbm", "consistent_logistic")
+KINDS = ("lightgbm", "consistent_logistic", "screen_rule")
+CV_RULE_SIGN = -1.0
+"""The CV rule's direction, fixed: bids closer together than usual are suspicious."""
 
 
 @dataclass
@@ -84,6 +89,7 @@ class CollusionDetector:
     metadata: dict[str, Any] = field(default_factory=dict)
     booster_: lgb.Booster | None = None
     consistent_: ConsistentLogistic | None = None
+    rule_: ScreenRule | None = None
 
     @property
     def features(self) -> list[str]:
@@ -94,6 +100,12 @@ class CollusionDetector:
     ) -> CollusionDetector:
         if self.kind not in KINDS:
             raise ValueError(f"unknown detector kind {self.kind!r}; one of {KINDS}")
+        if self.kind == "screen_rule":
+            sign = CV_RULE_SIGN if self.feature_set == "cv" else None
+            self.rule_ = ScreenRule(candidates=tuple(self.features), sign=sign).fit(
+                screens, np.asarray(labels), markets=np.asarray(markets)
+            )
+            return self
         weights = market_balanced_weights(np.asarray(labels), np.asarray(markets))
         if self.kind == "consistent_logistic":
             self.consistent_ = ConsistentLogistic(candidates=tuple(self.features)).fit(
@@ -114,6 +126,8 @@ class CollusionDetector:
         """Probability collusive per row of ``screens`` (shape (rows,))."""
         if self.consistent_ is not None:
             return self.consistent_.predict_proba(screens)
+        if self.rule_ is not None:
+            return self.rule_.predict_proba(screens)
         if self.booster_ is None:
             raise NotFittedError("CollusionDetector.predict_proba before fit")
         return np.asarray(self.booster_.predict(screens[self.features].astype(float)))
@@ -164,7 +178,7 @@ class CollusionDetector:
 
     def save(self, folder: Path) -> Path:
         """Write ``collusion_detector.json`` and ``booster.txt`` into ``folder``."""
-        if self.booster_ is None and self.consistent_ is None:
+        if self.booster_ is None and self.consistent_ is None and self.rule_ is None:
             raise NotFittedError("CollusionDetector.save before fit")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -173,6 +187,7 @@ class CollusionDetector:
         meta = {
             "kind": self.kind,
             "consistent": self.consistent_.to_dict() if self.consistent_ is not None else None,
+            "rule": self.rule_.to_dict() if self.rule_ is not None else None,
             "feature_set": self.feature_set,
             "params": self.params,
             "rounds": self.rounds,
@@ -187,6 +202,7 @@ class CollusionDetector:
         folder = Path(folder)
         meta = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
         consistent = meta.pop("consistent")
+        rule = meta.pop("rule", None)
         booster_file = folder / BOOSTER_FILE
         return cls(
             **meta,
@@ -196,4 +212,5 @@ class CollusionDetector:
                 else None
             ),
             consistent_=ConsistentLogistic.from_dict(consistent) if consistent else None,
+            rule_=ScreenRule.from_dict(rule) if rule else None,
         )

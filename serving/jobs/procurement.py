@@ -18,6 +18,11 @@ equal to a rebuild), and each new or changed process is scored and, at or above 
 level, written to ``alerts`` with the model's name and version. Requests read the history's
 current immutable view and never wait for a push.
 
+The risk model's ``collusion_score`` feature is the answer of the ``collusion`` version its
+training features used (saved in its metadata, ``models.collusion.pyfunc.RISK_METADATA_KEY``):
+that version is loaded with it and swapped with it, and ``/readyz`` and ``/metrics`` show it
+as the ``collusion`` model. A risk model saved without one computes the CV rule.
+
 Scoring runs in the threadpool (plain ``def`` routes); LightGBM uses one thread per call
 (``RiskModel``), so concurrent requests use the cores, not each other's threads.
 """
@@ -63,6 +68,9 @@ from features.procurement.history import (
     ProcurementHistory,
     load_procurement_frames,
 )
+from models.collusion.detector import CollusionDetector
+from models.collusion.pyfunc import REGISTERED_MODEL as COLLUSION_MODEL
+from models.collusion.pyfunc import load_detector, risk_model_collusion_version
 from models.procurement.model import RiskAssessment, RiskModel
 from serving.api.schemas.common import (
     BoundedDateTime,
@@ -116,6 +124,8 @@ class ProcurementRisk:
     version: str
     online: ProcurementSource
     rules: HistoryRules | None = None
+    collusion: CollusionDetector | None = None
+    collusion_version: str | None = None
 
     @property
     def history(self) -> ProcurementHistory:
@@ -136,12 +146,22 @@ class ProcurementRisk:
         return ModelRef(name=self.name, version=self.version)
 
     def with_model(
-        self, model: RiskModel, version: str, rules: HistoryRules | None = None
+        self,
+        model: RiskModel,
+        version: str,
+        rules: HistoryRules | None = None,
+        collusion: tuple[CollusionDetector | None, str | None] = (None, None),
     ) -> ProcurementRisk:
-        """The same live history with another model (a new champion) and its feature
-        settings."""
+        """The same live history with another model (a new champion), its feature settings
+        and its collusion detector and version."""
         return ProcurementRisk(
-            model=model, name=self.name, version=version, online=self.online, rules=rules
+            model=model,
+            name=self.name,
+            version=version,
+            online=self.online,
+            rules=rules,
+            collusion=collusion[0],
+            collusion_version=collusion[1],
         )
 
 
@@ -182,6 +202,16 @@ class ProcurementState:
         version = self.risk.version if self.risk is not None else None
         return model_readiness(REGISTERED_MODEL, version, self.unavailable_reason)
 
+    def collusion_readiness(self) -> ModelReadiness:
+        """The ``collusion`` version the risk model's feature is computed with."""
+        if self.risk is None:
+            return model_readiness(COLLUSION_MODEL, None, self.unavailable_reason)
+        reason = (
+            f"{REGISTERED_MODEL} v{self.risk.version} was trained without a collusion model:"
+            " its collusion score is the CV rule"
+        )
+        return model_readiness(COLLUSION_MODEL, self.risk.collusion_version, reason)
+
     def push(self, frames: Mapping[str, pd.DataFrame]) -> PushSummary:
         """Apply new or changed rows (store table name → rows with the store's columns) and
         warn about the processes they add or change; an empty summary when no history is
@@ -221,6 +251,23 @@ def load_champion(tracking_uri: str) -> tuple[RiskModel, str]:
     return load_champion_model(tracking_uri, REGISTERED_MODEL, "risk_model", RiskModel)
 
 
+def load_collusion_of(
+    model: RiskModel, tracking_uri: str
+) -> tuple[CollusionDetector | None, str | None]:
+    """The collusion detector ``model``'s features were trained with, and its version
+    (``(None, None)``: the CV rule); raises ``ModelUnavailableError`` when it cannot load."""
+    version = risk_model_collusion_version(model.metadata)
+    if version is None:
+        return None, None
+    try:
+        return load_detector(tracking_uri, version), version
+    except Exception as error:
+        raise ModelUnavailableError(
+            f"model {COLLUSION_MODEL} v{version}, which {REGISTERED_MODEL}'s collusion score"
+            " needs, could not be loaded"
+        ) from error
+
+
 def model_feature_rules(model: RiskModel, settings: ServiceSettings) -> HistoryRules:
     """The rules to compute ``model``'s features with: the feature settings saved with it
     (``features.procurement.feature_settings``), else (a model saved without them) the
@@ -238,6 +285,7 @@ def load_procurement(settings: ServiceSettings, runtime: Runtime) -> Procurement
         return ProcurementState(unavailable_reason=runtime.not_ready_reason or "store not open")
     try:
         model, version = load_champion(settings.resolved_mlflow_tracking_uri)
+        collusion = load_collusion_of(model, settings.resolved_mlflow_tracking_uri)
     except ModelUnavailableError as error:
         logger.warning("procurement risk unavailable: %s", error)
         return ProcurementState(unavailable_reason=str(error))
@@ -260,7 +308,13 @@ def load_procurement(settings: ServiceSettings, runtime: Runtime) -> Procurement
     source = ProcurementSource(history)
     return ProcurementState(
         risk=ProcurementRisk(
-            model=model, name=REGISTERED_MODEL, version=version, online=source, rules=rules
+            model=model,
+            name=REGISTERED_MODEL,
+            version=version,
+            online=source,
+            rules=rules,
+            collusion=collusion[0],
+            collusion_version=collusion[1],
         ),
         online=OnlineFeatureStore([source]),
         warnings=LiveWarnings(runtime.store),
@@ -408,7 +462,8 @@ def _assess_releases(risk: ProcurementRisk, releases: Sequence[object]) -> list[
         try:
             screen_release(release)
             record = record_from_release(history, release)
-            prepared.append((position, record, process_features(history, record)))
+            features = process_features(history, record, collusion=risk.collusion)
+            prepared.append((position, record, features))
         except ReleaseError as error:
             answers[position] = error
         except Exception as error:

@@ -292,9 +292,15 @@ def _warning_rows(
     return alerts[alerts["warning_level"].isin(levels)].reset_index(drop=True)
 
 
-def _features(history: ProcurementHistory, records: Sequence[ProcessRecord]) -> pd.DataFrame:
-    """The feature frame of ``records``, each as of its decision date against ``history``."""
-    return feature_frame([process_features(history, record) for record in records])
+def _features(
+    history: ProcurementHistory, records: Sequence[ProcessRecord], risk: ProcurementRisk
+) -> pd.DataFrame:
+    """The feature frame of ``records``, each as of its decision date against ``history``
+    (the collusion score by ``risk``'s detector)."""
+    collusion = risk.collusion
+    return feature_frame(
+        [process_features(history, record, collusion=collusion) for record in records]
+    )
 
 
 _REFRESHED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in ("alert_id", "ocid", "status"))
@@ -320,7 +326,7 @@ class LiveWarnings:
         if not touched or outcome.history is None:
             return AlertsWritten(model=risk.model_ref)
         scoring = time.perf_counter()
-        frame = _features(risk.scoring_view(outcome.history), touched)
+        frame = _features(risk.scoring_view(outcome.history), touched, risk)
         rows = _warning_rows(risk, frame, self.levels)
         writing = time.perf_counter()
         changed_ids = {alert_id(risk.name, risk.version, ocid): ocid for ocid in outcome.changed}
@@ -364,7 +370,7 @@ class LiveWarnings:
         records = records_from_frames(frames) if ocids else []
         if not records:
             return AlertsWritten(model=risk.model_ref)
-        rows = _warning_rows(risk, _features(risk.history, records), self.levels)
+        rows = _warning_rows(risk, _features(risk.history, records, risk), self.levels)
         with self._store.use() as store, store.transaction():
             written = store.insert_new("alerts", rows)
         return AlertsWritten(model=risk.model_ref, scored=len(records), written=written)

@@ -161,6 +161,7 @@ def loaded_versions(state: Any) -> dict[str, str | None]:
     study = state.learning.study
     return {
         procurement.REGISTERED_MODEL: None if risk is None else risk.version,
+        procurement.COLLUSION_MODEL: None if risk is None else risk.collusion_version,
         esg.REGISTERED_MODEL: None if supplier is None else supplier.version,
         learning.MASTERY_MODEL: None if study is None else study.mastery_version,
         learning.RECOMMENDER_MODEL: None if study is None else study.recommender_version,
@@ -180,8 +181,9 @@ def swap_procurement(state: Any, settings: ServiceSettings, runtime: Runtime) ->
         state.procurement = loaded
         return
     model, version = procurement.load_champion(settings.resolved_mlflow_tracking_uri)
+    collusion = procurement.load_collusion_of(model, settings.resolved_mlflow_tracking_uri)
     rules = procurement.model_feature_rules(model, settings)
-    new_risk = current.risk.with_model(model, version, rules)
+    new_risk = current.risk.with_model(model, version, rules, collusion)
     swapped = dataclasses.replace(current, risk=new_risk)  # same history, online layer, lock
     state.procurement = swapped
     try:
@@ -313,7 +315,17 @@ class ChampionWatcher:
                     swapped += names
             if procurement.REGISTERED_MODEL in swapped:
                 self.board.check_feature_settings(state, settings)
+                self._collusion_follows(now=datetime.now(UTC))
             return swapped
+
+    def _collusion_follows(self, now: datetime) -> None:
+        """The collusion version moves with the risk model that pins it."""
+        version = loaded_versions(self._state)[procurement.COLLUSION_MODEL]
+        if (
+            version is not None
+            and version != self.board.status(procurement.COLLUSION_MODEL).version
+        ):
+            self.board.loaded(procurement.COLLUSION_MODEL, version, now)
 
     def _swap(self, names: list[str], moved: dict[str, str], swap: Callable[[], None]) -> bool:
         try:

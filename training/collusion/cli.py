@@ -6,6 +6,7 @@ Usage::
     python -m training.collusion lomo --market A --market B [--holdout C] [--truth DIR]
     python -m training.collusion transfer --train A --train B --score C [--truth DIR]
     python -m training.collusion train --market A --market B [--holdout C] [--truth DIR]
+        [--candidate NAME ...]                                   # champion gate, registers
 
 A market is a labelled bid CSV (García Rodríguez et al. layout) or OCDS compiled releases
 (``.jsonl``); ``--truth`` is a demo-world truth folder giving OCDS files their labels (see
@@ -28,14 +29,9 @@ from core.settings import Settings
 from models.collusion.detector import DEFAULT_ROUNDS, KINDS, CollusionDetector
 from training.cli import write_report
 from training.collusion import cv
+from training.collusion.champion import CANDIDATES, GATE_METRIC, render_candidates
 from training.collusion.markets import Market, load_market
-from training.collusion.registry import (
-    DEFAULT_FEATURE_SET,
-    DEFAULT_KIND,
-    GATE_METRIC,
-    REGISTERED_MODEL,
-    train_and_register,
-)
+from training.collusion.registry import REGISTERED_MODEL, train_and_register
 from training.collusion.transfer import (
     MODEL_SPECS,
     EvaluationOptions,
@@ -71,14 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     transfer = sub.add_parser("transfer", help="fit on labelled files, score another file")
     transfer.add_argument("--train", type=Path, action="append", required=True)
     transfer.add_argument("--score", type=Path, required=True)
-    transfer.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND)
-    transfer.add_argument("--feature-set", default=DEFAULT_FEATURE_SET)
+    transfer.add_argument("--kind", choices=KINDS, default="consistent_logistic")
+    transfer.add_argument("--feature-set", default="ranked")
     _common(transfer)
     train = sub.add_parser("train", help=f"fit, register as {REGISTERED_MODEL!r} and gate")
     train.add_argument("--market", type=Path, action="append", required=True)
     train.add_argument("--holdout", type=Path, action="append", default=[])
-    train.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND)
-    train.add_argument("--feature-set", default=DEFAULT_FEATURE_SET)
+    train.add_argument(
+        "--candidate",
+        action="append",
+        choices=list(CANDIDATES),
+        default=None,
+        help="candidates competing for champion (default: all)",
+    )
     train.add_argument("--min-improvement", type=float, default=0.0)
     train.add_argument("--tracking-uri")
     _common(train)
@@ -135,14 +136,13 @@ def run_train(args: argparse.Namespace) -> int:
         Settings(),
         markets,
         holdout=holdout,
-        kind=args.kind,
-        feature_set=args.feature_set,
+        candidates=tuple(args.candidate or CANDIDATES),
         rounds=args.rounds,
         seed=args.seed,
         min_improvement=args.min_improvement,
         tracking_uri=args.tracking_uri,
     )
-    print(render_transfer(registered.report))
+    print(render_candidates(registered.report, champion=registered.model))
     decision = "promoted to champion" if registered.gate.promoted else "kept as challenger"
     print(
         f"{REGISTERED_MODEL} v{registered.model_version} ({registered.model}),"

@@ -47,12 +47,14 @@ DROPPED_SCHEMES = frozenset({"related_bidders"})
 
 @dataclass
 class Market:
-    """One market's tenders: ``screens`` indexed by tender, ``labels`` aligned (or None)."""
+    """One market's tenders: ``screens`` indexed by tender, ``labels`` aligned (or None), and
+    the bid rows they come from (``tender``, ``price``: what a served model is given)."""
 
     name: str
     source: Path
     screens: pd.DataFrame
     labels: pd.Series | None
+    bids: pd.DataFrame | None = None
 
     @property
     def labelled(self) -> bool:
@@ -139,7 +141,13 @@ def load_market(
         labels = (share > COLLUSIVE_SHARE_ABOVE).astype(int).rename(LABEL)
         if labels.nunique() < 2:
             raise CollusionDataError(f"{path}: fewer than two classes among tenders")
-    return Market(name=label_name, source=path, screens=screens, labels=labels)
+    return Market(
+        name=label_name,
+        source=path,
+        screens=screens,
+        labels=labels,
+        bids=bids[["tender", "price"]].reset_index(drop=True),
+    )
 
 
 def positive_share(market: Market) -> float:

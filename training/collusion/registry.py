@@ -1,18 +1,20 @@
-"""Fit the bid-rigging detector on every labelled training market, register it as the MLflow
-model ``collusion`` and gate it on the leave-one-market-out metric.
+"""Register the MLflow model ``collusion``: the candidates of ``training.collusion.champion``
+compete, served, on leave one market out; the best is fitted on every training market,
+registered, and gated against the current champion.
 
-The gate (``training.tracking.compare_with_champion``): the challenger's figure is the mean
-ROC-AUC over held-out markets of its configuration (kind, feature set, parameters) under
-leave one market out on today's markets; the champion's is the same evaluation of *its*
-configuration on the same markets. Only transfer counts: the fit on all markets is never
+The gate (``training.tracking.compare_with_champion``): the challenger's figure is its mean
+held-out ROC-AUC over the training markets (``champion.GATE_METRIC``); the champion's is the
+same evaluation of *its* configuration (kind, feature set) on the same markets today, so the
+alias ends on whichever transfers best. Only transfer counts: the fit on all markets is never
 scored on a market it saw. Markets given as ``holdout`` (the demo world) are only ever
-scored, by models fitted on all training markets.
+scored, by candidates fitted on all training markets, and never enter the gate.
 
-MLflow: experiment ``collusion``; parameters, per-market LOMO metrics, the SHA-256 of every
-input file, the LOMO table as ``lomo.md``; the model as a pyfunc
+MLflow: experiment ``collusion``; parameters, per-market metrics of every candidate, the
+SHA-256 of every input file, the table as ``lomo.md`` and ``lomo.json``; the model as a pyfunc
 (``models.collusion.pyfunc.CollusionPyfunc``: bid rows in, one probability per tender out)
-with signature, input example and pinned requirements; alias ``challenger``, ``champion``
-when the gate promotes it.
+with signature, input example and pinned requirements. The version carries the per-market
+table of its own candidate as tags (``lomo.<market>.roc_auc`` …), ``candidate`` and the gate
+figure; alias ``challenger``, ``champion`` when the gate promotes it.
 """
 
 from __future__ import annotations
@@ -23,20 +25,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.settings import Settings
-from models.collusion.detector import DEFAULT_PARAMS, DEFAULT_ROUNDS, CollusionDetector
+from models.collusion.detector import DEFAULT_ROUNDS
 from models.collusion.pyfunc import ARTIFACT_KEY, CollusionPyfunc
-from training.collusion.markets import Market
-from training.collusion.transfer import (
-    EvaluationOptions,
-    TransferReport,
-    evaluate_transfer,
-    render_transfer,
+from training.collusion.champion import (
+    CANDIDATES,
+    GATE_METRIC,
+    CandidateReport,
+    candidate_detector,
+    candidate_name,
+    evaluate_candidates,
+    fit_on,
+    render_candidates,
 )
+from training.collusion.markets import Market
 from training.tracking import (
+    ChampionCannotScoreError,
     GateDecision,
     compare_with_champion,
     experiment_id,
@@ -49,9 +55,6 @@ from training.tracking import (
 EXPERIMENT = "collusion"
 REGISTERED_MODEL = "collusion"
 PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")
-DEFAULT_KIND = "consistent_logistic"
-DEFAULT_FEATURE_SET = "ranked"
-GATE_METRIC = "lomo_mean_roc_auc"
 
 
 @dataclass
@@ -59,28 +62,8 @@ class RegisteredRun:
     run_id: str
     model_version: str
     gate: GateDecision
-    report: TransferReport
+    report: CandidateReport
     model: str
-
-
-def _model_key(detector: CollusionDetector) -> str:
-    return (
-        detector.kind
-        if detector.kind == "consistent_logistic"
-        else f"lightgbm_{detector.feature_set}"
-    )
-
-
-def lomo_of(
-    detector: CollusionDetector,
-    markets: Sequence[Market],
-    holdout: Sequence[Market],
-    *,
-    seed: int,
-) -> TransferReport:
-    """Leave one market out for ``detector``'s configuration only (no within-market CV)."""
-    options = EvaluationOptions(rounds=detector.rounds, seed=seed, models=(_model_key(detector),))
-    return evaluate_transfer(markets, options, holdout_only=holdout, within=False)
 
 
 def sha256(market: Market) -> str:
@@ -97,13 +80,21 @@ def example_bids(market: Market) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["tender", "price"])
 
 
+def _version_tags(report: CandidateReport, candidate: str) -> dict[str, str]:
+    tags = {"candidate": candidate, GATE_METRIC: f"{report.gate_metric(candidate):.4f}"}
+    for results in (report.lomo, report.holdout):
+        for market, by_candidate in results.items():
+            for metric in ("roc_auc", "pr_auc", "recall_at_review"):
+                tags[f"lomo.{market}.{metric}"] = f"{by_candidate[candidate][metric]:.4f}"
+    return tags
+
+
 def train_and_register(
     settings: Settings,
     markets: Sequence[Market],
     *,
     holdout: Sequence[Market] = (),
-    kind: str = DEFAULT_KIND,
-    feature_set: str = DEFAULT_FEATURE_SET,
+    candidates: Sequence[str] = tuple(CANDIDATES),
     rounds: int = DEFAULT_ROUNDS,
     seed: int = 0,
     min_improvement: float = 0.0,
@@ -114,26 +105,25 @@ def train_and_register(
 
     if len(markets) < 2:
         raise ValueError("registration needs at least two labelled training markets")
-    detector = CollusionDetector(
-        kind=kind, feature_set=feature_set, params=dict(DEFAULT_PARAMS), rounds=rounds, seed=seed
+    report = evaluate_candidates(
+        markets, holdout=holdout, candidates=candidates, rounds=rounds, seed=seed
     )
-    report = lomo_of(detector, markets, holdout, seed=seed)
-    model = _model_key(detector)
-    challenger_metric = report.lomo_mean(model)
-    screens = pd.concat([m.screens for m in markets], ignore_index=True)
-    labels = np.concatenate([np.asarray(m.labels) for m in markets])
-    names = np.concatenate([np.full(len(m.screens), m.name) for m in markets])
+    best = report.best()
+    challenger_metric = report.gate_metric(best)
+    detector = fit_on(candidate_detector(best, rounds=rounds, seed=seed), markets)
     detector.metadata = {
         "trained_on": [m.name for m in markets],
+        "candidate": best,
         GATE_METRIC: challenger_metric,
     }
-    detector.fit(screens, labels, markets=names)
     uri, client = start_tracking(settings, tracking_uri)
     with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
         mlflow.log_params(
             {
-                "kind": kind,
-                "feature_set": feature_set,
+                "candidates": ",".join(candidates),
+                "candidate": best,
+                "kind": detector.kind,
+                "feature_set": detector.feature_set,
                 "rounds": rounds,
                 "seed": seed,
                 "trained_on": ",".join(m.name for m in markets),
@@ -142,13 +132,16 @@ def train_and_register(
         )
         for market in [*markets, *holdout]:
             mlflow.set_tag(f"data_version.{market.name}", sha256(market))
-        metrics = {GATE_METRIC: challenger_metric}
-        for held_out, results in report.lomo.items():
-            for metric, value in results[model].items():
-                if metric != "note":
-                    metrics[f"lomo.{held_out}.{metric}"] = value
+        metrics = {f"{GATE_METRIC}.{c}": report.gate_metric(c) for c in candidates}
+        metrics[GATE_METRIC] = challenger_metric
+        for results in (report.lomo, report.holdout):
+            for market_name, by_candidate in results.items():
+                for name, values in by_candidate.items():
+                    for metric, value in values.items():
+                        metrics[f"lomo.{market_name}.{name}.{metric}"] = value
         mlflow.log_metrics(finite_metrics(metrics))
-        mlflow.log_text(render_transfer(report), "lomo.md")
+        mlflow.log_text(render_candidates(report, champion=best), "lomo.md")
+        mlflow.log_dict(report.to_dict(), "lomo.json")
         example = example_bids(markets[0])
         version = register_challenger(
             client,
@@ -160,17 +153,17 @@ def train_and_register(
             signature=infer_signature(example, detector.score_bids(example)),
             input_example=example,
         )
+        for key, value in _version_tags(report, best).items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
 
         def champion_lomo(loaded: Any) -> float:
-            champion: CollusionDetector = loaded.unwrap_python_model().detector
-            config = CollusionDetector(
-                kind=champion.kind,
-                feature_set=champion.feature_set,
-                params=champion.params,
-                rounds=champion.rounds,
-                seed=champion.seed,
-            )
-            return lomo_of(config, markets, holdout, seed=seed).lomo_mean(_model_key(config))
+            champion = candidate_name(loaded.unwrap_python_model().detector)
+            if champion not in CANDIDATES:
+                raise ChampionCannotScoreError(f"{champion} is no longer a candidate")
+            if champion in candidates:
+                return report.gate_metric(champion)
+            again = evaluate_candidates(markets, candidates=(champion,), rounds=rounds, seed=seed)
+            return again.gate_metric(champion)
 
         gate = compare_with_champion(
             client,
@@ -182,5 +175,5 @@ def train_and_register(
         )
         record_gate(client, REGISTERED_MODEL, version, gate, metric_key=GATE_METRIC)
     return RegisteredRun(
-        run_id=str(run.info.run_id), model_version=version, gate=gate, report=report, model=model
+        run_id=str(run.info.run_id), model_version=version, gate=gate, report=report, model=best
     )

@@ -3,8 +3,9 @@
 For every labelled market, each model is fitted on the *other* markets and scored on the
 held-out one, beside the usual within-market cross-validation (stratified k-fold over the
 tenders of one market) and beside single screens. A model is only better if it is better on
-markets it did not see: ``lomo_mean_roc_auc`` (mean ROC-AUC over the held-out markets) is the
-figure the registry's champion gate compares.
+markets it did not see: ``lomo_mean_roc_auc`` is the mean ROC-AUC over the held-out markets.
+This table compares every model on screen tables; the registry's champion gate
+(``training.collusion.champion``) runs the candidates the service can run as served pyfuncs.
 
 Models (``MODEL_SPECS``): LightGBM (``models.collusion.detector.CollusionDetector``) on each
 named feature set of ``features.procurement.collusion.FEATURE_SETS`` — ``baseline`` is today's

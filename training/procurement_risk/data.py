@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.settings import Settings
 from features.procurement.build import build_process_features
+from features.procurement.collusion.point_in_time import CollusionScorer
 from features.procurement.history import HistoryRules, ProcurementHistory
 from features.procurement.specs import FEATURES, IDENTITY_COLUMNS
 from models.procurement.alerts import DECISION_DATE, OCID
@@ -28,10 +29,13 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
-def build_feature_frame(store: StoreReader, settings: Settings) -> pd.DataFrame:
-    """One row per process: ``IDENTITY_COLUMNS`` and ``FEATURES``, sorted by decision date."""
+def build_feature_frame(
+    store: StoreReader, settings: Settings, *, collusion: CollusionScorer | None = None
+) -> pd.DataFrame:
+    """One row per process: ``IDENTITY_COLUMNS`` and ``FEATURES``, sorted by decision date;
+    ``collusion``: the detector behind ``collusion_score`` (None: the CV rule)."""
     history = ProcurementHistory.from_store(store, settings=settings)
-    return _checked_and_sorted(build_process_features(history))
+    return _checked_and_sorted(build_process_features(history, collusion=collusion))
 
 
 def build_feature_frame_on_cluster(

@@ -1,4 +1,11 @@
-"""The training run: features, fit, evaluate, log, register, gate."""
+"""The training run: features, fit, evaluate, log, register, gate.
+
+The ``collusion_score`` feature is computed with the ``collusion`` champion of the registry
+at the start of the run (``collusion_detector``; none registered: the CV rule); its version is
+saved in the risk model's metadata (``models.collusion.pyfunc.RISK_METADATA_KEY``) and logged,
+and the service computes the feature with that same version. The Dask path computes the CV
+rule only and saves no version.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -15,6 +22,10 @@ from core.settings import Settings
 from features.procurement.feature_settings import FEATURE_SETTINGS_KEY, feature_settings_of
 from features.procurement.history import HistoryRules
 from features.procurement.specs import FEATURES
+from models.collusion.detector import CollusionDetector
+from models.collusion.pyfunc import REGISTERED_MODEL as COLLUSION_MODEL
+from models.collusion.pyfunc import RISK_METADATA_KEY as COLLUSION_KEY
+from models.collusion.pyfunc import load_detector
 from models.drift import DRIFT_REFERENCE
 from models.procurement.alerts import DECISION_DATE
 from models.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
@@ -41,6 +52,7 @@ from training.procurement_risk.plots import plot_precision_recall
 from training.procurement_risk.register import champion_gate, signature_frame
 from training.procurement_risk.split import TimeSplit, default_split
 from training.tracking import (
+    CHAMPION,
     GateDecision,
     experiment_id,
     finite_metrics,
@@ -96,6 +108,18 @@ def train(
         )
 
 
+def collusion_detector(client: Any, uri: str) -> tuple[CollusionDetector | None, str | None]:
+    """The ``collusion`` champion's detector and version, or ``(None, None)`` when none is
+    registered (the feature is then the CV rule)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = str(client.get_model_version_by_alias(COLLUSION_MODEL, CHAMPION).version)
+    except MlflowException:
+        return None, None
+    return load_detector(uri, version), version
+
+
 def _train(
     settings: Settings,
     options: TrainingOptions,
@@ -109,10 +133,11 @@ def _train(
     from mlflow.models import infer_signature
 
     uri, client = start_tracking(settings, tracking_uri)
+    detector, collusion_version = (None, None) if cluster else collusion_detector(client, uri)
     bar = tqdm(total=6, disable=quiet, unit="step")
     with _step(bar, "features"), open_training_snapshot(settings, snapshot, quiet=quiet) as data:
         frame = (
-            build_feature_frame(data, settings)
+            build_feature_frame(data, settings, collusion=detector)
             if cluster is None
             else build_feature_frame_on_cluster(cluster, data, settings)
         )
@@ -140,6 +165,11 @@ def _train(
                 .with_data_version(version_hash)
                 .to_dict(),
                 FEATURE_SETTINGS_KEY: feature_settings_of(HistoryRules.from_settings(settings)),
+                COLLUSION_KEY: (
+                    None
+                    if collusion_version is None
+                    else {"name": COLLUSION_MODEL, "version": collusion_version}
+                ),
             }
         )
     with _step(bar, "evaluate"):
@@ -181,6 +211,7 @@ def _train(
                     "seed": options.seed,
                     "data_version": version_hash,
                     "truth_available": truth is not None,
+                    "collusion_model_version": collusion_version or "none (CV rule)",
                 }
             )
             mlflow.set_tags(

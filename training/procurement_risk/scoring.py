@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from core.settings import Settings
 from features.procurement.history import HistoryRules
+from models.collusion.pyfunc import load_detector, risk_model_collusion_version
 from models.procurement.alerts import alerts_frame
 from models.procurement.model import RiskModel
 from store.database import Store, StoreError
@@ -86,13 +87,20 @@ def score(
     version = str(registered.version)
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
     model: RiskModel = loaded.unwrap_python_model().risk_model
+    collusion_version = risk_model_collusion_version(model.metadata)
+    detector = None if collusion_version is None else load_detector(uri, collusion_version)
+    if detector is not None and scheduler is not None:
+        raise ScoringError(
+            f"{REGISTERED_MODEL} v{version} computes its collusion score with collusion"
+            f" v{collusion_version}, which the Dask path does not run: score without --scheduler"
+        )
 
     scored_at = datetime.now(UTC).replace(tzinfo=None)
     with ExitStack() as stack:
         store = stack.enter_context(open_store(settings, read_only=not store_write))
         if scheduler is None:
             with tqdm(total=1, desc="features", unit="step", disable=quiet) as bar:
-                frame = build_feature_frame(store, settings)
+                frame = build_feature_frame(store, settings, collusion=detector)
                 bar.update(1)
             with tqdm(total=len(frame), desc="score", unit="process", disable=quiet) as bar:
                 alerts = alerts_frame(

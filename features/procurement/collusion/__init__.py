@@ -81,6 +81,11 @@ _UNRANKED = (
 RANKED: tuple[str, ...] = tuple(
     f"{column}{RANK_SUFFIX}" for column in INVARIANT if column not in _UNRANKED
 )
+SERVED: tuple[str, ...] = tuple(c for c in BASELINE if c != BID_COUNT)
+"""The screens the point-in-time feature computes per tender in plain Python
+(``features.procurement.screens.tender_screens``) and keeps for the group's earlier tenders
+(``collusion.point_in_time``); a detector the service can run reads only their ranks."""
+SERVED_RANKED: tuple[str, ...] = tuple(f"{column}{RANK_SUFFIX}" for column in SERVED)
 SET_WIDTH = 8
 SET_VECTOR: tuple[str, ...] = tuple(f"relative_bid_{k}" for k in range(2, SET_WIDTH + 2))
 
@@ -91,6 +96,8 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "ranked": RANKED,
     "ranked_with_count": (BID_COUNT, *RANKED),
     "set": (BID_COUNT, *SET_VECTOR, *RANKED),
+    "served_ranked": SERVED_RANKED,
+    "cv": (f"{BID_CV}{RANK_SUFFIX}",),
 }
 """Column sets the evaluation compares; every column is defined for any market."""
 
@@ -139,6 +146,8 @@ __all__ = [
     "FEATURE_SETS",
     "INVARIANT",
     "RANKED",
+    "SERVED",
+    "SERVED_RANKED",
     "CollusionInputError",
     "collusion_screens",
     "with_market_ranks",

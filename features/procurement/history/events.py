@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.procurement.collusion.point_in_time import MIN_BIDS, reference_keys, sample_cv
+from features.procurement.collusion import SERVED
+from features.procurement.collusion.point_in_time import MIN_BIDS, reference_keys, served_screens
 from features.procurement.history.event_index import _EventLists
 from features.procurement.history.loading import SUPPLIER_COLUMNS
 from features.procurement.history.records import (
@@ -53,7 +54,7 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("amount",),
     "supplier_bids": ("tender", "won"),
     "deliveries": ("delivered", "late", "delay_days", "rejected"),
-    "bid_cvs": ("bid_cv",),
+    "bid_screens": SERVED,
 }
 
 
@@ -80,9 +81,9 @@ class _Events:
 
     def add(self, record: ProcessRecord, code: int) -> None:
         """The events of one process, coded ``code``: deliveries; and, once awarded, its
-        winner/second-lowest ratio, unit prices, awards, orders, bids and the CV of each lot
-        of three bids or more (filed by size class and once more under ``ALL_SIZES``: the
-        collusion score's reference), dated at the award."""
+        winner/second-lowest ratio, unit prices, awards, orders, bids and the served collusion
+        screens of each lot of three bids or more (filed by size class and once more under
+        ``ALL_SIZES``: the collusion score's reference), dated at the award."""
         lists = self.lists
         self._delivery_events(record, code, lists["deliveries"])
         when = record.award_date
@@ -107,9 +108,9 @@ class _Events:
             lists["orders"].add((record.buyer_id, supplier, record.category), when, code, amount)
         for prices in record.priced_bids_by_lot().values():
             if len(prices) >= MIN_BIDS:
-                cv = sample_cv(prices)
+                screens = served_screens(prices)
                 for key in reference_keys(len(prices)):
-                    lists["bid_cvs"].add(key, when, code, cv)
+                    lists["bid_screens"].add(key, when, code, *screens)
         bidders = record.bidders
         if bidders:
             tender = len(self.tender_winners)

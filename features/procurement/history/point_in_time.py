@@ -64,7 +64,7 @@ class ProcurementHistory:
     orders: EventIndex
     supplier_bids: EventIndex
     deliveries: EventIndex
-    bid_cvs: EventIndex
+    bid_screens: EventIndex
     fences: Fences
     supplier_codes: dict[str, int]
     tender_winners: list[frozenset[int]]

@@ -58,7 +58,12 @@ def readyz(
         logger.error("readiness check failed: %s", error)
         raise ApiError(503, "not_ready", "the store does not answer") from error
     board: ModelBoard = request.app.state.models
-    models = [procurement.readiness(), esg.readiness(), *study.readiness()]
+    models = [
+        procurement.readiness(),
+        procurement.collusion_readiness(),
+        esg.readiness(),
+        *study.readiness(),
+    ]
     return ServiceReadiness(
         **readiness.model_dump(), models=[board.annotate(model) for model in models]
     )
