@@ -173,3 +173,12 @@ def seed_console_world(settings: ServiceSettings) -> None:
         )
         for name, role, password in USERS:
             put_user(store, personal, name, role, password)
+
+
+def put_users(settings: ServiceSettings, users: list[tuple[str, str, str]]) -> None:
+    """Console users (user name, role, password) in ``settings``'s store (not open elsewhere)."""
+    keyring = settings.keyring()
+    personal = PersonalData(keyring)
+    with Store.open(settings, keyring) as store:
+        for name, role, password in users:
+            put_user(store, personal, name, role, password)

@@ -8,28 +8,17 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from core.security import PersonalData
 from core.settings import Keyring
-from serving.api.schemas.common import ModelRef
-from serving.api.schemas.learning import (
-    CheckInOut,
-    KpMasteryOut,
-    MasteryOut,
-    RecommendationsOut,
-    SuggestionOut,
-)
-from serving.api.schemas.learning import ReasonOut as LearningReasonOut
 from serving.app import create_app
 from serving.cli import main as cli_main
 from serving.console.i18n import LANGUAGES, Catalogue
 from serving.console.settings import ConsoleSettings
 from serving.console.users import sign_in, utc_now
-from serving.jobs import learning_answers
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.audit_writer import AuditUnavailableError
 from serving.settings import ServiceSettings
@@ -403,88 +392,6 @@ def test_settings_read_from_the_environment(
     settings = make_settings(tmp_path)
     assert settings.console.secure_cookies is True
     assert settings.console.idle_minutes == 5
-
-
-# --------------------------------------------------------------------------------------------
-# The member's page
-
-
-def test_member_page_shows_suggestions_with_reasons_and_mastery(
-    console: TestClient, service_personal: PersonalData, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The page as the study service answers (the answers stubbed: no models in this store);
-    the calls are for the signed-in member's own key and nobody else's."""
-    now = utc_now()
-    model = ModelRef(name="study-recommender", version="1")
-    own_key = service_personal.member_key("E1001")
-    asked: list[str] = []
-
-    def recommendations(study: object, employee_no: str, member_key: str, **_: object) -> object:
-        asked.append(member_key)
-        reason = LearningReasonOut(
-            kind="weak_kp", kp_id="KP-01", text_en="Trains a weak point", text_zh="巩固薄弱知识点"
-        )
-        item = SuggestionOut(
-            rank=1,
-            content_id="C-7",
-            title="党章第三章",
-            format="video",
-            minutes=12.0,
-            knowledge_points=["KP-01"],
-            score=1.0,
-            reasons=[reason],
-        )
-        return RecommendationsOut(
-            employee_no=employee_no,
-            as_of=now,
-            k=5,
-            minutes=25.0,
-            minutes_source="roster",
-            items=[item],
-            model=model,
-            mastery_model=model,
-        )
-
-    def member_mastery(study: object, employee_no: str, member_key: str, as_of: object) -> object:
-        asked.append(member_key)
-        kp = KpMasteryOut(
-            kp_id="KP-01",
-            name_en="Party constitution",
-            name_zh="党章",
-            domain=None,
-            p_correct=0.42,
-            attempts=3,
-            last_practised=None,
-        )
-        check_in = CheckInOut(
-            flagged=False,
-            score=None,
-            logged_minutes=0.0,
-            mastery_gain=None,
-            successes_per_hour=None,
-            reasons=[],
-            window_start=now,
-            window_end=now,
-        )
-        return MasteryOut(
-            employee_no=employee_no,
-            as_of=now,
-            knowledge_points=[kp],
-            check_in=check_in,
-            model=model,
-        )
-
-    study = SimpleNamespace(data=SimpleNamespace(member_keys={own_key}))
-    state = console.app.state  # type: ignore[attr-defined]
-    monkeypatch.setattr(state, "learning", SimpleNamespace(study=study))
-    monkeypatch.setattr(learning_answers, "recommendations", recommendations)
-    monkeypatch.setattr(learning_answers, "member_mastery", member_mastery)
-    page = sign_in_as(console, "E1001").get("/console/me").text
-    assert "党章第三章" in page
-    assert "巩固薄弱知识点" in page
-    assert "约 25 分钟" in page
-    assert 'value="0.420"' in page
-    assert asked == [own_key, own_key]
 
 
 def test_demo_credentials_print_passwords_that_sign_in(
