@@ -71,13 +71,22 @@ def _people(settings: ServiceSettings) -> People:
             "SELECT branch_key, count(*) AS n FROM members WHERE branch_key IS NOT NULL GROUP BY 1"
         )
     small = set(sizes.loc[sizes["n"] < MIN_GROUP_SIZE, "branch_key"])
-    small_one = next((row for row in rows if row["branch_key"] in small), None)
+    member = next(row for row in studied[1:] if row["member_key"] not in others)
+    small_one = next(
+        (
+            row
+            for row in rows
+            if row["branch_key"] in small
+            and row["member_key"] not in {*others, officer["member_key"], member["member_key"]}
+        ),
+        None,
+    )
 
     def number(row: dict[str, Any]) -> str:
         return str(personal.cipher.decrypt(row["employee_no_enc"], column="employee_no_enc"))
 
     return People(
-        member=number(next(row for row in studied[1:] if row["member_key"] not in others)),
+        member=number(member),
         officer=number(officer),
         small_branch_officer=None if small_one is None else number(small_one),
     )
