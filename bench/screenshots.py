@@ -5,7 +5,7 @@ Debian's headless Chromium (Selenium and ``chromium-driver``), into ``docs/scree
 
 The installation, its users and the records shown are those of ``bench/console.py`` (made
 there if missing). Each person signs in through the form, as a person would; each page is
-captured whole (the window is grown to the page's height, at most ``MAX_HEIGHT``), the
+captured whole (the viewport is set to the page's height, at most ``MAX_HEIGHT``), the
 member's page at a phone's 360 px. Chinese needs a CJK font (``make install`` installs
 Debian's ``fonts-noto-cjk``); without one the characters show as boxes. Nothing is fetched
 from the internet: the browser starts with background networking off.
@@ -14,6 +14,7 @@ from the internet: the browser starts with background networking off.
 from __future__ import annotations
 
 import argparse
+import base64
 import shutil
 import sys
 import tempfile
@@ -110,8 +111,17 @@ def take(base_url: str, world: World, profile: Path) -> list[str]:
             driver.set_window_size(width, 900)
             driver.get(f"{base_url}{path}")
             height = driver.execute_script("return document.documentElement.scrollHeight")
-            driver.set_window_size(width, min(int(height) + 40, MAX_HEIGHT))
-            driver.get_screenshot_as_file(str(OUT / name))
+            metrics = {"width": width, "height": min(int(height), MAX_HEIGHT)}
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {**metrics, "deviceScaleFactor": 1, "mobile": width <= PHONE_WIDTH},
+            )
+            shot = driver.execute_cdp_cmd(
+                "Page.captureScreenshot",
+                {"format": "png", "clip": {"x": 0, "y": 0, **metrics, "scale": 1}},
+            )
+            (OUT / name).write_bytes(base64.b64decode(shot["data"]))
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
             taken.append(name)
             log(f"{name}: {path}")
     finally:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.console.sessions import SESSION_COOKIE
+from serving.console.sessions import SESSION_COOKIE, Session
 from serving.console.users import MIN_PASSWORD_CHARS, change_password
 from serving.console.web import (
     console_state,
@@ -34,12 +34,12 @@ OUTCOME_KEYS = {
 
 
 def _form(
-    request: Request, session: object, *, status_code: int = 200, error: str = ""
+    request: Request, session: Session, *, status_code: int = 200, error: str = ""
 ) -> Response:
     return render(
         request,
         "password.html",
-        session,  # type: ignore[arg-type]
+        session,
         status_code=status_code,
         error_key=OUTCOME_KEYS.get(error, ""),
         done=request.query_params.get("done") == "1",

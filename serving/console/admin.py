@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.console.auditor import local_time
+from serving.console.sessions import Session
 from serving.console.users import set_role
 from serving.console.web import (
     console_state,
@@ -66,11 +67,11 @@ def _models(request: Request) -> list[dict[str, object]]:
 
 
 def _page(
-    request: Request, session: object, *, status_code: int = 200, notice: str = ""
+    request: Request, session: Session, *, status_code: int = 200, notice: str = ""
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
     if runtime.store is None or runtime.personal is None:
-        return refusal(request, session, 503, "refused.unavailable")  # type: ignore[arg-type]
+        return refusal(request, session, 503, "refused.unavailable")
     with runtime.store.use() as opened:
         runs = latest_run_per_reader(opened.connection)
         reasons = console_reads.quarantine_reasons(opened)
@@ -79,7 +80,7 @@ def _page(
     return render(
         request,
         "admin.html",
-        session,  # type: ignore[arg-type]
+        session,
         status_code=status_code,
         models=_models(request),
         warning_psi=None if monitor is None else monitor.warning_psi,
@@ -122,7 +123,7 @@ async def revoke(request: Request) -> Response:
 
     def record() -> None:
         with store.use() as opened:
-            revocations.revoke(opened, subject, session.subject, reason)  # type: ignore[arg-type]
+            revocations.revoke(opened, subject, session.subject, reason)  # type: ignore[arg-type]  # checked in REASONS
 
     await run_in_threadpool(record)
     console_state(request).sessions.end_subject(subject)

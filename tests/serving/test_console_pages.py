@@ -82,7 +82,7 @@ def _people(settings: ServiceSettings) -> People:
         None,
     )
 
-    def number(row: dict[str, Any]) -> str:
+    def number(row: dict[Any, Any]) -> str:
         return str(personal.cipher.decrypt(row["employee_no_enc"], column="employee_no_enc"))
 
     return People(
