@@ -334,10 +334,12 @@ def report(rows: list[dict[str, Any]], scale: float, repeats: int, world: World)
     lines += [
         "",
         "The member page asks the service for suggestions and for mastery (two calls); its "
-        "baseline is the suggestions route alone. The admin page reads readiness, the "
-        "registry's gate tags, drift, ingestion runs, quarantine reasons and users; its "
-        "baseline is the drift route alone. The queue page builds each row through the same "
-        "alert reader the detail route uses, so it costs about a page of detail reads.",
+        "baseline is the suggestions route alone. The officer page computes the branch's "
+        "mastery twice (by domain, the API's aggregates, and by knowledge point with the "
+        "mandatory completion); its baseline is the domain route. The admin page reads "
+        "readiness, the registry's gate tags, drift, ingestion runs, quarantine reasons and "
+        "users; its baseline is the drift route alone. The queue page also lists the "
+        "categories bought by warned tenders for its filter.",
     ]
     return "\n".join(lines)
 

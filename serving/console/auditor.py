@@ -108,12 +108,11 @@ def queue(request: Request) -> Response:
             orders=console_reads.QUEUE_ORDERS,
             categories=[],
         )
-    if runtime.store is None or runtime.personal is None:
+    if runtime.store is None:
         return refusal(request, session, 503, "refused.unavailable")
     with runtime.store.use() as opened:
         found = console_reads.queue_page(
             opened,
-            runtime.personal,
             query,
             category=shown["category"] or None,
             scheme=shown["scheme"] or None,

@@ -31,7 +31,6 @@ class QueuePage:
 
 def queue_page(
     store: Store,
-    personal: PersonalData,
     query: AlertQuery,
     *,
     category: str | None = None,
@@ -45,16 +44,11 @@ def queue_page(
         raise ValueError(f"unknown order {order!r}")
     base: AlertFilter = procurement_alerts._alert_filter(query)
     where, params = queries.queue_clause(*base.where(), category=category, scheme=scheme)
-    ids, total = queries.queue_alert_ids(
+    rows, total = queries.queue_alert_rows(
         store.connection, where, params, order=order, limit=query.limit, offset=query.offset
     )
-    found = [
-        procurement_alerts.get_alert(store, personal, alert_id, reveal_comments=False)
-        for alert_id in ids
-    ]
-    return QueuePage(
-        [AlertSummary.model_validate(a, from_attributes=True) for a in found if a], total
-    )
+    summaries = [AlertSummary(**procurement_alerts._summary_fields(row)) for row in rows]
+    return QueuePage(summaries, total)
 
 
 def queue_categories(store: Store, limit: int = 50) -> list[str]:

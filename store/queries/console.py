@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from store.queries.audit import AUDIT_COLUMNS
+from store.queries.procurement import ALERT_FIELDS
 
 _AUDIT_SELECT = ", ".join(f'"{name}"' for name in AUDIT_COLUMNS)  # AT is a keyword in DuckDB
 
@@ -162,7 +163,7 @@ def queue_clause(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def queue_alert_ids(
+def queue_alert_rows(
     connection: duckdb.DuckDBPyConnection,
     where: str,
     params: list[object],
@@ -170,15 +171,16 @@ def queue_alert_ids(
     order: str,
     limit: int,
     offset: int,
-) -> tuple[list[str], int]:
-    """One page of alert ids in ``order`` (a ``QUEUE_ORDERS`` key), and the total."""
-    ordering = QUEUE_ORDERS[order]
-    ids = connection.execute(
-        f"SELECT alert_id FROM alerts{where} ORDER BY {ordering} LIMIT ? OFFSET ?",
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One page of alerts (``ALERT_FIELDS`` of ``store.queries.procurement``) in ``order`` (a
+    ``QUEUE_ORDERS`` key), and how many match."""
+    rows = connection.execute(
+        f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts{where} "
+        f"ORDER BY {QUEUE_ORDERS[order]} LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
     total = connection.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()
-    return [str(row[0]) for row in ids], int(total[0]) if total else 0
+    return rows, int(total[0]) if total else 0
 
 
 def alert_ids_of_tender(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[str]:
