@@ -271,6 +271,19 @@ def _tokens(data_dir: Path, world: World) -> dict[str, str]:
     }
 
 
+def _shown(path: str, world: World) -> str:
+    """``path`` without its query, the records it names as placeholders."""
+    path = path.split("?")[0]
+    for value, name in (
+        (world.alert_id, "{alert_id}"),
+        (world.ocid, "{ocid}"),
+        (world.supplier_id, "{supplier_id}"),
+        (world.users["member"], "{employee_no}"),
+    ):
+        path = path.replace(value, name)
+    return path
+
+
 def measure(port: int, world: World, tokens: dict[str, str], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for page in pages(world):
@@ -297,8 +310,8 @@ def measure(port: int, world: World, tokens: dict[str, str], repeats: int) -> li
         rows.append(
             {
                 "page": page.name,
-                "path": page.path.split("?")[0],
-                "api": f"{page.api_method} {page.api_path.split('?')[0]}",
+                "path": _shown(page.path, world),
+                "api": f"{page.api_method} {_shown(page.api_path, world)}",
                 "bytes": len(body),
                 "p50": 1000 * float(np.quantile(console_s, 0.5)),
                 "p99": 1000 * float(np.quantile(console_s, 0.99)),
