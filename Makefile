@@ -20,9 +20,11 @@ $(BIN)/activate: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(BIN)/activate
 
-install: $(BIN)/activate ## create .venv and install the locked dependencies (and Debian's chromium for the console's browser test)
+install: $(BIN)/activate ## create .venv and install the locked dependencies (and Debian's chromium and CJK fonts for the console's browser test and screenshots)
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "could not install Debian's chromium (needs root): the console's browser test will be skipped"
+	@fc-list :lang=zh 2>/dev/null | grep -q . || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null) \
+		|| echo "could not install fonts-noto-cjk (needs root): Chinese shows as boxes in console screenshots"
 
 lock: install ## recompile requirements.lock from requirements.in (versions only, no addresses)
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock

@@ -17,7 +17,6 @@ from serving.api.schemas.common import BUSINESS_TZ
 from serving.api.schemas.procurement import (
     ALERT_ID_PATTERN,
     AlertDetail,
-    AlertPage,
     AlertQuery,
     ReviewRequest,
 )
@@ -31,11 +30,12 @@ from serving.console.web import (
     render,
     signed_in_with,
 )
-from serving.jobs import procurement_alerts
+from serving.jobs import console_reads, procurement_alerts
 from serving.runtime import Runtime
 
 router = APIRouter()
 FILTER_FIELDS = ("buyer_id", "supplier_id", "date_from", "date_to", "status")
+QUEUE_FIELDS = ("category", "scheme", "sort")
 LEVELS = ("red", "orange", "yellow")
 VERDICTS = ("confirmed", "dismissed", "needs_information")
 SCHEMES = (
@@ -51,9 +51,14 @@ SCHEMES = (
 
 def _query(request: Request, page_size: int) -> tuple[AlertQuery, dict[str, Any], int]:
     """The queue's filters from the query string: (the service's query, the filters as the
-    form shows them, the page number from 1). Blank fields do not filter."""
+    form shows them, the page number from 1). Blank fields do not filter; the category,
+    scheme and sort the API's query lacks are kept in the shown filters only."""
     params = request.query_params
     shown: dict[str, Any] = {name: params.get(name, "").strip() for name in FILTER_FIELDS}
+    shown["category"] = params.get("category", "").strip()[:128]
+    shown["scheme"] = params.get("scheme", "") if params.get("scheme") in SCHEMES else ""
+    sort = params.get("sort", "")
+    shown["sort"] = sort if sort in console_reads.QUEUE_ORDERS else "probability"
     shown["level"] = [level for level in params.getlist("level") if level in LEVELS]
     try:
         page = max(1, min(int(params.get("page", "1")), 100_000))
@@ -96,14 +101,24 @@ def queue(request: Request) -> Response:
             session,
             status_code=422,
             alerts=None,
-            shown={**dict.fromkeys(FILTER_FIELDS, ""), "level": []},
+            shown={**dict.fromkeys(FILTER_FIELDS + QUEUE_FIELDS, ""), "level": []},
             filter_error=True,
             levels=LEVELS,
+            schemes=SCHEMES,
+            orders=console_reads.QUEUE_ORDERS,
+            categories=[],
         )
     if runtime.store is None:
         return refusal(request, session, 503, "refused.unavailable")
     with runtime.store.use() as opened:
-        found: AlertPage = procurement_alerts.list_alerts(opened, query)
+        found = console_reads.queue_page(
+            opened,
+            query,
+            category=shown["category"] or None,
+            scheme=shown["scheme"] or None,
+            order=shown["sort"],
+        )
+        categories = console_reads.queue_categories(opened)
     pages = max(1, -(-found.total // page_size))
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "lang")]
     return render(
@@ -114,6 +129,9 @@ def queue(request: Request) -> Response:
         shown=shown,
         filter_error=False,
         levels=LEVELS,
+        schemes=SCHEMES,
+        orders=console_reads.QUEUE_ORDERS,
+        categories=categories,
         page=page,
         pages=pages,
         page_params=params,

@@ -1,5 +1,6 @@
-"""The console's routes: sign-in, sign-out, the home of each role; the auditor's and the
-member's pages are in ``auditor`` and ``member``.
+"""The console's routes: sign-in, sign-out, the home of each role; each role's pages are in
+their own module (``auditor``, ``member``, ``manager``, ``analyst``, ``officer``,
+``security``, ``admin``; ``account`` for everyone's password).
 
 Sign-in is protected against login CSRF by a double-submit token: the form's hidden field
 must equal an HttpOnly, SameSite=Strict cookie set with the form. Every form after sign-in
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.console import auditor, member
+from serving.console import account, admin, analyst, auditor, manager, member, officer, security
 from serving.console.sessions import SESSION_COOKIE, SIGNIN_CSRF_COOKIE, same_token
 from serving.console.users import SignIn, sign_in
 from serving.console.web import (
@@ -38,6 +39,8 @@ MAX_PASSWORD_CHARS = 1024
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(auditor.router)
 router.include_router(member.router)
+for pages in (manager, analyst, officer, security, admin, account):
+    router.include_router(pages.router)
 
 
 @router.get("")

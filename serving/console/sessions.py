@@ -82,6 +82,15 @@ class Sessions:
             with self._lock:
                 self._open.pop(_digest(token), None)
 
+    def end_subject(self, subject: str) -> int:
+        """End every session of ``subject`` (a role change, a revocation, a new password);
+        how many ended."""
+        with self._lock:
+            keys = [k for k, s in self._open.items() if s.subject == subject]
+            for key in keys:
+                del self._open[key]
+        return len(keys)
+
     def _expired(self, session: Session, now: datetime) -> bool:
         return now - session.last_seen_at > self.idle or now - session.started_at > self.absolute
 

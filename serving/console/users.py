@@ -120,3 +120,32 @@ def sign_in(
         new_hash = _HASHER.hash(password) if _HASHER.check_needs_rehash(password_hash) else None
         queries.record_signin(store.connection, key, new_hash=new_hash)
     return SignIn("ok", role=str(role))
+
+
+def set_role(store: Store, personal: PersonalData, user_name: str, role: str) -> bool:
+    """Give an existing user another role; False when there is no such user. The caller ends
+    the user's open sessions (they carry the old role)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return queries.set_user_role(store.connection, user_key(personal, user_name), role)
+
+
+def change_password(
+    store: Store,
+    personal: PersonalData,
+    settings: ConsoleSettings,
+    user_name: str,
+    current: str,
+    new: str,
+) -> SignInOutcome | Literal["too_short"]:
+    """Replace the password after checking the current one as a sign-in would (a wrong one
+    counts towards the lockout): ``ok``, ``refused``, ``locked`` or ``too_short``."""
+    if len(new) < MIN_PASSWORD_CHARS:
+        return "too_short"
+    checked = sign_in(store, personal, settings, user_name, current)
+    if checked.outcome != "ok":
+        return checked.outcome
+    queries.set_password_hash(
+        store.connection, user_key(personal, user_name), _HASHER.hash(new), utc_now()
+    )
+    return "ok"

@@ -18,8 +18,18 @@ from serving.runtime import Runtime
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 50
-# the console's home of each role; roles without pages yet land on /console/home
-ROLE_HOMES = {"auditor": "/console/alerts", "member": "/console/me"}
+# each role's pages in the console (the first is its home); the integration account has
+# none and lands on /console/home
+ROLE_PAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "auditor": (("/console/alerts", "nav.alerts"),),
+    "member": (("/console/me", "nav.me"),),
+    "procurement_manager": (("/console/tenders", "nav.tenders"),),
+    "esg_analyst": (("/console/suppliers", "nav.suppliers"), ("/console/esg-report", "nav.report")),
+    "party_officer": (("/console/branch", "nav.branch"),),
+    "security_auditor": (("/console/audit-log", "nav.audit_log"),),
+    "admin": (("/console/admin", "nav.admin"),),
+}
+ROLE_HOMES = {role: pages[0][0] for role, pages in ROLE_PAGES.items()}
 
 
 def console_state(request: Request) -> ConsoleState:
@@ -100,6 +110,7 @@ def render(
             "switch_url": _switch_url(request, other),
             "session": session,
             "csrf_token": session.csrf_token if session else "",
+            "nav_pages": ROLE_PAGES.get(session.role, ()) if session else (),
             **context,
         },
         status_code=status_code,

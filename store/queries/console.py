@@ -4,10 +4,15 @@ take the connection; the caller holds the store and any transaction. Times are n
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
+
+from store.queries.audit import AUDIT_COLUMNS
+from store.queries.procurement import ALERT_FIELDS
+
+_AUDIT_SELECT = ", ".join(f'"{name}"' for name in AUDIT_COLUMNS)  # AT is a keyword in DuckDB
 
 USER_FIELDS: tuple[str, ...] = ("role", "password_hash", "failed_signins", "locked_until")
 
@@ -104,3 +109,183 @@ def category_unit_prices(
         [classification_id, before, before, limit],
     ).fetchall()
     return [(row[0], float(row[1]), str(row[2])) for row in reversed(rows)]
+
+
+def set_user_role(connection: duckdb.DuckDBPyConnection, user_key: str, role: str) -> bool:
+    """Change a user's role; False when there is no such user."""
+    found = connection.execute(
+        "UPDATE console_users SET role = ? WHERE user_key = ? RETURNING user_key", [role, user_key]
+    ).fetchall()
+    return bool(found)
+
+
+def set_password_hash(
+    connection: duckdb.DuckDBPyConnection, user_key: str, password_hash: str, now: datetime
+) -> None:
+    connection.execute(
+        "UPDATE console_users SET password_hash = ?, password_set_at = ?, failed_signins = 0, "
+        "locked_until = NULL WHERE user_key = ?",
+        [password_hash, now, user_key],
+    )
+
+
+def user_roles(connection: duckdb.DuckDBPyConnection) -> list[tuple[bytes, str]]:
+    """(user_name_enc, role) of every console user."""
+    return [
+        (row[0], str(row[1]))
+        for row in connection.execute(
+            "SELECT user_name_enc, role FROM console_users ORDER BY role, user_key"
+        ).fetchall()
+    ]
+
+
+QUEUE_ORDERS = {
+    "probability": "probability DESC, alert_id",
+    "newest": "decision_date DESC NULLS LAST, alert_id",
+    "oldest": "decision_date ASC NULLS LAST, alert_id",
+    "anomaly": "unsupervised_score DESC NULLS LAST, alert_id",
+}
+
+
+def queue_clause(
+    base_where: str, base_params: list[object], *, category: str | None, scheme: str | None
+) -> tuple[str, list[object]]:
+    """``base_where`` (an ``AlertFilter``'s clause) narrowed to tenders buying ``category``
+    and to alerts whose reviews named ``scheme``."""
+    clauses = [base_where.removeprefix(" WHERE ")] if base_where else []
+    params = list(base_params)
+    if category:
+        clauses.append("ocid IN (SELECT ocid FROM items WHERE classification_id = ?)")
+        params.append(category)
+    if scheme:
+        clauses.append("alert_id IN (SELECT alert_id FROM reviews WHERE scheme = ?)")
+        params.append(scheme)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def queue_alert_rows(
+    connection: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list[object],
+    *,
+    order: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One page of alerts (``ALERT_FIELDS`` of ``store.queries.procurement``) in ``order`` (a
+    ``QUEUE_ORDERS`` key), and how many match."""
+    rows = connection.execute(
+        f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts{where} "
+        f"ORDER BY {QUEUE_ORDERS[order]} LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    total = connection.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()
+    return rows, int(total[0]) if total else 0
+
+
+def alert_ids_of_tender(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[str]:
+    """The alerts of one process, latest scoring first."""
+    return [
+        str(row[0])
+        for row in connection.execute(
+            "SELECT alert_id FROM alerts WHERE ocid = ? ORDER BY scored_at DESC NULLS LAST", [ocid]
+        ).fetchall()
+    ]
+
+
+def alert_categories(connection: duckdb.DuckDBPyConnection, limit: int) -> list[str]:
+    """Categories bought by tenders with an alert, most alerts first."""
+    return [
+        str(row[0])
+        for row in connection.execute(
+            "SELECT i.classification_id FROM items i JOIN alerts a USING (ocid) "
+            "WHERE i.classification_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ?",
+            [limit],
+        ).fetchall()
+    ]
+
+
+def tenders_with_bids(connection: duckdb.DuckDBPyConnection, limit: int) -> list[tuple[Any, ...]]:
+    """(ocid, valid bids, latest bid date) of the latest tenders with two or more valid bids."""
+    return connection.execute(
+        "SELECT ocid, count(*) AS bids, max(bid_date) AS latest FROM bids "
+        "WHERE status = 'valid' AND value_amount IS NOT NULL GROUP BY ocid HAVING count(*) >= 2 "
+        "ORDER BY latest DESC NULLS LAST, ocid LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def find_suppliers(
+    connection: duckdb.DuckDBPyConnection, text: str, limit: int
+) -> list[tuple[str, str | None]]:
+    """(supplier_id, name) of suppliers whose id or name contains ``text`` (case-blind)."""
+    pattern = f"%{text.lower()}%"
+    return [
+        (str(row[0]), row[1])
+        for row in connection.execute(
+            "SELECT supplier_id, name FROM suppliers WHERE lower(supplier_id) LIKE ? "
+            "OR lower(name) LIKE ? ORDER BY supplier_id LIMIT ?",
+            [pattern, pattern, limit],
+        ).fetchall()
+    ]
+
+
+def supplier_events(
+    connection: duckdb.DuckDBPyConnection, supplier_id: str, *, through: date
+) -> list[tuple[Any, ...]]:
+    """(event_date, event_type, severity, fine_cny, evidence_document) of a supplier's events
+    dated up to ``through``, oldest first."""
+    return connection.execute(
+        "SELECT event_date, event_type, severity, fine_cny, evidence_document "
+        "FROM supplier_events WHERE supplier_id = ? AND event_date <= ? "
+        "ORDER BY event_date, event_id",
+        [supplier_id, through],
+    ).fetchall()
+
+
+def audit_entries(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    subject_key: str | None,
+    role: str | None,
+    action: str | None,
+    resource_prefix: str | None,
+    status_class: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """A page of the audit log, newest first, narrowed by each filter given (``status_class``
+    4 means 400-499), and the number of matching entries."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for clause, value in (
+        ("subject_key = ?", subject_key),
+        ("role = ?", role),
+        ("action = ?", action),
+        ("starts_with(resource, ?)", resource_prefix),
+        ("status_code // 100 = ?", status_class),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    rows = connection.execute(
+        f"SELECT {_AUDIT_SELECT} FROM audit_log{where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    total = connection.execute(f"SELECT count(*) FROM audit_log{where}", params).fetchone()
+    return rows, int(total[0]) if total else 0
+
+
+def quarantine_reasons(
+    connection: duckdb.DuckDBPyConnection, limit: int
+) -> list[tuple[str, str, int]]:
+    """(reader, reason, records) of quarantined records, most frequent first."""
+    return [
+        (str(row[0]), str(row[1]), int(row[2]))
+        for row in connection.execute(
+            "SELECT reader, coalesce(reason, ''), count(*) FROM quarantine GROUP BY 1, 2 "
+            "ORDER BY 3 DESC, 1, 2 LIMIT ?",
+            [limit],
+        ).fetchall()
+    ]

@@ -1,5 +1,6 @@
 """A tiny procurement world for the console tests: one warning on a tender with three bids
-and a priced item, its category's earlier prices, and a console user per role."""
+and a priced item, its category's earlier prices, an ingestion run with quarantined
+records, and a console user per role."""
 
 from __future__ import annotations
 
@@ -24,7 +25,22 @@ USERS = [
     ("audit.zhao", "auditor", "correct horse battery"),
     ("E1001", "member", "member password 1"),
     ("buyer.wang", "procurement_manager", "manager password 1"),
+    ("esg.liu", "esg_analyst", "analyst password 1"),
+    ("E2001", "party_officer", "officer password 1"),
+    ("sec.wang", "security_auditor", "security password 1"),
+    ("admin.li", "admin", "admin password 12"),
 ]
+# each role's console pages (its home first); every other role is refused them
+ROLE_PAGES = {
+    "auditor": ["/console/alerts"],
+    "member": ["/console/me"],
+    "procurement_manager": ["/console/tenders"],
+    "esg_analyst": ["/console/suppliers", "/console/esg-report"],
+    "party_officer": ["/console/branch"],
+    "security_auditor": ["/console/audit-log"],
+    "admin": ["/console/admin"],
+}
+USER_OF_ROLE = {role: name for name, role, _ in USERS}
 PASSWORDS = {name: password for name, _, password in USERS}
 
 
@@ -119,5 +135,50 @@ def seed_console_world(settings: ServiceSettings) -> None:
                 ]
             ),
         )
+        store.insert_new(
+            "ingest_runs",
+            pd.DataFrame(
+                [
+                    {
+                        "run_id": "run-1",
+                        "reader": "ocds",
+                        "source_file": "releases.jsonl",
+                        "source_sha256": "0" * 64,
+                        "records_in": 15,
+                        "accepted": 13,
+                        "quarantined": 2,
+                        "new_rows": 13,
+                        "started_at": DECIDED,
+                        "seconds": 1.5,
+                    }
+                ]
+            ),
+        )
+        store.insert_new(
+            "quarantine",
+            pd.DataFrame(
+                [
+                    {
+                        "reader": "ocds",
+                        "source_file": "releases.jsonl",
+                        "source_sha256": "0" * 64,
+                        "source_line": line,
+                        "reason": "tender.value.amount is negative",
+                        "record_enc": None,
+                        "quarantined_at": DECIDED,
+                    }
+                    for line in (4, 9)
+                ]
+            ),
+        )
         for name, role, password in USERS:
+            put_user(store, personal, name, role, password)
+
+
+def put_users(settings: ServiceSettings, users: list[tuple[str, str, str]]) -> None:
+    """Console users (user name, role, password) in ``settings``'s store (not open elsewhere)."""
+    keyring = settings.keyring()
+    personal = PersonalData(keyring)
+    with Store.open(settings, keyring) as store:
+        for name, role, password in users:
             put_user(store, personal, name, role, password)

@@ -1,7 +1,8 @@
 """The console in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``,
-driven by Selenium) against a real ``python -m serving run``: an auditor signs in, opens the
-queue and a warning, records a verdict, finds it in the review history and in the audit log,
-and signs out; a member's page has no horizontal scroll 360 px wide. Nothing is fetched
+driven by Selenium) against a real ``python -m serving run``: each role signs in and sees its
+pages and no others; an auditor signs in, opens the queue and a warning, records a verdict,
+finds it in the review history and in the audit log, and signs out; a member's page has no
+horizontal scroll 360 px wide. Nothing is fetched
 from the internet: the browser starts with background networking off."""
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import pytest
 from core.settings import Keyring
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
-from tests.serving.console_world import OCID, PASSWORDS, seed_console_world
+from tests.serving.console_world import (
+    OCID,
+    PASSWORDS,
+    ROLE_PAGES,
+    USER_OF_ROLE,
+    seed_console_world,
+)
 from tests.serving.real_server import running_server, server_environment
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -132,3 +139,24 @@ def test_an_auditor_reviews_a_warning_and_a_member_reads_on_a_phone(
     scroll_width = driver.execute_script("return document.documentElement.scrollWidth")
     assert inner_width <= PHONE_WIDTH
     assert scroll_width <= inner_width
+
+
+def test_each_role_signs_in_and_sees_its_pages_and_no_others(
+    server: str, browser: WebDriver
+) -> None:
+    driver = browser
+    wait = WebDriverWait(driver, 30)
+    every_page = [page for pages in ROLE_PAGES.values() for page in pages]
+    for role, own in ROLE_PAGES.items():
+        _sign_in(driver, server, USER_OF_ROLE[role])
+        wait.until(expected_conditions.url_contains(own[0]))
+        nav = driver.find_element(By.CSS_SELECTOR, "nav.top-nav")
+        links = [a.get_attribute("href") for a in nav.find_elements(By.TAG_NAME, "a")]
+        assert [page for page in every_page if f"{server}{page}" in links] == own, role
+        for page in every_page:
+            driver.get(f"{server}{page}")
+            messages = [p.text for p in driver.find_elements(By.CSS_SELECTOR, "main p.error")]
+            refused = "您的角色无权查看此页面。" in messages
+            assert refused == (page not in own), (role, page, driver.current_url, messages)
+        driver.find_element(By.ID, "signout").click()
+        wait.until(expected_conditions.url_contains("/console/signin"))
