@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from store.schema import FEEDBACK_KINDS
@@ -24,7 +25,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class KeywordClassifier:
+class KeywordClassifier(BaseEstimator):
     """Keyword-count classifier with a fallback: ``fit`` only learns the majority kind."""
 
     def __init__(self, *, keywords: dict[str, tuple[str, ...]] | None = None) -> None:
