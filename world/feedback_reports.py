@@ -60,8 +60,10 @@ SCHEME_KINDS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "split_purchase": (("process_blockage", "integrity_concern", "price"), (0.45, 0.4, 0.15)),
     "contract_inflation": (("price", "integrity_concern", "quality"), (0.5, 0.35, 0.15)),
 }
-ORDINARY_KINDS = (("quality", "price", "process_blockage", "integrity_concern", "delivery_delay"),
-                  (0.35, 0.25, 0.25, 0.05, 0.10))
+ORDINARY_KINDS = (
+    ("quality", "price", "process_blockage", "integrity_concern", "delivery_delay"),
+    (0.35, 0.25, 0.25, 0.05, 0.10),
+)
 
 # (template, uses a baseline keyword); slots: {m} material, {s} supplier, {d} days
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -187,7 +189,9 @@ def _text(rng: np.random.Generator, kind: str, process: _Process | None) -> str:
     return text + NOISE[rng.integers(len(NOISE))]
 
 
-def generate_feedback_reports(config: WorldConfig, world_dir: Path, truth_dir: Path) -> dict[str, int]:
+def generate_feedback_reports(
+    config: WorldConfig, world_dir: Path, truth_dir: Path
+) -> dict[str, int]:
     """Write the reports and their truth; returns ``{"feedback_reports": n}``."""
     rng = config.rng("feedback")
     processes = _processes(world_dir / "procurement" / "releases.jsonl")
@@ -195,7 +199,9 @@ def generate_feedback_reports(config: WorldConfig, world_dir: Path, truth_dir: P
     branches = _members(world_dir / "learning" / "members.csv")
     members = sorted(branches)
     end = datetime.combine(config.end, datetime.min.time()) + timedelta(days=180)
-    planned: list[tuple[str, _Process | None, datetime, str, bool]] = []  # kind, process, when, scheme, link ocid
+    planned: list[
+        tuple[str, _Process | None, datetime, str, bool]
+    ] = []  # kind, process, when, scheme, link ocid
     for process in processes:
         scheme = schemes.get(process.ocid, "")
         if scheme and rng.random() < SCHEME_REPORT_RATE:
@@ -218,8 +224,9 @@ def generate_feedback_reports(config: WorldConfig, world_dir: Path, truth_dir: P
         planned.append((kind, None, when, "", False))
     planned.sort(key=lambda plan: plan[2])
 
-    rows, truth = [], []
-    for seq, (kind, process, submitted, scheme, link_ocid) in enumerate(planned, start=1):
+    rows: list[tuple[str, ...]] = []
+    truth: list[tuple[str, ...]] = []
+    for seq, (kind, linked, submitted, scheme, link_ocid) in enumerate(planned, start=1):
         if submitted >= end:
             continue
         submitted = submitted.replace(microsecond=0)
@@ -233,15 +240,17 @@ def generate_feedback_reports(config: WorldConfig, world_dir: Path, truth_dir: P
         rows.append(
             (
                 report_id,
-                (submitted - timedelta(hours=float(rng.uniform(1, 96)))).replace(microsecond=0).isoformat(),
+                (submitted - timedelta(hours=float(rng.uniform(1, 96))))
+                .replace(microsecond=0)
+                .isoformat(),
                 submitted.isoformat(),
                 reporter,
                 branches.get(reporter, ""),
                 "true" if anonymous else "false",
-                _text(rng, kind, process),
-                process.ocid if process and link_ocid else "",
-                process.supplier_id if process else "",
-                process.category if process else "",
+                _text(rng, kind, linked),
+                linked.ocid if linked and link_ocid else "",
+                linked.supplier_id if linked else "",
+                linked.category if linked else "",
                 label,
                 resolved.isoformat() if resolved < end else "",
                 reviewed.isoformat() if reviewed < end else "",

@@ -46,12 +46,10 @@ REASON_MIN_WEIGHT = 0.5
 within a half-life)."""
 
 
-def _decayed(
-    pairs: pd.DataFrame, as_of: str, half_life_days: float
-) -> pd.Series:
+def _decayed(pairs: pd.DataFrame, as_of: str, half_life_days: float) -> pd.Series:
     """Weight of each (row, report) pair submitted before the row's moment; 0 otherwise."""
     age_days = (pairs[as_of] - pairs["submitted_at"]).dt.total_seconds() / 86_400.0
-    weight = np.power(0.5, age_days.clip(lower=0.0) / half_life_days)
+    weight = pd.Series(np.power(0.5, age_days.clip(lower=0.0) / half_life_days), index=pairs.index)
     return weight.where(pairs["submitted_at"] < pairs[as_of], 0.0)
 
 
@@ -103,7 +101,8 @@ def feedback_reasons(row: Mapping[str, float], language: str = "en") -> list[str
             text = (
                 f"成员反馈中，该供应商近期有 {value:.1f} 件{zh}反馈（按时间衰减）"
                 if language == "zh"
-                else f"{value:.1f} recent {en} reports from members about the supplier (time-decayed)"
+                else f"{value:.1f} recent {en} reports from members about the supplier "
+                "(time-decayed)"
             )
             found.append((value, text))
     value = float(row.get(PROCESS_REPORTS, 0.0) or 0.0)

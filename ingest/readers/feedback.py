@@ -19,7 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from core.security import PersonalData
-from ingest.readers.common import ReadChunk, RecordError, optional_text, parse_timestamp, required_text
+from ingest.readers.common import (
+    ReadChunk,
+    RecordError,
+    optional_text,
+    parse_timestamp,
+    required_text,
+)
 from ingest.readers.tabular import read_csv_chunks
 from store.schema import FEEDBACK_KINDS, FEEDBACK_REPORTS
 
@@ -75,7 +81,10 @@ def _report_row(record: dict[str, str], personal: PersonalData) -> tuple[object,
     kind = (record.get("kind") or "").strip()
     if kind not in FEEDBACK_KINDS:
         raise RecordError(f"kind: {kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
-    resolved, reviewed = _optional_time(record, "resolved_at"), _optional_time(record, "reviewed_at")
+    resolved, reviewed = (
+        _optional_time(record, "resolved_at"),
+        _optional_time(record, "reviewed_at"),
+    )
     if resolved is not None and resolved < submitted:
         raise RecordError("resolved_at: before submitted_at")
     employee_no = optional_text(record, "employee_no")

@@ -27,7 +27,9 @@ def kind_probabilities(classifier: Pipeline, texts: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {kind: raw[:, classes.index(kind)] if kind in classes else 0.0 for kind in FEEDBACK_KINDS}
     )
-    frame[KIND] = np.asarray(FEEDBACK_KINDS, dtype=object)[frame[list(FEEDBACK_KINDS)].to_numpy().argmax(axis=1)]
+    frame[KIND] = np.asarray(FEEDBACK_KINDS, dtype=object)[
+        frame[list(FEEDBACK_KINDS)].to_numpy().argmax(axis=1)
+    ]
     return frame
 
 
@@ -43,6 +45,9 @@ class FeedbackClassifierPyfunc(PythonModel):
         self.classifier: Pipeline = joblib.load(context.artifacts[ARTIFACT])
 
     def predict(
-        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        self,
+        context: PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
         return kind_probabilities(self.classifier, model_input[TEXT].astype(str).tolist())

@@ -176,7 +176,9 @@ def submit_report(
     found_at = min(submission.found_at or now, now)
     branch_key = None
     if not submission.anonymous:
-        branch_key = queries.member_branch_key(store.connection, personal.member_key(caller.subject))
+        branch_key = queries.member_branch_key(
+            store.connection, personal.member_key(caller.subject)
+        )
     row = {
         "report_id": uuid.uuid4().hex,
         "found_at": found_at,
@@ -202,7 +204,9 @@ def submit_report(
     }
     with store.transaction():
         queries.insert_report(store.connection, row)
-        for seq, (before, after, at) in enumerate(((None, FOUND, found_at), (FOUND, REPORTED, now)), 1):
+        for seq, (before, after, at) in enumerate(
+            ((None, FOUND, found_at), (FOUND, REPORTED, now)), 1
+        ):
             queries.insert_event(
                 store.connection,
                 {
@@ -215,7 +219,7 @@ def submit_report(
                     "actor_role": "member",
                 },
             )
-    stored = queries.report_row(store.connection, row["report_id"])
+    stored = queries.report_row(store.connection, str(row["report_id"]))
     assert stored is not None
     return _view(stored, personal, now)
 

@@ -41,9 +41,11 @@ _SELECT = ", ".join(HANDLER_COLUMNS)
 _STATE_TIMES = frozenset({"resolved_at", "reviewed_at"})
 
 
-def _insert(connection: duckdb.DuckDBPyConnection, table: str, names: list[str], row: Mapping[str, Any]) -> None:
+def _insert(
+    connection: duckdb.DuckDBPyConnection, table: str, names: list[str], row: Mapping[str, Any]
+) -> None:
     connection.execute(
-        f'INSERT INTO {table} ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})',
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
         [row.get(name) for name in names],
     )
 
@@ -68,7 +70,9 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def report_row(connection: duckdb.DuckDBPyConnection, report_id: str) -> dict[str, Any] | None:
     """The report's ``HANDLER_COLUMNS`` (text still encrypted); ``None`` when there is none."""
     rows = _rows(
-        connection.execute(f"SELECT {_SELECT} FROM feedback_reports WHERE report_id = ?", [report_id])
+        connection.execute(
+            f"SELECT {_SELECT} FROM feedback_reports WHERE report_id = ?", [report_id]
+        )
     )
     return rows[0] if rows else None
 

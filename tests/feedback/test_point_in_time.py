@@ -45,7 +45,9 @@ def test_a_later_moment_sees_the_later_reports() -> None:
     before = feedback_features(_frame("2025-07-01"), REPORTS).iloc[0]
     after = feedback_features(_frame("2025-07-02"), REPORTS).iloc[0]
     assert after[PROCESS_REPORTS] > 0 == before[PROCESS_REPORTS]
-    assert after[SUPPLIER_FEATURE["integrity_concern"]] > before[SUPPLIER_FEATURE["integrity_concern"]]
+    assert (
+        after[SUPPLIER_FEATURE["integrity_concern"]] > before[SUPPLIER_FEATURE["integrity_concern"]]
+    )
 
 
 def test_future_reports_never_change_past_rows() -> None:
@@ -53,12 +55,16 @@ def test_future_reports_never_change_past_rows() -> None:
         [REPORTS, REPORTS.assign(report_id="x", submitted_at=pd.Timestamp("2026-01-01"))]
     )
     pd.testing.assert_frame_equal(
-        feedback_features(_frame("2025-07-01"), REPORTS), feedback_features(_frame("2025-07-01"), later)
+        feedback_features(_frame("2025-07-01"), REPORTS),
+        feedback_features(_frame("2025-07-01"), later),
     )
 
 
 def test_reasons_name_the_kind_in_both_languages() -> None:
-    row = feedback_features(_frame("2025-07-02"), REPORTS).iloc[0].to_dict()
+    row = {
+        str(k): float(v)
+        for k, v in feedback_features(_frame("2025-07-02"), REPORTS).iloc[0].items()
+    }
     assert any("integrity-concern" in reason for reason in feedback_reasons(row, "en"))
     assert any("廉洁问题" in reason for reason in feedback_reasons(row, "zh"))
     assert feedback_reasons(dict.fromkeys(FEEDBACK_FEATURES, 0.0)) == []

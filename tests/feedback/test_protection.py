@@ -32,14 +32,17 @@ def test_nobody_but_the_reporter_sees_the_report_and_no_one_the_reporter(
     client: TestClient, service_keyring: Keyring
 ) -> None:
     report = _submit(client, service_keyring)
-    assert report["kind"] == "integrity_concern" and report["route_role"] == "auditor"
+    assert report["kind"] == "integrity_concern"
+    assert report["route_role"] == "auditor"
     report_id = report["report_id"]
     auditor = bearer(service_keyring, "aud-1", "auditor")
     bodies = [
         client.get("/v1/feedback", headers=auditor),
         client.get(f"/v1/feedback/{report_id}", headers=auditor),
         client.get("/v1/feedback/mine", headers=bearer(service_keyring, REPORTER, "member")),
-        client.get(f"/v1/feedback/{report_id}", headers=bearer(service_keyring, REPORTER, "member")),
+        client.get(
+            f"/v1/feedback/{report_id}", headers=bearer(service_keyring, REPORTER, "member")
+        ),
     ]
     for response in bodies:
         assert response.status_code == 200, response.text
@@ -96,17 +99,21 @@ def test_reading_the_identity_needs_a_reason_and_is_audited(
     path = f"/v1/feedback/{report_id}/reporter"
     assert client.post(path, json={"reason": "看看"}, headers=admin).status_code == 422
     for role in ("auditor", "party_officer", "procurement_manager", "member", "security_auditor"):
-        refused = client.post(path, json={"reason": REASON}, headers=bearer(service_keyring, "x", role))
+        refused = client.post(
+            path, json={"reason": REASON}, headers=bearer(service_keyring, "x", role)
+        )
         assert refused.status_code == 403
     granted = client.post(path, json={"reason": REASON}, headers=admin)
-    assert granted.status_code == 200 and granted.json()["employee_no"] == REPORTER
+    assert granted.status_code == 200
+    assert granted.json()["employee_no"] == REPORTER
     anonymous = client.post(
         f"/v1/feedback/{anonymous_id}/reporter", json={"reason": REASON}, headers=admin
     )
     assert anonymous.status_code == 404
     with audited_store(client) as store:
         accesses = store.query(
-            "SELECT report_id, granted, reason_enc FROM feedback_identity_access ORDER BY accessed_at"
+            "SELECT report_id, granted, reason_enc FROM feedback_identity_access "
+            "ORDER BY accessed_at"
         )
         chain = store.query(
             "SELECT action, resource FROM audit_log WHERE action = 'REVEAL_REPORTER' ORDER BY seq"

@@ -25,7 +25,9 @@ OFFICER = _principal("officer", "party_officer")
 AUDITOR = _principal("aud", "auditor")
 
 
-def _submit(store: Store, personal: PersonalData, text: str = "锚杆到货晚了十天，延迟影响生产") -> jobs.ReportView:
+def _submit(
+    store: Store, personal: PersonalData, text: str = "锚杆到货晚了十天，延迟影响生产"
+) -> jobs.ReportView:
     store.ensure_schema()
     return jobs.submit_report(
         store,
@@ -56,12 +58,16 @@ def test_transition_table_is_the_loop() -> None:
 def test_submission_is_classified_routed_and_timed(store: Store, personal: PersonalData) -> None:
     view = _submit(store, personal)
     assert view.state == "reported"
-    assert view.kind == "delivery_delay" and view.kind_source == "keywords"
+    assert view.kind == "delivery_delay"
+    assert view.kind_source == "keywords"
     assert view.route_role == "procurement_manager"
     assert view.due_at == NOW + timedelta(hours=48)
     assert view.found_at == NOW - timedelta(days=1)
     _, events = jobs.report_for(store, personal, MEMBER, view.report_id)
-    assert [(e["from_state"], e["to_state"]) for e in events] == [(None, "found"), ("found", "reported")]
+    assert [(e["from_state"], e["to_state"]) for e in events] == [
+        (None, "found"),
+        ("found", "reported"),
+    ]
 
 
 def test_moves_keep_times_and_refuse_skips(store: Store, personal: PersonalData) -> None:
@@ -74,21 +80,37 @@ def test_moves_keep_times_and_refuse_skips(store: Store, personal: PersonalData)
         jobs.move_report(store, personal, AUDITOR, view.report_id, "resolved", now=NOW)
     resolved_at = NOW + timedelta(hours=60)
     moved = jobs.move_report(
-        store, personal, MANAGER, view.report_id, "resolved", now=resolved_at, handler_kind="quality"
+        store,
+        personal,
+        MANAGER,
+        view.report_id,
+        "resolved",
+        now=resolved_at,
+        handler_kind="quality",
     )
-    assert moved.state == "resolved" and moved.resolved_at == resolved_at
+    assert moved.state == "resolved"
+    assert moved.resolved_at == resolved_at
     assert moved.handler_kind == "quality"
     assert moved.overdue  # resolved 60 hours after submission, 48 allowed
-    reopened = jobs.move_report(store, personal, OFFICER, view.report_id, "reported", now=resolved_at)
-    assert reopened.state == "reported" and reopened.resolved_at == resolved_at  # first resolution kept
+    reopened = jobs.move_report(
+        store, personal, OFFICER, view.report_id, "reported", now=resolved_at
+    )
+    assert reopened.state == "reported"
+    assert reopened.resolved_at == resolved_at
     jobs.move_report(store, personal, MANAGER, view.report_id, "resolved", now=resolved_at)
     closed = jobs.move_report(store, personal, OFFICER, view.report_id, "reviewed", now=resolved_at)
-    assert closed.state == "reviewed" and closed.reviewed_at == resolved_at
+    assert closed.state == "reviewed"
+    assert closed.reviewed_at == resolved_at
     with pytest.raises(jobs.InvalidTransitionError):
         jobs.move_report(store, personal, OFFICER, view.report_id, "reported", now=resolved_at)
     _, events = jobs.report_for(store, personal, MEMBER, view.report_id)
     assert [e["to_state"] for e in events] == [
-        "found", "reported", "resolved", "reported", "resolved", "reviewed"
+        "found",
+        "reported",
+        "resolved",
+        "reported",
+        "resolved",
+        "reviewed",
     ]
 
 
@@ -102,4 +124,5 @@ def test_overdue_is_the_service_level_clock() -> None:
 
 def test_integrity_concern_goes_to_audit(store: Store, personal: PersonalData) -> None:
     view = _submit(store, personal, "有人收回扣，评标前就打招呼定了关系户")
-    assert view.kind == "integrity_concern" and view.route_role == "auditor"
+    assert view.kind == "integrity_concern"
+    assert view.route_role == "auditor"

@@ -65,7 +65,9 @@ def labelled_frame(world: Path, work: Path) -> pd.DataFrame:
         frame = build_feature_frame(store, Settings(environment="test"))
         outcomes = read_audit_outcomes(store)
         reports = linked_reports(store.connection)
-    labelled = attach_labels(frame, outcomes, default_split(frame[DECISION_DATE]), label_cutoff=None)
+    labelled = attach_labels(
+        frame, outcomes, default_split(frame[DECISION_DATE]), label_cutoff=None
+    )
     return labelled.join(feedback_features(labelled, reports))
 
 
@@ -94,16 +96,28 @@ def ablation(labelled: pd.DataFrame) -> dict[str, Any]:
         "test_positives": int(test[LABEL].sum()),
         "test_rows_with_report_features": int((test[FEEDBACK_FEATURES].sum(axis=1) > 0).sum()),
     }
-    for name, names in (("without_reports", list(FEATURES)), ("with_reports", [*FEATURES, *FEEDBACK_FEATURES])):
+    for name, names in (
+        ("without_reports", list(FEATURES)),
+        ("with_reports", [*FEATURES, *FEEDBACK_FEATURES]),
+    ):
         scores = [test_pr_auc(labelled, names, seed) for seed in SEEDS]
-        figures[name] = {"pr_auc_mean": round(float(np.mean(scores)), 4), "pr_auc_by_seed": [round(s, 4) for s in scores]}
+        figures[name] = {
+            "pr_auc_mean": round(float(np.mean(scores)), 4),
+            "pr_auc_by_seed": [round(s, 4) for s in scores],
+        }
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.feedback.risk_ablation", description=__doc__)
-    parser.add_argument("--world", type=Path, required=True, help="a world folder (standard layout)")
-    parser.add_argument("--work", type=Path, default=None, help="where the store goes (a temp folder)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.feedback.risk_ablation", description=__doc__
+    )
+    parser.add_argument(
+        "--world", type=Path, required=True, help="a world folder (standard layout)"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="where the store goes (a temp folder)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temporary:

@@ -31,7 +31,13 @@ from models.feedback.pyfunc import (
     save_classifier,
 )
 from store.schema import FEEDBACK_KINDS
-from training.tracking import CHALLENGER, CHAMPION, experiment_id, pinned_requirements, start_tracking
+from training.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    experiment_id,
+    pinned_requirements,
+    start_tracking,
+)
 
 EXPERIMENT = "feedback-kind"
 REGISTERED_MODEL = "feedback-kind"
@@ -48,7 +54,9 @@ def per_kind(truth: pd.Series, predicted: Any) -> dict[str, Any]:
     )
     return {
         "accuracy": round(float(accuracy_score(truth, predicted)), 3),
-        "macro_f1": round(float(f1_score(truth, predicted, labels=kinds, average="macro", zero_division=0)), 3),
+        "macro_f1": round(
+            float(f1_score(truth, predicted, labels=kinds, average="macro", zero_division=0)), 3
+        ),
         "per_kind": {
             kind: {
                 "precision": round(float(precision[i]), 3),
@@ -73,7 +81,9 @@ def evaluate(reports: pd.DataFrame, test_from: date) -> tuple[Any, dict[str, Any
     cut = pd.Timestamp(test_from)
     train, test = reports[reports["submitted_at"] < cut], reports[reports["submitted_at"] >= cut]
     if train["kind"].nunique() < 2 or test.empty:
-        raise SystemExit(f"too few labelled reports around {test_from}: {len(train)} train, {len(test)} test")
+        raise SystemExit(
+            f"too few labelled reports around {test_from}: {len(train)} train, {len(test)} test"
+        )
     classifier = build_feedback_classifier().fit(train["text"].tolist(), train["kind"])
     baseline = KeywordClassifier().fit(train["text"], train["kind"])
     predicted = kind_probabilities(classifier, test["text"].tolist())["kind"].to_numpy()
@@ -100,7 +110,11 @@ def _champion_macro_f1(uri: str, test: pd.DataFrame) -> float | None:
 
 
 def register(
-    classifier: Any, figures: dict[str, Any], test: pd.DataFrame, settings: Settings, tracking_uri: str | None
+    classifier: Any,
+    figures: dict[str, Any],
+    test: pd.DataFrame,
+    settings: Settings,
+    tracking_uri: str | None,
 ) -> dict[str, Any]:
     """Log the run and the pyfunc, register a version as ``challenger`` and move ``champion``
     to it when it passes the gate. Returns the gate's figures."""
@@ -112,9 +126,15 @@ def register(
     baseline_f1 = figures["keyword_baseline"]["macro_f1"]
     champion_f1 = _champion_macro_f1(uri, test)
     with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, uri)) as run:
-        mlflow.log_params({"test_from": figures["test_from"], "train_reports": figures["train_reports"]})
+        mlflow.log_params(
+            {"test_from": figures["test_from"], "train_reports": figures["train_reports"]}
+        )
         mlflow.log_metrics(
-            {"test_macro_f1": model_f1, "test_accuracy": figures["model"]["accuracy"], "baseline_macro_f1": baseline_f1}
+            {
+                "test_macro_f1": model_f1,
+                "test_accuracy": figures["model"]["accuracy"],
+                "baseline_macro_f1": baseline_f1,
+            }
         )
         mlflow.log_dict(figures, "figures.json")
         with tempfile.TemporaryDirectory() as folder:
@@ -149,7 +169,8 @@ def _table(figures: dict[str, Any]) -> str:
             f"{b['precision']:.2f}/{b['recall']:.2f}/{b['f1']:.2f}      {m['support']:>7}"
         )
     for name in ("accuracy", "macro_f1"):
-        lines.append(f"{name:<20} {figures['model'][name]:.3f}               {figures['keyword_baseline'][name]:.3f}")
+        model_value, baseline_value = figures["model"][name], figures["keyword_baseline"][name]
+        lines.append(f"{name:<20} {model_value:.3f}{' ' * 15}{baseline_value:.3f}")
     return "\n".join(lines)
 
 
@@ -164,11 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     classifier, figures, test = evaluate(read_reports(args.reports), args.test_from)
     if not args.no_register:
         figures["registry"] = register(classifier, figures, test, Settings(), args.tracking_uri)
-    print(f"{figures['train_reports']} train, {figures['test_reports']} test reports (from {figures['test_from']})")
+    counts = (figures["train_reports"], figures["test_reports"], figures["test_from"])
+    print("{} train, {} test reports (from {})".format(*counts))
     print(_table(figures))
     if "registry" in figures:
         print(json.dumps(figures["registry"]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        args.out.write_text(
+            json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     return 0
