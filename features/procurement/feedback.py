@@ -114,3 +114,21 @@ def feedback_reasons(row: Mapping[str, float], language: str = "en") -> list[str
         )
         found.append((value, text))
     return [text for _, text in sorted(found, key=lambda item: -item[0])]
+
+
+def process_feedback_reasons(
+    reports: pd.DataFrame,
+    *,
+    ocid: str,
+    supplier_ids: list[str],
+    as_of: pd.Timestamp,
+    half_life_days: float = HALF_LIFE_DAYS,
+) -> list[tuple[str, str]]:
+    """(English, Chinese) reasons for one process from the reports before ``as_of``, strongest
+    first: what a warning shows about members' reports when it is opened."""
+    frame = pd.DataFrame(
+        {"ocid": [ocid], "supplier_ids": [list(supplier_ids)], "as_of": [pd.Timestamp(as_of)]}
+    )
+    row = feedback_features(frame, reports, as_of="as_of", half_life_days=half_life_days)
+    values = {str(name): float(value) for name, value in row.iloc[0].items()}
+    return list(zip(feedback_reasons(values, "en"), feedback_reasons(values, "zh"), strict=True))

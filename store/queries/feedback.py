@@ -226,3 +226,20 @@ def member_branch_key(connection: duckdb.DuckDBPyConnection, member_key: str) ->
         "SELECT branch_key FROM members WHERE member_key = ?", [member_key]
     ).fetchone()
     return None if row is None else row[0]
+
+
+def reports_linked_to(
+    connection: duckdb.DuckDBPyConnection,
+    ocid: str,
+    supplier_ids: list[str],
+    *,
+    before: datetime,
+) -> pd.DataFrame:
+    """``linked_reports``' columns for the reports on ``ocid`` or any of ``supplier_ids``
+    submitted before ``before`` (a warning's reasons, read when it is opened)."""
+    return connection.execute(
+        "SELECT report_id, submitted_at, coalesce(handler_kind, kind) AS kind, ocid, supplier_id "
+        "FROM feedback_reports WHERE submitted_at < ? "
+        "AND (ocid = ? OR list_contains(?, supplier_id)) ORDER BY submitted_at, report_id",
+        [before, ocid, supplier_ids],
+    ).df()

@@ -11,6 +11,7 @@ from features.procurement.feedback import (
     SUPPLIER_FEATURE,
     feedback_features,
     feedback_reasons,
+    process_feedback_reasons,
 )
 
 REPORTS = pd.DataFrame(
@@ -68,3 +69,17 @@ def test_reasons_name_the_kind_in_both_languages() -> None:
     assert any("integrity-concern" in reason for reason in feedback_reasons(row, "en"))
     assert any("廉洁问题" in reason for reason in feedback_reasons(row, "zh"))
     assert feedback_reasons(dict.fromkeys(FEEDBACK_FEATURES, 0.0)) == []
+
+
+def test_a_warning_shows_the_reports_before_it_was_opened() -> None:
+    reasons = process_feedback_reasons(
+        REPORTS, ocid="p-new", supplier_ids=["S1"], as_of=pd.Timestamp("2025-07-02")
+    )
+    assert reasons
+    assert all(en and zh for en, zh in reasons)
+    assert "integrity-concern" in reasons[0][0]
+    assert "廉洁问题" in reasons[0][1]
+    before = process_feedback_reasons(
+        REPORTS, ocid="p-new", supplier_ids=["S9"], as_of=pd.Timestamp("2025-07-01")
+    )
+    assert before == []

@@ -8,6 +8,9 @@ measurement, not an installation). PR-AUC is over the audited test processes, wi
 seeds of the booster averaged (its bagging is seeded).
 
     python -m training.feedback.risk_ablation --world ../world --out bench/feedback_risk.json
+
+The report features are not in the registered risk model (``training.procurement_risk``)
+yet: this measures what they would add before anyone changes the champion's inputs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pandas as pd
 
 from core.security import PersonalData
 from core.settings import Keyring, Settings
-from features.procurement.feedback import FEEDBACK_FEATURES, feedback_features
+from features.procurement.feedback import FEEDBACK_FEATURES, PROCESS_REPORTS, feedback_features
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
 from ingest.run import ingest_world
 from models.procurement.alerts import DECISION_DATE
@@ -57,8 +60,9 @@ def _throwaway_keyring() -> Keyring:
     )
 
 
-def labelled_frame(world: Path, work: Path) -> pd.DataFrame:
-    """The risk model's feature frame of ``world`` with labels, parts and report features."""
+def labelled_frame(world: Path, work: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The risk model's feature frame of ``world`` with labels and parts, and the reports
+    linked to a process or supplier."""
     with Store(work / "ablation.duckdb", encryption_key=None) as store:
         store.ensure_schema()
         ingest_world(store, PersonalData(_throwaway_keyring()), world)
@@ -68,7 +72,7 @@ def labelled_frame(world: Path, work: Path) -> pd.DataFrame:
     labelled = attach_labels(
         frame, outcomes, default_split(frame[DECISION_DATE]), label_cutoff=None
     )
-    return labelled.join(feedback_features(labelled, reports))
+    return labelled, reports
 
 
 def test_pr_auc(labelled: pd.DataFrame, feature_names: list[str], seed: int) -> float:
@@ -88,22 +92,34 @@ def test_pr_auc(labelled: pd.DataFrame, feature_names: list[str], seed: int) -> 
     return pr_auc(test[LABEL].to_numpy(dtype=int), booster.predict(encoder.matrix(test)))
 
 
-def ablation(labelled: pd.DataFrame) -> dict[str, Any]:
-    test = labelled[(labelled["part"] == "test") & labelled[LABEL].notna()]
+def ablation(labelled: pd.DataFrame, reports: pd.DataFrame, *, review_days: int) -> dict[str, Any]:
+    """PR-AUC without the report features; with them as of the decision date (the model's
+    moment: a process's own reports mostly come later, its suppliers' earlier ones count);
+    and with them as of ``review_days`` after it (the warning looked at again when its
+    reports have come in; every other feature stays as of the decision date)."""
+    at_decision = labelled.join(feedback_features(labelled, reports))
+    review = labelled.assign(review_at=labelled[DECISION_DATE] + pd.Timedelta(days=review_days))
+    at_review = labelled.join(feedback_features(review, reports, as_of="review_at"))
+    test = at_decision[(at_decision["part"] == "test") & at_decision[LABEL].notna()]
+    test_review = at_review.loc[test.index]
     figures: dict[str, Any] = {
         "test_months": sorted(test[DECISION_DATE].dt.to_period("M").astype(str).unique().tolist()),
         "test_audited": len(test),
         "test_positives": int(test[LABEL].sum()),
-        "test_rows_with_report_features": int((test[FEEDBACK_FEATURES].sum(axis=1) > 0).sum()),
+        "test_rows_with_supplier_reports": int((test[FEEDBACK_FEATURES].sum(axis=1) > 0).sum()),
+        "test_rows_with_own_reports_at_review": int((test_review[PROCESS_REPORTS] > 0).sum()),
+        "review_days": review_days,
     }
-    for name, names in (
-        ("without_reports", list(FEATURES)),
-        ("with_reports", [*FEATURES, *FEEDBACK_FEATURES]),
-    ):
-        scores = [test_pr_auc(labelled, names, seed) for seed in SEEDS]
+    variants = (
+        ("without_reports", labelled, list(FEATURES)),
+        ("with_reports_at_decision", at_decision, [*FEATURES, *FEEDBACK_FEATURES]),
+        ("with_reports_at_review", at_review, [*FEATURES, *FEEDBACK_FEATURES]),
+    )
+    for name, frame, names in variants:
+        scores = [test_pr_auc(frame, names, seed) for seed in SEEDS]
         figures[name] = {
             "pr_auc_mean": round(float(np.mean(scores)), 4),
-            "pr_auc_by_seed": [round(s, 4) for s in scores],
+            "pr_auc_by_seed": [round(score, 4) for score in scores],
         }
     return figures
 
@@ -119,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, default=None, help="where the store goes (a temp folder)"
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--review-days", type=int, default=90)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        figures = ablation(labelled_frame(args.world, work))
+        labelled, reports = labelled_frame(args.world, work)
+        figures = ablation(labelled, reports, review_days=args.review_days)
     print(json.dumps(figures, indent=2))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
