@@ -14,7 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 
-def build_feedback_classifier(*, c: float = 4.0, max_features: int = 50_000) -> Pipeline:
+def build_feedback_classifier(
+    *, c: float = 4.0, min_df: int = 2, max_features: int = 50_000
+) -> Pipeline:
     return Pipeline(
         [
             (
@@ -23,7 +25,7 @@ def build_feedback_classifier(*, c: float = 4.0, max_features: int = 50_000) -> 
                     analyzer="char_wb",
                     ngram_range=(1, 3),
                     sublinear_tf=True,
-                    min_df=2,
+                    min_df=min_df,
                     max_features=max_features,
                 ),
             ),

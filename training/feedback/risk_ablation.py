@@ -7,7 +7,7 @@ folder is ingested into a fresh unencrypted store under ``--work`` with throwawa
 measurement, not an installation). PR-AUC is over the audited test processes, with several
 seeds of the booster averaged (its bagging is seeded).
 
-    python -m training.feedback.risk_ablation --world ../world --out bench/feedback_risk.json
+    python -m training.feedback.risk_ablation --world data/world --out bench/feedback_risk.json
 
 The report features are not in the registered risk model (``training.procurement_risk``)
 yet: this measures what they would add before anyone changes the champion's inputs.
