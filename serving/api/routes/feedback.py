@@ -54,7 +54,7 @@ async def get_feedback_state(request: Request) -> jobs.FeedbackState:
 FeedbackStateDep = Annotated[jobs.FeedbackState, Depends(get_feedback_state)]
 
 
-@router.post("", response_model=ReportOut, status_code=201)
+@router.post("", response_model=ReportOut, status_code=201, responses=documented(400, 415))
 def submit(
     body: ReportIn,
     caller: ReporterDep,
@@ -116,7 +116,7 @@ def detail(
 @router.post(
     "/{report_id}/state",
     response_model=ReportOut,
-    responses=documented(404, 409, _404="no such report", _409="transition not allowed"),
+    responses=documented(400, 404, 409, 415, _404="no such report", _409="transition not allowed"),
 )
 def move(
     report_id: ReportId,
@@ -149,7 +149,7 @@ def move(
 @router.post(
     "/{report_id}/reporter",
     response_model=RevealOut,
-    responses=documented(404, 422, _404="no such report, or it was anonymous"),
+    responses=documented(400, 404, 415, _404="no such report, or it was anonymous"),
 )
 def reveal(
     report_id: ReportId,
