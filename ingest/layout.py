@@ -22,6 +22,7 @@ STANDARD_FILES: tuple[tuple[str, str], ...] = (
     ("supplier_events", "suppliers/events.csv"),
     ("ocds", "procurement/releases.jsonl"),
     ("audit_outcomes", "procurement/audit_outcomes.csv"),
+    ("feedback_reports", "feedback/reports.csv"),
 )
 
 

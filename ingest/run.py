@@ -50,6 +50,7 @@ READERS: dict[str, str] = {
     "supplier_register": "ingest.readers.suppliers:read_supplier_register",
     "supplier_certifications": "ingest.readers.suppliers:read_supplier_certifications",
     "supplier_events": "ingest.readers.suppliers:read_supplier_events",
+    "feedback_reports": "ingest.readers.feedback:read_feedback_reports",
 }
 
 

@@ -33,6 +33,7 @@ from serving.api.main import api_router
 from serving.api.routes.ingest import INGEST_PATH_PREFIX
 from serving.console.mount import install_console
 from serving.jobs.esg import EsgState, load_esg
+from serving.jobs.feedback import load_feedback
 from serving.jobs.learning import LearningState, load_learning
 from serving.jobs.procurement import ProcurementState, load_procurement
 from serving.live.drift import DriftMonitor
@@ -77,6 +78,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.procurement = await anyio.to_thread.run_sync(load_procurement, settings, runtime)
         app.state.esg = await anyio.to_thread.run_sync(load_esg, settings, runtime)
         app.state.learning = await anyio.to_thread.run_sync(load_learning, settings, runtime)
+        app.state.feedback = await anyio.to_thread.run_sync(
+            load_feedback, settings.feedback, settings.resolved_mlflow_tracking_uri
+        )
         # ingestion calls each with {table: new rows}; the state is looked up per call, so a
         # model swap that replaces app.state.esg or app.state.learning is followed
         app.state.online_push = [

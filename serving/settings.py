@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.settings import Settings
 from serving.console.settings import ConsoleSettings
+from serving.jobs.feedback_settings import FeedbackSettings
 
 # Route groups a caller's requests are counted in, one token bucket per (caller, group); the
 # paths of each are in ``serving/platform/ratelimit.py``.
@@ -202,4 +203,8 @@ class ServiceSettings(Settings):
     console: ConsoleSettings = Field(
         default_factory=ConsoleSettings,
         description="the web console's sessions and sign-in (LODESTAR_CONSOLE as JSON)",
+    )
+    feedback: FeedbackSettings = Field(
+        default_factory=FeedbackSettings,
+        description="problem reports' service levels and routing (LODESTAR_FEEDBACK as JSON)",
     )

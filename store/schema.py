@@ -579,6 +579,85 @@ CONSOLE_USERS = Table(
     description="people who sign in to the web console with a password",
 )
 
+FEEDBACK_KINDS: tuple[str, ...] = (
+    "delivery_delay",
+    "price",
+    "quality",
+    "process_blockage",
+    "integrity_concern",
+)
+"""The kinds of a member's problem report (``feedback_reports.kind``)."""
+
+FEEDBACK_REPORTS = Table(
+    "feedback_reports",
+    (
+        _c("report_id", "VARCHAR"),
+        _c("found_at", "TIMESTAMP", description="UTC; when the member met the problem (发现)"),
+        _c("submitted_at", "TIMESTAMP", description="UTC; when it was reported (反馈)"),
+        _fp(
+            "reporter_key",
+            "HMAC pseudonym of the reporter (namespace feedback_reporter, not member): lets "
+            "the reporter find their own reports, joins nothing",
+            "sensitive",
+        ),
+        _enc(
+            "reporter_enc",
+            "sensitive",
+            "reporter's employee number; NULL when anonymous; revealed only with an audited reason",
+            "core",
+        ),
+        _c("anonymous", "BOOLEAN"),
+        _fp("branch_key", "HMAC of the reporter's party branch; NULL when anonymous", "sensitive"),
+        _enc("text_enc", "personal", "the report's free text (Chinese; may name people)", "core"),
+        _c("kind", "VARCHAR", "core", description="classified kind, one of FEEDBACK_KINDS"),
+        _c("kind_probability", "DOUBLE", description="the classifier's probability of kind"),
+        _c("kind_source", "VARCHAR", description="model name@version, keywords, or file"),
+        _c("handler_kind", "VARCHAR", "core", description="kind confirmed by the handler (label)"),
+        _c("ocid", "VARCHAR", "important", description="linked contracting process, if any"),
+        _c("supplier_id", "VARCHAR", "important", description="linked supplier, if any"),
+        _c("category", "VARCHAR", description="linked material category code, if any"),
+        _c("route_role", "VARCHAR", description="the role that handles this kind"),
+        _c("state", "VARCHAR", "core", description="found, reported, resolved, reviewed"),
+        _c("due_at", "TIMESTAMP", description="UTC; submitted_at + the kind's service level"),
+        _c("resolved_at", "TIMESTAMP", description="UTC; when it was first resolved (解决)"),
+        _c("reviewed_at", "TIMESTAMP", description="UTC; when the review closed it (复盘)"),
+        *_LINEAGE,
+    ),
+    key=("report_id",),
+    description="members' problem reports on procurement (发现—反馈—解决—复盘)",
+)
+
+FEEDBACK_EVENTS = Table(
+    "feedback_events",
+    (
+        _c("report_id", "VARCHAR"),
+        _c("seq", "INTEGER", description="1 for the submission, then one per transition"),
+        _c("from_state", "VARCHAR"),
+        _c("to_state", "VARCHAR"),
+        _c("moved_at", "TIMESTAMP", description="UTC"),
+        _fp("actor_key", "HMAC pseudonym (subject namespace) of who moved it; '' for the reporter"),
+        _c("actor_role", "VARCHAR"),
+        _enc("note_enc", "personal", "the handler's note (may name people)", "core"),
+    ),
+    key=("report_id", "seq"),
+    description="every state change of a problem report, with its time",
+)
+
+FEEDBACK_IDENTITY_ACCESS = Table(
+    "feedback_identity_access",
+    (
+        _c("access_id", "VARCHAR"),
+        _c("report_id", "VARCHAR"),
+        _c("accessed_at", "TIMESTAMP", description="UTC"),
+        _fp("actor_key", "HMAC pseudonym (subject namespace) of who read the identity"),
+        _c("actor_role", "VARCHAR"),
+        _enc("reason_enc", "personal", "the stated reason for reading the identity", "core"),
+        _c("granted", "BOOLEAN", description="false when refused (anonymous report)"),
+    ),
+    key=("access_id",),
+    description="every attempt to read a reporter's identity, with its reason",
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -609,6 +688,9 @@ TABLES: dict[str, Table] = {
         AUDIT_LOG,
         TOKEN_REVOCATIONS,
         CONSOLE_USERS,
+        FEEDBACK_REPORTS,
+        FEEDBACK_EVENTS,
+        FEEDBACK_IDENTITY_ACCESS,
     )
 }
 

@@ -13,6 +13,8 @@ The date of a record, per kind (all instants are compared as UTC):
 * ``xapi``: the statement's ``timestamp``;
 * ``supplier_events``: 事件日期; ``supplier_certifications``: 发证日期;
   ``audit_outcomes``: ``confirmed_at``; ``meeting_attendance``: ``starts_at``;
+  ``feedback_reports``: ``submitted_at`` (a report arrives with whatever resolution the file
+  holds);
 * the register, members, knowledge points and the catalogue have no date: ``before``.
 
 Used to replay a world into a running service (``lodestar replay``) and by the live-service
@@ -42,6 +44,7 @@ _CSV_DATE_COLUMNS = {
     "supplier_certifications": "发证日期",
     "audit_outcomes": "confirmed_at",
     "meeting_attendance": "starts_at",  # local time, compared as if UTC: same calendar day
+    "feedback_reports": "submitted_at",
 }
 _JSON_LINES_DATE_KEYS = {"ocds": "date", "xapi": "timestamp"}
 

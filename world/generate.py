@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from world.config import WorldConfig
+from world.feedback_reports import generate_feedback_reports
 from world.layout import MANIFEST
 
 
@@ -52,6 +53,7 @@ def generate_world(
             **_procurement(config, world_dir, truth_dir),
             **_learning(config, world_dir, truth_dir),
         }
+    counts.update(generate_feedback_reports(config, world_dir, truth_dir))  # reads both halves
     manifest: dict[str, object] = {
         "generator": "lodestar demo world",
         "config": {k: str(v) for k, v in asdict(config).items()},

@@ -8,6 +8,7 @@ from serving.api.routes import (
     admin,
     drift,
     esg,
+    feedback,
     health,
     ingest,
     learning,
@@ -32,6 +33,7 @@ v1_router.include_router(procurement.router)
 v1_router.include_router(esg.router)
 v1_router.include_router(learning.router)
 v1_router.include_router(party.router)
+v1_router.include_router(feedback.router)
 v1_router.include_router(ingest.router)
 
 api_router = APIRouter(default_response_class=SafeJSONResponse)

@@ -24,6 +24,7 @@ import pandas as pd
 from core.security import PersonalData
 from features.online.procurement import ProcurementPushOutcome
 from features.procurement.build import feature_frame, process_features
+from features.procurement.feedback import process_feedback_reasons
 from features.procurement.history import (
     ProcessRecord,
     ProcurementHistory,
@@ -38,6 +39,7 @@ from serving.api.schemas.procurement import (
     AlertPage,
     AlertQuery,
     AlertSummary,
+    MemberReportReason,
     ReasonOut,
     RedFlagOut,
     ReviewOut,
@@ -48,6 +50,7 @@ from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.shared_store import SharedStore
 from store.database import Store
 from store.queries import procurement as queries
+from store.queries.feedback import reports_linked_to
 
 if TYPE_CHECKING:
     from serving.jobs.procurement import ProcurementRisk
@@ -199,10 +202,24 @@ def get_alert(
         )
         for review_id, reviewer_key, verdict, scheme, comment_enc, reviewed_at in reviews
     ]
+    summary = _summary_fields(row)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    reports = reports_linked_to(
+        store.connection, summary["ocid"], summary["supplier_ids"], before=now
+    )
     return AlertDetail(
-        **_summary_fields(row),
+        **summary,
         red_flags=_stored_red_flags(row[8]),
         reasons=[ReasonOut(**reason) for reason in _json_list(row[9])],
+        member_reports=[
+            MemberReportReason(sentence_en=en, sentence_zh=zh)
+            for en, zh in process_feedback_reasons(
+                reports,
+                ocid=summary["ocid"],
+                supplier_ids=summary["supplier_ids"],
+                as_of=pd.Timestamp(now),
+            )
+        ],
         history=history,
     )
 

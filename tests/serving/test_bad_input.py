@@ -119,6 +119,9 @@ JSON_BODY_ROUTES = [
     ("/v1/procurement/alerts/" + "0" * 64 + "/review", "auditor", {"verdict": "dismissed"}),
     ("/v1/tenders/ocds-1/esg-ranking", "esg_analyst", {}),
     ("/v1/admin/retrain", "admin", {"models": ["weather"]}),  # never a real retrain
+    ("/v1/feedback", "member", {"text": "审批卡住了"}),
+    ("/v1/feedback/" + "0" * 32 + "/state", "auditor", {"to_state": "resolved"}),
+    ("/v1/feedback/" + "0" * 32 + "/reporter", "admin", {"reason": "x" * 30}),
 ]
 
 

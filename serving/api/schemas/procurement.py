@@ -217,9 +217,20 @@ class ReviewOut(BaseModel):
     reviewed_at: UtcDateTime
 
 
+class MemberReportReason(BaseModel):
+    """Members' problem reports about the process or its suppliers, counted by kind and
+    decayed by age (``features.procurement.feedback``); never who reported."""
+
+    sentence_en: str
+    sentence_zh: str
+
+
 class AlertDetail(AlertSummary):
     red_flags: list[RedFlagOut]
     reasons: list[ReasonOut]
+    member_reports: list[MemberReportReason] = Field(
+        default_factory=list, description="reports submitted before the alert was opened"
+    )
     history: list[ReviewOut] = Field(description="reviews, oldest first")
 
 

@@ -1,0 +1,3 @@
+from training.feedback.run import main
+
+raise SystemExit(main())
