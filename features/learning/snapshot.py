@@ -2,10 +2,11 @@
 
 ``LearningData`` holds the three frames the recommender reads (statements, content, members),
 from the store or built by hand. ``Snapshot.build(data, as_of)`` turns everything strictly
-before ``as_of`` into dense member × item and member × KP matrices (the default world has
-2,000 members, 500 items and 60 KPs: a few MB each), so that features for every member are a
-handful of array operations. Nothing at or after ``as_of`` is read: statements are cut at it,
-and content published after it does not exist yet.
+before ``as_of`` into member × KP matrices and int32/bool member × item launch matrices (6
+bytes a cell); the member × item scores (co-occurrence, EASE, role popularity, engagement,
+KP gaps) are computed for the rows asked, so that a caller working through the members in
+partitions holds one partition's at a time. Nothing at or after ``as_of`` is read:
+statements are cut at it, and content published after it does not exist yet.
 
 A build has three parts. The ``Catalogue`` reads no statement (items published before
 ``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
