@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from features.learning.snapshot import Snapshot
+from features.learning.snapshot import Snapshot, item_sums
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -48,7 +48,9 @@ def candidate_sources(
     snapshot: Snapshot, *, per_source: int = 30, rows: Sequence[int] | None = None
 ) -> dict[str, BoolArray]:
     """Boolean ``(n_rows, n_items)`` per source in ``SOURCES`` (rows: member indices, default
-    all); an item may come from several sources. Only items not launched before."""
+    all); an item may come from several sources. Only items not launched before. A row
+    depends on its member alone (and the snapshot's population), so the sources of some
+    members equal their rows of everyone's."""
     index = np.arange(len(snapshot.member_keys)) if rows is None else np.asarray(rows, np.intp)
     unseen = ~snapshot.ever_launched[index]
     cold = snapshot.n_launches[index] < COLD_START_LAUNCHES
@@ -57,19 +59,19 @@ def candidate_sources(
     for n in np.unique(role_n):
         mask = role_n == n
         role_popular[mask] = _top_n(
-            snapshot.role_popularity[index[mask]] + 1e-9, unseen[mask], int(n)
+            snapshot.role_popularity_rows(index[mask]) + 1e-9, unseen[mask], int(n)
         )
-    together = _top_n(snapshot.cooccurrence[index], unseen, per_source) | _top_n(
-        snapshot.ease[index], unseen, per_source
+    together = _top_n(snapshot.cooccurrence_rows(index), unseen, per_source) | _top_n(
+        snapshot.ease_rows(index), unseen, per_source
     )
-    gap = snapshot.kp_gap()[index]
+    gap = snapshot.kp_gap(index)
     weak = _top_n(gap + 1e-9, unseen, per_source)
     not_done = ~snapshot.completed[index]
     mandatory = np.broadcast_to(snapshot.mandatory_now, unseen.shape) & not_done
     published = pd.to_datetime(snapshot.content["published_on"])
     age = pd.Timestamp(snapshot.as_of) - published
     fresh = (age <= pd.Timedelta(days=NEW_CONTENT_DAYS)).to_numpy()
-    interest = snapshot.kp_interest[index] @ snapshot.item_kp.T
+    interest = item_sums(snapshot.kp_interest[index], snapshot.item_kp)
     new_score = (interest + gap) * fresh[None, :]
     new_content = _top_n(new_score + 1e-9 * fresh[None, :], unseen, per_source // 3 or 1)
     return {

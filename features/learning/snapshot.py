@@ -2,10 +2,11 @@
 
 ``LearningData`` holds the three frames the recommender reads (statements, content, members),
 from the store or built by hand. ``Snapshot.build(data, as_of)`` turns everything strictly
-before ``as_of`` into dense member × item and member × KP matrices (the default world has
-2,000 members, 500 items and 60 KPs: a few MB each), so that features for every member are a
-handful of array operations. Nothing at or after ``as_of`` is read: statements are cut at it,
-and content published after it does not exist yet.
+before ``as_of`` into member × KP matrices and int32/bool member × item launch matrices (6
+bytes a cell); the member × item scores (co-occurrence, EASE, role popularity, engagement,
+KP gaps) are computed for the rows asked, so that a caller working through the members in
+partitions holds one partition's at a time. Nothing at or after ``as_of`` is read:
+statements are cut at it, and content published after it does not exist yet.
 
 A build has three parts. The ``Catalogue`` reads no statement (items published before
 ``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
@@ -41,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sparse
 from numpy.typing import NDArray
 
 from features.learning.baselines import CooccurrenceRecommender, EASERecommender
@@ -69,6 +71,8 @@ from features.rosters import RosterError, next_free_window
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+CountArray = NDArray[np.int32]
+Rows = Sequence[int] | NDArray[np.intp] | None
 
 POPULARITY_DAYS = 90
 HISTORY_DAYS = 365
@@ -186,10 +190,10 @@ class _MemberState:
     few, by this same code."""
 
     keys: list[str]
-    launched: FloatArray  # (n, n_items) launch counts in HISTORY_DAYS
+    launched: CountArray  # (n, n_items) launch counts in HISTORY_DAYS
     ever_launched: BoolArray
     completed: BoolArray
-    recent_seen: FloatArray  # (n, n_items) 0/1 launched in POPULARITY_DAYS
+    recent_seen: BoolArray  # (n, n_items) launched in POPULARITY_DAYS
     time_ratio: FloatArray  # (n,)
     p_correct: FloatArray  # (n, n_kps)
     attempts: FloatArray
@@ -223,17 +227,17 @@ def _member_state(
     age_days = (as_of - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
     is_launch = verbs == "launched"
 
-    launched = np.zeros((n_m, n_i))
+    launched = np.zeros((n_m, n_i), dtype=np.int32)
     recent = is_launch & (age_days <= HISTORY_DAYS)
-    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1.0)
+    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1)
     ever = np.zeros((n_m, n_i), dtype=bool)
     ever[m_idx[is_launch], i_idx[is_launch]] = True
     completed = np.zeros((n_m, n_i), dtype=bool)
     done = verbs == "completed"
     completed[m_idx[done], i_idx[done]] = True
     popular_window = is_launch & (age_days <= POPULARITY_DAYS)
-    recent_seen = np.zeros((n_m, n_i))
-    recent_seen[m_idx[popular_window], i_idx[popular_window]] = 1.0
+    recent_seen = np.zeros((n_m, n_i), dtype=bool)
+    recent_seen[m_idx[popular_window], i_idx[popular_window]] = True
 
     minutes_expected = catalogue.content["minutes"].to_numpy(dtype=float)
     duration = past["duration_seconds"].to_numpy(dtype=float)
@@ -280,22 +284,35 @@ def _stand_in(mastery: Any) -> SuccessRateMastery | None:
     return None
 
 
+def _launch_matrix(launched: CountArray) -> sparse.csr_matrix:
+    """The 0/1 launches of ``launched``'s rows as a sparse matrix, columns ascending in each
+    row: a product with it adds, per row, the launched items' rows of the other factor in
+    item order, whatever the number of rows (dense BLAS sums in blocks that depend on it)."""
+    rows, columns = np.nonzero(launched)
+    return sparse.csr_matrix(
+        (np.ones(rows.size), (rows, columns)), shape=launched.shape, dtype=np.float64
+    )
+
+
+def item_sums(values: FloatArray, item_kp: FloatArray) -> FloatArray:
+    """``(n_rows, n_items)``: per row, the sum of ``values`` (``(n_rows, n_kps)``) over each
+    item's KPs, added in KP order (a row's result does not depend on the other rows, as a
+    dense matrix product's may in its last bits)."""
+    per_item = sparse.csr_matrix(item_kp) @ np.ascontiguousarray(values.T)
+    return np.ascontiguousarray(np.asarray(per_item, dtype=np.float64).T)
+
+
 def _member_rows(population: Population, state: _MemberState) -> dict[str, FloatArray]:
-    """The rows of ``state``'s members that read the population: co-occurrence and EASE
-    scores (their launched items times the item-item weights; zero without history), format
-    shares (smoothed towards their role's) and KP interest."""
+    """The rows of ``state``'s members that read the population: format shares (smoothed
+    towards their role's) and KP interest. Their co-occurrence and EASE scores are read from
+    their launches when asked (``Snapshot.cooccurrence_rows``)."""
     catalogue = population.catalogue
-    binary = (state.launched > 0).astype(float)
-    has_history = binary.sum(axis=1) > 0
-    format_counts = binary @ catalogue.format_onehot
+    binary = _launch_matrix(state.launched)
+    format_counts = np.asarray(binary @ catalogue.format_onehot)
     roles = catalogue.member_role[[catalogue.member_index[key] for key in state.keys]]
     role_share = population.role_format_share[roles]
-    kp_counts = binary @ catalogue.item_kp
+    kp_counts = np.asarray(binary @ catalogue.item_kp)
     return {
-        "cooccurrence": np.where(
-            has_history[:, None], binary @ population.cooccurrence_weights, 0.0
-        ),
-        "ease": np.where(has_history[:, None], binary @ population.ease_weights, 0.0),
         "format_share": (format_counts + 3.0 * role_share)
         / (format_counts.sum(axis=1, keepdims=True) + 3.0),
         "kp_interest": kp_counts / np.maximum(kp_counts.sum(axis=1, keepdims=True), 1.0),
@@ -333,7 +350,7 @@ def _check_in_flags(
     return np.array([key in flagged_keys for key in state.keys], dtype=bool)
 
 
-def _item_weights(binary: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _item_weights(binary: BoolArray) -> tuple[FloatArray, FloatArray]:
     """Co-occurrence (Jaccard) and EASE item-item weights from the binary member × item
     launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched."""
     n_i = binary.shape[1]
@@ -377,19 +394,15 @@ class Snapshot:
     content: pd.DataFrame  # indexed like items
     members: pd.DataFrame  # indexed like member_keys
     item_kp: FloatArray  # (n_items, n_kps) 0/1
-    launched: FloatArray  # (n_members, n_items) launch counts in HISTORY_DAYS
+    launched: CountArray  # (n_members, n_items) int32 launch counts in HISTORY_DAYS
     ever_launched: BoolArray  # (n_members, n_items)
     completed: BoolArray  # (n_members, n_items) ever completed
     p_correct: FloatArray  # (n_members, n_kps)
     attempts: FloatArray
     days_since_practised: FloatArray
-    role_popularity: FloatArray  # (n_members, n_items) share of the role's members, 90 days
     recent_popularity: FloatArray  # (n_items,) share of all members, 90 days
     item_users: FloatArray  # (n_items,) members who ever launched it
-    cooccurrence: FloatArray  # (n_members, n_items)
-    ease: FloatArray  # (n_members, n_items)
     format_share: FloatArray  # (n_members, n_formats), smoothed towards the role's
-    engagement: FloatArray  # (n_members, n_items) completion rate, same shift type
     kp_interest: FloatArray  # (n_members, n_kps) share of the member's launches per KP
     time_ratio: FloatArray  # (n_members,) median logged ÷ expected minutes (NaN: none)
     check_in: BoolArray  # (n_members,) flagged "check-in without absorption"
@@ -405,6 +418,56 @@ class Snapshot:
     @property
     def n_launches(self) -> FloatArray:
         return self.ever_launched.sum(axis=1).astype(float)
+
+    # ---- member x item rows, read when asked ------------------------------------------------
+    # Only the launches, first launches and completions are held per member and item (int32
+    # and bool); the rows below are computed for the members asked (``rows``: member indices,
+    # default all), so that a caller working through the members in partitions holds one
+    # partition's rows at a time. Each row depends on its member alone, in every bit.
+
+    def _rows(self, rows: Rows) -> NDArray[np.intp]:
+        if rows is None:
+            return np.arange(len(self.member_keys))
+        return np.asarray(rows, dtype=np.intp)
+
+    def role_popularity_rows(self, rows: Rows = None) -> FloatArray:
+        """``(n_rows, n_items)``: share of the member's role who launched the item, 90 days."""
+        catalogue = self.population.catalogue
+        return self.population.role_popularity[catalogue.member_role[self._rows(rows)]]
+
+    def engagement_rows(self, rows: Rows = None) -> FloatArray:
+        """``(n_rows, n_items)``: completion rate of members on the same kind of roster."""
+        shift = self.population.catalogue.shift_worker[self._rows(rows)]
+        return self.population.engagement[shift.astype(np.intp)]
+
+    def cooccurrence_rows(self, rows: Rows = None) -> FloatArray:
+        """``(n_rows, n_items)``: the member's launched items times the co-occurrence
+        (Jaccard) weights; zero without history."""
+        return np.asarray(
+            _launch_matrix(self.launched[self._rows(rows)]) @ self.population.cooccurrence_weights
+        )
+
+    def ease_rows(self, rows: Rows = None) -> FloatArray:
+        """``(n_rows, n_items)``: the member's launched items times EASE's weights."""
+        return np.asarray(
+            _launch_matrix(self.launched[self._rows(rows)]) @ self.population.ease_weights
+        )
+
+    @property
+    def role_popularity(self) -> FloatArray:
+        return self.role_popularity_rows()
+
+    @property
+    def engagement(self) -> FloatArray:
+        return self.engagement_rows()
+
+    @property
+    def cooccurrence(self) -> FloatArray:
+        return self.cooccurrence_rows()
+
+    @property
+    def ease(self) -> FloatArray:
+        return self.ease_rows()
 
     @classmethod
     def build(
@@ -448,8 +511,8 @@ class Snapshot:
         )
 
         roles = catalogue.member_role
-        binary = (state.launched > 0).astype(float)
-        format_counts = binary @ catalogue.format_onehot
+        binary = state.launched > 0
+        format_counts = np.asarray(_launch_matrix(state.launched) @ catalogue.format_onehot)
         role_popularity = np.zeros((len(catalogue.roles), len(catalogue.items)))
         role_totals = np.ones((len(catalogue.roles), len(FORMATS)))
         for role in range(len(catalogue.roles)):
@@ -513,13 +576,9 @@ class Snapshot:
             p_correct=state.p_correct,
             attempts=state.attempts,
             days_since_practised=state.days_since_practised,
-            role_popularity=population.role_popularity[roles],
             recent_popularity=population.recent_popularity,
             item_users=population.item_users,
-            cooccurrence=rows["cooccurrence"],
-            ease=rows["ease"],
             format_share=rows["format_share"],
-            engagement=population.engagement[catalogue.shift_worker.astype(np.intp)],
             kp_interest=rows["kp_interest"],
             time_ratio=state.time_ratio,
             check_in=_check_in_flags(population, state, evidence),
@@ -591,20 +650,23 @@ class Snapshot:
 
     # ---- derived matrices -------------------------------------------------------------------
 
-    def kp_gap(self) -> FloatArray:
-        """``(n_members, n_items)``: mean of 1 − p_correct over each item's KPs."""
+    def kp_gap(self, rows: Rows = None) -> FloatArray:
+        """``(n_rows, n_items)``: mean of 1 − p_correct over each item's KPs."""
         n_item_kps = np.maximum(self.item_kp.sum(axis=1), 1.0)
-        gap: FloatArray = ((1.0 - self.p_correct) @ self.item_kp.T) / n_item_kps[None, :]
+        missing = 1.0 - self.p_correct[self._rows(rows)]
+        gap: FloatArray = item_sums(missing, self.item_kp) / n_item_kps[None, :]
         return gap
 
-    def window_minutes(self, at: datetime | None = None) -> FloatArray:
-        """Minutes of each member's next free window from their roster (NaN if unknown)."""
+    def window_minutes(self, at: datetime | None = None, rows: Rows = None) -> FloatArray:
+        """Minutes of each member's next free window from their roster (NaN if unknown);
+        ``rows``: those members only (in that order)."""
         local = pd.Timestamp(at or self.as_of).to_pydatetime() + LOCAL_OFFSET
         cache: dict[tuple[str, str], float] = {}
-        out = np.full(len(self.member_keys), np.nan)
-        for i, (pattern, crew) in enumerate(
-            zip(self.members["shift_pattern"], self.members["crew"], strict=True)
-        ):
+        index = self._rows(rows)
+        patterns = self.members["shift_pattern"].to_numpy()[index]
+        crews = self.members["crew"].to_numpy()[index]
+        out = np.full(len(index), np.nan)
+        for i, (pattern, crew) in enumerate(zip(patterns, crews, strict=True)):
             key = (str(pattern), str(crew))
             if key not in cache:
                 try:

@@ -63,6 +63,7 @@ from features.learning.kt_features import (
     response_features,
     sort_events,
 )
+from models.learning.rows import row_files
 
 FORMAT_VERSION = 1
 MODEL_FILE = "mastery_model.json"
@@ -79,9 +80,10 @@ PROFILE_COLUMNS = ("kp_id", "p_correct", "attempts", "last_practised")
 ABILITY_PSEUDO_COUNT = 5.0
 KP_RESIDUAL_PSEUDO_COUNT = 2.0
 PROFILE_CHUNK_LEARNERS = 500
-"""Learners per partition of ``mastery_profiles`` and ``predict_next``: each partition's history
-features are built and dropped before the next, so memory follows the partition, not every
-learner's events."""
+"""Learners per partition of ``fit``, ``mastery_profiles`` and ``predict_next``: each
+partition's history features are built and dropped before the next, so memory follows the
+partition, not every learner's events (``fit`` keeps each partition's rows on disk for
+LightGBM, ``models.learning.rows``)."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -201,6 +203,18 @@ def _difficulty_frame(
     return frame.loc[rows]
 
 
+def _learner_bounds(ordered: pd.DataFrame) -> list[tuple[int, int]]:
+    """``[begin, end)`` positions of ``PROFILE_CHUNK_LEARNERS`` learners at a time in the
+    sorted event frame ``ordered`` (a row's history features read its learner's earlier
+    rows only, so the frame may be cut between learners; one empty range when it is empty)."""
+    codes = pd.factorize(ordered[MEMBER])[0]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
+    bounds = [*np.asarray(starts)[::PROFILE_CHUNK_LEARNERS].tolist(), len(ordered)]
+    if len(bounds) < 2:
+        bounds = [0, 0]
+    return list(itertools.pairwise(bounds))
+
+
 class MasteryModel:
     """LightGBM on learner history and difficulty; see the module docstring.
 
@@ -263,10 +277,15 @@ class MasteryModel:
             item[in_fold], kp[in_fold] = table.transform(
                 events.loc[in_fold, ITEM], events.loc[in_fold, KP]
             )
-        matrix = self._matrix(events, item, kp)
-        labels = events.loc[matrix.index, CORRECT].to_numpy(dtype=float)
-        dataset = lgb.Dataset(matrix, label=labels, free_raw_data=True)
-        self.booster_ = lgb.train(self.lightgbm_params(), dataset, self.n_estimators)
+        # the training matrix a partition of learners at a time (a row's history features
+        # read its own learner's earlier rows only), rows to disk, binned by LightGBM
+        correct = events[CORRECT].to_numpy(dtype=float)
+        with row_files("mastery") as files:
+            for begin, end in _learner_bounds(events):
+                matrix = self._matrix(events.iloc[begin:end], item[begin:end], kp[begin:end])
+                files.add(matrix.to_numpy(dtype=float), correct[matrix.index.to_numpy()])
+            dataset = files.dataset(list(MODEL_FEATURES))
+            self.booster_ = lgb.train(self.lightgbm_params(), dataset, self.n_estimators)
         self.metadata_: dict[str, Any] = {
             "training_responses": len(responses),
             "training_learners": int(responses[MEMBER].nunique()),
@@ -305,15 +324,8 @@ class MasteryModel:
         """
         self._check_fitted()
         ordered = sort_events(events)
-        # a row's features read its learner's earlier rows only: the sorted frame is cut
-        # between learners, PROFILE_CHUNK_LEARNERS at a time, each part keeping its index
-        codes = pd.factorize(ordered[MEMBER])[0]
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        bounds = [*starts[::PROFILE_CHUNK_LEARNERS].tolist(), len(ordered)]
-        if len(bounds) < 2:
-            bounds = [0, 0]
         parts = []
-        for begin, end in itertools.pairwise(bounds):
+        for begin, end in _learner_bounds(ordered):
             matrix = self.matrix(ordered.iloc[begin:end])
             parts.append(
                 pd.Series(self.booster_.predict(matrix, num_threads=1), index=matrix.index)

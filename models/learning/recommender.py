@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,7 @@ from features.learning.data import FORMATS, MEMBER_KEY, LearningData
 from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP, difficulty_logit
 from features.learning.snapshot import Snapshot, month_end
 from models.learning.mastery import MasteryModel, MasteryModelError
+from models.learning.rows import row_files
 from store.database import StoreReader
 from store.queries import learning as queries
 
@@ -142,6 +143,11 @@ class Suggestion:
         }
 
 
+PARTITION_MEMBERS = 256
+"""Members per partition of the candidate frames (``member_partitions``): a partition's
+frame and its ``(rows, n_kps)`` temporaries are built and dropped before the next one."""
+
+
 @dataclass
 class CandidateFrame:
     """Candidate rows of a snapshot: member row ``m``, item column ``i``, features ``X``."""
@@ -150,6 +156,21 @@ class CandidateFrame:
     i: IntArray
     features: pd.DataFrame
     window: FloatArray  # (n_members,) minutes available per member row of the snapshot
+
+
+def member_partitions(
+    snapshot: Snapshot, rows: Sequence[int] | None = None, size: int | None = None
+) -> list[IntArray]:
+    """``rows`` (member indices, default all, in that order) cut into runs of ``size``
+    (default ``PARTITION_MEMBERS``).
+
+    Every feature and candidate source of a member is computed from that member's row alone
+    (element-wise, per-row reductions, sparse products that add in item or KP order), so the
+    frames of the partitions, concatenated, are the frame of all the rows, bit for bit
+    (tested): partitioning bounds memory and changes no number."""
+    index = np.arange(len(snapshot.member_keys)) if rows is None else np.asarray(rows, np.intp)
+    step = max(PARTITION_MEMBERS if size is None else size, 1)
+    return [index[start : start + step] for start in range(0, len(index), step)] or [index]
 
 
 def candidate_frame(
@@ -168,7 +189,7 @@ def candidate_frame(
     local_row, i = np.nonzero(union)
     m = index[local_row]
     window = np.full(len(snapshot.member_keys), np.nan)
-    window[index] = minutes if minutes is not None else snapshot.window_minutes()[index]
+    window[index] = minutes if minutes is not None else snapshot.window_minutes(rows=index)
 
     item_kp = snapshot.item_kp
     n_item_kps = np.maximum(item_kp.sum(axis=1), 1.0)
@@ -201,12 +222,12 @@ def candidate_frame(
         "days_since_practised": np.minimum(since, 400.0),
         "difficulty": difficulty,
         "difficulty_vs_ability": difficulty_logit(difficulty) - np.log(mean_p / (1 - mean_p)),
-        "engagement": snapshot.engagement[m, i],
-        "role_popularity": snapshot.role_popularity[m, i],
+        "engagement": snapshot.engagement_rows(index)[local_row, i],
+        "role_popularity": snapshot.role_popularity_rows(index)[local_row, i],
         "recent_popularity": snapshot.recent_popularity[i],
         "novelty": -np.log2(np.maximum(snapshot.item_users[i], 1.0) / n_users),
-        "cooccurrence": snapshot.cooccurrence[m, i],
-        "ease": snapshot.ease[m, i],
+        "cooccurrence": snapshot.cooccurrence_rows(index)[local_row, i],
+        "ease": snapshot.ease_rows(index)[local_row, i],
         "format_preference": format_pref,
         "format_code": format_code.astype(float),
         "minutes": item_minutes,
@@ -230,6 +251,13 @@ def candidate_frame(
     return CandidateFrame(m=m, i=i, features=features, window=window)
 
 
+def _slim(frame: CandidateFrame) -> CandidateFrame:
+    """``frame`` without its features (what re-ranking needs: rows, items, windows)."""
+    return CandidateFrame(
+        m=frame.m, i=frame.i, features=frame.features.iloc[:0], window=frame.window
+    )
+
+
 PRACTICE_WEIGHT = 1.5  # retrieval practice (quiz, case) against reading or watching
 
 
@@ -248,10 +276,9 @@ def learning_value(snapshot: Snapshot, frame: CandidateFrame) -> FloatArray:
     return np.asarray(gap * active * np.log1p(spent / 10.0), dtype=float)
 
 
-def launch_labels(
-    data: LearningData, snapshot: Snapshot, frame: CandidateFrame, *, horizon_days: int
-) -> FloatArray:
-    """1 where the member launched the item in ``[as_of, as_of + horizon_days)``, else 0."""
+def future_launches(data: LearningData, snapshot: Snapshot, *, horizon_days: int) -> IntArray:
+    """Sorted codes ``member row × n_items + item column`` of the (member, item) pairs
+    launched in ``[as_of, as_of + horizon_days)`` (members and items the snapshot knows)."""
     start = pd.Timestamp(snapshot.as_of)
     end = start + pd.Timedelta(days=horizon_days)
     statements = data.statements
@@ -260,11 +287,31 @@ def launch_labels(
         & (statements["timestamp"] >= start)
         & (statements["timestamp"] < end)
     ]
-    pairs = set(zip(future[MEMBER_KEY].astype(str), future["content_id"].astype(str), strict=True))
-    keys, items = snapshot.member_keys, snapshot.items
-    return np.array(
-        [(keys[m], items[i]) in pairs for m, i in zip(frame.m, frame.i, strict=True)], dtype=float
+    member = future[MEMBER_KEY].astype(str).map(snapshot.member_index)
+    item = future["content_id"].astype(str).map({key: j for j, key in enumerate(snapshot.items)})
+    known = (member.notna() & item.notna()).to_numpy()
+    codes = member.to_numpy()[known].astype(np.int64) * len(snapshot.items) + item.to_numpy()[
+        known
+    ].astype(np.int64)
+    return np.unique(codes).astype(np.intp)
+
+
+def launch_labels(
+    data: LearningData,
+    snapshot: Snapshot,
+    frame: CandidateFrame,
+    *,
+    horizon_days: int,
+    launches: IntArray | None = None,
+) -> FloatArray:
+    """1 where the member launched the item in ``[as_of, as_of + horizon_days)``, else 0;
+    ``launches``: ``future_launches``' codes if already computed (one pass over the
+    statements per cut, not per partition)."""
+    codes = (
+        future_launches(data, snapshot, horizon_days=horizon_days) if launches is None else launches
     )
+    pairs = frame.m.astype(np.int64) * len(snapshot.items) + frame.i.astype(np.int64)
+    return np.isin(pairs, codes).astype(float)
 
 
 class StudyRecommender:
@@ -363,27 +410,48 @@ class StudyRecommender:
         mastery: Any | None = None,
         check_in: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, FloatArray, list[int]]:
-        """Features, labels and group sizes over all cuts; members with no launch in a cut's
-        horizon are dropped (they carry no ranking signal). ``mastery`` defaults to
-        ``mastery_``."""
+        """Features, labels and group sizes over all cuts (``training_chunks`` joined);
+        members with no launch in a cut's horizon are dropped (they carry no ranking signal).
+        ``mastery`` defaults to ``mastery_``."""
+        chunks = list(self.training_chunks(data, cuts, mastery=mastery, check_in=check_in))
+        if not chunks:
+            raise ValueError("no member launched a candidate item in any training horizon")
+        features = pd.DataFrame(np.concatenate([c[0] for c in chunks]), columns=list(FEATURES))
+        groups = [size for chunk in chunks for size in chunk[2]]
+        return features, np.concatenate([c[1] for c in chunks]), groups
+
+    def training_chunks(
+        self,
+        data: LearningData,
+        cuts: Sequence[datetime],
+        *,
+        mastery: Any | None = None,
+        check_in: pd.DataFrame | None = None,
+    ) -> Iterator[tuple[FloatArray, FloatArray, list[int]]]:
+        """Per cut and member partition (``member_partitions``), in order: the features
+        (``(rows, len(FEATURES))`` float64), labels and group sizes of the members with a
+        launch in the cut's horizon. One cut's snapshot and one partition's frame are held at
+        a time; the chunks, joined, are the whole build's rows in the same order."""
         estimator = mastery if mastery is not None else self.mastery_
-        frames: list[pd.DataFrame] = []
-        labels: list[FloatArray] = []
-        groups: list[int] = []
         for cut in cuts:
             snapshot = Snapshot.build(data, cut, mastery=estimator, check_in=check_in)
-            frame = candidate_frame(snapshot, per_source=self.per_source)
-            label = launch_labels(data, snapshot, frame, horizon_days=self.horizon_days)
-            positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
-            keep = positives[frame.m] > 0
-            order = np.argsort(frame.m[keep], kind="stable")
-            frames.append(frame.features[keep].iloc[order])
-            labels.append(label[keep][order])
-            sizes = np.bincount(frame.m[keep])
-            groups.extend(int(s) for s in sizes if s > 0)
-        if not frames or sum(len(f) for f in frames) == 0:
-            raise ValueError("no member launched a candidate item in any training horizon")
-        return pd.concat(frames, ignore_index=True), np.concatenate(labels), groups
+            launches = future_launches(data, snapshot, horizon_days=self.horizon_days)
+            for part in member_partitions(snapshot):
+                frame = candidate_frame(snapshot, rows=part, per_source=self.per_source)
+                label = launch_labels(
+                    data, snapshot, frame, horizon_days=self.horizon_days, launches=launches
+                )
+                positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
+                keep = positives[frame.m] > 0
+                if not keep.any():
+                    continue
+                sizes = np.bincount(frame.m[keep])
+                yield (
+                    frame.features.to_numpy(dtype=float)[keep],
+                    label[keep],
+                    [int(s) for s in sizes if s > 0],
+                )
+            del snapshot
 
     def fit(
         self,
@@ -408,20 +476,21 @@ class StudyRecommender:
         else:
             self.mastery_ = self.fit_mastery(data, training_end.to_pydatetime())
             mastery_source = "fitted" if self.mastery_ is not None else "stand-in (no answers)"
-        features, labels, groups = self.training_frame(data, cuts, check_in=check_in)
-        dataset = lgb.Dataset(
-            features.to_numpy(dtype=float),
-            label=labels,
-            group=groups,
-            feature_name=list(FEATURES),
-            free_raw_data=False,
-        )
-        self.booster_ = lgb.train(
-            self.lightgbm_params(), dataset, num_boost_round=self.n_estimators
-        )
+        # the rows go to disk a partition at a time; LightGBM keeps them binned only
+        with row_files("ranker") as files:
+            for rows, label, sizes in self.training_chunks(data, cuts, check_in=check_in):
+                files.add(rows, label, sizes)
+            if not files.parts:
+                raise ValueError("no member launched a candidate item in any training horizon")
+            labels, groups = files.label(), files.groups
+            self.booster_ = lgb.train(
+                self.lightgbm_params(),
+                files.dataset(list(FEATURES)),
+                num_boost_round=self.n_estimators,
+            )
         self.metadata_ = {
             "cuts": [pd.Timestamp(c).isoformat() for c in cuts],
-            "training_rows": len(features),
+            "training_rows": len(labels),
             "training_groups": len(groups),
             "positive_rate": float(labels.mean()),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -444,18 +513,27 @@ class StudyRecommender:
         )
 
     def adjusted_scores(
-        self, snapshot: Snapshot, frame: CandidateFrame, raw: FloatArray | None = None
+        self,
+        snapshot: Snapshot,
+        frame: CandidateFrame,
+        raw: FloatArray | None = None,
+        *,
+        value: FloatArray | None = None,
+        value_scale: float | None = None,
     ) -> FloatArray:
         """Ranker scores after the check-in and learning-gap adjustments (per member, in
         standard deviations of that member's scores); ``raw``: ``score_frame(frame)`` if
-        already computed."""
+        already computed. The learning value is divided by its standard deviation over the
+        candidates ranked together: ``value_scale`` when they span several frames (else this
+        frame's); ``value``: ``learning_value(snapshot, frame)`` if already computed."""
         raw = self.score_frame(frame) if raw is None else raw
         spread = pd.Series(raw).groupby(frame.m).transform("std").fillna(1.0).to_numpy()
         spread = np.where(spread > 0, spread, 1.0)
         adjusted = raw.copy()
         if self.learning_weight:
-            value = learning_value(snapshot, frame)
-            adjusted += self.learning_weight * spread * value / max(float(value.std()), 1e-9)
+            value = learning_value(snapshot, frame) if value is None else value
+            scale = max(float(value.std()), 1e-9) if value_scale is None else value_scale
+            adjusted += self.learning_weight * spread * value / scale
         fmt = snapshot.content["format"].astype(str).to_numpy()[frame.i]
         minutes = snapshot.content["minutes"].to_numpy(dtype=float)[frame.i]
         flagged = snapshot.check_in[frame.m]
@@ -475,22 +553,54 @@ class StudyRecommender:
         on_scored: OnScored | None = None,
     ) -> dict[int, list[tuple[int, float]]]:
         """``{member row: [(item column, score), ...]}``: top k after re-ranking. With
-        ``minutes``, only items of at most that many minutes."""
-        frame = candidate_frame(snapshot, rows=rows, per_source=self.per_source, minutes=minutes)
-        raw = self.score_frame(frame)
-        if on_scored is not None:
-            on_scored(frame.features, raw)
-        scores = self.adjusted_scores(snapshot, frame, raw)
+        ``minutes``, only items of at most that many minutes.
+
+        The members are ranked a partition at a time (``member_partitions``), in two passes:
+        the first scores each partition's candidates and keeps their rows, items, raw scores
+        and learning values only (the learning value's standard deviation is taken over all
+        of them, as over one frame of every member); the second re-ranks and picks per
+        partition. ``on_scored`` sees each partition's frame."""
+        partitions = member_partitions(snapshot, rows)
+        scored: list[tuple[CandidateFrame, FloatArray, FloatArray | None]] = []
+        for part in partitions:
+            frame = candidate_frame(
+                snapshot, rows=part, per_source=self.per_source, minutes=minutes
+            )
+            raw = self.score_frame(frame)
+            if on_scored is not None:
+                on_scored(frame.features, raw)
+            value = learning_value(snapshot, frame) if self.learning_weight else None
+            scored.append((_slim(frame), raw, value))
+        values = [value for _, _, value in scored if value is not None]
+        scale = max(float(np.concatenate(values).std()), 1e-9) if values else None
+        item_kps = [np.flatnonzero(row) for row in snapshot.item_kp]
+        out: dict[int, list[tuple[int, float]]] = {
+            int(r): [] for r in (rows if rows is not None else range(len(snapshot.member_keys)))
+        }
+        for frame, raw, value in scored:
+            scores = self.adjusted_scores(snapshot, frame, raw, value=value, value_scale=scale)
+            self._pick(snapshot, frame, scores, item_kps, out, k=k, minutes=minutes)
+        return out
+
+    def _pick(
+        self,
+        snapshot: Snapshot,
+        frame: CandidateFrame,
+        scores: FloatArray,
+        item_kps: list[IntArray],
+        out: dict[int, list[tuple[int, float]]],
+        *,
+        k: int,
+        minutes: float | None,
+    ) -> None:
+        """The top ``k`` of each member of ``frame`` into ``out``: by score (ties: lower item
+        column), at most ``max_per_kp`` per KP, items of at most ``minutes`` if given."""
         if minutes is not None:
             fits = snapshot.content["minutes"].to_numpy(dtype=float)[frame.i] <= minutes
             frame_m, frame_i, scores = frame.m[fits], frame.i[fits], scores[fits]
         else:
             frame_m, frame_i = frame.m, frame.i
         order = np.lexsort((frame_i, -scores, frame_m))
-        item_kps = [np.flatnonzero(row) for row in snapshot.item_kp]
-        out: dict[int, list[tuple[int, float]]] = {
-            int(r): [] for r in (rows if rows is not None else range(len(snapshot.member_keys)))
-        }
         used: dict[int, np.ndarray] = {}
         for position in order:
             member = int(frame_m[position])
@@ -503,7 +613,6 @@ class StudyRecommender:
                 continue
             counts[kps] += 1
             chosen.append((int(frame_i[position]), float(scores[position])))
-        return out
 
     def recommend_snapshot(
         self,

@@ -17,7 +17,7 @@ from features.learning.checkin import (
 )
 from features.learning.kt_features import build_events
 from store.database import Store
-from training.mastery import check_in_metrics, read_check_in_truth
+from training.check_in import check_in_metrics, read_check_in_truth
 
 
 def test_detector_finds_planted_members_better_than_chance(

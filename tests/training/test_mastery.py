@@ -13,14 +13,8 @@ import pytest
 from core.security import PersonalData
 from core.settings import Settings
 from store.database import Store
-from training.mastery import (
-    CHECK_IN_TABLE,
-    MIN_MEMBERS_FOR_QUANTILES,
-    REGISTERED_MODEL,
-    TrainingOptions,
-    check_in_summary,
-    train,
-)
+from training.check_in import CHECK_IN_TABLE, MIN_MEMBERS_FOR_QUANTILES, check_in_summary
+from training.mastery import REGISTERED_MODEL, TrainingOptions, train
 from training.tracking import CHAMPION
 
 
