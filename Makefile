@@ -29,6 +29,7 @@ install: $(BIN)/activate ## create .venv and install the locked dependencies (an
 lock: install ## recompile requirements.lock from requirements.in (versions only, no addresses)
 	$(BIN)/uv pip compile --python-version 3.11 --no-header --quiet requirements.in -o requirements.lock
 
+COLLUSION_DATA ?= ../shared/data/procurement/collusion
 REPLAY_FROM ?= 2025-12-01
 REPLAY_SPEED ?= 6
 demo: install ## the main job: keys, demo world, models, the service on $(HOST):$(PORT), and the world's last month replayed into it
@@ -42,6 +43,11 @@ demo: install ## the main job: keys, demo world, models, the service on $(HOST):
 
 models: install ## snapshot the store; train, gate and register every model on it; score the store into alerts
 	$(BIN)/lodestar snapshot --quiet
+	@if [ -f $(COLLUSION_DATA)/DB_Collusion_Brazil_processed.csv ]; then \
+		$(BIN)/python -m training.collusion train --min-improvement 0 \
+			--market $(COLLUSION_DATA)/DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv \
+			--market $(COLLUSION_DATA)/DB_Collusion_Brazil_processed.csv; \
+	else echo "no proven-cartel files in $(COLLUSION_DATA): the risk model keeps the CV rule"; fi
 	$(BIN)/python -m training.procurement_risk train --quiet --min-improvement 0.01
 	$(BIN)/python -m training.procurement_risk score --store-write --quiet
 	$(BIN)/python -m training.supplier_esg train --quiet --min-improvement 0.01

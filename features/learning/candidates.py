@@ -45,7 +45,10 @@ def _top_n(scores: FloatArray, allowed: BoolArray, n: int) -> BoolArray:
 
 
 def candidate_sources(
-    snapshot: Snapshot, *, per_source: int = 30, rows: Sequence[int] | None = None
+    snapshot: Snapshot,
+    *,
+    per_source: int = 30,
+    rows: Sequence[int] | NDArray[np.integer] | None = None,
 ) -> dict[str, BoolArray]:
     """Boolean ``(n_rows, n_items)`` per source in ``SOURCES`` (rows: member indices, default
     all); an item may come from several sources. Only items not launched before. A row

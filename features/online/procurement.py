@@ -7,8 +7,9 @@ row and all its rows in the other procurement tables as they now stand in the st
 updated release replaces the process's older self with everything it says; it never adds
 to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert; the
 service pushes the insert's own returned rows instead (``serving.live.ingest.live_frames``),
-which are the same for a process the chunk inserted whole. Rows of a process whose ``processes`` row is not in the push are not applied (``ignored_rows``).
-Register rows add or replace a supplier's fingerprints.
+which are the same for a process the chunk inserted whole. Rows of a process whose
+``processes`` row is not in the push are not applied (``ignored_rows``). Register rows add
+or replace a supplier's fingerprints.
 
 Point in time. Pushed processes are indexed by their own dates (facts and award dates), not
 by when they arrive, so a late report lands where a full build puts it and features of a

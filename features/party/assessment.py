@@ -203,6 +203,17 @@ def _meetings(active: pd.DataFrame, attendance: pd.DataFrame) -> pd.Series:
     return _mean_if_enough(expected, "came")
 
 
+def _resolution_hours(feedback: pd.DataFrame) -> pd.Series:
+    """Median resolution hours per (branch, month); a median over fewer than
+    ``MIN_GROUP_SIZE`` resolved reports (``resolved_reports``, when given) is withheld, since
+    a handful of reports can point at the people who made them."""
+    indexed = feedback.set_index([BRANCH_KEY, MONTH])
+    hours = indexed["median_resolution_hours"].astype(float)
+    if "resolved_reports" in indexed:
+        hours = hours.where(indexed["resolved_reports"] >= MIN_GROUP_SIZE)
+    return hours
+
+
 def branch_assessment(
     members: pd.DataFrame,
     *,
@@ -237,8 +248,7 @@ def branch_assessment(
     figures["check_in_only_share"] = _check_in(active, judgements, months)
     figures["meeting_coverage"] = _meetings(active, attendance)
     if feedback is not None and not feedback.empty:
-        hours = feedback.set_index([BRANCH_KEY, MONTH])["median_resolution_hours"]
-        figures["feedback_resolution_hours"] = hours.astype(float)
+        figures["feedback_resolution_hours"] = _resolution_hours(feedback)
     else:
         figures["feedback_resolution_hours"] = np.nan
     frame = figures.join(sizes).reset_index()

@@ -208,7 +208,9 @@ def _learner_bounds(ordered: pd.DataFrame) -> list[tuple[int, int]]:
     sorted event frame ``ordered`` (a row's history features read its learner's earlier
     rows only, so the frame may be cut between learners; one empty range when it is empty)."""
     codes = pd.factorize(ordered[MEMBER])[0]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
+    starts = (
+        np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, int)
+    )
     bounds = [*np.asarray(starts)[::PROFILE_CHUNK_LEARNERS].tolist(), len(ordered)]
     if len(bounds) < 2:
         bounds = [0, 0]

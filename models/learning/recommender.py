@@ -159,7 +159,9 @@ class CandidateFrame:
 
 
 def member_partitions(
-    snapshot: Snapshot, rows: Sequence[int] | None = None, size: int | None = None
+    snapshot: Snapshot,
+    rows: Sequence[int] | NDArray[np.integer] | None = None,
+    size: int | None = None,
 ) -> list[IntArray]:
     """``rows`` (member indices, default all, in that order) cut into runs of ``size``
     (default ``PARTITION_MEMBERS``).
@@ -176,7 +178,7 @@ def member_partitions(
 def candidate_frame(
     snapshot: Snapshot,
     *,
-    rows: Sequence[int] | None = None,
+    rows: Sequence[int] | NDArray[np.integer] | None = None,
     per_source: int = 30,
     minutes: float | None = None,
 ) -> CandidateFrame:
@@ -547,7 +549,7 @@ class StudyRecommender:
         self,
         snapshot: Snapshot,
         *,
-        rows: Sequence[int] | None = None,
+        rows: Sequence[int] | NDArray[np.integer] | None = None,
         k: int = 10,
         minutes: float | None = None,
         on_scored: OnScored | None = None,

@@ -31,6 +31,7 @@ from serving.api.schemas.party import (
     SlotOut,
 )
 from store.database import StoreReader
+from store.queries import feedback as feedback_queries
 from store.queries import party as queries
 
 
@@ -118,7 +119,8 @@ def assess_all(
 ) -> pd.DataFrame:
     """The assessment of every branch for ``months`` (see ``branch_assessment``); the
     mastery estimate reads answers from a year before the first month on. ``feedback`` is the
-    problem-feedback loop's ``branch_key, month, median_resolution_hours`` frame, if any."""
+    problem-feedback loop's ``branch_key, month, median_resolution_hours, resolved_reports``
+    frame; by default read from the store's problem reports."""
     first = pd.Period(months[0], freq="M").start_time.to_pydatetime()
     end = max(month_ends(months).values()).to_pydatetime()
     history_start = datetime(first.year - 1, first.month, 1)
@@ -130,7 +132,9 @@ def assess_all(
         content=queries.mandatory_content(store),
         judgements=queries.latest_check_in_judgements(store),
         attendance=queries.meeting_attendance(store, first, end),
-        feedback=feedback,
+        feedback=feedback_queries.resolution_hours_by_branch_month(store)
+        if feedback is None
+        else feedback,
     )
 
 

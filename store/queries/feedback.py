@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from store.database import StoreReader
 from store.schema import FEEDBACK_EVENTS, FEEDBACK_IDENTITY_ACCESS, FEEDBACK_REPORTS
 
 HANDLER_COLUMNS = (
@@ -206,18 +207,18 @@ def labelled_reports(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def resolution_hours_by_branch_month(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def resolution_hours_by_branch_month(store: StoreReader) -> pd.DataFrame:
     """Median hours from submission to first resolution per reporter branch and month of
     submission: columns ``branch_key``, ``month`` (``YYYY-MM``), ``median_resolution_hours``,
     ``resolved_reports``. Only resolved reports with a branch count (anonymous ones carry
     none); suppressing small groups is the assessment's job, the count is here for it."""
-    return connection.execute(
+    return store.query(
         "SELECT branch_key, strftime(submitted_at, '%Y-%m') AS month, "
         "median(date_diff('second', submitted_at, resolved_at) / 3600.0) "
         "AS median_resolution_hours, count(*) AS resolved_reports "
         "FROM feedback_reports WHERE branch_key IS NOT NULL AND resolved_at IS NOT NULL "
         "GROUP BY ALL ORDER BY branch_key, month"
-    ).df()
+    )
 
 
 def member_branch_key(connection: duckdb.DuckDBPyConnection, member_key: str) -> str | None:

@@ -75,7 +75,7 @@ def test_median_resolution_hours_by_branch_and_month(store: Store) -> None:
             "VALUES (?, ?, ?, ?)",
             [report_id, branch, submitted, resolved],
         )
-    figures = resolution_hours_by_branch_month(store.connection)
+    figures = resolution_hours_by_branch_month(store)
     expected = pd.DataFrame(
         {
             "branch_key": ["B1"],

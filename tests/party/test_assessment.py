@@ -172,3 +172,17 @@ def test_export_has_chinese_headers_a_bom_and_blank_suppressed_rows() -> None:
     assert len(small) == len(MONTHS)
     assert all(set(line.split(",")[2:]) <= {"", "是"} for line in small)
     assert len(FIGURES) == 6
+
+
+def test_a_resolution_median_over_fewer_than_five_reports_is_withheld() -> None:
+    feedback = pd.DataFrame(
+        {
+            "branch_key": ["A", "A"],
+            "month": ["2025-04", "2025-05"],
+            "median_resolution_hours": [30.0, 12.0],
+            "resolved_reports": [MIN_GROUP_SIZE, MIN_GROUP_SIZE - 1],
+        }
+    )
+    frame = _assess({"A": 6}, feedback).set_index("month")
+    assert frame.loc["2025-04", "feedback_resolution_hours"] == 30.0
+    assert frame["feedback_resolution_hours"].isna()["2025-05"]
