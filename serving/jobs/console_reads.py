@@ -42,12 +42,12 @@ def queue_page(
     (a ``QUEUE_ORDERS`` name)."""
     if order not in queries.QUEUE_ORDERS:
         raise ValueError(f"unknown order {order!r}")
-    base: AlertFilter = procurement_alerts._alert_filter(query)
+    base: AlertFilter = procurement_alerts.alert_filter(query)
     where, params = queries.queue_clause(*base.where(), category=category, scheme=scheme)
     rows, total = queries.queue_alert_rows(
         store.connection, where, params, order=order, limit=query.limit, offset=query.offset
     )
-    summaries = [AlertSummary(**procurement_alerts._summary_fields(row)) for row in rows]
+    summaries = [AlertSummary(**procurement_alerts.summary_fields(row)) for row in rows]
     return QueuePage(summaries, total)
 
 

@@ -96,7 +96,7 @@ def _business_day_start(day: date) -> datetime:
     return start.astimezone(UTC).replace(tzinfo=None)
 
 
-def _alert_filter(query: AlertQuery) -> queries.AlertFilter:
+def alert_filter(query: AlertQuery) -> queries.AlertFilter:
     """The query's dates are business days: from the start of ``date_from`` to the end of
     ``date_to``."""
     return queries.AlertFilter(
@@ -133,7 +133,7 @@ def _stored_red_flags(text: str | None) -> list[RedFlagOut]:
     return flags
 
 
-def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     (
         alert_id,
         ocid,
@@ -170,10 +170,10 @@ def _summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def list_alerts(store: Store, query: AlertQuery) -> AlertPage:
     """One page of the alerts matching ``query``, highest probability first."""
-    selection = _alert_filter(query)
+    selection = alert_filter(query)
     rows = queries.alert_page(store.connection, selection, limit=query.limit, offset=query.offset)
     return AlertPage(
-        alerts=[AlertSummary(**_summary_fields(row)) for row in rows],
+        alerts=[AlertSummary(**summary_fields(row)) for row in rows],
         total=queries.count_alerts(store.connection, selection),
         limit=query.limit,
         offset=query.offset,
@@ -202,7 +202,7 @@ def get_alert(
         )
         for review_id, reviewer_key, verdict, scheme, comment_enc, reviewed_at in reviews
     ]
-    summary = _summary_fields(row)
+    summary = summary_fields(row)
     now = datetime.now(UTC).replace(tzinfo=None)
     reports = reports_linked_to(
         store.connection, summary["ocid"], summary["supplier_ids"], before=now
