@@ -12,12 +12,11 @@ from serving.console.sessions import SESSION_COOKIE, Session
 from serving.console.users import MIN_PASSWORD_CHARS, change_password
 from serving.console.web import (
     console_state,
-    csrf_ok,
-    posted_form,
     redirect,
     refusal,
     render,
     set_cookie,
+    signed_form,
     signed_in_with,
 )
 from serving.platform.auth import ROLES
@@ -57,12 +56,10 @@ def password_form(request: Request) -> Response:
 
 @router.post("/password")
 async def password_change(request: Request) -> Response:
-    session = signed_in_with(request, *ROLES)
-    if isinstance(session, Response):
-        return session
-    form = await posted_form(request)
-    if not csrf_ok(form, session):
-        return refusal(request, session, 403, "refused.csrf")
+    signed = await signed_form(request, *ROLES)
+    if isinstance(signed, Response):
+        return signed
+    session, form = signed
     current, new = form.get("current", ""), form.get("new", "")
     if new != form.get("confirm", ""):
         return _form(request, session, status_code=400, error="mismatch")

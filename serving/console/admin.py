@@ -18,11 +18,10 @@ from serving.console.sessions import Session
 from serving.console.users import set_role
 from serving.console.web import (
     console_state,
-    csrf_ok,
-    posted_form,
     redirect,
     refusal,
     render,
+    signed_form,
     signed_in_with,
 )
 from serving.jobs import console_reads
@@ -104,12 +103,10 @@ def admin_page(request: Request) -> Response:
 
 @router.post("/admin/revoke")
 async def revoke(request: Request) -> Response:
-    session = signed_in_with(request, ROLE)
-    if isinstance(session, Response):
-        return session
-    form = await posted_form(request)
-    if not csrf_ok(form, session):
-        return refusal(request, session, 403, "refused.csrf")
+    signed = await signed_form(request, ROLE)
+    if isinstance(signed, Response):
+        return signed
+    session, form = signed
     subject = form.get("subject", "").strip()
     reason = form.get("reason", "")
     if not subject or len(subject) > MAX_SUBJECT_CHARS or reason not in REASONS:
@@ -132,12 +129,10 @@ async def revoke(request: Request) -> Response:
 
 @router.post("/admin/role")
 async def change_role(request: Request) -> Response:
-    session = signed_in_with(request, ROLE)
-    if isinstance(session, Response):
-        return session
-    form = await posted_form(request)
-    if not csrf_ok(form, session):
-        return refusal(request, session, 403, "refused.csrf")
+    signed = await signed_form(request, ROLE)
+    if isinstance(signed, Response):
+        return signed
+    session, form = signed
     user_name = form.get("user_name", "").strip()
     role = form.get("role", "")
     if not user_name or len(user_name) > MAX_SUBJECT_CHARS or role not in ROLES:

@@ -23,11 +23,10 @@ from serving.api.schemas.procurement import (
 from serving.console.evidence import Evidence, tender_evidence
 from serving.console.web import (
     console_state,
-    csrf_ok,
-    posted_form,
     redirect,
     refusal,
     render,
+    signed_form,
     signed_in_with,
 )
 from serving.jobs import console_reads, procurement_alerts
@@ -188,12 +187,10 @@ def alert_page(request: Request, alert_id: str = AlertId) -> Response:
 async def review(request: Request, alert_id: str = AlertId) -> Response:
     """The verdict, through the same function as ``POST /v1/procurement/alerts/{id}/review``:
     a review, an audit outcome (a label for the next training run) and the alert's status."""
-    session = signed_in_with(request, "auditor")
-    if isinstance(session, Response):
-        return session
-    form = await posted_form(request)
-    if not csrf_ok(form, session):
-        return refusal(request, session, 403, "refused.csrf")
+    signed = await signed_form(request, "auditor")
+    if isinstance(signed, Response):
+        return signed
+    session, form = signed
     try:
         body = ReviewRequest.model_validate(
             {

@@ -156,3 +156,15 @@ async def posted_form(request: Request) -> dict[str, str]:
 
 def csrf_ok(form: dict[str, str], session: Session) -> bool:
     return same_token(form.get("csrf"), session.csrf_token)
+
+
+async def signed_form(request: Request, *roles: str) -> tuple[Session, dict[str, str]] | Response:
+    """The viewer and their posted form when their role is one of ``roles`` and the form
+    carries their CSRF token; else the page ``signed_in_with`` gives, or a 403 (no token)."""
+    session = signed_in_with(request, *roles)
+    if isinstance(session, Response):
+        return session
+    form = await posted_form(request)
+    if not csrf_ok(form, session):
+        return refusal(request, session, 403, "refused.csrf")
+    return session, form
