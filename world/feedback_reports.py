@@ -26,25 +26,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from ingest.readers.feedback import HEADER
 from world.config import WorldConfig
 
 REPORTS_FILE = "feedback/reports.csv"
 TRUTH_REPORTS = "feedback_reports.csv"
-HEADER = (
-    "report_id",
-    "found_at",
-    "submitted_at",
-    "employee_no",
-    "party_branch",
-    "anonymous",
-    "text",
-    "ocid",
-    "supplier_id",
-    "category",
-    "kind",
-    "resolved_at",
-    "reviewed_at",
-)
 
 SCHEME_REPORT_RATE = 0.3
 LATE_DELIVERY_REPORT_RATE = 0.25

@@ -31,24 +31,23 @@ from store.schema import FEEDBACK_KINDS, FEEDBACK_REPORTS
 
 READER = "feedback_reports"
 REPORTER_NAMESPACE = "feedback_reporter"
-COLUMNS = {
-    name: name
-    for name in (
-        "report_id",
-        "found_at",
-        "submitted_at",
-        "employee_no",
-        "party_branch",
-        "anonymous",
-        "text",
-        "ocid",
-        "supplier_id",
-        "category",
-        "kind",
-        "resolved_at",
-        "reviewed_at",
-    )
-}
+HEADER = (
+    "report_id",
+    "found_at",
+    "submitted_at",
+    "employee_no",
+    "party_branch",
+    "anonymous",
+    "text",
+    "ocid",
+    "supplier_id",
+    "category",
+    "kind",
+    "resolved_at",
+    "reviewed_at",
+)
+"""The file's header, in order (the world writes it; the platform's export follows it)."""
+COLUMNS = {name: name for name in HEADER}
 ROUTES: dict[str, str] = {
     "delivery_delay": "procurement_manager",
     "price": "procurement_manager",
