@@ -21,6 +21,7 @@ import time
 import types
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import (
     Any,
@@ -236,17 +237,24 @@ def training_main(
     model_name: str,
     errors: tuple[type[Exception], ...],
     report: Callable[[RunT, OptionsT], None],
+    scheduled: bool = False,
 ) -> int:
     """The whole command line of a job whose only sub-command is ``train``: the installation
-    arguments and one option per options field, then ``run_training``."""
+    arguments and one option per options field, then ``run_training``. ``scheduled``: the
+    job's ``train`` takes ``scheduler`` (a Dask scheduler address or None), and the command
+    takes ``--scheduler`` (``scheduler_arguments``; else ``$LODESTAR_DASK_SCHEDULER``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser(
-        "train", parents=[installation_arguments(), snapshot_arguments()], help=train_help
-    )
+    parents = [installation_arguments(), snapshot_arguments()]
+    if scheduled:
+        parents.append(scheduler_arguments())
+    fit = commands.add_parser("train", parents=parents, help=train_help)
     add_option_arguments(fit, options_class)
+    args = parser.parse_args(argv)
+    if scheduled:
+        train = partial(train, scheduler=scheduler_address(args.scheduler))
     return run_training(
-        parser.parse_args(argv),
+        args,
         options_class,
         train,
         model_name=model_name,

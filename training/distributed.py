@@ -23,6 +23,11 @@ scheduler and:
   client exactly as on one machine, and the logged model serves as one trained there;
 * scores with ``map_partitions`` on the workers (``score_partitions``).
 
+Supplier ESG (``training.supplier_esg.build_snapshots_on_cluster``) partitions by supplier
+instead: each task reads the rows of its suppliers only and builds their rows on every cut;
+a supplier's features and label read nothing of another supplier, so a partition edge cuts
+no history. Its booster is fitted by ``dask_booster`` as well.
+
 The MLflow tracking server is used by the client only.
 """
 
@@ -96,6 +101,12 @@ class SnapshotSource:
 
     path: Path
     key_file: Path
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, settings: Settings) -> SnapshotSource:
+        """The source of ``snapshot``, opened on the client with ``settings``' key file:
+        absolute paths, which the workers must see at the same places."""
+        return cls(snapshot.path.resolve(), settings.key_file.resolve())
 
     def open(self) -> Snapshot:
         """The snapshot, opened on this worker (files not re-hashed: the client checked them)."""

@@ -5,7 +5,14 @@ Usage::
 
     python -m training.supplier_esg train [--data-dir DIR] [--key-file FILE]
         [--tracking-uri URI] [--n-estimators 200] [--num-leaves 7] [--learning-rate 0.05]
-        [--min-improvement 0] [--seed 0] [--quiet]
+        [--min-improvement 0] [--seed 0] [--snapshot DIR] [--scheduler tcp://host:8786]
+        [--quiet]
+
+On a Dask cluster (``--scheduler tcp://host:8786``, else ``LODESTAR_DASK_SCHEDULER``; without
+either everything runs in this process): the workers build the snapshot rows per partition of
+suppliers (``build_snapshots_on_cluster``: equal to the one-machine rows), LightGBM fits with
+``lightgbm.dask`` (``training.distributed.dask_booster``), and calibration, evaluation, the
+MLflow run, registration and the champion gate run here, on the client, as without one.
 
 Tracking URI: ``--tracking-uri``, else ``LODESTAR_MLFLOW_TRACKING_URI``, else SQLite in the data
 folder (``training.tracking.resolve_tracking_uri``).
@@ -40,11 +47,13 @@ test rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -53,7 +62,7 @@ from tqdm import tqdm
 
 from core.settings import Settings
 from features.esg.build import supplier_features
-from features.esg.history import SupplierHistory
+from features.esg.history import SupplierHistory, known_supplier_ids, read_supplier_frames
 from features.esg.specs import (
     FEATURES,
     HAS_ANY_HISTORY,
@@ -66,8 +75,10 @@ from models.drift import DRIFT_REFERENCE, DriftReference
 from models.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, band_of
 from models.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
 from store.database import StoreReader
+from store.snapshot import Snapshot
 from training.cli import COMMAND_LINE, training_main
 from training.data_source import open_training_snapshot
+from training.distributed import SnapshotSource, cluster_client, dask_booster, worker_count
 from training.metrics.binary import roc_auc
 from training.metrics.procurement import brier_score, pr_auc, reliability_table
 from training.plots import log_figures, plot_reliability, plot_shap_summary
@@ -82,6 +93,9 @@ from training.tracking import (
     register_challenger,
     start_tracking,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 EXPERIMENT = "supplier-esg"
 REGISTERED_MODEL = "supplier-esg"
@@ -202,12 +216,88 @@ def snapshot(history: SupplierHistory, cut: date, part: str) -> pd.DataFrame:
     return frame
 
 
-def build_snapshots(history: SupplierHistory, options: TrainingOptions) -> pd.DataFrame:
+def cut_plan(options: TrainingOptions) -> tuple[tuple[date, str], ...]:
+    """(cut, part) in snapshot order: the train cuts, then calibration, then test."""
     options.check()
-    frames = [snapshot(history, cut, "train") for cut in options.train_cuts]
-    frames.append(snapshot(history, options.calibration_cut, "calibration"))
-    frames.append(snapshot(history, options.test_cut, "test"))
+    return (
+        *((cut, "train") for cut in options.train_cuts),
+        (options.calibration_cut, "calibration"),
+        (options.test_cut, "test"),
+    )
+
+
+def build_snapshots(history: SupplierHistory, options: TrainingOptions) -> pd.DataFrame:
+    """Every cut's ``snapshot``, in ``cut_plan`` order (suppliers sorted within a cut)."""
+    frames = [snapshot(history, cut, part) for cut, part in cut_plan(options)]
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots on a Dask cluster
+
+CUT_POSITION = "cut_position"
+"""Column of a partition's rows: the index of the row's cut in ``cut_plan``."""
+
+
+def _plan_rows(history: SupplierHistory, plan: Sequence[tuple[date, str]]) -> pd.DataFrame:
+    frames = []
+    for position, (cut, part) in enumerate(plan):
+        frame = snapshot(history, cut, part)
+        frame[CUT_POSITION] = position
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def partition_snapshots(
+    supplier_ids: tuple[str, ...],
+    *,
+    source: SnapshotSource,
+    plan: tuple[tuple[date, str], ...],
+    category_factors: dict[str, float],
+) -> pd.DataFrame:
+    """A task: the ``build_snapshots`` rows of ``supplier_ids`` on every cut of ``plan``,
+    with ``CUT_POSITION``, from those suppliers' own rows of the snapshot (opened here, on
+    the worker). A supplier's features and label read only its register entry,
+    certificates, events and the deliveries naming it, all dated against the cut, so the rows
+    equal those of a history of the whole store; an award naming suppliers of two partitions
+    is read by both, each counting it for its own suppliers."""
+    with source.open() as data:
+        frames = read_supplier_frames(data, supplier_ids)
+    history = SupplierHistory.from_frames(frames, category_factors=category_factors)
+    return _plan_rows(history, plan)
+
+
+def build_snapshots_on_cluster(
+    client: Client,
+    data: Snapshot,
+    source: SnapshotSource,
+    options: TrainingOptions,
+    *,
+    category_factors: dict[str, float],
+    partitions: int | None = None,
+) -> pd.DataFrame:
+    """``build_snapshots`` of the snapshot ``data``, computed on the workers of ``client`` in
+    ``partitions`` (default: two per worker) contiguous runs of the sorted supplier ids,
+    then put back in the one-machine order (cut, then supplier id). The client reads the
+    supplier ids only; the workers open ``source``."""
+    plan = cut_plan(options)
+    ids = known_supplier_ids(data)
+    count = max(1, min(partitions or 2 * worker_count(client), len(ids)))
+    chunks = [tuple(chunk) for chunk in np.array_split(np.array(ids, dtype=object), count)]
+    futures = client.map(
+        partition_snapshots,
+        [chunk for chunk in chunks if chunk],
+        source=source,
+        plan=plan,
+        category_factors=category_factors,
+        pure=False,
+    )
+    frames = [frame for frame in client.gather(futures) if len(frame)]
+    if not frames:  # no supplier at all: the empty frame of one machine
+        frames = [_plan_rows(SupplierHistory({}, category_factors=category_factors), plan)]
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.sort_values([CUT_POSITION, SUPPLIER_ID], kind="stable")
+    return frame.drop(columns=CUT_POSITION).reset_index(drop=True)
 
 
 def data_version(frame: pd.DataFrame) -> str:
@@ -256,20 +346,48 @@ def scorecard_points(frame: pd.DataFrame) -> np.ndarray:
 # Fit
 
 
-def fit_esg_model(snapshots: pd.DataFrame, options: TrainingOptions) -> EsgModel:
-    """Trees on the train cuts, Platt calibration on the calibration cut."""
+BoosterFitter = Callable[..., lgb.Booster]
+"""``fit(matrix, labels, *, feature_names, categorical_index, params, rounds) -> Booster``:
+``local_booster`` here, ``training.distributed.dask_booster`` (bound to a client) on a
+cluster."""
+
+
+def local_booster(
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    *,
+    feature_names: list[str],
+    categorical_index: list[int],
+    params: dict[str, Any],
+    rounds: int,
+) -> lgb.Booster:
+    """``lightgbm.train`` in this process (every ESG feature is numeric: no categorical)."""
+    if categorical_index:
+        raise ValueError("the ESG features are all numeric")
+    dataset = lgb.Dataset(matrix, label=labels, feature_name=feature_names, free_raw_data=False)
+    return lgb.train(params, dataset, num_boost_round=rounds)
+
+
+def fit_esg_model(
+    snapshots: pd.DataFrame,
+    options: TrainingOptions,
+    *,
+    fit_booster: BoosterFitter = local_booster,
+) -> EsgModel:
+    """Trees on the train cuts (``fit_booster``), Platt calibration on the calibration cut."""
     train = snapshots[snapshots[PART] == "train"]
     calibration = snapshots[snapshots[PART] == "calibration"]
     for name, rows in (("train", train), ("calibration", calibration)):
         if rows[LABEL].nunique() < 2:
             raise TrainingError(f"the {name} snapshots hold fewer than two label classes")
-    dataset = lgb.Dataset(
+    booster = fit_booster(
         train[MODEL_FEATURES].to_numpy(dtype=float),
-        label=train[LABEL].to_numpy(dtype=float),
-        feature_name=list(MODEL_FEATURES),
-        free_raw_data=False,
+        train[LABEL].to_numpy(dtype=float),
+        feature_names=list(MODEL_FEATURES),
+        categorical_index=[],
+        params=options.lightgbm_params(),
+        rounds=options.n_estimators,
     )
-    booster = lgb.train(options.lightgbm_params(), dataset, num_boost_round=options.n_estimators)
     raw = booster.predict(calibration[MODEL_FEATURES].to_numpy(dtype=float), raw_score=True)
     calibrator = PlattCalibrator().fit(raw, calibration[LABEL].to_numpy(dtype=int))
     return EsgModel(
@@ -478,23 +596,58 @@ def train(
     tracking_uri: str | None = None,
     quiet: bool = False,
     snapshot: Path | None = None,
+    scheduler: str | None = None,
 ) -> TrainResult:
     """Build snapshots, fit, evaluate, log, register and gate (see the module docstring), on
-    the store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
+    the store snapshot ``snapshot`` (None: the newest, written first if there is none). With
+    a ``scheduler`` address, the snapshot rows are built and the booster fitted on that Dask
+    cluster (``build_snapshots_on_cluster``, ``training.distributed.dask_booster``); the
+    rest runs here, as without one."""
+    with ExitStack() as stack:
+        cluster = stack.enter_context(cluster_client(scheduler)) if scheduler else None
+        return _train(
+            settings,
+            options or TrainingOptions(),
+            tracking_uri=tracking_uri,
+            quiet=quiet,
+            snapshot=snapshot,
+            cluster=cluster,
+        )
+
+
+def _training_snapshots(
+    settings: Settings, data: Snapshot, options: TrainingOptions, cluster: Client | None
+) -> pd.DataFrame:
+    if cluster is None:
+        return build_snapshots(SupplierHistory.from_store(data), options)
+    factors = SupplierHistory.empty().category_factors  # the EPA file stays on the client
+    return build_snapshots_on_cluster(
+        cluster, data, SnapshotSource.of(data, settings), options, category_factors=factors
+    )
+
+
+def _train(
+    settings: Settings,
+    options: TrainingOptions,
+    *,
+    tracking_uri: str | None,
+    quiet: bool,
+    snapshot: Path | None,
+    cluster: Client | None,
+) -> TrainResult:
     import mlflow
     from mlflow.models import infer_signature
 
-    options = options or TrainingOptions()
     uri, client = start_tracking(settings, tracking_uri)
     bar = tqdm(total=5, disable=quiet, unit="step", desc="features")
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
-        history = SupplierHistory.from_store(data)
+        snapshots = _training_snapshots(settings, data, options, cluster)
         groups = read_register_groups(data)
-    snapshots = build_snapshots(history, options)
     version_hash = data_version(snapshots)
     bar.update(1)
     bar.set_description("fit")
-    model = fit_esg_model(snapshots, options)
+    fit_booster = local_booster if cluster is None else partial(dask_booster, cluster)
+    model = fit_esg_model(snapshots, options, fit_booster=fit_booster)
     model.metadata["data_version"] = version_hash
     model.metadata[DRIFT_REFERENCE] = (
         drift_reference(model, snapshots).with_data_version(version_hash).to_dict()
@@ -528,7 +681,9 @@ def train(
                 "data_version": version_hash,
             }
         )
-        mlflow.set_tag("data_version", version_hash)
+        mlflow.set_tags(
+            {"data_version": version_hash, "executor": "local" if cluster is None else "dask"}
+        )
         mlflow.log_metrics(finite_metrics(metrics))
         mlflow.log_text(summary, "summary.md")
         for name, table in tables.items():
@@ -588,6 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_name=REGISTERED_MODEL,
         errors=(TrainingError,),
         report=lambda result, _: print(result.summary),
+        scheduled=True,
     )
 
 

@@ -3,7 +3,6 @@ job on one machine, on the small world: equal features, close test metrics, equa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from core.settings import Settings
 from store.snapshot import open_snapshot, write_snapshot
-from tests.training.installations import private_installation
 from tests.training.test_procurement_risk import SMALL_OPTIONS
 from training.distributed import TimePartition, cluster_client, time_partitions
 from training.procurement_risk import (
@@ -65,31 +63,6 @@ def test_time_partitions_hold_every_earlier_process() -> None:
     ]
     first = time_partitions(dates, 4)[0]
     assert first == TimePartition(("b",), ("a", "b", "d", "e"))
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        yield cluster.scheduler_address
-
-
-@pytest.fixture(scope="module")
-def local_and_cluster(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Settings, Settings]:
-    """Two private installations (own store copy, own MLflow): one machine, and cluster."""
-    return (
-        private_installation(small_installation, tmp_path_factory.mktemp("one-machine")),
-        private_installation(small_installation, tmp_path_factory.mktemp("cluster")),
-    )
 
 
 def test_cluster_features_equal_the_single_machine_build(

@@ -23,7 +23,11 @@ Each counts for every supplier of the contract's award.
 """
 
 from features.esg.history.parts import RegisterEntry, SupplierParts
-from features.esg.history.reading import process_deliveries, read_supplier_frames
+from features.esg.history.reading import (
+    known_supplier_ids,
+    process_deliveries,
+    read_supplier_frames,
+)
 from features.esg.history.records import Certification, Deliveries, Delivery, Event, SupplierRecord
 from features.esg.history.supplier_history import (
     STALE_AFTER_DAYS,
@@ -44,6 +48,7 @@ __all__ = [
     "SupplierParts",
     "SupplierRecord",
     "SupplierUpdate",
+    "known_supplier_ids",
     "process_deliveries",
     "read_supplier_frames",
 ]

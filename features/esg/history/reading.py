@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -59,16 +59,45 @@ WHERE m.milestone_type IN ('delivery', 'acceptance')
 """
 
 
-def read_supplier_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
-    """The register, certifications, events and per-process delivery rows of ``store``."""
+SUPPLIER_ID_TABLES = ("suppliers", "supplier_certifications", "supplier_events")
+"""The tables whose rows make a supplier's record (deliveries alone make none)."""
+
+
+def read_supplier_frames(
+    store: StoreReader, supplier_ids: Sequence[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The register, certifications, events and per-process delivery rows of ``store``;
+    with ``supplier_ids``, only those suppliers' rows and the delivery rows of the awards that
+    name one of them (such a row may name other suppliers too: it is read whole). The records
+    of ``supplier_ids`` built from these rows equal those built from the whole store: a
+    record reads only its own rows and the deliveries naming it."""
+    if supplier_ids is None:
+        where, on_awards, parameters = "", "", None
+    else:
+        where = " WHERE supplier_id IN (SELECT unnest(?::VARCHAR[]))"
+        on_awards = " AND list_has_any(a.supplier_ids, ?::VARCHAR[])"
+        parameters = [sorted({str(sid) for sid in supplier_ids})]
     return {
-        "suppliers": store.query(f"SELECT {', '.join(_REGISTER_COLUMNS)} FROM suppliers"),
-        "supplier_certifications": store.query(
-            f"SELECT {', '.join(_CERT_COLUMNS)} FROM supplier_certifications"
+        "suppliers": store.query(
+            f"SELECT {', '.join(_REGISTER_COLUMNS)} FROM suppliers{where}", parameters
         ),
-        "supplier_events": store.query(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM supplier_events"),
-        "deliveries": store.query(_DELIVERY_QUERY),
+        "supplier_certifications": store.query(
+            f"SELECT {', '.join(_CERT_COLUMNS)} FROM supplier_certifications{where}", parameters
+        ),
+        "supplier_events": store.query(
+            f"SELECT {', '.join(_EVENT_COLUMNS)} FROM supplier_events{where}", parameters
+        ),
+        "deliveries": store.query(_DELIVERY_QUERY + on_awards, parameters),
     }
+
+
+def known_supplier_ids(store: StoreReader) -> list[str]:
+    """Every supplier id with a row in ``SUPPLIER_ID_TABLES``, sorted: a superset of the
+    suppliers a ``SupplierHistory`` of ``store`` holds (an id whose only rows are undated
+    events gets no record)."""
+    union = " UNION ".join(f"SELECT supplier_id FROM {table}" for table in SUPPLIER_ID_TABLES)
+    ids = store.query(f"SELECT DISTINCT supplier_id FROM ({union}) WHERE supplier_id IS NOT NULL")
+    return sorted(ids["supplier_id"].astype(str))
 
 
 def process_deliveries(frames: Mapping[str, pd.DataFrame]) -> dict[str, Deliveries]:
