@@ -3,20 +3,27 @@ record, one process per stage as a user runs them.
 
     python bench/scale.py                      # 1x, 3x and 10x, single process
     python bench/scale.py --scales 1 3 10 30   # and 30x
-    python bench/scale.py --cluster            # training and scoring on a two-worker LocalCluster
+    python bench/scale.py --cluster            # the stages with a cluster path on two workers
     python bench/scale.py --scales 1 --stages generate ingest   # a quick look
 
 Stages (the commands of ``make demo`` and ``make models``, each its own process):
 ``generate`` (``lodestar generate``), ``ingest`` (``lodestar ingest --local``), ``snapshot``,
 ``risk-train``, ``risk-score`` (into alerts), ``esg-train``, ``mastery-train``,
-``recommender-train``. Memory is read from the stage's process tree every
-``POLL_SECONDS``: ``max process`` is the largest single process (the issue's bound: 4 GiB),
-``tree`` the sum over the tree at its peak. A stage whose tree passes ``--memory-limit-gib``
-is stopped and reported as such, so a run never takes the machine down. Cost per record
-divides the wall time by the records the stage reads (the world's manifest counts: all
-records for generate and ingest, releases for procurement, suppliers and their events for
-ESG, statements for the study models). The 1x run in the same invocation is the baseline of
-the larger ones; the issue's figures before this work are quoted beside them.
+``recommender-train``. With ``--cluster`` a scheduler and two one-thread workers run as
+their own processes for the whole invocation, and the stages of ``CLUSTER_STAGES`` (those whose
+command takes ``--scheduler``: ``risk-train``, ``risk-score``, ``esg-train``) get its address;
+every other stage runs single-process as without ``--cluster``, and the report says which ran
+where. Memory is read from the stage's process tree every ``POLL_SECONDS``: ``max process`` is
+the largest single process (the issue's bound: 4 GiB), ``tree`` the sum over the tree at its
+peak; on the cluster, ``max worker`` is the largest worker process during the stage (workers
+live across stages, so it includes what they held before it). A stage whose tree (and the
+workers) passes ``--memory-limit-gib`` is stopped and reported as such, so a run never takes
+the machine down. Each scale starts from an empty installation, so any stage after ``ingest``
+brings ``generate`` and ``ingest`` along (``with_prerequisites``). Cost per record divides the
+wall time by the records the stage reads (the world's manifest counts: all records for
+generate and ingest, releases for procurement, suppliers and their events for ESG, statements
+for the study models). The 1x run in the same invocation is the baseline of the larger ones;
+the issue's figures before this work are quoted beside them.
 """
 
 from __future__ import annotations
@@ -54,9 +61,9 @@ STAGES = (
     "mastery-train",
     "recommender-train",
 )
-CLUSTER_STAGES = frozenset(
-    {"risk-train", "risk-score", "esg-train", "mastery-train", "recommender-train"}
-)
+CLUSTER_STAGES = frozenset({"risk-train", "risk-score", "esg-train"})
+"""The stages whose command takes ``--scheduler`` (``training.distributed``); the others run
+single-process under ``--cluster`` too."""
 
 # The issue's measurements before this work (wall seconds, peak GB) at 1x and 10x.
 ISSUE_BASELINE = {
@@ -70,6 +77,15 @@ ISSUE_BASELINE = {
 }
 
 
+def with_prerequisites(stages: Sequence[str]) -> list[str]:
+    """``stages`` in pipeline order, with ``generate`` and ``ingest`` added when a later stage
+    is asked for (it reads the world they write)."""
+    wanted = set(stages)
+    if wanted - {"generate", "ingest"}:
+        wanted |= {"generate", "ingest"}
+    return [stage for stage in STAGES if stage in wanted]
+
+
 @dataclass
 class StageResult:
     scale: float
@@ -79,6 +95,8 @@ class StageResult:
     tree_gib: float
     records: int
     status: str  # "ok", "failed (rc N)", "stopped at the memory limit"
+    runs_on: str = "single process"  # or "cluster (2 workers)"
+    max_worker_gib: float = float("nan")  # the largest worker process; NaN: no cluster used
 
     @property
     def microseconds_per_record(self) -> float:
@@ -183,19 +201,36 @@ def tree_memory(process: psutil.Process) -> tuple[int, int]:
     return (max(sizes, default=0), sum(sizes))
 
 
+@dataclass
+class StageRun:
+    seconds: float
+    max_process: int  # bytes, the stage's own tree
+    tree: int  # bytes
+    max_worker: int  # bytes, the largest cluster worker process (0: none watched)
+    status: str
+
+
 def run_stage(
-    command: list[str], log: Path, limit_bytes: int, timeout: float
-) -> tuple[float, int, int, str]:
-    """Run ``command`` to its end: (seconds, max process bytes, max tree bytes, status)."""
+    command: list[str],
+    log: Path,
+    limit_bytes: int,
+    timeout: float,
+    workers: Sequence[psutil.Process] = (),
+) -> StageRun:
+    """Run ``command`` to its end, watching its tree and the cluster's ``workers`` (the
+    memory limit holds for both together)."""
     started = time.perf_counter()
     with log.open("w") as output:
         child = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
         watched = psutil.Process(child.pid)
-        biggest = tree = 0
+        biggest = tree = worker_peak = 0
         status = "ok"
         while child.poll() is None:
             single, total = tree_memory(watched)
+            on_workers = [tree_memory(worker) for worker in workers]
             biggest, tree = max(biggest, single), max(tree, total)
+            worker_peak = max([worker_peak, *(one for one, _ in on_workers)])
+            total += sum(everything for _, everything in on_workers)
             if total > limit_bytes:
                 status = f"stopped at the memory limit ({total / GIB:.1f} GiB)"
                 _stop(watched)
@@ -209,7 +244,7 @@ def run_stage(
     seconds = time.perf_counter() - started
     if status == "ok" and rc != 0:
         status = f"failed (rc {rc}; see {log})"
-    return seconds, biggest, tree, status
+    return StageRun(seconds, biggest, tree, worker_peak, status)
 
 
 def _stop(process: psutil.Process) -> None:
@@ -222,56 +257,62 @@ def _stop(process: psutil.Process) -> None:
 
 
 class LocalDaskCluster:
-    """A scheduler and two one-thread workers on 127.0.0.1, as separate processes."""
+    """A scheduler and two one-thread workers on 127.0.0.1, as separate processes started the
+    way an operator starts them (``dask scheduler``, ``dask worker``); the scheduler takes a
+    free port and writes its address to a scheduler file, so parallel runs do not collide."""
 
-    def __init__(self, root: Path, port: int = 8786) -> None:
-        self.address = f"tcp://127.0.0.1:{port}"
+    WORKERS = 2
+
+    def __init__(self, root: Path) -> None:
         self.root = root
+        self.scheduler_file = root / "dask-scheduler.json"
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.port = port
+        self.address = ""
 
     def __enter__(self) -> LocalDaskCluster:
         dask = str(BIN / "dask")
+        self.scheduler_file.unlink(missing_ok=True)
         log = (self.root / "dask.log").open("w")
+        where = ["--scheduler-file", str(self.scheduler_file), "--no-dashboard"]
         self.processes.append(
             subprocess.Popen(
-                [
-                    dask,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-dashboard",
-                ],
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *where],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
-        time.sleep(3)
-        for number in range(2):
+        for number in range(self.WORKERS):
             self.processes.append(
                 subprocess.Popen(
                     [
-                        dask,
-                        "worker",
-                        self.address,
-                        "--nthreads",
-                        "1",
-                        "--nworkers",
-                        "1",
-                        "--name",
-                        f"bench-{number}",
-                        "--local-directory",
-                        str(self.root / "dask"),
-                        "--no-dashboard",
+                        *(dask, "worker", "--nthreads", "1", "--nworkers", "1"),
+                        *("--name", f"bench-{number}"),
+                        *("--local-directory", str(self.root / "dask")),
+                        *where,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
             )
-        time.sleep(5)
+        self._wait_for_workers()
         return self
+
+    def _wait_for_workers(self, timeout: float = 120.0) -> None:
+        from distributed import Client
+
+        deadline = time.perf_counter() + timeout
+        while not self.scheduler_file.exists():
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"no scheduler file after {timeout:.0f} s (see dask.log)")
+            time.sleep(0.5)
+        self.address = json.loads(self.scheduler_file.read_text())["address"]
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(self.WORKERS, timeout=timeout)
+
+    @property
+    def workers(self) -> list[psutil.Process]:
+        """The worker commands' processes (each with its worker below it)."""
+        return [psutil.Process(process.pid) for process in self.processes[1:]]
 
     def __exit__(self, *_: object) -> None:
         for process in reversed(self.processes):
@@ -284,7 +325,11 @@ class LocalDaskCluster:
 
 
 def run_scale(
-    scale: float, stages: Sequence[str], root: Path, args: argparse.Namespace, scheduler: str | None
+    scale: float,
+    stages: Sequence[str],
+    root: Path,
+    args: argparse.Namespace,
+    cluster: LocalDaskCluster | None,
 ) -> list[StageResult]:
     data_dir = root / f"scale-{scale:g}"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -308,24 +353,41 @@ def run_scale(
     for stage in stages:
         if stage != "generate" and not counts:
             counts = _manifest_counts(data_dir)
-        command = stage_command(stage, data_dir, scale, scheduler)
-        seconds, single, tree, status = run_stage(
-            command, data_dir / f"{stage}.log", int(args.memory_limit_gib * GIB), args.stage_timeout
+        on_cluster = cluster is not None and stage in CLUSTER_STAGES
+        command = stage_command(stage, data_dir, scale, cluster.address if cluster else None)
+        run = run_stage(
+            command,
+            data_dir / f"{stage}.log",
+            int(args.memory_limit_gib * GIB),
+            args.stage_timeout,
+            workers=cluster.workers if on_cluster and cluster else (),
         )
         if stage == "generate":
             counts = _manifest_counts(data_dir)
         result = StageResult(
-            scale, stage, seconds, single / GIB, tree / GIB, stage_records(stage, counts), status
+            scale,
+            stage,
+            run.seconds,
+            run.max_process / GIB,
+            run.tree / GIB,
+            stage_records(stage, counts),
+            run.status,
+            runs_on=f"cluster ({LocalDaskCluster.WORKERS} workers)"
+            if on_cluster
+            else "single process",
+            max_worker_gib=run.max_worker / GIB if on_cluster else float("nan"),
         )
         print(
-            f"  {scale:g}x {stage:<18} {seconds:8.1f} s  "
+            f"  {scale:g}x {stage:<18} {run.seconds:8.1f} s  "
             f"max process {result.max_process_gib:5.2f} GiB"
             f"  tree {result.tree_gib:5.2f} GiB  {result.microseconds_per_record:8.1f} us/record"
-            f"  {status}",
+            f"  {result.runs_on}"
+            + (f", max worker {result.max_worker_gib:.2f} GiB" if on_cluster else "")
+            + f"  {run.status}",
             flush=True,
         )
         results.append(result)
-        if status != "ok":
+        if run.status != "ok":
             break
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -347,9 +409,9 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
         "sum at its peak; cost per record against the smallest scale of this run "
         "(the named baseline; goal at 10x: within 1.3x).",
         "",
-        "| scale | stage | wall s | max process GiB | tree GiB | records | us/record | vs 1x | "
-        "status |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| scale | stage | runs on | wall s | max process GiB | max worker GiB | tree GiB | "
+        "records | us/record | vs 1x | status |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         ratio = (
@@ -357,15 +419,29 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
             if r.stage in base
             else float("nan")
         )
+        worker = "" if r.max_worker_gib != r.max_worker_gib else f"{r.max_worker_gib:.2f}"
         lines.append(
-            f"| {r.scale:g}x | {r.stage} | {r.seconds:,.1f} | {r.max_process_gib:.2f} | "
-            f"{r.tree_gib:.2f} | {r.records:,} | {r.microseconds_per_record:,.1f} | {ratio:.2f} | "
-            f"{r.status} |"
+            f"| {r.scale:g}x | {r.stage} | {r.runs_on} | {r.seconds:,.1f} | "
+            f"{r.max_process_gib:.2f} | {worker} | {r.tree_gib:.2f} | {r.records:,} | "
+            f"{r.microseconds_per_record:,.1f} | {ratio:.2f} | {r.status} |"
         )
     for scale in sorted({r.scale for r in results}):
         total = sum(r.seconds for r in results if r.scale == scale)
         peak = max(r.max_process_gib for r in results if r.scale == scale)
-        lines.append(f"| {scale:g}x | **whole pipeline** | {total:,.1f} | {peak:.2f} | | | | | |")
+        lines.append(
+            f"| {scale:g}x | **whole pipeline** | | {total:,.1f} | {peak:.2f} | | | | | | |"
+        )
+    if args.cluster:
+        single = [stage for stage in args.stages if stage not in CLUSTER_STAGES]
+        lines += [
+            "",
+            f"On the cluster (a scheduler and {LocalDaskCluster.WORKERS} one-thread workers on "
+            "this machine, `--scheduler`): "
+            + ", ".join(s for s in args.stages if s in CLUSTER_STAGES)
+            + ". Single process (no cluster path): "
+            + (", ".join(single) or "none")
+            + ".",
+        ]
     lines += [
         "",
         "Before this work (the issue's figures, same machine class): 1x / 10x",
@@ -385,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="training and scoring on a two-worker LocalCluster (dask)",
+        help="the stages with a cluster path (CLUSTER_STAGES) on a two-worker Dask cluster; "
+        "the others single-process",
     )
     parser.add_argument(
         "--root", type=Path, help="where the installations go (default: a temp folder)"
@@ -395,16 +472,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage-timeout", type=float, default=3 * 3600.0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     args = parser.parse_args(argv)
+    args.stages = with_prerequisites(args.stages)
     root = args.root or Path(tempfile.mkdtemp(prefix="lodestar-scale-"))
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     results: list[StageResult] = []
-    mode = "training and scoring on a two-worker LocalCluster" if args.cluster else "single process"
+    mode = (
+        "the stages with a cluster path on a two-worker Dask cluster"
+        if args.cluster
+        else "single process"
+    )
     print(f"bench/scale.py: {mode}, scales {args.scales}, under {root}")
     if args.cluster:
+        single = [stage for stage in args.stages if stage not in CLUSTER_STAGES]
+        print(f"  single process (no cluster path): {', '.join(single) or 'none'}")
         with LocalDaskCluster(root) as cluster:
             for scale in args.scales:
-                results += run_scale(scale, args.stages, root, args, cluster.address)
+                results += run_scale(scale, args.stages, root, args, cluster)
     else:
         for scale in args.scales:
             results += run_scale(scale, args.stages, root, args, None)

@@ -30,6 +30,7 @@ from typing import (
     Protocol,
     TypeVar,
     Union,
+    cast,
     get_args,
     get_origin,
     get_type_hints,
@@ -90,6 +91,23 @@ class TrainJob(Protocol[OptionsT_contra, RunT_co]):
         tracking_uri: str | None = ...,
         quiet: bool = ...,
         snapshot: Path | None = ...,
+    ) -> RunT_co: ...
+
+
+class ScheduledTrainJob(Protocol[OptionsT_contra, RunT_co]):
+    """A ``TrainJob`` that also takes ``scheduler``: a Dask scheduler address, or None to run
+    in this process (``training.distributed``)."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        options: OptionsT_contra,
+        /,
+        *,
+        tracking_uri: str | None = ...,
+        quiet: bool = ...,
+        snapshot: Path | None = ...,
+        scheduler: str | None = ...,
     ) -> RunT_co: ...
 
 
@@ -241,8 +259,8 @@ def training_main(
 ) -> int:
     """The whole command line of a job whose only sub-command is ``train``: the installation
     arguments and one option per options field, then ``run_training``. ``scheduled``: the
-    job's ``train`` takes ``scheduler`` (a Dask scheduler address or None), and the command
-    takes ``--scheduler`` (``scheduler_arguments``; else ``$LODESTAR_DASK_SCHEDULER``)."""
+    job's ``train`` is a ``ScheduledTrainJob``, and the command takes ``--scheduler``
+    (``scheduler_arguments``; else ``$LODESTAR_DASK_SCHEDULER``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     parents = [installation_arguments(), snapshot_arguments()]
@@ -251,8 +269,9 @@ def training_main(
     fit = commands.add_parser("train", parents=parents, help=train_help)
     add_option_arguments(fit, options_class)
     args = parser.parse_args(argv)
-    if scheduled:
-        train = partial(train, scheduler=scheduler_address(args.scheduler))
+    if scheduled:  # the caller says its ``train`` is a ``ScheduledTrainJob``
+        scheduled_train = cast(ScheduledTrainJob[OptionsT, RunT], train)
+        train = partial(scheduled_train, scheduler=scheduler_address(args.scheduler))
     return run_training(
         args,
         options_class,

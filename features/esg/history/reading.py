@@ -71,8 +71,9 @@ def read_supplier_frames(
     name one of them (such a row may name other suppliers too: it is read whole). The records
     of ``supplier_ids`` built from these rows equal those built from the whole store: a
     record reads only its own rows and the deliveries naming it."""
+    parameters: list[object] | None = None
     if supplier_ids is None:
-        where, on_awards, parameters = "", "", None
+        where, on_awards = "", ""
     else:
         where = " WHERE supplier_id IN (SELECT unnest(?::VARCHAR[]))"
         on_awards = " AND list_has_any(a.supplier_ids, ?::VARCHAR[])"
