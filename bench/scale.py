@@ -425,12 +425,11 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
             f"{r.max_process_gib:.2f} | {worker} | {r.tree_gib:.2f} | {r.records:,} | "
             f"{r.microseconds_per_record:,.1f} | {ratio:.2f} | {r.status} |"
         )
+    total_name = "whole pipeline" if set(STAGES) <= set(args.stages) else "stages run"
     for scale in sorted({r.scale for r in results}):
         total = sum(r.seconds for r in results if r.scale == scale)
         peak = max(r.max_process_gib for r in results if r.scale == scale)
-        lines.append(
-            f"| {scale:g}x | **whole pipeline** | | {total:,.1f} | {peak:.2f} | | | | | | |"
-        )
+        lines.append(f"| {scale:g}x | **{total_name}** | | {total:,.1f} | {peak:.2f} | | | | | | |")
     if args.cluster:
         single = [stage for stage in args.stages if stage not in CLUSTER_STAGES]
         lines += [
