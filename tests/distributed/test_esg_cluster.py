@@ -3,6 +3,8 @@ the small world: equal snapshot rows (features and labels), close test metrics."
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import lightgbm as lgb
@@ -13,6 +15,7 @@ import pytest
 from core.settings import Settings
 from features.esg.history import SupplierHistory, known_supplier_ids
 from store.snapshot import open_snapshot, write_snapshot
+from tests.training.installations import private_installation
 from tests.training.test_supplier_esg import SMALL_OPTIONS
 from training.distributed import SnapshotSource, cluster_client
 from training.procurement_risk.scoring import open_store
@@ -34,27 +37,57 @@ world: 0.679 one machine, 0.674 cluster. A broken fit (labels misaligned with ro
 about 0.5, below the bound. One-sided: a better model passes."""
 
 
+EDGE_OPTIONS = replace(SMALL_OPTIONS, calibration_cut=date(2025, 1, 1), test_cut=date(2026, 1, 1))
+"""Cuts whose last one sees the demo world's deliveries (all dated 2025)."""
+
+_DELIVERED_AWARD = """
+SELECT a.ocid, a.award_id FROM awards a
+JOIN contracts c ON c.ocid = a.ocid AND c.award_id = a.award_id
+JOIN milestones m ON m.ocid = c.ocid AND m.contract_id = c.contract_id
+WHERE m.milestone_type = 'delivery' AND m.status = 'met'
+  AND m.date_met >= ?::DATE - INTERVAL 365 DAY AND m.date_met < ?::DATE
+ORDER BY a.ocid, a.award_id LIMIT 1
+"""
+
+
+def share_an_award(settings: Settings, suppliers: tuple[str, str], before: date) -> None:
+    """Name both ``suppliers`` on one award with a delivery met in the 365 days before
+    ``before``: its deliveries count for both (the demo world's awards each name one)."""
+    with open_store(settings, read_only=False) as store:
+        ocid, award_id = store.query(_DELIVERED_AWARD, [before, before]).iloc[0]
+        with store.transaction():
+            store.connection.execute(
+                "UPDATE awards SET supplier_ids = ? WHERE ocid = ? AND award_id = ?",
+                [list(suppliers), ocid, award_id],
+            )
+        store.checkpoint()
+
+
 def test_cluster_snapshots_equal_the_single_machine_build(
-    scheduler: str, local_and_cluster: tuple[Settings, Settings], tmp_path: Path
+    scheduler: str, small_installation: dict[str, str], tmp_path: Path
 ) -> None:
-    settings = local_and_cluster[0]
+    settings = private_installation(small_installation, tmp_path)
     with open_store(settings, read_only=True) as store:
-        written = write_snapshot(store, tmp_path, settings.keyring())
+        ids = known_supplier_ids(store)
+    # the first and the last supplier fall in the first and the last of five partitions
+    share_an_award(settings, (ids[0], ids[-1]), EDGE_OPTIONS.test_cut)
+    with open_store(settings, read_only=True) as store:
+        written = write_snapshot(store, tmp_path / "snapshots", settings.keyring())
     with open_snapshot(written.path, settings.keyring()) as snapshot:
         history = SupplierHistory.from_store(snapshot)
-        expected = build_snapshots(history, SMALL_OPTIONS)
-        assert len(known_supplier_ids(snapshot)) >= len(history) > 5
+        expected = build_snapshots(history, EDGE_OPTIONS)
         with cluster_client(scheduler) as client:
-            # five partitions of suppliers: awards naming suppliers of two partitions are
-            # read by both, and every supplier must come back once per cut it is registered
             got = build_snapshots_on_cluster(
                 client,
                 snapshot,
                 SnapshotSource.of(snapshot, settings),
-                SMALL_OPTIONS,
+                EDGE_OPTIONS,
                 category_factors=history.category_factors,
                 partitions=5,
             )
+    # the shared award's delivery counts for the last supplier on the test cut
+    last_on_test = expected[(expected["supplier_id"] == ids[-1]) & (expected["part"] == "test")]
+    assert last_on_test["deliveries_365d"].item() >= 1
     assert expected["label"].sum() > 0
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
