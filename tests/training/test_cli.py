@@ -249,6 +249,28 @@ def test_procurement_takes_a_scheduler_from_the_option_or_the_setting(
     assert seen == ["tcp://given:8786", "tcp://from-setting:8786", None]
 
 
+def test_supplier_esg_train_takes_a_scheduler_from_the_option_or_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    def refused_train(settings: Any, options: Any, **given: Any) -> Any:
+        seen.append(given["scheduler"])
+        raise supplier_esg.TrainingError("only the scheduler is looked at")
+
+    monkeypatch.setattr(supplier_esg, "train", refused_train)
+    monkeypatch.setenv("LODESTAR_DASK_SCHEDULER", "tcp://from-setting:8786")
+    installation = ["--data-dir", str(tmp_path)]
+    assert supplier_esg.main(["train", *installation, "--scheduler", "tcp://given:8786"]) == 1
+    assert supplier_esg.main(["train", *installation]) == 1
+    monkeypatch.delenv("LODESTAR_DASK_SCHEDULER")
+    assert supplier_esg.main(["train", *installation]) == 1
+    assert seen == ["tcp://given:8786", "tcp://from-setting:8786", None]
+
+
+SCHEDULED_JOBS = frozenset({"procurement_risk", "supplier_esg"})
+"""The jobs whose ``train`` takes ``scheduler`` (``training.distributed``)."""
+
 GATE = GateDecision(True, "no champion yet", 0.8)
 
 
@@ -306,7 +328,7 @@ def test_main_trains_with_the_options_and_ends_with_the_gate(
     installation = ["--data-dir", str(tmp_path), "--tracking-uri", "sqlite:///x.db", "--quiet"]
     snapshot = ["--snapshot", str(tmp_path / "snapshots" / "one")]
     assert module.main(["train", *installation, *snapshot, *argv]) == 0
-    on_one_machine = {"scheduler": None} if job == "procurement_risk" else {}
+    on_one_machine = {"scheduler": None} if job in SCHEDULED_JOBS else {}
     assert calls == [
         {
             "data_dir": tmp_path,
