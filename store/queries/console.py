@@ -71,6 +71,61 @@ def record_signin(
         )
 
 
+def session_standing(
+    connection: duckdb.DuckDBPyConnection, user_key: str, session_digest: str
+) -> tuple[int, datetime | None, bool]:
+    """What the store says of one console session: (the user's session epoch, 0 when never
+    bumped; the latest revocation of the user's tokens or None; whether this session signed
+    out)."""
+    row = connection.execute(
+        "SELECT (SELECT epoch FROM console_session_epochs WHERE user_key = ?), "
+        "(SELECT max(revoked_at) FROM token_revocations WHERE subject_key = ?), "
+        "EXISTS (SELECT 1 FROM console_signouts WHERE session_digest = ?)",
+        [user_key, user_key, session_digest],
+    ).fetchone()
+    if row is None:
+        return 0, None, False
+    return int(row[0] or 0), row[1], bool(row[2])
+
+
+def session_epoch(connection: duckdb.DuckDBPyConnection, user_key: str) -> int:
+    """The user's console session epoch (0 when never bumped)."""
+    row = connection.execute(
+        "SELECT epoch FROM console_session_epochs WHERE user_key = ?", [user_key]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump_session_epoch(
+    connection: duckdb.DuckDBPyConnection, user_key: str, *, reason: str, now: datetime
+) -> int:
+    """Raise the user's session epoch by one (every session they hold ends); the new epoch."""
+    row = connection.execute(
+        "INSERT INTO console_session_epochs (user_key, epoch, changed_at, reason) "
+        "VALUES (?, 1, ?, ?) ON CONFLICT (user_key) DO UPDATE SET "
+        "epoch = console_session_epochs.epoch + 1, changed_at = excluded.changed_at, "
+        "reason = excluded.reason RETURNING epoch",
+        [user_key, now, reason],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_signout(
+    connection: duckdb.DuckDBPyConnection,
+    session_digest: str,
+    *,
+    now: datetime,
+    forget_before: datetime,
+) -> None:
+    """Mark one session as signed out; forget sign-outs from before ``forget_before`` (their
+    sessions are past the absolute timeout anyway)."""
+    connection.execute(
+        "INSERT OR IGNORE INTO console_signouts (session_digest, signed_out_at) VALUES (?, ?)",
+        [session_digest, now],
+    )
+    connection.execute("DELETE FROM console_signouts WHERE signed_out_at < ?", [forget_before])
+
+
 def tender_bids(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple[Any, ...]]:
     """(bid_id, bid_date, status, value_amount, value_currency, tenderer_ids) of one
     process, lowest price first (bids without a price last)."""
