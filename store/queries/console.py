@@ -1,6 +1,7 @@
-"""The web console's SQL: its users (``console_users``) and the evidence of a tender shown
-beside a warning (bids, items, the unit prices of the same category). Small functions that
-take the connection; the caller holds the store and any transaction. Times are naive UTC."""
+"""The web console's SQL: its users (``console_users``), their sessions' epochs and
+sign-outs, and the evidence of a tender shown beside a warning (bids, items, amendments, the
+unit prices of the same category). Small functions that take the connection; the caller
+holds the store and any transaction. Times are naive UTC."""
 
 from __future__ import annotations
 
@@ -142,6 +143,17 @@ def tender_items(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple
     return connection.execute(
         "SELECT item_id, description, classification_id, quantity, unit_name, "
         "unit_value_amount, unit_value_currency FROM items WHERE ocid = ? ORDER BY item_id",
+        [ocid],
+    ).fetchall()
+
+
+def tender_amendments(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple[Any, ...]]:
+    """(scope, parent_id, amendment_id, amendment_date, rationale, description) of one
+    process's tender and contract amendments, oldest first (undated last)."""
+    return connection.execute(
+        "SELECT scope, parent_id, amendment_id, amendment_date, rationale, description "
+        "FROM amendments WHERE ocid = ? "
+        "ORDER BY amendment_date NULLS LAST, scope DESC, parent_id, amendment_id",
         [ocid],
     ).fetchall()
 

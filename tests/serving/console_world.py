@@ -1,5 +1,6 @@
 """A tiny procurement world for the console tests: one warning on a tender with three bids
-and a priced item, its category's earlier prices, an ingestion run with quarantined
+(two of its bidders share a telephone), a priced item, two amendments (one after the
+decision date), its category's earlier prices, an ingestion run with quarantined
 records, and a console user per role."""
 
 from __future__ import annotations
@@ -132,6 +133,50 @@ def seed_console_world(settings: ServiceSettings) -> None:
                     for i, (amount, supplier) in enumerate(
                         [(31778.0, "SUP-00004"), (31800.0, "SUP-00978"), (33268.0, "SUP-00012")]
                     )
+                ]
+            ),
+        )
+        shared_phone = personal.pseudonymiser.fingerprint("phone", "0571-8800 1234")
+        store.insert_new(
+            "suppliers",
+            pd.DataFrame(
+                [
+                    {
+                        "supplier_id": "SUP-00004",
+                        "name": "华东管业",
+                        "phone_fingerprint": shared_phone,
+                    },
+                    {
+                        "supplier_id": "SUP-00978",
+                        "name": "浙江管材",
+                        "phone_fingerprint": shared_phone,
+                    },
+                    {"supplier_id": "SUP-00012", "name": "江南物资", "phone_fingerprint": None},
+                ]
+            ),
+        )
+        store.insert_new(
+            "amendments",
+            pd.DataFrame(
+                [
+                    {
+                        "ocid": OCID,
+                        "scope": "tender",
+                        "parent_id": "",
+                        "amendment_id": "AMD-T1",
+                        "amendment_date": DECIDED - timedelta(days=12),
+                        "rationale": "交货期延长",
+                        "description": "delivery window moved",
+                    },
+                    {
+                        "ocid": OCID,
+                        "scope": "contract",
+                        "parent_id": "CON-1",
+                        "amendment_id": "AMD-C1",
+                        "amendment_date": DECIDED + timedelta(days=40),
+                        "rationale": "数量增加",
+                        "description": "quantity raised by 30%",
+                    },
                 ]
             ),
         )

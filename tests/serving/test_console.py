@@ -28,6 +28,7 @@ from tests.serving.console_world import (
     ALERT_ID,
     CATEGORY,
     OCID,
+    OTHER_ALERT_ID,
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
@@ -335,6 +336,27 @@ def test_warning_page_has_its_evidence(console: TestClient) -> None:
     assert '<line class="current"' in page
     english = console.get(ALERT, params={"lang": "en"}).text
     assert "The unit price is 1.9 times its category&#39;s median." in english
+
+
+def test_warning_page_has_related_bidders_and_amendments(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(ALERT).text
+    related = re.findall(r'<tr class="related-pair">(.*?)</tr>', page, re.S)
+    assert len(related) == 1
+    assert "SUP-00004 · 华东管业" in related[0]
+    assert "SUP-00978 · 浙江管材" in related[0]
+    assert "电话" in related[0]
+    assert "供应商名录" in related[0]
+    assert "SUP-00012" not in related[0]
+    assert "8800" not in page  # the shared telephone itself is never shown
+    amendments = re.findall(r'<tr class="amendment">(.*?)</tr>', page, re.S)
+    assert len(amendments) == 2
+    assert "交货期延长" in amendments[0]
+    assert "决策日之后" not in amendments[0]
+    assert "合同 CON-1" in amendments[1]
+    assert "决策日之后" in amendments[1]
+    other = console.get(f"{QUEUE}/{OTHER_ALERT_ID}", params={"lang": "en"}).text
+    assert 'id="no-related"' in other
+    assert 'id="no-amendments"' in other
 
 
 def test_review_is_recorded_as_by_the_api(console: TestClient, service_keyring: Keyring) -> None:
