@@ -158,6 +158,32 @@ def tender_amendments(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[
     ).fetchall()
 
 
+def member_mandatory(
+    connection: duckdb.DuckDBPyConnection,
+    member_key: str,
+    months: list[str],
+    *,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[Any, ...]]:
+    """(content_id, title, format, minutes, mandatory_month, completed_at, passed_at) of the
+    items mandatory in ``months`` (``YYYY-MM``), with the member's first completion and first
+    pass of each within its own month (UTC, as the branch assessment counts them; None when
+    not). ``[start, end)`` bounds the statements read (UTC): it must cover ``months``."""
+    return connection.execute(
+        "SELECT c.content_id, c.title, c.format, c.minutes, c.mandatory_month, "
+        "min(s.timestamp) FILTER (WHERE s.completion), "
+        "min(s.timestamp) FILTER (WHERE s.verb = 'passed') "
+        "FROM content c LEFT JOIN statements s ON s.content_id = c.content_id "
+        "AND s.member_key = ? AND s.timestamp >= ? AND s.timestamp < ? "
+        "AND strftime(s.timestamp, '%Y-%m') = c.mandatory_month "
+        "WHERE list_contains(?, c.mandatory_month) "
+        "GROUP BY c.content_id, c.title, c.format, c.minutes, c.mandatory_month "
+        "ORDER BY c.mandatory_month DESC, c.content_id",
+        [member_key, start, end, months],
+    ).fetchall()
+
+
 def category_unit_prices(
     connection: duckdb.DuckDBPyConnection,
     classification_id: str,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -216,6 +216,7 @@ def seed_console_world(settings: ServiceSettings) -> None:
                 ]
             ),
         )
+        _seed_mandatory_study(store, personal)
         for name, role, password in USERS:
             put_user(store, personal, name, role, password)
 
@@ -227,3 +228,63 @@ def put_users(settings: ServiceSettings, users: list[tuple[str, str, str]]) -> N
     with Store.open(settings, keyring) as store:
         for name, role, password in users:
             put_user(store, personal, name, role, password)
+
+
+def month_starts(now: datetime) -> tuple[datetime, datetime]:
+    """The first moments (naive UTC) of ``now``'s month and of the month before."""
+    this = datetime(now.year, now.month, 1)
+    last = (this - timedelta(days=1)).replace(day=1)
+    return this, last
+
+
+# content id, title, months back (0 this month, 1 last month); E1001 completes the first and
+# the third, the third a month late (so it stays missed), and passes the quiz
+MANDATORY_ITEMS = [
+    ("MAND-1", "廉洁从业若干规定", 0),
+    ("MAND-2", "招标投标法实施条例测验", 0),
+    ("MAND-3", "安全生产法要点", 1),
+    ("MAND-4", "党章学习", 1),
+]
+
+
+def _seed_mandatory_study(store: Store, personal: PersonalData) -> None:
+    this, last = month_starts(datetime.now(UTC).replace(tzinfo=None))
+    month = {0: this.strftime("%Y-%m"), 1: last.strftime("%Y-%m")}
+    store.insert_new(
+        "content",
+        pd.DataFrame(
+            [
+                {
+                    "content_id": content_id,
+                    "title": title,
+                    "format": "quiz" if "测验" in title else "article",
+                    "minutes": 12.0,
+                    "mandatory_month": month[back],
+                }
+                for content_id, title, back in MANDATORY_ITEMS
+            ]
+        ),
+    )
+    member = personal.member_key("E1001")
+    statements = [
+        ("MAND-1", "completed", True, this + timedelta(hours=1)),
+        ("MAND-4", "completed", True, last + timedelta(hours=2)),
+        ("MAND-3", "completed", True, this + timedelta(hours=3)),  # after its month
+        ("MAND-2", "passed", None, this + timedelta(hours=4)),
+    ]
+    store.insert_new(
+        "statements",
+        pd.DataFrame(
+            [
+                {
+                    "statement_id": f"00000000-0000-4000-8000-00000000000{i}",
+                    "member_key": member,
+                    "verb": verb,
+                    "content_id": content_id,
+                    "completion": completion,
+                    "timestamp": moment,
+                }
+                for i, (content_id, verb, completion, moment) in enumerate(statements)
+            ]
+        ),
+    )

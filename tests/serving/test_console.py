@@ -27,11 +27,13 @@ from tests.serving.conftest import audited_store, bearer, make_settings
 from tests.serving.console_world import (
     ALERT_ID,
     CATEGORY,
+    MANDATORY_ITEMS,
     OCID,
     OTHER_ALERT_ID,
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
+    month_starts,
     seed_console_world,
 )
 
@@ -298,6 +300,32 @@ def test_the_member_page_shows_only_the_signed_in_member(console: TestClient) ->
     other = console.get("/console/me", params={"employee_no": "E1002"})
     assert other.text.split("<main>")[1] == own.text.split("<main>")[1]
     assert console.get("/console/members/E1002").status_code == 404
+
+
+def test_the_member_page_lists_mandatory_items_with_deadlines(console: TestClient) -> None:
+    """Without study models the page still shows the member's mandatory items from the store:
+    this month's with their deadline and state, last month's missed ones."""
+    page = sign_in_as(console, "E1001").get("/console/me").text
+    this, _ = month_starts(utc_now())
+    due = (this + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    section = page[page.index('id="mandatory"') :]
+    assert f"本月已完成 1/2 项，截止 {due.date().isoformat()}" in section
+    items = re.findall(r'<li class="mandatory-item (\w+)">(.*?)</li>', section, re.S)
+    by_title = {re.sub(r"\s+", " ", body): state for state, body in items}
+    states = {
+        title: state
+        for _, title, _ in MANDATORY_ITEMS
+        for body, state in by_title.items()
+        if title in body
+    }
+    assert states == {
+        "廉洁从业若干规定": "done",
+        "招标投标法实施条例测验": "due",
+        "安全生产法要点": "missed",
+    }
+    quiz = next(body for body in by_title if "测验" in body)
+    assert "已通过" not in quiz  # passed, but not completed: still due
+    assert "党章学习" not in section  # done last month in time
 
 
 def test_bearer_tokens_still_work_and_do_not_open_the_console(
