@@ -54,9 +54,10 @@ def session_seal(request: Request) -> SessionSeal | None:
     return console_state(request).seal(runtime.keyring.token_signing_key)
 
 
-def _live_session(request: Request) -> Session | None:
+def _live_session(request: Request, *, refresh: bool) -> Session | None:
     """The session of the request's cookie when it is within its timeouts and the store has
-    not ended it; fail closed while the store cannot be read."""
+    not ended it; fail closed while the store cannot be read. ``refresh``: the request is the
+    person's doing, so the answer carries the cookie with ``last_seen_at`` moved on."""
     seal = session_seal(request)
     if seal is None:
         return None
@@ -74,17 +75,20 @@ def _live_session(request: Request) -> Session | None:
         return None
     if ended:
         return None
-    request.scope.setdefault("state", {})[REFRESHED_COOKIE_STATE] = cookie_header(
-        request, SESSION_COOKIE, seal.seal(session)
-    )
+    if refresh:
+        request.scope.setdefault("state", {})[REFRESHED_COOKIE_STATE] = cookie_header(
+            request, SESSION_COOKIE, seal.seal(session)
+        )
     return session
 
 
-def viewer(request: Request) -> Session | None:
+def viewer(request: Request, *, refresh: bool = True) -> Session | None:
     """The signed-in person of this request, else None; names them in the audit entry. Reads
     the store: call it from a plain ``def`` route or the threadpool. The answer carries the
-    session's cookie sealed afresh (``last_seen_at`` moved on) for the idle timeout."""
-    session = _live_session(request)
+    session's cookie sealed afresh (``last_seen_at`` moved on) for the idle timeout, unless
+    ``refresh`` is off (a page's script asking in the background is not the person's doing:
+    a queue left open must still time out)."""
+    session = _live_session(request, refresh=refresh)
     audit_state = request.scope.setdefault("state", {})
     if session is None:
         mark_for_audit(audit_state)

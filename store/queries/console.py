@@ -276,6 +276,30 @@ def queue_alert_rows(
     return rows, int(total[0]) if total else 0
 
 
+def latest_scored_at(connection: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the latest warning was written (naive UTC), None without warnings."""
+    row = connection.execute("SELECT max(scored_at) FROM alerts").fetchone()
+    return row[0] if row else None
+
+
+def alert_rows_scored_after(
+    connection: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list[object],
+    *,
+    after: datetime,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` alerts matching ``where`` (``queue_clause``'s) written after ``after``
+    (naive UTC), newest first, as ``ALERT_FIELDS``."""
+    clause = f"{where} AND scored_at > ?" if where else " WHERE scored_at > ?"
+    return connection.execute(
+        f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts{clause} "
+        "ORDER BY scored_at DESC, probability DESC, alert_id LIMIT ?",
+        [*params, after, limit],
+    ).fetchall()
+
+
 def alert_ids_of_tender(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[str]:
     """The alerts of one process, latest scoring first."""
     return [

@@ -45,7 +45,7 @@ USER_OF_ROLE = {role: name for name, role, _ in USERS}
 PASSWORDS = {name: password for name, _, password in USERS}
 
 
-def _alert(alert_id: str, ocid: str, level: str, probability: float) -> dict[str, object]:
+def alert_row(alert_id: str, ocid: str, level: str, probability: float) -> dict[str, object]:
     return {
         "alert_id": alert_id,
         "ocid": ocid,
@@ -85,8 +85,8 @@ def seed_console_world(settings: ServiceSettings) -> None:
             "alerts",
             pd.DataFrame(
                 [
-                    _alert(ALERT_ID, OCID, "red", 0.91),
-                    _alert(OTHER_ALERT_ID, "other", "yellow", 0.2),
+                    alert_row(ALERT_ID, OCID, "red", 0.91),
+                    alert_row(OTHER_ALERT_ID, "other", "yellow", 0.2),
                 ]
             ),
         )

@@ -3,12 +3,15 @@ roles, security headers, the auditor's pages and the audit log of it all."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -33,6 +36,7 @@ from tests.serving.console_world import (
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
+    alert_row,
     month_starts,
     seed_console_world,
 )
@@ -385,6 +389,53 @@ def test_warning_page_has_related_bidders_and_amendments(console: TestClient) ->
     other = console.get(f"{QUEUE}/{OTHER_ALERT_ID}", params={"lang": "en"}).text
     assert 'id="no-related"' in other
     assert 'id="no-amendments"' in other
+
+
+def _write_alert(client: TestClient, alert_id: str, level: str) -> None:
+    """A warning written now, as live scoring writes one, into the running app's store."""
+    row = alert_row(alert_id, f"ocds-new-{alert_id[:6]}", level, 0.77)
+    row["scored_at"] = utc_now() + timedelta(seconds=1)
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        assert store.insert_new("alerts", pd.DataFrame([row])) == 1
+
+
+def test_the_queue_feed_gives_warnings_written_after_the_page_opened(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(QUEUE, params={"level": "red"}).text
+    assert '<script src="/console/static/queue.js" defer></script>' in page
+    feed = re.search(r'data-feed="([^"]*)" data-cursor="([^"]*)"', page)
+    assert feed is not None
+    url, cursor = html.unescape(feed.group(1)), feed.group(2)
+    assert "level=red" in url
+    quiet = console.get(f"{url}&after={quote(cursor)}")
+    assert quiet.status_code == 200
+    assert quiet.json()["alerts"] == []
+    assert not [c for c in quiet.headers.get_list("set-cookie") if "lodestar_session" in c]
+    red, yellow = "a" * 64, "b" * 64
+    _write_alert(console, red, "red")
+    _write_alert(console, yellow, "yellow")
+    answer = console.get(f"{url}&after={quote(cursor)}").json()
+    assert [row["alert_id"] for row in answer["alerts"]] == [red]  # the page's filter holds
+    assert answer["alerts"][0]["level_label"] == "红色"
+    assert answer["alerts"][0]["url"] == f"/console/alerts/{red}"
+    assert answer["cursor"] > cursor
+    assert console.get(f"{url}&after={quote(answer['cursor'])}").json()["alerts"] == []
+    assert console.get(f"{url}&after=yesterday").status_code == 400
+
+
+def test_the_queue_feed_refuses_with_json_and_does_not_keep_a_session_alive(
+    console: TestClient,
+) -> None:
+    feed = "/console/alerts-feed"
+    assert console.get(feed, follow_redirects=False).status_code == 401
+    sign_in_as(console, "buyer.wang")
+    assert console.get(feed).status_code == 403
+    console.cookies.clear()
+    sign_in_as(console, "audit.zhao")
+    idle = ConsoleSettings().idle_minutes
+    _move_clock(console, timedelta(minutes=idle * 0.75))
+    assert console.get(feed).status_code == 200  # the script asking...
+    _move_clock(console, timedelta(minutes=idle * 1.5))
+    assert console.get(feed).status_code == 401  # ...did not move the idle timeout
 
 
 def test_review_is_recorded_as_by_the_api(console: TestClient, service_keyring: Keyring) -> None:
