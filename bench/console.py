@@ -79,8 +79,9 @@ class World:
 
 def prepare(data_dir: Path) -> World:
     """Console users for every role, and the records to open, picked from the store: the
-    top warning, a tender with three or more valid bids, the supplier with most events, a
-    member with the most statements and an officer of a branch of five or more."""
+    top warning of a tender with amendments (so its page shows every evidence section), a
+    tender with three or more valid bids, the supplier with most events, a member with the
+    most statements and an officer of a branch of five or more."""
     from core.security import PersonalData
     from core.settings import Settings
     from serving.console.users import put_user
@@ -94,7 +95,10 @@ def prepare(data_dir: Path) -> World:
         def first(sql: str) -> Any:
             return store.query(sql).iloc[0, 0]
 
-        alert_id = first("SELECT alert_id FROM alerts ORDER BY probability DESC LIMIT 1")
+        alert_id = first(
+            "SELECT alert_id FROM alerts ORDER BY (ocid IN (SELECT ocid FROM amendments)) DESC, "
+            "probability DESC, alert_id LIMIT 1"
+        )
         ocid = first(
             "SELECT ocid FROM bids WHERE status = 'valid' GROUP BY ocid HAVING count(*) >= 3 "
             "ORDER BY (ocid IN (SELECT ocid FROM alerts)) DESC, ocid DESC LIMIT 1"
