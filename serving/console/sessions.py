@@ -150,5 +150,13 @@ class SessionSeal:
                 last_seen_at=_moment(float(payload["l"])),
                 csrf_token=self.csrf_token(session_id),
             )
-        except (InvalidTag, ValueError, binascii.Error, KeyError, TypeError):
+        except (
+            InvalidTag,
+            ValueError,
+            binascii.Error,
+            KeyError,
+            TypeError,
+            OverflowError,
+            OSError,
+        ):
             return None

@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
+from serving.console.sessions import SessionSeal
+from serving.console.settings import ConsoleSettings
 from serving.settings import ServiceSettings
 from tests.serving.console_world import seed_console_world
 from tests.serving.test_console import QUEUE, SIGNIN, _csrf, sign_in_as
@@ -165,3 +168,24 @@ def test_each_answer_carries_the_session_cookie_sealed_afresh(seeded: ServiceSet
         assert "HttpOnly" in refreshed[0]
         assert "SameSite=strict" in refreshed[0]
         assert _session_cookie(client) != first
+
+
+def test_a_seal_opens_only_its_own_cookies_within_the_timeouts() -> None:
+    settings = ConsoleSettings(idle_minutes=30, absolute_hours=10)
+    seal, other = SessionSeal(settings, b"k" * 32), SessionSeal(settings, b"j" * 32)
+    start = datetime(2026, 3, 1, 8, 0)
+    session = seal.start("audit.zhao", "auditor", 3, start)
+    cookie = seal.seal(session)
+    opened = seal.open(cookie, start + timedelta(minutes=29))
+    assert opened is not None
+    assert (opened.subject, opened.role, opened.epoch) == ("audit.zhao", "auditor", 3)
+    assert opened.csrf_token == session.csrf_token
+    assert opened.last_seen_at == start + timedelta(minutes=29)
+    assert other.open(cookie, start) is None
+    assert seal.open(cookie, start + timedelta(minutes=31)) is None  # idle
+    kept = session
+    for minutes in range(20, 10 * 60, 20):  # used every 20 minutes
+        refreshed = seal.open(seal.seal(kept), start + timedelta(minutes=minutes))
+        assert refreshed is not None, minutes
+        kept = refreshed
+    assert seal.open(seal.seal(kept), start + timedelta(hours=10, minutes=1)) is None  # absolute
