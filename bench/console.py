@@ -75,6 +75,7 @@ class World:
     ocid: str
     supplier_id: str
     report_period: tuple[str, str]
+    feed_cursor: str  # the latest warning's scored_at: what an open queue polls with
 
 
 def prepare(data_dir: Path) -> World:
@@ -123,7 +124,15 @@ def prepare(data_dir: Path) -> World:
         users["party_officer"] = number(officer_row["employee_no_enc"])
         for role, name in users.items():
             put_user(store, personal, name, role, PASSWORD)
-    return World(users, str(alert_id), str(ocid), str(supplier_id), ("2025-01-01", "2025-12-31"))
+        cursor = first("SELECT max(scored_at) FROM alerts")
+    return World(
+        users,
+        str(alert_id),
+        str(ocid),
+        str(supplier_id),
+        ("2025-01-01", "2025-12-31"),
+        cursor.isoformat(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,6 +207,13 @@ def pages(world: World) -> list[Page]:
             "auditor: warning queue",
             "auditor",
             "/console/alerts",
+            "GET",
+            "/v1/procurement/alerts?limit=25",
+        ),
+        Page(
+            "auditor: new-warnings feed (the queue's script)",
+            "auditor",
+            f"/console/alerts-feed?{urlencode({'after': world.feed_cursor})}",
             "GET",
             "/v1/procurement/alerts?limit=25",
         ),
