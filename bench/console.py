@@ -75,12 +75,14 @@ class World:
     ocid: str
     supplier_id: str
     report_period: tuple[str, str]
+    feed_cursor: str  # the latest warning's scored_at: what an open queue polls with
 
 
 def prepare(data_dir: Path) -> World:
     """Console users for every role, and the records to open, picked from the store: the
-    top warning, a tender with three or more valid bids, the supplier with most events, a
-    member with the most statements and an officer of a branch of five or more."""
+    top warning of a tender with amendments (so its page shows every evidence section), a
+    tender with three or more valid bids, the supplier with most events, a member with the
+    most statements and an officer of a branch of five or more."""
     from core.security import PersonalData
     from core.settings import Settings
     from serving.console.users import put_user
@@ -94,7 +96,10 @@ def prepare(data_dir: Path) -> World:
         def first(sql: str) -> Any:
             return store.query(sql).iloc[0, 0]
 
-        alert_id = first("SELECT alert_id FROM alerts ORDER BY probability DESC LIMIT 1")
+        alert_id = first(
+            "SELECT alert_id FROM alerts ORDER BY (ocid IN (SELECT ocid FROM amendments)) DESC, "
+            "probability DESC, alert_id LIMIT 1"
+        )
         ocid = first(
             "SELECT ocid FROM bids WHERE status = 'valid' GROUP BY ocid HAVING count(*) >= 3 "
             "ORDER BY (ocid IN (SELECT ocid FROM alerts)) DESC, ocid DESC LIMIT 1"
@@ -119,7 +124,15 @@ def prepare(data_dir: Path) -> World:
         users["party_officer"] = number(officer_row["employee_no_enc"])
         for role, name in users.items():
             put_user(store, personal, name, role, PASSWORD)
-    return World(users, str(alert_id), str(ocid), str(supplier_id), ("2025-01-01", "2025-12-31"))
+        cursor = first("SELECT max(scored_at) FROM alerts")
+    return World(
+        users,
+        str(alert_id),
+        str(ocid),
+        str(supplier_id),
+        ("2025-01-01", "2025-12-31"),
+        cursor.isoformat(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,6 +207,13 @@ def pages(world: World) -> list[Page]:
             "auditor: warning queue",
             "auditor",
             "/console/alerts",
+            "GET",
+            "/v1/procurement/alerts?limit=25",
+        ),
+        Page(
+            "auditor: new-warnings feed (the queue's script)",
+            "auditor",
+            f"/console/alerts-feed?{urlencode({'after': world.feed_cursor})}",
             "GET",
             "/v1/procurement/alerts?limit=25",
         ),

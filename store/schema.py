@@ -579,6 +579,28 @@ CONSOLE_USERS = Table(
     description="people who sign in to the web console with a password",
 )
 
+CONSOLE_SESSION_EPOCHS = Table(
+    "console_session_epochs",
+    (
+        _fp("user_key", "HMAC pseudonym of the user name (as in console_users)"),
+        _c("epoch", "INTEGER", description="sessions carrying a lower epoch are over"),
+        _c("changed_at", "TIMESTAMP", description="UTC"),
+        _c("reason", "VARCHAR", description="signout_everywhere, password, role, revoked"),
+    ),
+    key=("user_key",),
+    description="the console session epoch of each user; bumped to end all their sessions",
+)
+
+CONSOLE_SIGNOUTS = Table(
+    "console_signouts",
+    (
+        _c("session_digest", "VARCHAR", description="SHA-256 of the ended session's id"),
+        _c("signed_out_at", "TIMESTAMP", description="UTC; rows older than any session go"),
+    ),
+    key=("session_digest",),
+    description="console sessions ended by signing out (their cookies no longer count)",
+)
+
 FEEDBACK_KINDS: tuple[str, ...] = (
     "delivery_delay",
     "price",
@@ -688,6 +710,8 @@ TABLES: dict[str, Table] = {
         AUDIT_LOG,
         TOKEN_REVOCATIONS,
         CONSOLE_USERS,
+        CONSOLE_SESSION_EPOCHS,
+        CONSOLE_SIGNOUTS,
         FEEDBACK_REPORTS,
         FEEDBACK_EVENTS,
         FEEDBACK_IDENTITY_ACCESS,

@@ -1,6 +1,6 @@
 """Every signed-in person's own account: changing their password. The current password is
 checked as a sign-in is (a wrong one counts towards the lockout); a new one ends every
-other session of the person and starts a fresh one here."""
+session of the person (its epoch is bumped, in every process) and starts a fresh one here."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.console.sessions import SESSION_COOKIE, Session
-from serving.console.users import MIN_PASSWORD_CHARS, change_password
+from serving.console.users import MIN_PASSWORD_CHARS, change_password, session_epoch
 from serving.console.web import (
     console_state,
     redirect,
     refusal,
     render,
+    session_seal,
     set_cookie,
     signed_form,
     signed_in_with,
@@ -71,19 +72,23 @@ async def password_change(request: Request) -> Response:
         return refusal(request, session, 503, "refused.unavailable")
     console = console_state(request)
 
-    def check() -> str:
+    seal = session_seal(request)
+    if seal is None:
+        return refusal(request, session, 503, "refused.unavailable")
+
+    def check() -> tuple[str, int]:
         with store.use() as opened:
-            return change_password(
+            outcome = change_password(
                 opened, personal, console.settings, session.subject, current, new
             )
+            return outcome, session_epoch(opened, personal, session.subject)
 
-    outcome = await run_in_threadpool(check)
+    outcome, epoch = await run_in_threadpool(check)
     if outcome != "ok":
         return _form(
             request, session, status_code=401 if outcome != "too_short" else 400, error=outcome
         )
-    console.sessions.end_subject(session.subject)
-    token, _ = console.sessions.start(session.subject, session.role, console.clock())
+    fresh = seal.start(session.subject, session.role, epoch, console.clock())
     response = redirect("/console/password?done=1")
-    set_cookie(response, request, SESSION_COOKIE, token)
+    set_cookie(response, request, SESSION_COOKIE, seal.seal(fresh))
     return response

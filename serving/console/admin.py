@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.console.auditor import local_time
 from serving.console.sessions import Session
-from serving.console.users import set_role
+from serving.console.users import end_sessions, set_role
 from serving.console.web import (
-    console_state,
     redirect,
     refusal,
     render,
@@ -118,12 +117,16 @@ async def revoke(request: Request) -> Response:
     if store is None or revocations is None:
         return refusal(request, session, 503, "refused.unavailable")
 
+    personal = runtime.personal
+    if personal is None:
+        return refusal(request, session, 503, "refused.unavailable")
+
     def record() -> None:
         with store.use() as opened:
             revocations.revoke(opened, subject, session.subject, reason)  # type: ignore[arg-type]  # checked in REASONS
+            end_sessions(opened, personal, subject, "revoked")
 
     await run_in_threadpool(record)
-    console_state(request).sessions.end_subject(subject)
     return redirect("/console/admin?done=revoked")
 
 
@@ -152,5 +155,4 @@ async def change_role(request: Request) -> Response:
         return await run_in_threadpool(
             lambda: _page(request, session, status_code=404, notice="no_user")
         )
-    console_state(request).sessions.end_subject(user_name)
     return redirect("/console/admin?done=role")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -18,21 +19,27 @@ from serving.api.schemas.procurement import (
     ALERT_ID_PATTERN,
     AlertDetail,
     AlertQuery,
+    AlertSummary,
     ReviewRequest,
 )
 from serving.console.evidence import Evidence, tender_evidence
+from serving.console.i18n import Catalogue
 from serving.console.web import (
+    catalogue,
     console_state,
     redirect,
     refusal,
     render,
     signed_form,
     signed_in_with,
+    viewer,
 )
 from serving.jobs import console_reads, procurement_alerts
 from serving.runtime import Runtime
 
 router = APIRouter()
+FEED_PATH = "/console/alerts-feed"
+FEED_LIMIT = 50
 FILTER_FIELDS = ("buyer_id", "supplier_id", "date_from", "date_to", "status")
 QUEUE_FIELDS = ("category", "scheme", "sort")
 LEVELS = ("red", "orange", "yellow")
@@ -118,8 +125,10 @@ def queue(request: Request) -> Response:
             order=shown["sort"],
         )
         categories = console_reads.queue_categories(opened)
+        cursor = console_reads.queue_cursor(opened)
     pages = max(1, -(-found.total // page_size))
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "lang")]
+    feed_params = [(k, v) for k, v in params if k != "after"]
     return render(
         request,
         "alerts.html",
@@ -135,6 +144,70 @@ def queue(request: Request) -> Response:
         pages=pages,
         page_params=params,
         local_time=local_time,
+        feed_url=f"{FEED_PATH}?{urlencode(feed_params)}",
+        feed_cursor=cursor.isoformat() if cursor else "",
+        poll_seconds=console_state(request).settings.queue_poll_seconds,
+    )
+
+
+def _feed_refusal(request: Request, status_code: int) -> Response:
+    return JSONResponse({"error": status_code}, status_code=status_code)
+
+
+def _feed_row(words: Catalogue, alert: AlertSummary) -> dict[str, Any]:
+    """One new warning as the queue's row shows it, in the reader's language."""
+    return {
+        "alert_id": alert.alert_id,
+        "url": f"/console/alerts/{alert.alert_id}",
+        "level": alert.warning_level,
+        "level_label": words.text(f"level.{alert.warning_level}"),
+        "probability": f"{alert.probability * 100:.1f}%",
+        "ocid": alert.ocid,
+        "buyer_id": alert.buyer_id or "",
+        "suppliers": ", ".join(alert.supplier_ids),
+        "decided": local_time(alert.decision_date),
+        "flags": " ".join(alert.red_flag_codes),
+        "status": words.text(f"status.{alert.status}"),
+    }
+
+
+@router.get(FEED_PATH.removeprefix("/console"))
+def queue_feed(request: Request) -> Response:
+    """The warnings written since the queue page's cursor (``after``, ISO naive UTC) that
+    match its filters, as JSON for the page's script (``static/queue.js``). It answers the
+    script, not the person, so it does not move the session's idle timeout; a request without
+    a live auditor session gets a JSON 401 or 403, never the sign-in page."""
+    session = viewer(request, refresh=False)
+    if session is None:
+        return _feed_refusal(request, 401)
+    if session.role != "auditor":
+        return _feed_refusal(request, 403)
+    runtime: Runtime = request.app.state.runtime
+    if runtime.store is None:
+        return _feed_refusal(request, 503)
+    raw_after = request.query_params.get("after", "")
+    try:
+        after = datetime.fromisoformat(raw_after) if raw_after else None
+        query, shown, _ = _query(request, FEED_LIMIT)
+    except ValueError:  # a malformed cursor or filter (ValidationError is a ValueError)
+        return _feed_refusal(request, 400)
+    if after is not None and after.tzinfo is not None:
+        after = after.astimezone(UTC).replace(tzinfo=None)
+    with runtime.store.use() as opened:
+        found = console_reads.queue_since(
+            opened,
+            query,
+            after=after,
+            category=shown["category"] or None,
+            scheme=shown["scheme"] or None,
+            limit=FEED_LIMIT,
+        )
+    words = catalogue(request)
+    return JSONResponse(
+        {
+            "cursor": found.cursor.isoformat() if found.cursor else "",
+            "alerts": [_feed_row(words, alert) for alert in found.alerts],
+        }
     )
 
 

@@ -3,7 +3,12 @@
 The Content-Security-Policy allows scripts, styles, images and fonts from the service
 itself only, no inline script and no inline style (``style-src 'self'`` without
 ``'unsafe-inline'`` refuses ``style=`` attributes too), forms that post only to the service,
-and no framing (clickjacking). The pages need no script at all today.
+and no framing (clickjacking). Scripts are files under ``/console/static``; every page works
+without them.
+
+The middleware also hands the browser the session cookie ``viewer`` sealed afresh for this
+request (``REFRESHED_COOKIE_STATE``), unless the route set the session cookie itself
+(sign-in, sign-out, a new password): that is how a session's idle timeout moves on.
 """
 
 from __future__ import annotations
@@ -11,7 +16,10 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.console.sessions import REFRESHED_COOKIE_STATE, SESSION_COOKIE
 from serving.platform.context import is_console_path
+
+_SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -43,6 +51,17 @@ class ConsoleHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
+                _add_refreshed_cookie(scope, message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _add_refreshed_cookie(scope: Scope, start: Message) -> None:
+    refreshed = scope.get("state", {}).get(REFRESHED_COOKIE_STATE)
+    if refreshed is None:
+        return
+    raw = start.setdefault("headers", [])
+    if any(k == b"set-cookie" and v.startswith(_SESSION_COOKIE_PREFIX) for k, v in raw):
+        return
+    start["headers"] = [*raw, (b"set-cookie", refreshed)]

@@ -1,6 +1,8 @@
-"""The member's page, phone first: today's suggestions with their reasons, and their mastery
-by knowledge point. The page has no member in its address: it shows the signed-in member's
-own record and nobody else's, so no address can be changed to reach another member."""
+"""The member's page, phone first: today's suggestions with their reasons, their mastery by
+knowledge point, and their mandatory items with deadlines (from the store, shown even while
+the study models are not loaded). The page has no member in its address: it shows the
+signed-in member's own record and nobody else's, so no address can be changed to reach
+another member."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from serving.api.schemas.learning import MasteryOut, RecommendationsOut
-from serving.console.web import render, signed_in_with
+from serving.console.auditor import local_time
+from serving.console.mandatory import Mandatory, member_mandatory
+from serving.console.web import console_state, render, signed_in_with
 from serving.jobs import learning_answers
 from serving.jobs.learning import LearningState
 from serving.runtime import Runtime
@@ -27,9 +31,14 @@ def my_page(request: Request) -> Response:
     study = learning.study
     suggestions: RecommendationsOut | None = None
     mastery: MasteryOut | None = None
+    mandatory: Mandatory | None = None
     status = "unavailable"
+    employee_no = session.subject.strip()
+    if runtime.store is not None and runtime.personal is not None:
+        key = str(runtime.personal.member_key(employee_no))
+        with runtime.store.use() as opened:
+            mandatory = member_mandatory(opened, key, console_state(request).clock())
     if study is not None and runtime.personal is not None:
-        employee_no = session.subject.strip()
         member_key = str(runtime.personal.member_key(employee_no))
         status = "no_record"
         if member_key in study.data.member_keys:
@@ -41,5 +50,12 @@ def my_page(request: Request) -> Response:
             )
             status = "ok"
     return render(
-        request, "member.html", session, status=status, suggestions=suggestions, mastery=mastery
+        request,
+        "member.html",
+        session,
+        status=status,
+        suggestions=suggestions,
+        mastery=mastery,
+        mandatory=mandatory,
+        local_time=local_time,
     )

@@ -11,7 +11,6 @@ from fastapi.templating import Jinja2Templates
 from serving.console.headers import ConsoleHeadersMiddleware
 from serving.console.i18n import load_catalogues
 from serving.console.routes import router
-from serving.console.sessions import Sessions
 from serving.console.settings import ConsoleSettings
 from serving.console.state import ConsoleState
 from serving.platform.context import CONSOLE_PREFIX
@@ -25,7 +24,6 @@ def install_console(app: FastAPI, settings: ConsoleSettings) -> None:
     of the app's middleware, so the audit log and metrics see the console like the API)."""
     app.state.console = ConsoleState(
         settings=settings,
-        sessions=Sessions(settings),
         catalogues=load_catalogues(),
         templates=Jinja2Templates(directory=PACKAGE_DIR / "templates"),
     )

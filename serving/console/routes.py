@@ -18,19 +18,21 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.console import account, admin, analyst, auditor, manager, member, officer, security
 from serving.console.sessions import SESSION_COOKIE, SIGNIN_CSRF_COOKIE, same_token
-from serving.console.users import SignIn, sign_in
+from serving.console.users import SignIn, end_sessions, record_signout, session_epoch, sign_in
 from serving.console.web import (
     ROLE_HOMES,
     console_state,
-    csrf_ok,
     posted_form,
     redirect,
     refusal,
     render,
+    session_seal,
     set_cookie,
+    signed_form,
     viewer,
 )
 from serving.platform.audit import mark_for_audit
+from serving.platform.auth import ROLES
 from serving.runtime import Runtime
 
 MAX_USER_NAME_CHARS = 128
@@ -97,31 +99,50 @@ async def signin(request: Request) -> Response:
     console = console_state(request)
     store, personal = runtime.store, runtime.personal
 
-    def check() -> SignIn:
-        with store.use() as opened:
-            return sign_in(opened, personal, console.settings, user_name, password)
+    seal = session_seal(request)
+    if seal is None:
+        return _signin_page(request, 503, "signin.unavailable")
 
-    outcome = await run_in_threadpool(check)
+    def check() -> tuple[SignIn, int]:
+        with store.use() as opened:
+            outcome = sign_in(opened, personal, console.settings, user_name, password)
+            return outcome, session_epoch(opened, personal, user_name)
+
+    outcome, epoch = await run_in_threadpool(check)
     if outcome.outcome == "locked":
         return _signin_page(request, 401, "signin.locked")
     if outcome.outcome != "ok" or outcome.role is None:
         return _signin_page(request, 401, "signin.refused")
     mark_for_audit(request.scope["state"], user_name, outcome.role)
-    token, _ = console.sessions.start(user_name, outcome.role, console.clock())
+    session = seal.start(user_name, outcome.role, epoch, console.clock())
     response = redirect("/console")
-    set_cookie(response, request, SESSION_COOKIE, token)
+    set_cookie(response, request, SESSION_COOKIE, seal.seal(session))
     set_cookie(response, request, SIGNIN_CSRF_COOKIE, "", max_age=0)
     return response
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    session = viewer(request)
-    if session is None:
-        return redirect("/console/signin")
-    if not csrf_ok(await posted_form(request), session):
-        return refusal(request, session, 403, "refused.csrf")
-    console_state(request).sessions.end(request.cookies.get(SESSION_COOKIE))
+    """Ends this session (``everywhere=1``: every session of the person, in every browser)."""
+    signed = await signed_form(request, *ROLES)
+    if isinstance(signed, Response):
+        return signed
+    session, form = signed
+    runtime: Runtime = request.app.state.runtime
+    store, personal = runtime.store, runtime.personal
+    if store is None or personal is None:
+        return refusal(request, session, 503, "refused.unavailable")
+    settings = console_state(request).settings
+    everywhere = form.get("everywhere") == "1"
+
+    def record() -> None:
+        with store.use() as opened:
+            if everywhere:
+                end_sessions(opened, personal, session.subject, "signout_everywhere")
+            else:
+                record_signout(opened, session, settings)
+
+    await run_in_threadpool(record)
     response = redirect("/console/signin")
     set_cookie(response, request, SESSION_COOKIE, "", max_age=0)
     return response

@@ -26,3 +26,6 @@ class ConsoleSettings(BaseModel):
         default=15, gt=0, le=7 * 24 * 60, description="how long a locked account stays locked"
     )
     page_size: int = Field(default=25, ge=5, le=200, description="warnings per queue page")
+    queue_poll_seconds: float = Field(
+        default=15, ge=1, le=3600, description="how often an open queue asks for new warnings"
+    )

@@ -5,7 +5,9 @@ same pseudonym the audit log gives the subject) and encrypted, the password as a
 hash (argon2-cffi's defaults, RFC 9106's low-memory profile). After ``max_failed_signins``
 consecutive failures the account is locked for ``lockout_minutes``; while locked even the
 right password is refused, and an unknown name costs the same hash as a known one, so the
-answer never tells which names exist.
+answer never tells which names exist. A role change and a new password bump the user's
+session epoch (``console_session_epochs``) in the same transaction: their open sessions end in
+every process of the service.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.security import PersonalData
+from serving.console.sessions import Session
 from serving.console.settings import ConsoleSettings
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.auth import ROLES
@@ -123,11 +126,54 @@ def sign_in(
 
 
 def set_role(store: Store, personal: PersonalData, user_name: str, role: str) -> bool:
-    """Give an existing user another role; False when there is no such user. The caller ends
-    the user's open sessions (they carry the old role)."""
+    """Give an existing user another role and end their sessions (they carry the old role);
+    False when there is no such user."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    return queries.set_user_role(store.connection, user_key(personal, user_name), role)
+    key = user_key(personal, user_name)
+    with store.transaction():
+        changed = queries.set_user_role(store.connection, key, role)
+        if changed:
+            queries.bump_session_epoch(store.connection, key, reason="role", now=utc_now())
+    return changed
+
+
+SessionEndReason = Literal["signout_everywhere", "password", "role", "revoked"]
+
+
+def session_epoch(store: Store, personal: PersonalData, user_name: str) -> int:
+    """The epoch a new session of ``user_name`` carries."""
+    return queries.session_epoch(store.connection, user_key(personal, user_name))
+
+
+def end_sessions(
+    store: Store, personal: PersonalData, user_name: str, reason: SessionEndReason
+) -> int:
+    """End every console session of ``user_name`` in every process; the new epoch."""
+    return queries.bump_session_epoch(
+        store.connection, user_key(personal, user_name), reason=reason, now=utc_now()
+    )
+
+
+def session_ended(store: Store, personal: PersonalData, session: Session) -> bool:
+    """Whether the store ended ``session``: its epoch was passed, its subject's tokens were
+    revoked after it began, or it signed out."""
+    epoch, revoked_at, signed_out = queries.session_standing(
+        store.connection, user_key(personal, session.subject), session.digest
+    )
+    revoked = revoked_at is not None and session.started_at <= revoked_at
+    return signed_out or session.epoch < epoch or revoked
+
+
+def record_signout(store: Store, session: Session, settings: ConsoleSettings) -> None:
+    """End one session (signing out); sign-outs older than the absolute timeout are dropped."""
+    now = utc_now()
+    queries.record_signout(
+        store.connection,
+        session.digest,
+        now=now,
+        forget_before=now - timedelta(hours=settings.absolute_hours) - timedelta(days=1),
+    )
 
 
 def change_password(
@@ -145,7 +191,8 @@ def change_password(
     checked = sign_in(store, personal, settings, user_name, current)
     if checked.outcome != "ok":
         return checked.outcome
-    queries.set_password_hash(
-        store.connection, user_key(personal, user_name), _HASHER.hash(new), utc_now()
-    )
+    key = user_key(personal, user_name)
+    with store.transaction():
+        queries.set_password_hash(store.connection, key, _HASHER.hash(new), utc_now())
+        queries.bump_session_epoch(store.connection, key, reason="password", now=utc_now())
     return "ok"

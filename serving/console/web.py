@@ -3,16 +3,25 @@ language, reading a posted form, CSRF checks and redirects."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import duckdb
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from serving.console.i18n import LANGUAGES, Catalogue, choose_language
-from serving.console.sessions import LANGUAGE_COOKIE, SESSION_COOKIE, Session, same_token
+from serving.console.sessions import (
+    LANGUAGE_COOKIE,
+    REFRESHED_COOKIE_STATE,
+    SESSION_COOKIE,
+    Session,
+    SessionSeal,
+    same_token,
+)
 from serving.console.state import ConsoleState
+from serving.console.users import session_ended
 from serving.platform.audit import mark_for_audit
 from serving.runtime import Runtime
 
@@ -37,22 +46,49 @@ def console_state(request: Request) -> ConsoleState:
     return state
 
 
-def viewer(request: Request) -> Session | None:
-    """The signed-in person of this request, else None; names them in the audit entry.
-
-    A session whose subject's tokens were revoked after it began ends here (and, fail
-    closed, none counts while revocations cannot be read)."""
-    console = console_state(request)
+def session_seal(request: Request) -> SessionSeal | None:
+    """The seal of session cookies (None while the keyring could not be read)."""
     runtime: Runtime = request.app.state.runtime
-    cookie = request.cookies.get(SESSION_COOKIE)
-    session = console.sessions.find(cookie, console.clock())
-    if session is not None:
-        revoked = runtime.revocations is None or runtime.revocations.is_revoked(
-            session.subject, session.started_at.replace(tzinfo=UTC)
+    if runtime.keyring is None:
+        return None
+    return console_state(request).seal(runtime.keyring.token_signing_key)
+
+
+def _live_session(request: Request, *, refresh: bool) -> Session | None:
+    """The session of the request's cookie when it is within its timeouts and the store has
+    not ended it; fail closed while the store cannot be read. ``refresh``: the request is the
+    person's doing, so the answer carries the cookie with ``last_seen_at`` moved on."""
+    seal = session_seal(request)
+    if seal is None:
+        return None
+    session = seal.open(request.cookies.get(SESSION_COOKIE), console_state(request).clock())
+    if session is None:
+        return None
+    runtime: Runtime = request.app.state.runtime
+    store, personal = runtime.store, runtime.personal
+    if store is None or personal is None:
+        return None
+    try:
+        with store.use() as opened:
+            ended = session_ended(opened, personal, session)
+    except duckdb.Error:
+        return None
+    if ended:
+        return None
+    if refresh:
+        request.scope.setdefault("state", {})[REFRESHED_COOKIE_STATE] = cookie_header(
+            request, SESSION_COOKIE, seal.seal(session)
         )
-        if revoked:
-            console.sessions.end(cookie)
-            session = None
+    return session
+
+
+def viewer(request: Request, *, refresh: bool = True) -> Session | None:
+    """The signed-in person of this request, else None; names them in the audit entry. Reads
+    the store: call it from a plain ``def`` route or the threadpool. The answer carries the
+    session's cookie sealed afresh (``last_seen_at`` moved on) for the idle timeout, unless
+    ``refresh`` is off (a page's script asking in the background is not the person's doing:
+    a queue left open must still time out)."""
+    session = _live_session(request, refresh=refresh)
     audit_state = request.scope.setdefault("state", {})
     if session is None:
         mark_for_audit(audit_state)
@@ -73,6 +109,13 @@ def _switch_url(request: Request, to: str) -> str:
     """This page's URL in language ``to`` (its other query parameters kept)."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     return f"{request.url.path}?{urlencode([*params, ('lang', to)])}"
+
+
+def cookie_header(request: Request, name: str, value: str, **kwargs: Any) -> bytes:
+    """The ``Set-Cookie`` value ``set_cookie`` would add."""
+    carrier = Response()
+    set_cookie(carrier, request, name, value, **kwargs)
+    return next(v for k, v in carrier.raw_headers if k == b"set-cookie")
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, **kwargs: Any) -> None:
@@ -161,7 +204,7 @@ def csrf_ok(form: dict[str, str], session: Session) -> bool:
 async def signed_form(request: Request, *roles: str) -> tuple[Session, dict[str, str]] | Response:
     """The viewer and their posted form when their role is one of ``roles`` and the form
     carries their CSRF token; else the page ``signed_in_with`` gives, or a 403 (no token)."""
-    session = signed_in_with(request, *roles)
+    session = await run_in_threadpool(signed_in_with, request, *roles)
     if isinstance(session, Response):
         return session
     form = await posted_form(request)

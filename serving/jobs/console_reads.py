@@ -7,7 +7,7 @@ small function over the store (the caller holds its lock); SQL stays in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from core.security import PersonalData
@@ -49,6 +49,41 @@ def queue_page(
     )
     summaries = [AlertSummary(**procurement_alerts.summary_fields(row)) for row in rows]
     return QueuePage(summaries, total)
+
+
+@dataclass(frozen=True)
+class NewAlerts:
+    """Warnings written after a cursor, newest first, and the cursor to ask with next (naive
+    UTC; the latest ``scored_at`` seen, or the one asked with when there is none)."""
+
+    alerts: list[AlertSummary]
+    cursor: datetime | None
+
+
+def queue_cursor(store: Store) -> datetime | None:
+    """The cursor of a queue page opened now: the latest warning's ``scored_at``."""
+    return queries.latest_scored_at(store.connection)
+
+
+def queue_since(
+    store: Store,
+    query: AlertQuery,
+    *,
+    after: datetime | None,
+    category: str | None = None,
+    scheme: str | None = None,
+    limit: int = 50,
+) -> NewAlerts:
+    """The warnings matching the queue's filters written after ``after`` (every one when
+    None: the queue had none when its page was opened)."""
+    base: AlertFilter = procurement_alerts.alert_filter(query)
+    where, params = queries.queue_clause(*base.where(), category=category, scheme=scheme)
+    rows = queries.alert_rows_scored_after(
+        store.connection, where, params, after=after or datetime.min, limit=limit
+    )
+    summaries = [AlertSummary(**procurement_alerts.summary_fields(row)) for row in rows]
+    latest = queries.latest_scored_at(store.connection)
+    return NewAlerts(summaries, latest if latest is not None else after)
 
 
 def queue_categories(store: Store, limit: int = 50) -> list[str]:

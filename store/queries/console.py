@@ -1,6 +1,7 @@
-"""The web console's SQL: its users (``console_users``) and the evidence of a tender shown
-beside a warning (bids, items, the unit prices of the same category). Small functions that
-take the connection; the caller holds the store and any transaction. Times are naive UTC."""
+"""The web console's SQL: its users (``console_users``), their sessions' epochs and
+sign-outs, and the evidence of a tender shown beside a warning (bids, items, amendments, the
+unit prices of the same category). Small functions that take the connection; the caller
+holds the store and any transaction. Times are naive UTC."""
 
 from __future__ import annotations
 
@@ -71,6 +72,61 @@ def record_signin(
         )
 
 
+def session_standing(
+    connection: duckdb.DuckDBPyConnection, user_key: str, session_digest: str
+) -> tuple[int, datetime | None, bool]:
+    """What the store says of one console session: (the user's session epoch, 0 when never
+    bumped; the latest revocation of the user's tokens or None; whether this session signed
+    out)."""
+    row = connection.execute(
+        "SELECT (SELECT epoch FROM console_session_epochs WHERE user_key = ?), "
+        "(SELECT max(revoked_at) FROM token_revocations WHERE subject_key = ?), "
+        "EXISTS (SELECT 1 FROM console_signouts WHERE session_digest = ?)",
+        [user_key, user_key, session_digest],
+    ).fetchone()
+    if row is None:
+        return 0, None, False
+    return int(row[0] or 0), row[1], bool(row[2])
+
+
+def session_epoch(connection: duckdb.DuckDBPyConnection, user_key: str) -> int:
+    """The user's console session epoch (0 when never bumped)."""
+    row = connection.execute(
+        "SELECT epoch FROM console_session_epochs WHERE user_key = ?", [user_key]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump_session_epoch(
+    connection: duckdb.DuckDBPyConnection, user_key: str, *, reason: str, now: datetime
+) -> int:
+    """Raise the user's session epoch by one (every session they hold ends); the new epoch."""
+    row = connection.execute(
+        "INSERT INTO console_session_epochs (user_key, epoch, changed_at, reason) "
+        "VALUES (?, 1, ?, ?) ON CONFLICT (user_key) DO UPDATE SET "
+        "epoch = console_session_epochs.epoch + 1, changed_at = excluded.changed_at, "
+        "reason = excluded.reason RETURNING epoch",
+        [user_key, now, reason],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_signout(
+    connection: duckdb.DuckDBPyConnection,
+    session_digest: str,
+    *,
+    now: datetime,
+    forget_before: datetime,
+) -> None:
+    """Mark one session as signed out; forget sign-outs from before ``forget_before`` (their
+    sessions are past the absolute timeout anyway)."""
+    connection.execute(
+        "INSERT OR IGNORE INTO console_signouts (session_digest, signed_out_at) VALUES (?, ?)",
+        [session_digest, now],
+    )
+    connection.execute("DELETE FROM console_signouts WHERE signed_out_at < ?", [forget_before])
+
+
 def tender_bids(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple[Any, ...]]:
     """(bid_id, bid_date, status, value_amount, value_currency, tenderer_ids) of one
     process, lowest price first (bids without a price last)."""
@@ -88,6 +144,43 @@ def tender_items(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple
         "SELECT item_id, description, classification_id, quantity, unit_name, "
         "unit_value_amount, unit_value_currency FROM items WHERE ocid = ? ORDER BY item_id",
         [ocid],
+    ).fetchall()
+
+
+def tender_amendments(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[tuple[Any, ...]]:
+    """(scope, parent_id, amendment_id, amendment_date, rationale, description) of one
+    process's tender and contract amendments, oldest first (undated last)."""
+    return connection.execute(
+        "SELECT scope, parent_id, amendment_id, amendment_date, rationale, description "
+        "FROM amendments WHERE ocid = ? "
+        "ORDER BY amendment_date NULLS LAST, scope DESC, parent_id, amendment_id",
+        [ocid],
+    ).fetchall()
+
+
+def member_mandatory(
+    connection: duckdb.DuckDBPyConnection,
+    member_key: str,
+    months: list[str],
+    *,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[Any, ...]]:
+    """(content_id, title, format, minutes, mandatory_month, completed_at, passed_at) of the
+    items mandatory in ``months`` (``YYYY-MM``), with the member's first completion and first
+    pass of each within its own month (UTC, as the branch assessment counts them; None when
+    not). ``[start, end)`` bounds the statements read (UTC): it must cover ``months``."""
+    return connection.execute(
+        "SELECT c.content_id, c.title, c.format, c.minutes, c.mandatory_month, "
+        "min(s.timestamp) FILTER (WHERE s.completion), "
+        "min(s.timestamp) FILTER (WHERE s.verb = 'passed') "
+        "FROM content c LEFT JOIN statements s ON s.content_id = c.content_id "
+        "AND s.member_key = ? AND s.timestamp >= ? AND s.timestamp < ? "
+        "AND strftime(s.timestamp, '%Y-%m') = c.mandatory_month "
+        "WHERE list_contains(?, c.mandatory_month) "
+        "GROUP BY c.content_id, c.title, c.format, c.minutes, c.mandatory_month "
+        "ORDER BY c.mandatory_month DESC, c.content_id",
+        [member_key, start, end, months],
     ).fetchall()
 
 
@@ -181,6 +274,30 @@ def queue_alert_rows(
     ).fetchall()
     total = connection.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()
     return rows, int(total[0]) if total else 0
+
+
+def latest_scored_at(connection: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the latest warning was written (naive UTC), None without warnings."""
+    row = connection.execute("SELECT max(scored_at) FROM alerts").fetchone()
+    return row[0] if row else None
+
+
+def alert_rows_scored_after(
+    connection: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list[object],
+    *,
+    after: datetime,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` alerts matching ``where`` (``queue_clause``'s) written after ``after``
+    (naive UTC), newest first, as ``ALERT_FIELDS``."""
+    clause = f"{where} AND scored_at > ?" if where else " WHERE scored_at > ?"
+    return connection.execute(
+        f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts{clause} "
+        "ORDER BY scored_at DESC, probability DESC, alert_id LIMIT ?",
+        [*params, after, limit],
+    ).fetchall()
 
 
 def alert_ids_of_tender(connection: duckdb.DuckDBPyConnection, ocid: str) -> list[str]:

@@ -1,12 +1,13 @@
 """A tiny procurement world for the console tests: one warning on a tender with three bids
-and a priced item, its category's earlier prices, an ingestion run with quarantined
+(two of its bidders share a telephone), a priced item, two amendments (one after the
+decision date), its category's earlier prices, an ingestion run with quarantined
 records, and a console user per role."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -44,7 +45,7 @@ USER_OF_ROLE = {role: name for name, role, _ in USERS}
 PASSWORDS = {name: password for name, _, password in USERS}
 
 
-def _alert(alert_id: str, ocid: str, level: str, probability: float) -> dict[str, object]:
+def alert_row(alert_id: str, ocid: str, level: str, probability: float) -> dict[str, object]:
     return {
         "alert_id": alert_id,
         "ocid": ocid,
@@ -84,8 +85,8 @@ def seed_console_world(settings: ServiceSettings) -> None:
             "alerts",
             pd.DataFrame(
                 [
-                    _alert(ALERT_ID, OCID, "red", 0.91),
-                    _alert(OTHER_ALERT_ID, "other", "yellow", 0.2),
+                    alert_row(ALERT_ID, OCID, "red", 0.91),
+                    alert_row(OTHER_ALERT_ID, "other", "yellow", 0.2),
                 ]
             ),
         )
@@ -135,6 +136,50 @@ def seed_console_world(settings: ServiceSettings) -> None:
                 ]
             ),
         )
+        shared_phone = personal.pseudonymiser.fingerprint("phone", "0571-8800 1234")
+        store.insert_new(
+            "suppliers",
+            pd.DataFrame(
+                [
+                    {
+                        "supplier_id": "SUP-00004",
+                        "name": "华东管业",
+                        "phone_fingerprint": shared_phone,
+                    },
+                    {
+                        "supplier_id": "SUP-00978",
+                        "name": "浙江管材",
+                        "phone_fingerprint": shared_phone,
+                    },
+                    {"supplier_id": "SUP-00012", "name": "江南物资", "phone_fingerprint": None},
+                ]
+            ),
+        )
+        store.insert_new(
+            "amendments",
+            pd.DataFrame(
+                [
+                    {
+                        "ocid": OCID,
+                        "scope": "tender",
+                        "parent_id": "",
+                        "amendment_id": "AMD-T1",
+                        "amendment_date": DECIDED - timedelta(days=12),
+                        "rationale": "交货期延长",
+                        "description": "delivery window moved",
+                    },
+                    {
+                        "ocid": OCID,
+                        "scope": "contract",
+                        "parent_id": "CON-1",
+                        "amendment_id": "AMD-C1",
+                        "amendment_date": DECIDED + timedelta(days=40),
+                        "rationale": "数量增加",
+                        "description": "quantity raised by 30%",
+                    },
+                ]
+            ),
+        )
         store.insert_new(
             "ingest_runs",
             pd.DataFrame(
@@ -171,6 +216,7 @@ def seed_console_world(settings: ServiceSettings) -> None:
                 ]
             ),
         )
+        _seed_mandatory_study(store, personal)
         for name, role, password in USERS:
             put_user(store, personal, name, role, password)
 
@@ -182,3 +228,63 @@ def put_users(settings: ServiceSettings, users: list[tuple[str, str, str]]) -> N
     with Store.open(settings, keyring) as store:
         for name, role, password in users:
             put_user(store, personal, name, role, password)
+
+
+def month_starts(now: datetime) -> tuple[datetime, datetime]:
+    """The first moments (naive UTC) of ``now``'s month and of the month before."""
+    this = datetime(now.year, now.month, 1)
+    last = (this - timedelta(days=1)).replace(day=1)
+    return this, last
+
+
+# content id, title, months back (0 this month, 1 last month); E1001 completes the first and
+# the third, the third a month late (so it stays missed), and passes the quiz
+MANDATORY_ITEMS = [
+    ("MAND-1", "廉洁从业若干规定", 0),
+    ("MAND-2", "招标投标法实施条例测验", 0),
+    ("MAND-3", "安全生产法要点", 1),
+    ("MAND-4", "党章学习", 1),
+]
+
+
+def _seed_mandatory_study(store: Store, personal: PersonalData) -> None:
+    this, last = month_starts(datetime.now(UTC).replace(tzinfo=None))
+    month = {0: this.strftime("%Y-%m"), 1: last.strftime("%Y-%m")}
+    store.insert_new(
+        "content",
+        pd.DataFrame(
+            [
+                {
+                    "content_id": content_id,
+                    "title": title,
+                    "format": "quiz" if "测验" in title else "article",
+                    "minutes": 12.0,
+                    "mandatory_month": month[back],
+                }
+                for content_id, title, back in MANDATORY_ITEMS
+            ]
+        ),
+    )
+    member = personal.member_key("E1001")
+    statements = [
+        ("MAND-1", "completed", True, this + timedelta(hours=1)),
+        ("MAND-4", "completed", True, last + timedelta(hours=2)),
+        ("MAND-3", "completed", True, this + timedelta(hours=3)),  # after its month
+        ("MAND-2", "passed", None, this + timedelta(hours=4)),
+    ]
+    store.insert_new(
+        "statements",
+        pd.DataFrame(
+            [
+                {
+                    "statement_id": f"00000000-0000-4000-8000-00000000000{i}",
+                    "member_key": member,
+                    "verb": verb,
+                    "content_id": content_id,
+                    "completion": completion,
+                    "timestamp": moment,
+                }
+                for i, (content_id, verb, completion, moment) in enumerate(statements)
+            ]
+        ),
+    )

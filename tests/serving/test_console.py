@@ -3,12 +3,15 @@ roles, security headers, the auditor's pages and the audit log of it all."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -27,10 +30,14 @@ from tests.serving.conftest import audited_store, bearer, make_settings
 from tests.serving.console_world import (
     ALERT_ID,
     CATEGORY,
+    MANDATORY_ITEMS,
     OCID,
+    OTHER_ALERT_ID,
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
+    alert_row,
+    month_starts,
     seed_console_world,
 )
 
@@ -299,6 +306,32 @@ def test_the_member_page_shows_only_the_signed_in_member(console: TestClient) ->
     assert console.get("/console/members/E1002").status_code == 404
 
 
+def test_the_member_page_lists_mandatory_items_with_deadlines(console: TestClient) -> None:
+    """Without study models the page still shows the member's mandatory items from the store:
+    this month's with their deadline and state, last month's missed ones."""
+    page = sign_in_as(console, "E1001").get("/console/me").text
+    this, _ = month_starts(utc_now())
+    due = (this + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    section = page[page.index('id="mandatory"') :]
+    assert f"本月已完成 1/2 项，截止 {due.date().isoformat()}" in section
+    items = re.findall(r'<li class="mandatory-item (\w+)">(.*?)</li>', section, re.S)
+    by_title = {re.sub(r"\s+", " ", body): state for state, body in items}
+    states = {
+        title: state
+        for _, title, _ in MANDATORY_ITEMS
+        for body, state in by_title.items()
+        if title in body
+    }
+    assert states == {
+        "廉洁从业若干规定": "done",
+        "招标投标法实施条例测验": "due",
+        "安全生产法要点": "missed",
+    }
+    quiz = next(body for body in by_title if "测验" in body)
+    assert "已通过" not in quiz  # passed, but not completed: still due
+    assert "党章学习" not in section  # done last month in time
+
+
 def test_bearer_tokens_still_work_and_do_not_open_the_console(
     console: TestClient, service_keyring: Keyring
 ) -> None:
@@ -335,6 +368,74 @@ def test_warning_page_has_its_evidence(console: TestClient) -> None:
     assert '<line class="current"' in page
     english = console.get(ALERT, params={"lang": "en"}).text
     assert "The unit price is 1.9 times its category&#39;s median." in english
+
+
+def test_warning_page_has_related_bidders_and_amendments(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(ALERT).text
+    related = re.findall(r'<tr class="related-pair">(.*?)</tr>', page, re.S)
+    assert len(related) == 1
+    assert "SUP-00004 · 华东管业" in related[0]
+    assert "SUP-00978 · 浙江管材" in related[0]
+    assert "电话" in related[0]
+    assert "供应商名录" in related[0]
+    assert "SUP-00012" not in related[0]
+    assert "8800" not in page  # the shared telephone itself is never shown
+    amendments = re.findall(r'<tr class="amendment">(.*?)</tr>', page, re.S)
+    assert len(amendments) == 2
+    assert "交货期延长" in amendments[0]
+    assert "决策日之后" not in amendments[0]
+    assert "合同 CON-1" in amendments[1]
+    assert "决策日之后" in amendments[1]
+    other = console.get(f"{QUEUE}/{OTHER_ALERT_ID}", params={"lang": "en"}).text
+    assert 'id="no-related"' in other
+    assert 'id="no-amendments"' in other
+
+
+def _write_alert(client: TestClient, alert_id: str, level: str) -> None:
+    """A warning written now, as live scoring writes one, into the running app's store."""
+    row = alert_row(alert_id, f"ocds-new-{alert_id[:6]}", level, 0.77)
+    row["scored_at"] = utc_now() + timedelta(seconds=1)
+    with client.app.state.runtime.store.use() as store:  # type: ignore[attr-defined]
+        assert store.insert_new("alerts", pd.DataFrame([row])) == 1
+
+
+def test_the_queue_feed_gives_warnings_written_after_the_page_opened(console: TestClient) -> None:
+    page = sign_in_as(console, "audit.zhao").get(QUEUE, params={"level": "red"}).text
+    assert '<script src="/console/static/queue.js" defer></script>' in page
+    feed = re.search(r'data-feed="([^"]*)" data-cursor="([^"]*)"', page)
+    assert feed is not None
+    url, cursor = html.unescape(feed.group(1)), feed.group(2)
+    assert "level=red" in url
+    quiet = console.get(f"{url}&after={quote(cursor)}")
+    assert quiet.status_code == 200
+    assert quiet.json()["alerts"] == []
+    assert not [c for c in quiet.headers.get_list("set-cookie") if "lodestar_session" in c]
+    red, yellow = "a" * 64, "b" * 64
+    _write_alert(console, red, "red")
+    _write_alert(console, yellow, "yellow")
+    answer = console.get(f"{url}&after={quote(cursor)}").json()
+    assert [row["alert_id"] for row in answer["alerts"]] == [red]  # the page's filter holds
+    assert answer["alerts"][0]["level_label"] == "红色"
+    assert answer["alerts"][0]["url"] == f"/console/alerts/{red}"
+    assert answer["cursor"] > cursor
+    assert console.get(f"{url}&after={quote(answer['cursor'])}").json()["alerts"] == []
+    assert console.get(f"{url}&after=yesterday").status_code == 400
+
+
+def test_the_queue_feed_refuses_with_json_and_does_not_keep_a_session_alive(
+    console: TestClient,
+) -> None:
+    feed = "/console/alerts-feed"
+    assert console.get(feed, follow_redirects=False).status_code == 401
+    sign_in_as(console, "buyer.wang")
+    assert console.get(feed).status_code == 403
+    console.cookies.clear()
+    sign_in_as(console, "audit.zhao")
+    idle = ConsoleSettings().idle_minutes
+    _move_clock(console, timedelta(minutes=idle * 0.75))
+    assert console.get(feed).status_code == 200  # the script asking...
+    _move_clock(console, timedelta(minutes=idle * 1.5))
+    assert console.get(feed).status_code == 401  # ...did not move the idle timeout
 
 
 def test_review_is_recorded_as_by_the_api(console: TestClient, service_keyring: Keyring) -> None:

@@ -1,21 +1,30 @@
 """The console in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``,
 driven by Selenium) against a real ``python -m serving run``: each role signs in and sees its
 pages and no others; an auditor signs in, opens the queue and a warning, records a verdict,
-finds it in the review history and in the audit log, and signs out; a member's page has no
-horizontal scroll 360 px wide. Nothing is fetched
+finds it in the review history and in the audit log, and signs out; a member's page, with its
+mandatory items, has no horizontal scroll 360 px wide; a warning written while the queue is
+open appears on it without a reload (that test runs uvicorn in a thread of its own process, so
+that it can write the warning into the server's store as live scoring does). Nothing is fetched
 from the internet: the browser starts with background networking off."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from core.settings import Keyring
+from serving.app import create_app
+from serving.console.settings import ConsoleSettings
 from serving.settings import ServiceSettings
 from tests.serving.conftest import bearer
 from tests.serving.console_world import (
@@ -23,6 +32,7 @@ from tests.serving.console_world import (
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
+    alert_row,
     seed_console_world,
 )
 from tests.serving.real_server import running_server, server_environment
@@ -66,6 +76,7 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         "--window-size=1280,900",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP refusals show there
     driver = WebDriver(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     try:
@@ -116,6 +127,9 @@ def test_an_auditor_reviews_a_warning_and_a_member_reads_on_a_phone(
     wait.until(expected_conditions.presence_of_element_located((By.ID, "probability")))
     assert driver.find_element(By.ID, "probability").text == "91.0%"
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart circle.past")) == 12
+    related = driver.find_elements(By.CSS_SELECTOR, "#related tr.related-pair")
+    assert [row.text.count("SUP-") for row in related] == [2]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#amendments tr.amendment")) == 2
     driver.find_element(By.CSS_SELECTOR, "input[name=verdict][value=confirmed]").click()
     Select(driver.find_element(By.ID, "scheme")).select_by_value("bid_rigging")
     driver.find_element(By.ID, "comment").send_keys("三家报价差距不足千分之一")
@@ -139,6 +153,10 @@ def test_an_auditor_reviews_a_warning_and_a_member_reads_on_a_phone(
     scroll_width = driver.execute_script("return document.documentElement.scrollWidth")
     assert inner_width <= PHONE_WIDTH
     assert scroll_width <= inner_width
+    mandatory = driver.find_element(By.ID, "mandatory")
+    assert mandatory.is_displayed()
+    assert len(mandatory.find_elements(By.CSS_SELECTOR, "li.mandatory-item")) == 3
+    assert mandatory.size["width"] <= inner_width
 
 
 def test_each_role_signs_in_and_sees_its_pages_and_no_others(
@@ -160,3 +178,72 @@ def test_each_role_signs_in_and_sees_its_pages_and_no_others(
             assert refused == (page not in own), (role, page, driver.current_url, messages)
         driver.find_element(By.ID, "signout").click()
         wait.until(expected_conditions.url_contains("/console/signin"))
+
+
+@pytest.fixture
+def live_app(service_settings: ServiceSettings) -> Iterator[tuple[str, FastAPI]]:
+    """The app under a real uvicorn in a thread of this process (so the test can write a
+    warning into its store as live scoring would), the queue asking every second."""
+    seed_console_world(service_settings)
+    settings = service_settings.model_copy(
+        update={"console": ConsoleSettings(queue_poll_seconds=1)}
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_warning_written_after_the_queue_opened_appears_without_reloading(
+    live_app: tuple[str, FastAPI], browser: WebDriver
+) -> None:
+    base_url, app = live_app
+    driver = browser
+    wait = WebDriverWait(driver, 30)
+    _sign_in(driver, base_url, "audit.zhao")
+    wait.until(expected_conditions.url_contains("/console/alerts"))
+    before = len(driver.find_elements(By.CSS_SELECTOR, "table.alerts tbody tr"))
+    assert not driver.find_element(By.ID, "new-alerts").is_displayed()
+    driver.execute_script("document.body.setAttribute('data-loaded-once', 'yes')")
+
+    new_id = "c" * 64
+    row = alert_row(new_id, "ocds-lodestar-2025-000777", "orange", 0.66)
+    row["scored_at"] = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+    with app.state.runtime.store.use() as store:
+        assert store.insert_new("alerts", pd.DataFrame([row])) == 1
+
+    wait.until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, f"tr.new-alert[data-alert-id='{new_id}']")
+        )
+    )
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.alerts tbody tr")
+    assert len(rows) == before + 1
+    assert "ocds-lodestar-2025-000777" in rows[0].text
+    assert "66.0%" in rows[0].text
+    assert driver.find_element(By.ID, "new-alerts").is_displayed()
+    assert "1 条" in driver.find_element(By.ID, "new-alerts").text
+    # the same page, not a reload
+    assert driver.execute_script("return document.body.getAttribute('data-loaded-once')") == "yes"
+    rows[0].find_element(By.CSS_SELECTOR, "a.alert-link").click()
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "probability")))
+    assert driver.find_element(By.ID, "probability").text == "66.0%"
+    errors = [
+        entry
+        for entry in driver.get_log("browser")
+        if entry.get("level") == "SEVERE" and "Content Security Policy" in entry.get("message", "")
+    ]
+    assert errors == []
