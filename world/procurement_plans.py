@@ -30,7 +30,6 @@ SCHEME_RATES: dict[str, float] = {
     "contract_inflation": 0.008,
 }
 RELEASE_BATCH = 10_000  # release lines serialised per write (bounds memory at any scale)
-BIDDER_SLACK = 16  # holders ordered past those a draw needs (links and exclusions skip some)
 APPROVAL_THRESHOLDS = (50_000.0, 500_000.0)  # as core.settings.Settings defaults
 LEGAL_TENDER_THRESHOLD = 2_000_000.0
 MINIMUM_TENDER_DAYS = 20
@@ -167,31 +166,9 @@ class Market:
                 np.array([self.world.suppliers[int(i)].activity for i in holders])
             )
         keys = log_weights - np.log(-np.log(rng.random(len(holders))))
-        chosen = self._pick(holders, keys, count, exclude, count + len(exclude) + BIDDER_SLACK)
-        if len(chosen) < count and count + len(exclude) + BIDDER_SLACK < len(holders):
-            chosen = self._pick(holders, keys, count, exclude, len(holders))
-        return chosen
-
-    def _pick(
-        self,
-        holders: np.ndarray,
-        keys: np.ndarray,
-        count: int,
-        exclude: tuple[int, ...],
-        depth: int,
-    ) -> list[int]:
-        """Up to ``count`` holders in descending ``keys`` (ties by position, as a stable sort),
-        skipping ``exclude`` and second members of a link, among the ``depth`` highest keys.
-        Ordering only the top ``depth`` keeps a draw O(holders) instead of a full sort per
-        lot; ``bidders`` retries with every holder when links skipped too many."""
-        if depth >= len(holders):
-            top = np.argsort(-keys, kind="stable")
-        else:
-            top = np.argpartition(-keys, depth - 1)[:depth]
-            top = top[np.lexsort((top, -keys[top]))]
         chosen: list[int] = []
         links = {self.link_of[i] for i in exclude if i in self.link_of}
-        for position in top:
+        for position in np.argsort(-keys, kind="stable"):
             index = int(holders[position])
             if index in exclude:
                 continue

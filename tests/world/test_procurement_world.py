@@ -420,37 +420,3 @@ def test_default_size_generates(tmp_path: Path) -> None:
     assert counts["processes"] == WorldConfig().n_processes
     seconds = (datetime.now() - started).total_seconds()
     print(f"procurement world at scale 1: {seconds:.1f} s, {counts}")
-
-
-def test_bidders_ordering_only_the_top_keys_picks_as_a_full_sort() -> None:
-    """``Market._pick`` over the top keys (what ``bidders`` does first) chooses exactly what
-    a stable sort of every holder chooses, exclusions and links included, or fewer (then
-    ``bidders`` falls back to the full sort); so the world is the same bytes as before."""
-    import numpy as np
-
-    from world.procurement_plans import build_market
-    from world.supplier_world import build_supplier_world
-
-    config = WorldConfig(scale=1.0)
-    market = build_market(config, build_supplier_world(config))
-    rng = np.random.default_rng(3)
-    linked = sorted(market.link_of)
-    compared = 0
-    for category, holders in sorted(market.world.by_category.items()):
-        for _ in range(40):
-            keys = rng.gumbel(size=len(holders))
-            count = int(rng.integers(1, 9))
-            exclude = tuple(int(i) for i in rng.choice(linked, size=int(rng.integers(0, 4))))
-            full = market._pick(holders, keys, count, exclude, len(holders))
-            shallow = market._pick(holders, keys, count, exclude, min(len(holders), count + 2))
-            assert shallow == full[: len(shallow)]
-            compared += len(shallow) == len(full)
-        assert market.bidders(np.random.default_rng(1), category, 3) == market._pick(
-            holders,
-            market.log_activity[category]
-            - np.log(-np.log(np.random.default_rng(1).random(len(holders)))),
-            3,
-            (),
-            len(holders),
-        )
-    assert compared > 100
