@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -326,10 +327,11 @@ def test_ingestion_paces_checkpoints_to_the_store_size(
     connection = store.connection
     connection.execute("CREATE TABLE filler AS SELECT md5(range::VARCHAR) AS h FROM range(6000000)")
     connection.execute("CHECKPOINT")
-    used = connection.execute(
+    used = _one_value(
+        store,
         "SELECT used_blocks * block_size FROM pragma_database_size() "
-        "WHERE database_name = current_database()"
-    ).fetchone()[0]
+        "WHERE database_name = current_database()",
+    )
     assert used * CHECKPOINT_GROWTH > MIN_CHECKPOINT_BYTES  # the test store is big enough
 
     rng = random.Random(5)
@@ -337,7 +339,13 @@ def test_ingestion_paces_checkpoints_to_the_store_size(
     report = ingest_file(store, personal, "xapi", path)
 
     assert (report.records_in, report.accepted) == (50, 50)
-    threshold = connection.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
-    mib = float(threshold.removesuffix(" MiB"))
+    threshold = _one_value(store, "SELECT current_setting('checkpoint_threshold')")
+    mib = float(str(threshold).removesuffix(" MiB"))
     assert mib * 2**20 == pytest.approx(CHECKPOINT_GROWTH * used, rel=0.01)
     assert pace_checkpoints(connection) >= MIN_CHECKPOINT_BYTES
+
+
+def _one_value(store: Store, sql: str) -> Any:
+    row = store.connection.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
