@@ -231,8 +231,14 @@ class CommittedChunk:
 
 
 def _commit(access: StoreAccess, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
-    with access() as store, store.transaction():
-        return store_chunk(store, personal, chunk)
+    """Store ``chunk`` in its own transaction, then pace the store's automatic checkpoints to
+    its size (``queries.pace_checkpoints``: a fixed log threshold made a file's checkpoints
+    cost quadratic time in its rows)."""
+    with access() as store:
+        with store.transaction():
+            stored = store_chunk(store, personal, chunk)
+        queries.pace_checkpoints(store.connection)
+        return stored
 
 
 def ingest_run(

@@ -69,3 +69,28 @@ def replace_updated_processes(
                 [replaced],
             )
     return replaced, [str(ocid) for ocid, later in rows if not later]
+
+
+# DuckDB checkpoints on its own when the write-ahead log passes ``checkpoint_threshold`` (16
+# MiB by default), and a checkpoint writes every primary-key index of a changed table whole
+# (duckdb/duckdb#24848). Committed chunk by chunk at that fixed threshold, a file of N rows
+# paid N / 16 MiB checkpoints of an index growing with N: quadratic in the data. Paced to a
+# share of the database, the checkpoints come in geometric steps and together write each
+# index about (1 + CHECKPOINT_GROWTH) / CHECKPOINT_GROWTH times: linear. The price is the
+# log (and the unwritten rows DuckDB holds) growing to that share of the database.
+CHECKPOINT_GROWTH = 0.25
+MIN_CHECKPOINT_BYTES = 16 << 20  # DuckDB's default threshold: small stores as before
+
+
+def pace_checkpoints(connection: duckdb.DuckDBPyConnection) -> int:
+    """Set the automatic checkpoint threshold (log bytes) to ``CHECKPOINT_GROWTH`` times the
+    bytes the current database uses, at least ``MIN_CHECKPOINT_BYTES``; returns it. A
+    database-wide setting that only grows with the database, so concurrent runs agree."""
+    row = connection.execute(
+        "SELECT used_blocks * block_size FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchone()
+    used = int(row[0]) if row and row[0] is not None else 0
+    threshold = max(MIN_CHECKPOINT_BYTES, int(CHECKPOINT_GROWTH * used))
+    connection.execute(f"SET checkpoint_threshold = '{threshold}B'")
+    return threshold

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -25,6 +26,7 @@ from ingest.readers.xapi import (
 )
 from ingest.run import ingest_file
 from store.database import Store
+from store.queries.ingest import CHECKPOINT_GROWTH, MIN_CHECKPOINT_BYTES, pace_checkpoints
 
 HOME = "https://study.lodestar.invalid"
 VERBS = ("launched", "experienced", "completed", "answered", "passed", "failed")
@@ -315,3 +317,35 @@ def test_actor_identifiers_and_verbs(personal: PersonalData) -> None:
         parse_statement(make_statement(rng, result={"score": {"scaled": "0.5"}}), personal)
     outside = make_statement(rng, object={"id": "https://elsewhere.invalid/course/7"})
     assert parse_statement(outside, personal)["content_id"] is None
+
+
+def test_ingestion_paces_checkpoints_to_the_store_size(
+    tmp_path: Path, store: Store, personal: PersonalData
+) -> None:
+    """A fixed 16 MiB log threshold made a big file's checkpoints quadratic (each rewrites the
+    key indexes whole); after each chunk the threshold follows the store's size."""
+    connection = store.connection
+    connection.execute("CREATE TABLE filler AS SELECT md5(range::VARCHAR) AS h FROM range(6000000)")
+    connection.execute("CHECKPOINT")
+    used = _one_value(
+        store,
+        "SELECT used_blocks * block_size FROM pragma_database_size() "
+        "WHERE database_name = current_database()",
+    )
+    assert used * CHECKPOINT_GROWTH > MIN_CHECKPOINT_BYTES  # the test store is big enough
+
+    rng = random.Random(5)
+    path = write_lines(tmp_path / "statements.jsonl", [make_statement(rng) for _ in range(50)])
+    report = ingest_file(store, personal, "xapi", path)
+
+    assert (report.records_in, report.accepted) == (50, 50)
+    threshold = _one_value(store, "SELECT current_setting('checkpoint_threshold')")
+    mib = float(str(threshold).removesuffix(" MiB"))
+    assert mib * 2**20 == pytest.approx(CHECKPOINT_GROWTH * used, rel=0.01)
+    assert pace_checkpoints(connection) >= MIN_CHECKPOINT_BYTES
+
+
+def _one_value(store: Store, sql: str) -> Any:
+    row = store.connection.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
