@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import random
-import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -243,16 +242,13 @@ def test_twenty_thousand_statements_keep_unique_ids_and_counts(
         for _ in range(n):
             handle.write(orjson.dumps(make_statement(rng)) + b"\n")
 
-    started = time.perf_counter()
     report = ingest_file(store, personal, "xapi", path)
-    rate = n / (time.perf_counter() - started)
 
     assert (report.records_in, report.accepted, report.new_rows) == (n, n, n)
     distinct = store.query("SELECT count(DISTINCT statement_id) AS n FROM statements")["n"][0]
     assert distinct == n
     members = store.query("SELECT count(DISTINCT member_key) AS n FROM statements")["n"][0]
     assert 150 <= members <= 200  # 200 accounts in the generator, one pseudonym each
-    assert rate > 5_000, f"{rate:,.0f} statements/s"  # a loose floor; ~50,000/s measured
 
 
 def test_chunks_add_up_and_match_the_schema(tmp_path: Path, personal: PersonalData) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
@@ -376,11 +375,8 @@ def test_the_world_ingests_without_quarantine(
 
 
 @pytest.mark.slow
-def test_default_size_is_fast_enough(tmp_path: Path) -> None:
+def test_default_size_reaches_its_targets(tmp_path: Path) -> None:
     config = WorldConfig()
-    started = time.perf_counter()
     counts = generate_learning_world(config, tmp_path / "world", tmp_path / "truth")
-    seconds = time.perf_counter() - started
     assert counts["xapi_statements"] >= config.target_statements
     assert counts["learning_members"] == config.n_members
-    assert seconds <= 25, seconds
