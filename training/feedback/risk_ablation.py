@@ -9,8 +9,15 @@ seeds of the booster averaged (its bagging is seeded).
 
     python -m training.feedback.risk_ablation --world data/world --out bench/feedback_risk.json
 
-The report features are not in the registered risk model (``training.procurement_risk``)
-yet: this measures what they would add before anyone changes the champion's inputs.
+Beside the audited labels, two figures say how much any feature could add on these months
+(evaluation only: they read the planted truth, ``--truth``, default the world's sibling
+``truth``): each variant's PR-AUC against the planted schemes over every test process, and
+the ``audit_ceiling``, the PR-AUC on the audited labels of a scorer that knows the planted
+truth (the audit confirms only part of the schemes it looks at, at random, so no model can
+pass it by more than chance).
+
+The report features are not in the registered risk model (``training.procurement_risk``):
+this measures what they would add before anyone changes the champion's inputs.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from training.procurement_risk import (
     training_categories,
 )
 from training.procurement_risk.fit import local_booster
+from world.layout import TRUTH_PROCESS_SCHEMES
 
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -75,9 +83,20 @@ def labelled_frame(world: Path, work: Path) -> tuple[pd.DataFrame, pd.DataFrame]
     return labelled, reports
 
 
-def test_pr_auc(labelled: pd.DataFrame, feature_names: list[str], seed: int) -> float:
+def planted(truth: Path, ocids: pd.Series) -> np.ndarray:
+    """1 where the truth folder planted a scheme on the process, else 0 (evaluation only)."""
+    schemes = pd.read_csv(truth / TRUTH_PROCESS_SCHEMES, dtype=str)
+    return ocids.isin(set(schemes["ocid"])).to_numpy(dtype=int)
+
+
+def held_out_pr_auc(
+    labelled: pd.DataFrame, feature_names: list[str], seed: int, schemed: str | None = None
+) -> tuple[float, float | None]:
+    """PR-AUC on the audited test processes; and against column ``schemed`` (the planted
+    truth) over every test process, when given."""
     train = labelled[(labelled["part"] == "train") & labelled[LABEL].notna()]
-    test = labelled[(labelled["part"] == "test") & labelled[LABEL].notna()]
+    every = labelled[labelled["part"] == "test"]
+    test = every[every[LABEL].notna()]
     options = TrainingOptions(seed=seed)
     encoder = FeatureEncoder(feature_names=feature_names, categories=training_categories(train))
     params = {**options.lightgbm_params(feature_names), "seed": seed, "bagging_seed": seed}
@@ -89,14 +108,31 @@ def test_pr_auc(labelled: pd.DataFrame, feature_names: list[str], seed: int) -> 
         params=params,
         rounds=options.n_estimators,
     )
-    return pr_auc(test[LABEL].to_numpy(dtype=int), booster.predict(encoder.matrix(test)))
+    audited = pr_auc(test[LABEL].to_numpy(dtype=int), booster.predict(encoder.matrix(test)))
+    if schemed is None:
+        return audited, None
+    return audited, pr_auc(
+        every[schemed].to_numpy(dtype=int), booster.predict(encoder.matrix(every))
+    )
 
 
-def ablation(labelled: pd.DataFrame, reports: pd.DataFrame, *, review_days: int) -> dict[str, Any]:
+SCHEMED = "planted_scheme"
+
+
+def ablation(
+    labelled: pd.DataFrame,
+    reports: pd.DataFrame,
+    *,
+    review_days: int,
+    schemed: np.ndarray | None = None,
+) -> dict[str, Any]:
     """PR-AUC without the report features; with them as of the decision date (the model's
     moment: a process's own reports mostly come later, its suppliers' earlier ones count);
     and with them as of ``review_days`` after it (the warning looked at again when its
-    reports have come in; every other feature stays as of the decision date)."""
+    reports have come in; every other feature stays as of the decision date). ``schemed``
+    (the planted truth, one per row of ``labelled``) adds the truth figures."""
+    if schemed is not None:
+        labelled = labelled.assign(**{SCHEMED: schemed})
     at_decision = labelled.join(feedback_features(labelled, reports))
     review = labelled.assign(review_at=labelled[DECISION_DATE] + pd.Timedelta(days=review_days))
     at_review = labelled.join(feedback_features(review, reports, as_of="review_at"))
@@ -107,21 +143,38 @@ def ablation(labelled: pd.DataFrame, reports: pd.DataFrame, *, review_days: int)
         "test_audited": len(test),
         "test_positives": int(test[LABEL].sum()),
         "test_rows_with_supplier_reports": int((test[FEEDBACK_FEATURES].sum(axis=1) > 0).sum()),
+        "test_rows_with_own_reports_at_decision": int((test[PROCESS_REPORTS] > 0).sum()),
         "test_rows_with_own_reports_at_review": int((test_review[PROCESS_REPORTS] > 0).sum()),
         "review_days": review_days,
     }
+    if schemed is not None:
+        figures["audit_ceiling"] = round(audit_ceiling(test[LABEL], test[SCHEMED]), 4)
     variants = (
         ("without_reports", labelled, list(FEATURES)),
         ("with_reports_at_decision", at_decision, [*FEATURES, *FEEDBACK_FEATURES]),
         ("with_reports_at_review", at_review, [*FEATURES, *FEEDBACK_FEATURES]),
     )
     for name, frame, names in variants:
-        scores = [test_pr_auc(frame, names, seed) for seed in SEEDS]
+        scores = [
+            held_out_pr_auc(frame, names, seed, SCHEMED if schemed is not None else None)
+            for seed in SEEDS
+        ]
+        audited = [score for score, _ in scores]
         figures[name] = {
-            "pr_auc_mean": round(float(np.mean(scores)), 4),
-            "pr_auc_by_seed": [round(score, 4) for score in scores],
+            "pr_auc_mean": round(float(np.mean(audited)), 4),
+            "pr_auc_by_seed": [round(score, 4) for score in audited],
         }
+        if schemed is not None:
+            on_truth = [float(score) for _, score in scores if score is not None]
+            figures[name]["pr_auc_planted_schemes_mean"] = round(float(np.mean(on_truth)), 4)
     return figures
+
+
+def audit_ceiling(labels: pd.Series, schemed: pd.Series) -> float:
+    """PR-AUC on the audited labels of a scorer that is 1 on every planted scheme and 0
+    elsewhere (ties broken by a fixed random draw, which ``pr_auc`` needs no more than that)."""
+    jitter = np.random.default_rng(0).random(len(labels)) * 1e-3
+    return pr_auc(labels.to_numpy(dtype=int), schemed.to_numpy(dtype=float) + jitter)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,12 +189,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--review-days", type=int, default=90)
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="the planted truth (default: the world's sibling 'truth'; skipped when absent)",
+    )
     args = parser.parse_args(argv)
+    truth = args.truth or args.world.parent / "truth"
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
         labelled, reports = labelled_frame(args.world, work)
-        figures = ablation(labelled, reports, review_days=args.review_days)
+        schemed = (
+            planted(truth, labelled["ocid"]) if (truth / TRUTH_PROCESS_SCHEMES).is_file() else None
+        )
+        figures = ablation(labelled, reports, review_days=args.review_days, schemed=schemed)
     print(json.dumps(figures, indent=2))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
