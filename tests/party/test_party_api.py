@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from core.security import PersonalData
 from core.settings import Keyring, init_key_file
 from serving.app import create_app
+from serving.jobs import party
 from store.database import Store
 from tests.serving.conftest import bearer, make_settings
 
@@ -226,3 +227,14 @@ def test_a_report_moved_through_the_api_drops_the_cached_assessment(
     assert submitted.status_code in (200, 201), submitted.text
     _coverage(client, keyring)
     assert (cache.misses, cache.hits) == (2, 0)
+
+
+def test_only_rows_landing_in_a_table_the_assessment_reads_drop_it() -> None:
+    cache = party.AssessmentCache()
+    rows = pd.DataFrame({"a": [1]})
+    assert cache.push({"processes": rows, "bids": rows}) is None
+    assert cache.push({"statements": rows.iloc[:0]}) is None
+    assert cache.generation == 0
+    summary = cache.push({"processes": rows, "statements": rows, "members": rows})
+    assert summary == {"source": "party_assessment", "invalidated_by": ["members", "statements"]}
+    assert cache.generation == 1

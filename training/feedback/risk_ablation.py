@@ -9,12 +9,12 @@ seeds of the booster averaged (its bagging is seeded).
 
     python -m training.feedback.risk_ablation --world data/world --out bench/feedback_risk.json
 
-Beside the audited labels, two figures say how much any feature could add on these months
+Beside the audited labels, three figures say how much any feature could add on these months
 (evaluation only: they read the planted truth, ``--truth``, default the world's sibling
-``truth``): each variant's PR-AUC against the planted schemes over every test process, and
-the ``audit_ceiling``, the PR-AUC on the audited labels of a scorer that knows the planted
-truth (the audit confirms only part of the schemes it looks at, at random, so no model can
-pass it by more than chance).
+``truth``): each variant's PR-AUC against the planted schemes over every test process and
+over the audited ones, and the ``audit_ceiling``, the PR-AUC on the audited labels of a
+scorer that knows the planted truth (the audit confirms only part of the schemes it looks at,
+at random, so no model can pass it by more than chance).
 
 The report features are not in the registered risk model (``training.procurement_risk``):
 this measures what they would add before anyone changes the champion's inputs.
@@ -35,7 +35,12 @@ import pandas as pd
 
 from core.security import PersonalData
 from core.settings import Keyring, Settings
-from features.procurement.feedback import FEEDBACK_FEATURES, PROCESS_REPORTS, feedback_features
+from features.procurement.feedback import (
+    FEEDBACK_FEATURES,
+    PROCESS_REPORTS,
+    SUPPLIER_FEATURE,
+    feedback_features,
+)
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
 from ingest.run import ingest_world
 from models.procurement.alerts import DECISION_DATE
@@ -91,9 +96,11 @@ def planted(truth: Path, ocids: pd.Series) -> np.ndarray:
 
 def held_out_pr_auc(
     labelled: pd.DataFrame, feature_names: list[str], seed: int, schemed: str | None = None
-) -> tuple[float, float | None]:
-    """PR-AUC on the audited test processes; and against column ``schemed`` (the planted
-    truth) over every test process, when given."""
+) -> dict[str, float]:
+    """``audited``: PR-AUC on the audited test processes' labels; with ``schemed`` (a column
+    of the planted truth), also against it over every test process (``planted_all``) and
+    over the audited ones (``planted_audited``: how well the model tells schemes from clean
+    processes where the labels are, apart from which schemes the audit happened to confirm)."""
     train = labelled[(labelled["part"] == "train") & labelled[LABEL].notna()]
     every = labelled[labelled["part"] == "test"]
     test = every[every[LABEL].notna()]
@@ -108,12 +115,13 @@ def held_out_pr_auc(
         params=params,
         rounds=options.n_estimators,
     )
-    audited = pr_auc(test[LABEL].to_numpy(dtype=int), booster.predict(encoder.matrix(test)))
-    if schemed is None:
-        return audited, None
-    return audited, pr_auc(
-        every[schemed].to_numpy(dtype=int), booster.predict(encoder.matrix(every))
-    )
+    on_audited = booster.predict(encoder.matrix(test))
+    scores = {"audited": pr_auc(test[LABEL].to_numpy(dtype=int), on_audited)}
+    if schemed is not None:
+        on_every = booster.predict(encoder.matrix(every))
+        scores["planted_all"] = pr_auc(every[schemed].to_numpy(dtype=int), on_every)
+        scores["planted_audited"] = pr_auc(test[schemed].to_numpy(dtype=int), on_audited)
+    return scores
 
 
 SCHEMED = "planted_scheme"
@@ -149,6 +157,11 @@ def ablation(
     }
     if schemed is not None:
         figures["audit_ceiling"] = round(audit_ceiling(test[LABEL], test[SCHEMED]), 4)
+        every = at_decision[at_decision["part"] == "test"]
+        integrity = every[SUPPLIER_FEATURE["integrity_concern"]] > 0
+        for group, rows in (("schemed", every[SCHEMED] == 1), ("clean", every[SCHEMED] == 0)):
+            share = float(integrity[rows].mean())
+            figures[f"test_{group}_with_supplier_integrity_reports_share"] = round(share, 4)
     variants = (
         ("without_reports", labelled, list(FEATURES)),
         ("with_reports_at_decision", at_decision, [*FEATURES, *FEEDBACK_FEATURES]),
@@ -159,14 +172,15 @@ def ablation(
             held_out_pr_auc(frame, names, seed, SCHEMED if schemed is not None else None)
             for seed in SEEDS
         ]
-        audited = [score for score, _ in scores]
+        audited = [score["audited"] for score in scores]
         figures[name] = {
             "pr_auc_mean": round(float(np.mean(audited)), 4),
             "pr_auc_by_seed": [round(score, 4) for score in audited],
         }
         if schemed is not None:
-            on_truth = [float(score) for _, score in scores if score is not None]
-            figures[name]["pr_auc_planted_schemes_mean"] = round(float(np.mean(on_truth)), 4)
+            for truth_figure in ("planted_all", "planted_audited"):
+                mean = float(np.mean([score[truth_figure] for score in scores]))
+                figures[name][f"pr_auc_{truth_figure}_mean"] = round(mean, 4)
     return figures
 
 
