@@ -183,9 +183,7 @@ def _members(path: Path) -> dict[str, str]:
         return {row["employee_no"]: row.get("party_branch") or "" for row in csv.DictReader(handle)}
 
 
-def _submitted(
-    rng: np.random.Generator, kind: str, process: _Process, late: timedelta
-) -> datetime:
+def _submitted(rng: np.random.Generator, kind: str, process: _Process, late: timedelta) -> datetime:
     """When a report of ``kind`` about ``process`` comes in: during the process (from the
     tender's start to the award) for a blockage and for some integrity concerns, else
     ``late`` after the award."""

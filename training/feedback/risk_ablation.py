@@ -9,12 +9,13 @@ seeds of the booster averaged (its bagging is seeded).
 
     python -m training.feedback.risk_ablation --world data/world --out bench/feedback_risk.json
 
-Beside the audited labels, three figures say how much any feature could add on these months
+Beside the audited labels, four figures say how much any feature could add on these months
 (evaluation only: they read the planted truth, ``--truth``, default the world's sibling
 ``truth``): each variant's PR-AUC against the planted schemes over every test process and
-over the audited ones, and the ``audit_ceiling``, the PR-AUC on the audited labels of a
-scorer that knows the planted truth (the audit confirms only part of the schemes it looks at,
-at random, so no model can pass it by more than chance).
+over the audited ones; its mean PR-AUC over the audits drawn again (``redrawn_pr_auc``); and
+the ``audit_ceiling``, the PR-AUC on the audited labels of a scorer that knows the planted
+truth (the audit confirms only part of the schemes it looks at, at random, so no model can
+pass it by more than chance).
 
 The report features are not in the registered risk model (``training.procurement_risk``):
 this measures what they would add before anyone changes the champion's inputs.
@@ -61,6 +62,7 @@ from training.procurement_risk.fit import local_booster
 from world.layout import TRUTH_PROCESS_SCHEMES
 
 SEEDS = (0, 1, 2, 3, 4)
+REDRAWS = 200  # audits drawn again per fitted model (``redrawn_pr_auc``)
 
 
 def _throwaway_keyring() -> Keyring:
@@ -115,13 +117,33 @@ def held_out_pr_auc(
         params=params,
         rounds=options.n_estimators,
     )
-    on_audited = booster.predict(encoder.matrix(test))
+    on_audited = np.asarray(booster.predict(encoder.matrix(test)))
     scores = {"audited": pr_auc(test[LABEL].to_numpy(dtype=int), on_audited)}
     if schemed is not None:
         on_every = booster.predict(encoder.matrix(every))
         scores["planted_all"] = pr_auc(every[schemed].to_numpy(dtype=int), on_every)
         scores["planted_audited"] = pr_auc(test[schemed].to_numpy(dtype=int), on_audited)
+        scores["audited_redrawn"] = redrawn_pr_auc(
+            test[schemed].to_numpy(dtype=int), test[LABEL].to_numpy(dtype=int), on_audited
+        )
     return scores
+
+
+def redrawn_pr_auc(
+    schemed: np.ndarray, labels: np.ndarray, scores: np.ndarray, *, draws: int = REDRAWS
+) -> float:
+    """Mean PR-AUC of ``scores`` over audits drawn again: each audited scheme confirmed with
+    the share the real labels confirmed, clean processes never (as the world draws them).
+    This takes out the luck of which schemes this one draw confirmed; the draws are the same
+    for every variant (a fixed seed), so variants are compared on the same labels."""
+    confirm_share = float(labels[schemed == 1].mean()) if schemed.any() else 0.0
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(draws):
+        drawn = (schemed == 1) & (rng.random(len(schemed)) < confirm_share)
+        if drawn.any():
+            values.append(pr_auc(drawn.astype(int), scores))
+    return float(np.mean(values)) if values else float("nan")
 
 
 SCHEMED = "planted_scheme"
@@ -178,7 +200,7 @@ def ablation(
             "pr_auc_by_seed": [round(score, 4) for score in audited],
         }
         if schemed is not None:
-            for truth_figure in ("planted_all", "planted_audited"):
+            for truth_figure in ("planted_all", "planted_audited", "audited_redrawn"):
                 mean = float(np.mean([score[truth_figure] for score in scores]))
                 figures[name][f"pr_auc_{truth_figure}_mean"] = round(mean, 4)
     return figures
