@@ -35,6 +35,7 @@ from serving.console.mount import install_console
 from serving.jobs.esg import EsgState, load_esg
 from serving.jobs.feedback import load_feedback
 from serving.jobs.learning import LearningState, load_learning
+from serving.jobs.party import AssessmentCache
 from serving.jobs.procurement import ProcurementState, load_procurement
 from serving.live.drift import DriftMonitor
 from serving.live.drift import install as install_drift_monitor
@@ -86,6 +87,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         app.state.online_push = [
             lambda frames: app.state.esg.push(frames),
             lambda frames: app.state.learning.push(frames),
+            app.state.party_assessment.push,
         ]
         app.state.snapshots = SnapshotWriter.for_runtime(runtime, settings)
         scheduler = SnapshotScheduler(app.state.snapshots, settings.snapshot_interval_hours)
@@ -125,6 +127,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.procurement = ProcurementState(unavailable_reason="starting")
     app.state.esg = EsgState(unavailable_reason="starting")
     app.state.learning = LearningState(unavailable_reason="starting")
+    app.state.party_assessment = AssessmentCache()
     app.state.models = ModelBoard(metrics)
     app.state.retrain = Retrainer(None, settings)
     install_error_handlers(app)

@@ -4,9 +4,14 @@ Reads what the two halves of the world wrote (releases, members, the planted sch
 writes ``feedback/reports.csv`` (one report a row, the handler's kind as the label) and the
 truth ``feedback_reports.csv`` (report_id, planted_kind, scheme). Reports behave as real ones:
 
-* schemed processes draw a report only now and then (``SCHEME_REPORT_RATE``), weeks to
-  months after the award (late), mostly integrity or price concerns but not always, and
-  sometimes linked to the supplier only, not the process (noisy);
+* schemed processes draw a report only now and then (``SCHEME_REPORT_RATE``), mostly
+  integrity or price concerns but not always, and sometimes linked to the supplier only, not
+  the process (noisy);
+* when depends on the kind (``_submitted``): a process blockage is met while the process
+  runs, so it is reported between the tender's start and the award; an integrity concern is
+  raised during the tender now and then (``INTEGRITY_DURING_TENDER_SHARE``: a bidder or an
+  evaluator sees it happen), else weeks to months after the award, as price, quality and
+  delivery complaints are (late). A report never reaches back before its process began;
 * ordinary reports: a late delivery draws a delivery complaint now and then, and any process
   a quality, price or blockage report at a low rate, integrity concerns included (most of
   which lead nowhere); some reports link to nothing.
@@ -36,6 +41,8 @@ SCHEME_REPORT_RATE = 0.3
 LATE_DELIVERY_REPORT_RATE = 0.25
 ORDINARY_REPORT_RATE = 0.04
 UNLINKED_PER_MEMBER = 0.3
+INTEGRITY_DURING_TENDER_SHARE = 0.25
+TENDER_DAYS_WITHOUT_PERIOD = 14.0  # a process without a tender period began this long before
 
 # kind each scheme's reports tend to be, with the chance of each
 SCHEME_KINDS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
@@ -113,6 +120,7 @@ NOISE = (
 @dataclass(frozen=True)
 class _Process:
     ocid: str
+    tendered: datetime
     awarded: datetime
     supplier_id: str
     supplier_name: str
@@ -142,10 +150,18 @@ def _processes(releases: Path) -> list[_Process]:
                         slip = _time(milestone["dateMet"]) - _time(milestone["dueDate"])
                         late = max(late, slip.days)
             supplier = awards[0]["suppliers"][0]
+            awarded = _time(awards[0]["date"])
+            period = release.get("tender", {}).get("tenderPeriod") or {}
+            tendered = (
+                _time(period["startDate"])
+                if period.get("startDate")
+                else awarded - timedelta(days=TENDER_DAYS_WITHOUT_PERIOD)
+            )
             out.append(
                 _Process(
                     ocid=release["ocid"],
-                    awarded=_time(awards[0]["date"]),
+                    tendered=min(tendered, awarded),
+                    awarded=awarded,
                     supplier_id=supplier["id"],
                     supplier_name=supplier.get("name", ""),
                     category=classification.get("id", ""),
@@ -165,6 +181,18 @@ def _members(path: Path) -> dict[str, str]:
     """employee_no -> party branch ('' when none)."""
     with path.open(encoding="utf-8") as handle:
         return {row["employee_no"]: row.get("party_branch") or "" for row in csv.DictReader(handle)}
+
+
+def _submitted(rng: np.random.Generator, kind: str, process: _Process, late: timedelta) -> datetime:
+    """When a report of ``kind`` about ``process`` comes in: during the process (from the
+    tender's start to the award) for a blockage and for some integrity concerns, else
+    ``late`` after the award."""
+    during = kind == "process_blockage" or (
+        kind == "integrity_concern" and rng.random() < INTEGRITY_DURING_TENDER_SHARE
+    )
+    if not during:
+        return process.awarded + late
+    return process.tendered + (process.awarded - process.tendered) * float(rng.random())
 
 
 def _text(rng: np.random.Generator, kind: str, process: _Process | None) -> str:
@@ -193,16 +221,18 @@ def generate_feedback_reports(
         if scheme and rng.random() < SCHEME_REPORT_RATE:
             kinds, weights = SCHEME_KINDS.get(scheme, ORDINARY_KINDS)
             kind = str(rng.choice(kinds, p=np.asarray(weights) / sum(weights)))
-            delay = timedelta(days=float(rng.gamma(2.0, 25.0)))  # weeks to months after award
-            planned.append((kind, process, process.awarded + delay, scheme, rng.random() < 0.7))
+            late = timedelta(days=float(rng.gamma(2.0, 25.0)))  # weeks to months after award
+            when = _submitted(rng, kind, process, late)
+            planned.append((kind, process, when, scheme, rng.random() < 0.7))
         if process.delivery_late_days > 0 and rng.random() < LATE_DELIVERY_REPORT_RATE:
             delay = timedelta(days=float(rng.uniform(1, 10)))
             planned.append(("delivery_delay", process, process.awarded + delay, "", True))
         if rng.random() < ORDINARY_REPORT_RATE:
             kinds, weights = ORDINARY_KINDS
             kind = str(rng.choice(kinds, p=np.asarray(weights) / sum(weights)))
-            delay = timedelta(days=float(rng.gamma(2.0, 15.0)))
-            planned.append((kind, process, process.awarded + delay, "", rng.random() < 0.8))
+            late = timedelta(days=float(rng.gamma(2.0, 15.0)))
+            when = _submitted(rng, kind, process, late)
+            planned.append((kind, process, when, "", rng.random() < 0.8))
     start = datetime.combine(config.start, datetime.min.time())
     for _ in range(round(UNLINKED_PER_MEMBER * len(members))):
         kind = str(rng.choice(ORDINARY_KINDS[0], p=ORDINARY_KINDS[1]))

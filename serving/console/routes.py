@@ -1,6 +1,7 @@
 """The console's routes: sign-in, sign-out, the home of each role; each role's pages are in
 their own module (``auditor``, ``member``, ``manager``, ``analyst``, ``officer``,
-``security``, ``admin``; ``account`` for everyone's password).
+``security``, ``admin``; ``account`` for everyone's password; ``party`` for the officer's
+meeting slots and assessment, ``feedback`` for problem reports).
 
 Sign-in is protected against login CSRF by a double-submit token: the form's hidden field
 must equal an HttpOnly, SameSite=Strict cookie set with the form. Every form after sign-in
@@ -16,7 +17,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.console import account, admin, analyst, auditor, manager, member, officer, security
+from serving.console import (
+    account,
+    admin,
+    analyst,
+    auditor,
+    feedback,
+    manager,
+    member,
+    officer,
+    party,
+    security,
+)
 from serving.console.sessions import SESSION_COOKIE, SIGNIN_CSRF_COOKIE, same_token
 from serving.console.users import SignIn, end_sessions, record_signout, session_epoch, sign_in
 from serving.console.web import (
@@ -41,7 +53,7 @@ MAX_PASSWORD_CHARS = 1024
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(auditor.router)
 router.include_router(member.router)
-for pages in (manager, analyst, officer, security, admin, account):
+for pages in (manager, analyst, officer, security, admin, account, party, feedback):
     router.include_router(pages.router)
 
 

@@ -30,11 +30,19 @@ MAX_FORM_FIELDS = 50
 # each role's pages in the console (the first is its home); the integration account has
 # none and lands on /console/home
 ROLE_PAGES: dict[str, tuple[tuple[str, str], ...]] = {
-    "auditor": (("/console/alerts", "nav.alerts"),),
-    "member": (("/console/me", "nav.me"),),
-    "procurement_manager": (("/console/tenders", "nav.tenders"),),
+    "auditor": (("/console/alerts", "nav.alerts"), ("/console/feedback", "nav.feedback")),
+    "member": (("/console/me", "nav.me"), ("/console/reports", "nav.reports")),
+    "procurement_manager": (
+        ("/console/tenders", "nav.tenders"),
+        ("/console/feedback", "nav.feedback"),
+    ),
     "esg_analyst": (("/console/suppliers", "nav.suppliers"), ("/console/esg-report", "nav.report")),
-    "party_officer": (("/console/branch", "nav.branch"),),
+    "party_officer": (
+        ("/console/branch", "nav.branch"),
+        ("/console/meetings", "nav.meetings"),
+        ("/console/assessment", "nav.assessment"),
+        ("/console/feedback", "nav.feedback"),
+    ),
     "security_auditor": (("/console/audit-log", "nav.audit_log"),),
     "admin": (("/console/admin", "nav.admin"),),
 }

@@ -25,12 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.security import PersonalData
 from models.feedback.keywords import keyword_kind
 from serving.jobs.feedback_settings import FeedbackSettings
-from serving.platform.auth import Principal
 from store.database import Store
 from store.queries import feedback as queries
 from store.schema import FEEDBACK_KINDS
@@ -49,6 +48,17 @@ REPORTER_NAMESPACE = "feedback_reporter"
 SUBJECT_NAMESPACE = "subject"
 REVIEWER_ROLE = "party_officer"
 UNCLASSIFIED_KIND = "process_blockage"  # no model and no keyword: the party officers triage it
+
+
+class Caller(Protocol):
+    """Who acts: an API token's ``Principal`` or a console ``Session`` (both carry these)."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
 
 Classify = Callable[[str], tuple[str, float, str]]
 """text -> (kind, probability, source)."""
@@ -161,7 +171,7 @@ def submit_report(
     store: Store,
     personal: PersonalData,
     settings: FeedbackSettings,
-    caller: Principal,
+    caller: Caller,
     submission: Submission,
     *,
     classify: Classify = keyword_classify,
@@ -224,7 +234,7 @@ def submit_report(
     return _view(stored, personal, now)
 
 
-def own_reports(store: Store, personal: PersonalData, caller: Principal) -> list[ReportView]:
+def own_reports(store: Store, personal: PersonalData, caller: Caller) -> list[ReportView]:
     """The caller's own reports (named or anonymous), newest first."""
     now = utc_now()
     rows = queries.reports_of_reporter(store.connection, reporter_key(personal, caller.subject))
@@ -232,7 +242,7 @@ def own_reports(store: Store, personal: PersonalData, caller: Principal) -> list
 
 
 def report_for(
-    store: Store, personal: PersonalData, caller: Principal, report_id: str
+    store: Store, personal: PersonalData, caller: Caller, report_id: str
 ) -> tuple[ReportView, list[dict[str, Any]]]:
     """One report and its state changes, for its reporter (a member) or the role handling it
     (a party officer reads every report for the review); else ``ReportNotFoundError``."""
@@ -252,7 +262,7 @@ def report_for(
 def handler_reports(
     store: Store,
     personal: PersonalData,
-    caller: Principal,
+    caller: Caller,
     *,
     state: str | None,
     limit: int,
@@ -269,7 +279,7 @@ def handler_reports(
 def move_report(
     store: Store,
     personal: PersonalData,
-    caller: Principal,
+    caller: Caller,
     report_id: str,
     target: str,
     *,
@@ -322,7 +332,7 @@ def move_report(
 def reveal_reporter(
     store: Store,
     personal: PersonalData,
-    caller: Principal,
+    caller: Caller,
     report_id: str,
     reason: str,
     *,

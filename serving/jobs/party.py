@@ -5,12 +5,24 @@ The store is read through ``store.queries.party``; names are decrypted only for 
 own branch's members who cannot make a slot (the officer has to tell them). The assessment is
 computed over all branches, because the group median needs them, and only the caller's branch
 leaves this module; every figure of a group under five is None (``features.party.assessment``).
+
+``AssessmentCache`` keeps the all-branch frame per window of months, so a second officer (or
+the same one again) does not recompute it. It is dropped when new data lands: ingestion calls
+its ``push`` with every committed chunk (``app.state.online_push``), and each read also
+compares the row counts of the tables the assessment reads
+(``store.queries.party.assessment_row_counts``), which catches what does not come through
+ingestion (reports submitted or moved through the API, a training run's judgements).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -169,3 +181,70 @@ def branch_export(
     )
     mine = frame[frame["branch_key"] == branch_key]
     return assessment_csv(mine, {branch_key: name or branch_key})
+
+
+@dataclass
+class AssessmentCache:
+    """``assess_all`` frames by window (``months``), each valid for the ingestion generation
+    and store row counts it was computed at; the ``max_windows`` most recently used windows
+    are kept. Thread-safe: one frame is computed at a time, so concurrent reads of a window
+    compute it once (and two windows do not compete for the cores)."""
+
+    max_windows: int = 8
+    generation: int = 0
+    hits: int = 0
+    misses: int = 0
+    _frames: OrderedDict[tuple[str, ...], tuple[tuple[int, tuple[int, ...]], pd.DataFrame]] = field(
+        default_factory=OrderedDict
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _compute_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._frames.clear()
+
+    def push(self, frames_by_table: Mapping[str, pd.DataFrame]) -> Mapping[str, Any] | None:
+        """The ingestion hook: drops every frame when the chunk added rows to a table the
+        assessment reads; ``None`` (nothing to report) otherwise."""
+        touched = sorted(
+            table
+            for table, frame in frames_by_table.items()
+            if table in queries.ASSESSMENT_TABLES and len(frame)
+        )
+        if not touched:
+            return None
+        self.invalidate()
+        return {"source": "party_assessment", "invalidated_by": touched}
+
+    def frame(self, store: StoreReader, months: list[str]) -> pd.DataFrame:
+        """The all-branch assessment of ``months`` (read-only: callers must not change it)."""
+        key = tuple(months)
+        cached = self._cached(key, (self.generation, queries.assessment_row_counts(store)))
+        if cached is not None:
+            return cached
+        with self._compute_lock:
+            version = (self.generation, queries.assessment_row_counts(store))
+            cached = self._cached(key, version)  # computed while this read waited
+            if cached is not None:
+                return cached
+            frame = assess_all(store, months)
+            with self._lock:
+                self.misses += 1
+                if version[0] == self.generation:  # no ingestion landed while computing
+                    self._frames[key] = (version, frame)
+                    while len(self._frames) > self.max_windows:
+                        self._frames.popitem(last=False)
+            return frame
+
+    def _cached(
+        self, key: tuple[str, ...], version: tuple[int, tuple[int, ...]]
+    ) -> pd.DataFrame | None:
+        with self._lock:
+            cached = self._frames.get(key)
+            if cached is None or cached[0] != version:
+                return None
+            self._frames.move_to_end(key)
+            self.hits += 1
+            return cached[1]

@@ -95,3 +95,29 @@ def meeting_attendance(store: StoreReader, start: datetime, end: datetime) -> pd
         "WHERE starts_at >= ? AND starts_at < ?",
         [start, end],
     )
+
+
+ASSESSMENT_TABLES = (
+    "members",
+    "statements",
+    "content",
+    "check_in_judgements",
+    "meeting_attendance",
+    "feedback_reports",
+    "feedback_events",
+)
+"""The tables the monthly assessment reads (``feedback_events`` grows with every state change
+of a report, which is how a resolution that updates ``feedback_reports`` in place shows)."""
+
+
+def assessment_row_counts(store: StoreReader) -> tuple[int, ...]:
+    """Row counts of ``ASSESSMENT_TABLES``, in that order: a cheap version of the data the
+    assessment reads, for writes that do not come through ingestion (reports submitted and
+    moved through the API, judgement runs written by training)."""
+    counts = store.query(
+        " UNION ALL ".join(
+            f"SELECT {position} AS position, count(*) AS n FROM {table}"
+            for position, table in enumerate(ASSESSMENT_TABLES)
+        )
+    ).sort_values("position")
+    return tuple(int(n) for n in counts["n"])

@@ -4,16 +4,25 @@ and the branch resolution times the assessment reads."""
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import orjson
 import pandas as pd
+import pytest
 
 from core.security import PersonalData
 from ingest.run import ingest_file
 from store.database import Store
 from store.queries.feedback import resolution_hours_by_branch_month
-from world.feedback_reports import REPORTS_FILE, TRUTH_REPORTS
+from world.feedback_reports import (
+    INTEGRITY_DURING_TENDER_SHARE,
+    REPORTS_FILE,
+    TRUTH_REPORTS,
+    _Process,
+    _submitted,
+)
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -39,6 +48,61 @@ def test_reports_follow_schemes_some_late_noisy(small_world: tuple[Path, Path]) 
     assert "integrity_concern" in kinds
     assert len(kinds) > 1  # not every scheme report is an integrity concern
     assert any(not r["ocid"] and r["supplier_id"] for r in scheme_reports)  # supplier only
+
+
+def _process_dates(releases: Path) -> dict[str, tuple[datetime, datetime]]:
+    """ocid -> (tender start, award), naive UTC, of awarded processes."""
+    out = {}
+    for line in releases.open(encoding="utf-8"):
+        release = orjson.loads(line)
+        awards = release.get("awards") or []
+        start = (release["tender"].get("tenderPeriod") or {}).get("startDate")
+        if awards and start:
+            out[release["ocid"]] = (_utc(start), _utc(awards[0]["date"]))
+    return out
+
+
+def _utc(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
+
+
+def test_reports_come_when_their_kind_is_met(small_world: tuple[Path, Path]) -> None:
+    """Blockages while the process runs, some integrity concerns during the tender (so a
+    warning at the award can see them), complaints about goods and prices after the award."""
+    world, truth = small_world
+    dates = _process_dates(world / "procurement/releases.jsonl")
+    planted = {row["report_id"]: row["planted_kind"] for row in _csv(truth / TRUTH_REPORTS)}
+    before_award: dict[str, list[bool]] = {}
+    for row in _csv(world / REPORTS_FILE):
+        if row["ocid"] not in dates:
+            continue
+        tendered, awarded = dates[row["ocid"]]
+        submitted = datetime.fromisoformat(row["submitted_at"])
+        assert submitted >= tendered.replace(microsecond=0)
+        before_award.setdefault(planted[row["report_id"]], []).append(submitted < awarded)
+    assert before_award["process_blockage"]
+    assert all(before_award["process_blockage"])
+    for kind in ("price", "quality", "delivery_delay"):
+        assert not any(before_award[kind]), kind
+
+
+def test_a_share_of_integrity_concerns_is_raised_during_the_tender() -> None:
+    process = _Process(
+        ocid="P",
+        tendered=datetime(2025, 3, 1),
+        awarded=datetime(2025, 3, 20),
+        supplier_id="S",
+        supplier_name="",
+        category="",
+        material="钢材",
+        delivery_late_days=0,
+    )
+    rng = np.random.default_rng(0)
+    late = timedelta(days=40)
+    times = [_submitted(rng, "integrity_concern", process, late) for _ in range(2000)]
+    during = [process.tendered <= t < process.awarded for t in times]
+    assert sum(during) / len(times) == pytest.approx(INTEGRITY_DURING_TENDER_SHARE, abs=0.03)
+    assert all(t == process.awarded + late for t, d in zip(times, during, strict=True) if not d)
 
 
 def test_reader_stores_every_report_protected(

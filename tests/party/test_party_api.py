@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from core.security import PersonalData
 from core.settings import Keyring, init_key_file
 from serving.app import create_app
+from serving.jobs import party
 from store.database import Store
 from tests.serving.conftest import bearer, make_settings
 
@@ -169,3 +170,71 @@ def test_the_export_is_the_officers_branch_under_its_name(
     assert len(rows) == 2
     assert all(row.startswith(f"{BIG},") for row in rows)
     assert SMALL not in text
+
+
+def _coverage(client: TestClient, keyring: Keyring) -> list[float | None]:
+    answer = client.get(
+        ASSESSMENT,
+        params={"months": 2, "as_of": "2025-03-31"},
+        headers=bearer(keyring, "E2001", "party_officer"),
+    )
+    assert answer.status_code == 200, answer.text
+    return [month["meeting_coverage"] for month in answer.json()["months"]]
+
+
+def test_the_assessment_is_computed_once_until_new_data_is_ingested(
+    party_client: tuple[TestClient, Keyring],
+) -> None:
+    client, keyring = party_client
+    cache = client.app.state.party_assessment  # type: ignore[attr-defined]
+    assert _coverage(client, keyring) == [pytest.approx(0.5), pytest.approx(0.5)]
+    assert _coverage(client, keyring) == [pytest.approx(0.5), pytest.approx(0.5)]
+    assert (cache.misses, cache.hits) == (1, 1)
+
+    # the three shift workers of the big branch came to a catch-up meeting in March
+    register = (
+        "meeting_id,party_branch,kind,starts_at,minutes,mode,employee_no,attended\n"
+        + "".join(
+            f"M-catch-up,{BIG},themed_party_day,2025-03-18T10:00,90,in_person,{number},true\n"
+            for number in ("E2004", "E2005", "E2006")
+        )
+    )
+    ingested = client.post(
+        "/v1/ingest/meeting_attendance",
+        content=register.encode(),
+        headers={
+            **bearer(keyring, "loader", "integration"),
+            "Content-Type": "application/octet-stream",
+        },
+    )
+    assert ingested.status_code == 200, ingested.text
+    assert ingested.json()["accepted"] == 3
+    assert _coverage(client, keyring) == [pytest.approx(0.5), pytest.approx(1.0)]
+    assert (cache.misses, cache.hits) == (2, 1)
+
+
+def test_a_report_moved_through_the_api_drops_the_cached_assessment(
+    party_client: tuple[TestClient, Keyring],
+) -> None:
+    client, keyring = party_client
+    cache = client.app.state.party_assessment  # type: ignore[attr-defined]
+    _coverage(client, keyring)
+    submitted = client.post(
+        "/v1/feedback",
+        json={"text": "采购申请在审批环节卡住十天了，没人处理"},
+        headers=bearer(keyring, "E2002", "member"),
+    )
+    assert submitted.status_code in (200, 201), submitted.text
+    _coverage(client, keyring)
+    assert (cache.misses, cache.hits) == (2, 0)
+
+
+def test_only_rows_landing_in_a_table_the_assessment_reads_drop_it() -> None:
+    cache = party.AssessmentCache()
+    rows = pd.DataFrame({"a": [1]})
+    assert cache.push({"processes": rows, "bids": rows}) is None
+    assert cache.push({"statements": rows.iloc[:0]}) is None
+    assert cache.generation == 0
+    summary = cache.push({"processes": rows, "statements": rows, "members": rows})
+    assert summary == {"source": "party_assessment", "invalidated_by": ["members", "statements"]}
+    assert cache.generation == 1

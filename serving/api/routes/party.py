@@ -4,7 +4,8 @@ rosters, and the branch's monthly assessment (JSON, or the CSV the party-work of
 Like ``/v1/branches/mine/mastery``: the branch is the one of the officer's own member record;
 no other branch can be asked for (404 when the officer has none on record). Every call is in
 the audit log (the auth dependency marks it). Routes are plain ``def``: planning and the
-assessment run in the threadpool.
+assessment run in the threadpool. The assessment is read through the service's
+``AssessmentCache`` (recomputed when new data has landed).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from core.security import PersonalData
 from features.party.meetings import MeetingRules
@@ -27,6 +28,14 @@ router = APIRouter(tags=["party"])
 
 MAX_PERIOD_DAYS = 62
 _NO_BRANCH = documented(404, _404="the caller has no branch on record")
+
+
+def get_assessment_cache(request: Request) -> party.AssessmentCache:
+    cache: party.AssessmentCache = request.app.state.party_assessment
+    return cache
+
+
+AssessmentCacheDep = Annotated[party.AssessmentCache, Depends(get_assessment_cache)]
 
 
 def _own_branch(store: StoreReader, personal: PersonalData, subject: str) -> str:
@@ -91,6 +100,7 @@ def my_branch_assessment(
     caller: PartyOfficerDep,
     personal: PersonalDep,
     store: StoreDep,
+    cache: AssessmentCacheDep,
     months: Months = 12,
     as_of: AsOfDay = None,
 ) -> AssessmentOut:
@@ -101,7 +111,7 @@ def my_branch_assessment(
     wanted = party.recent_months(as_of or date.today(), months)
     with store.use() as opened:
         branch_key = _own_branch(opened, personal, caller.subject)
-        frame = party.assess_all(opened, wanted)
+        frame = cache.frame(opened, wanted)
     return party.branch_rows(frame, branch_key)
 
 
@@ -114,6 +124,7 @@ def my_branch_assessment_csv(
     caller: PartyOfficerDep,
     personal: PersonalDep,
     store: StoreDep,
+    cache: AssessmentCacheDep,
     months: Months = 12,
     as_of: AsOfDay = None,
 ) -> Response:
@@ -122,7 +133,7 @@ def my_branch_assessment_csv(
     wanted = party.recent_months(as_of or date.today(), months)
     with store.use() as opened:
         branch_key = _own_branch(opened, personal, caller.subject)
-        frame = party.assess_all(opened, wanted)
+        frame = cache.frame(opened, wanted)
         body = party.branch_export(frame, branch_key, opened, personal)
     filename = f"branch-assessment-{wanted[-1]}.csv"
     return Response(
