@@ -29,9 +29,10 @@ from features.procurement.history import HistoryRules, ProcurementHistory
 from serving.app import create_app
 from serving.jobs.procurement import ProcurementRisk
 from serving.settings import ServiceSettings
-from tests.champions import copy_installation
 from tests.serving.conftest import bearer
-from tests.serving.installations import copy_store
+from tests.serving.installations import copy_store, own_installation
+from tests.serving.test_procurement_api import SMALL_OPTIONS
+from training.procurement_risk import train
 
 MODEL = "procurement-risk"
 RISK = "/v1/procurement/risk"
@@ -41,11 +42,13 @@ SWAP_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 def installation(
-    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
+    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """A copy of the session's trained installation (the risk champion is v1), and a watcher
-    that polls every ``POLL_SECONDS``."""
-    settings = copy_installation(trained_installation, tmp_path_factory.mktemp("hot-swap"))
+    """The small installation with its own store and registry, the risk champion (v1)
+    trained on it, and a watcher that polls every ``POLL_SECONDS``."""
+    settings = own_installation(small_installation, tmp_path_factory.mktemp("hot-swap"))
+    uri = settings.resolved_mlflow_tracking_uri
+    assert train(settings, SMALL_OPTIONS, tracking_uri=uri, quiet=True).gate.promoted
     return settings.model_copy(
         update={"registry_poll_seconds": POLL_SECONDS, "retrain_interval_hours": 0.0}
     )
