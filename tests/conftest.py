@@ -6,12 +6,16 @@ import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from core.security import PersonalData
 from core.settings import Keyring, Settings
 from store.database import Store
+
+if TYPE_CHECKING:
+    from serving.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LODESTAR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -101,3 +105,27 @@ def small_store(small_installation: dict[str, str]) -> Iterator[Store]:
     )
     with Store.open(settings, settings.keyring(), read_only=True) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def trained_installation(
+    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
+    """The small installation with its own store and SQLite registry, and every champion
+    trained on it once (``tests.champions``' small, fast options): procurement risk (its
+    warnings written to ``alerts``), supplier ESG, mastery and recommender, each version 1.
+    Read only: a module takes its own copy with ``tests.champions.copy_installation``."""
+    from tests.champions import (
+        STORE,
+        copy_store,
+        installation_at,
+        train_and_score_risk,
+        train_esg_and_study,
+    )
+
+    settings = installation_at(small_installation, tmp_path_factory.mktemp("trained"))
+    assert settings.store_path is not None
+    copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / STORE, settings.store_path)
+    train_and_score_risk(settings)
+    train_esg_and_study(settings)
+    return settings

@@ -17,10 +17,11 @@ from core.settings import Settings
 from features.procurement.build import features_for_release
 from features.procurement.history import ProcurementHistory
 from models.procurement.model import RiskModel
+from serving.settings import ServiceSettings
 from store.database import Store
 from tests.training.installations import private_installation
-from tests.training.test_procurement_risk import PRICE_FEATURES, SMALL_OPTIONS
-from training.procurement_risk import REGISTERED_MODEL, build_feature_frame, train
+from tests.training.test_procurement_risk import PRICE_FEATURES
+from training.procurement_risk import REGISTERED_MODEL, build_feature_frame
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,12 @@ def feature_frame(installation: Settings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def champion(installation: Settings) -> RiskModel:
-    """The model of one training run on the small world, as the registry serves it."""
-    uri = installation.resolved_mlflow_tracking_uri
-    result = train(installation, SMALL_OPTIONS, tracking_uri=uri, quiet=True)
+def champion(trained_installation: ServiceSettings) -> RiskModel:
+    """The session's risk champion (one training run on the small world, ``RISK_OPTIONS``),
+    as the registry serves it (loading reads the registry, never writes it)."""
+    uri = trained_installation.resolved_mlflow_tracking_uri
     mlflow.set_tracking_uri(uri)
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{result.model_version}")
+    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@champion")
     return loaded.unwrap_python_model().risk_model
 
 

@@ -3,7 +3,6 @@ own (DuckDB allows one writing process per file, and the tests write), and a ser
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,14 +11,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from serving.settings import RateLimits, ServiceSettings
+from tests.champions import copy_store
 from tests.serving.real_server import running_server, server_environment
-
-
-def copy_store(source: Path, target: Path) -> None:
-    """A copy of the store file at ``source`` (with its write-ahead log, if any)."""
-    shutil.copy(source, target)
-    if Path(f"{source}.wal").exists():
-        shutil.copy(f"{source}.wal", f"{target}.wal")
 
 
 def own_installation(small_installation: dict[str, str], root: Path) -> ServiceSettings:

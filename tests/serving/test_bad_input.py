@@ -22,14 +22,10 @@ from serving.api.schemas.common import BUSINESS_TZ, MAX_OFFSET, WhoAmI, model_re
 from serving.app import create_app
 from serving.platform.errors import ErrorResponse
 from serving.settings import ServiceSettings
+from tests.champions import copy_installation
 from tests.serving.conftest import bearer
-from tests.serving.installations import own_installation, store_of
-from tests.serving.test_procurement_api import SMALL_OPTIONS as RISK_OPTIONS
-from training import mastery, procurement_risk, recommender, supplier_esg
+from tests.serving.installations import store_of
 
-ESG_OPTIONS = supplier_esg.TrainingOptions(
-    n_estimators=20, num_leaves=7, min_data_in_leaf=5, num_threads=2
-)
 OUT_OF_RANGE_DATES = ["0001-01-01", "1899-12-31", "2101-01-01", "9999-12-31"]
 OUT_OF_RANGE_MOMENTS = ["0001-01-01T00:00:00", "9999-12-31T23:59:59+08:00"]
 SURROGATE = "\ud800"
@@ -281,20 +277,12 @@ def test_dates_say_their_range_and_time_zone(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def demo(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy, every champion trained on it (small,
-    fast options) and the risk champion's warnings written to ``alerts``."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("bad-input"))
-    uri = settings.resolved_mlflow_tracking_uri
-    assert procurement_risk.train(settings, RISK_OPTIONS, tracking_uri=uri, quiet=True).gate
-    procurement_risk.score(settings, tracking_uri=uri, store_write=True, quiet=True)
-    assert supplier_esg.train(settings, ESG_OPTIONS, tracking_uri=uri, quiet=True).gate.promoted
-    options = mastery.TrainingOptions(n_estimators=20)
-    assert mastery.train(settings, options, tracking_uri=uri, quiet=True).gate.promoted
-    ranked = recommender.RecommenderOptions(cut=datetime(2025, 12, 1), n_estimators=10, sim_weeks=0)
-    assert recommender.train(settings, ranked, tracking_uri=uri, quiet=True).gate.promoted
-    return settings
+    """A copy of the session's trained installation: every champion trained on the small
+    installation (small, fast options) and the risk champion's warnings written to
+    ``alerts``."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("bad-input"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,16 +21,11 @@ from serving.app import create_app
 from serving.jobs.learning_answers import MIN_GROUP_SIZE
 from serving.settings import ServiceSettings
 from store.database import Store
+from tests.champions import copy_installation
 from tests.serving.conftest import bearer
 from tests.serving.console_world import put_users
-from tests.serving.installations import own_installation, store_of
+from tests.serving.installations import store_of
 from tests.serving.test_console import _csrf
-from training.mastery import TrainingOptions as MasteryOptions
-from training.mastery import train as train_mastery
-from training.recommender import RecommenderOptions
-from training.recommender import train as train_recommender
-from training.supplier_esg import TrainingOptions as EsgOptions
-from training.supplier_esg import train as train_esg
 
 SIGNIN = "/console/signin"
 PASSWORD = "a console test password"
@@ -94,17 +88,11 @@ def _people(settings: ServiceSettings) -> People:
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("console-pages"))
-    uri = settings.resolved_mlflow_tracking_uri
-    esg_options = EsgOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
-    assert train_esg(settings, esg_options, tracking_uri=uri, quiet=True).gate.promoted
-    mastery = train_mastery(settings, MasteryOptions(n_estimators=40), tracking_uri=uri, quiet=True)
-    assert mastery.gate.promoted
-    options = RecommenderOptions(cut=datetime(2025, 12, 1), n_estimators=20, sim_weeks=0)
-    assert train_recommender(settings, options, tracking_uri=uri, quiet=True).gate.promoted
-    return settings
+    """A copy of the session's trained installation (the ESG and study champions beside the
+    risk champion)."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("console-pages"))
 
 
 @pytest.fixture(scope="module")

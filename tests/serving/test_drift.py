@@ -22,10 +22,9 @@ from serving.app import create_app
 from serving.jobs.procurement import ProcurementRisk
 from serving.live.drift import DriftMonitor, record_scored
 from serving.settings import ServiceSettings
+from tests.champions import copy_installation
 from tests.serving.conftest import bearer
-from tests.serving.installations import own_installation
 from tests.serving.test_procurement_api import SMALL_OPTIONS
-from training.procurement_risk import score, train
 
 DRIFT = "/v1/admin/drift"
 BATCH = "/v1/procurement/risk/batch"
@@ -36,13 +35,11 @@ BATCH_SIZE = 50
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("drift"))
-    uri = settings.resolved_mlflow_tracking_uri
-    assert train(settings, SMALL_OPTIONS, tracking_uri=uri, quiet=True).gate.promoted
-    assert score(settings, tracking_uri=uri, store_write=True, quiet=True).written
-    return settings
+    """A copy of the session's trained installation (the risk champion, its warnings in
+    ``alerts``)."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("drift"))
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from serving.api.schemas.common import business_today
 from serving.app import create_app
 from serving.jobs.esg import SupplierEsg
 from serving.settings import ServiceSettings
+from tests.champions import ESG_OPTIONS, copy_installation
 from tests.serving.conftest import audited_store, bearer
-from tests.serving.installations import own_installation, store_of
-from training.supplier_esg import TrainingOptions, train
+from tests.serving.installations import store_of
 
-SMALL_OPTIONS = TrainingOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
+SMALL_OPTIONS = ESG_OPTIONS  # the options of the session's trained ESG champion
 AS_OF = date(2025, 12, 31)
 REPORT = "/v1/esg/report"
 
@@ -39,15 +39,10 @@ def ranking_url(ocid: str) -> str:
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy and an ESG champion trained on it."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("esg-api"))
-    trained = train(
-        settings, SMALL_OPTIONS, tracking_uri=settings.resolved_mlflow_tracking_uri, quiet=True
-    )
-    assert trained.gate.promoted
-    return settings
+    """A copy of the session's trained installation (the ESG champion beside the others)."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("esg-api"))
 
 
 @pytest.fixture(scope="module")

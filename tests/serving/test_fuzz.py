@@ -11,7 +11,7 @@ Run it alone with ``pytest -m fuzz``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -40,10 +40,7 @@ from core.security import PersonalData
 from serving.app import create_app
 from serving.platform.auth import issue_token
 from serving.settings import ServiceSettings
-from tests.serving.installations import own_installation
-from tests.serving.test_esg_api import SMALL_OPTIONS as ESG_OPTIONS
-from tests.serving.test_procurement_api import SMALL_OPTIONS as RISK_OPTIONS
-from training import mastery, procurement_risk, recommender, supplier_esg
+from tests.champions import copy_installation
 
 pytestmark = pytest.mark.fuzz
 
@@ -58,24 +55,11 @@ CALLERS = [*ROLES, ANONYMOUS]
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy, the four champions trained on it
-    (small, fast options), the risk model's warnings in ``alerts``, and the fuzz run's
-    settings."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("fuzz-api"))
-    uri = settings.resolved_mlflow_tracking_uri
-    assert procurement_risk.train(
-        settings, RISK_OPTIONS, tracking_uri=uri, quiet=True
-    ).gate.promoted
-    procurement_risk.score(settings, tracking_uri=uri, store_write=True, quiet=True)
-    assert supplier_esg.train(settings, ESG_OPTIONS, tracking_uri=uri, quiet=True).gate.promoted
-    mastery_options = mastery.TrainingOptions(n_estimators=40)
-    assert mastery.train(settings, mastery_options, tracking_uri=uri, quiet=True).gate.promoted
-    study_options = recommender.RecommenderOptions(
-        cut=datetime(2025, 12, 1), n_estimators=20, sim_weeks=0
-    )
-    assert recommender.train(settings, study_options, tracking_uri=uri, quiet=True).gate.promoted
+    """A copy of the session's trained installation (the four champions, small, fast options,
+    the risk model's warnings in ``alerts``), with the fuzz run's settings."""
+    settings = copy_installation(trained_installation, tmp_path_factory.mktemp("fuzz-api"))
     return ServiceSettings(**{**settings.model_dump(), **FUZZ_SETTINGS})
 
 

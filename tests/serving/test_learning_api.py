@@ -26,12 +26,9 @@ from serving.jobs import learning_answers
 from serving.jobs.learning_answers import MIN_GROUP_SIZE
 from serving.jobs.learning_study import Study
 from serving.settings import ServiceSettings
+from tests.champions import copy_installation
 from tests.serving.conftest import audited_store, bearer
-from tests.serving.installations import own_installation, served, store_of
-from training.mastery import TrainingOptions
-from training.mastery import train as train_mastery
-from training.recommender import RecommenderOptions
-from training.recommender import train as train_recommender
+from tests.serving.installations import served, store_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2025-12-15T00:00:00"
@@ -90,20 +87,11 @@ class Person:
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy and both study champions trained on it
-    (small, fast options)."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("learning-api"))
-    uri = settings.resolved_mlflow_tracking_uri
-    mastery = train_mastery(
-        settings, TrainingOptions(n_estimators=40), tracking_uri=uri, quiet=True
-    )
-    assert mastery.gate.promoted
-    options = RecommenderOptions(cut=datetime(2025, 12, 1), n_estimators=20, sim_weeks=0)
-    recommender = train_recommender(settings, options, tracking_uri=uri, quiet=True)
-    assert recommender.gate.promoted
-    return settings
+    """A copy of the session's trained installation (both study champions beside the others;
+    small, fast options)."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("learning-api"))
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,9 @@ from core.settings import Keyring
 from features.online.study import STUDY_ROW_COLUMNS
 from serving.app import create_app
 from serving.settings import ServiceSettings
+from tests.champions import copy_installation
 from tests.serving.conftest import bearer
-from tests.serving.installations import own_installation, store_of
-from training.mastery import TrainingOptions as MasteryOptions
-from training.mastery import train as train_mastery
-from training.recommender import RecommenderOptions
-from training.recommender import train as train_recommender
-from training.supplier_esg import TrainingOptions as EsgOptions
-from training.supplier_esg import train as train_esg
+from tests.serving.installations import store_of
 
 AS_OF = date(2025, 12, 31)
 STUDY_AS_OF = "2025-12-15T00:00:00"
@@ -33,18 +28,11 @@ STUDY_AS_OF = "2025-12-15T00:00:00"
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy and the ESG and study champions."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("live-esg-study"))
-    uri = settings.resolved_mlflow_tracking_uri
-    esg = EsgOptions(n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2)
-    assert train_esg(settings, esg, tracking_uri=uri, quiet=True).gate.promoted
-    mastery = train_mastery(settings, MasteryOptions(n_estimators=40), tracking_uri=uri, quiet=True)
-    assert mastery.gate.promoted
-    options = RecommenderOptions(cut=datetime(2025, 12, 1), n_estimators=20, sim_weeks=0)
-    assert train_recommender(settings, options, tracking_uri=uri, quiet=True).gate.promoted
-    return settings
+    """A copy of the session's trained installation (the ESG and study champions beside the
+    risk champion)."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("live-esg-study"))
 
 
 @pytest.fixture(scope="module")

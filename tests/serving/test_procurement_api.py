@@ -8,7 +8,7 @@ import copy
 import csv
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +25,16 @@ from serving.api.schemas.procurement import RiskAssessmentOut
 from serving.app import create_app
 from serving.jobs.procurement import ProcurementRisk
 from serving.settings import ServiceSettings
+from tests.champions import RISK_OPTIONS, copy_installation
 from tests.serving.conftest import audited_store, bearer
-from tests.serving.installations import own_installation, served, store_of
+from tests.serving.installations import served, store_of
 from training.procurement_risk import (
-    TrainingOptions,
     labels_from_outcomes,
     read_audit_outcomes,
-    score,
-    train,
 )
 from world.layout import TRUTH_PROCESS_SCHEMES
 
-# The small world's confirmed findings are all decided March–August: split before them.
-SMALL_OPTIONS = TrainingOptions(
-    train_end=date(2025, 6, 1),
-    calibration_end=date(2025, 7, 1),
-    n_estimators=40,
-    num_leaves=7,
-    min_data_in_leaf=5,
-    num_threads=2,
-)
+SMALL_OPTIONS = RISK_OPTIONS  # the options of the session's trained risk champion
 RISK = "/v1/procurement/risk"
 ALERTS = "/v1/procurement/alerts"
 STARTUP_SECONDS = 60
@@ -52,18 +42,11 @@ STARTUP_SECONDS = 60
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    """The small installation with its own store copy, a champion trained on it by the
-    training code, and the champion's warnings written to ``alerts``."""
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("procurement-api"))
-    uri = settings.resolved_mlflow_tracking_uri
-    trained = train(settings, SMALL_OPTIONS, tracking_uri=uri, quiet=True)
-    assert trained.gate.promoted
-    scored = score(settings, tracking_uri=uri, store_write=True, quiet=True)
-    assert scored.written is not None
-    assert scored.written > 10
-    return settings
+    """A copy of the session's trained installation: the small installation, a champion
+    trained on it by the training code, and the champion's warnings written to ``alerts``."""
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("procurement-api"))
 
 
 @pytest.fixture(scope="module")

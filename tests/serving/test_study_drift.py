@@ -26,13 +26,11 @@ from serving.jobs.learning import load_mastery
 from serving.jobs.learning_answers import DRIFT_CANDIDATES
 from serving.jobs.learning_study import MASTERY_MODEL, RECOMMENDER_MODEL, Study
 from serving.settings import ServiceSettings
+from tests.champions import RECOMMENDER_OPTIONS, copy_installation
 from tests.serving.conftest import bearer
-from tests.serving.installations import copy_store, own_installation, store_of
+from tests.serving.installations import copy_store, store_of
 from tests.serving.test_drift import DRIFT, _gauge
-from training.mastery import PIP_PACKAGES, TrainingOptions
-from training.mastery import train as train_mastery
-from training.recommender import RecommenderOptions
-from training.recommender import train as train_recommender
+from training.mastery import PIP_PACKAGES
 from training.tracking import register_challenger, start_tracking
 
 EVALUATION_CUT = datetime(2025, 12, 1)
@@ -41,17 +39,12 @@ WARNING_PSI = 0.2
 
 @pytest.fixture(scope="module")
 def installation(
-    small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    trained_installation: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> ServiceSettings:
-    settings = own_installation(small_installation, tmp_path_factory.mktemp("study-drift"))
-    uri = settings.resolved_mlflow_tracking_uri
-    mastery = train_mastery(
-        settings, TrainingOptions(n_estimators=40), tracking_uri=uri, quiet=True
-    )
-    assert mastery.gate.promoted
-    options = RecommenderOptions(cut=EVALUATION_CUT, n_estimators=20, sim_weeks=0)
-    assert train_recommender(settings, options, tracking_uri=uri, quiet=True).gate.promoted
-    return settings
+    """A copy of the session's trained installation (both study champions, the recommender
+    trained with the cut ``EVALUATION_CUT``)."""
+    assert RECOMMENDER_OPTIONS.cut == EVALUATION_CUT
+    return copy_installation(trained_installation, tmp_path_factory.mktemp("study-drift"))
 
 
 def _drift_settings(settings: ServiceSettings) -> ServiceSettings:
