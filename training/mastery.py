@@ -82,6 +82,7 @@ from features.learning.kt_features import (
     TIMESTAMP,
     build_events,
     sort_events,
+    with_history,
 )
 from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.mastery import MODEL_FEATURES, MasteryModel, PfaLogistic, learner_folds
@@ -321,6 +322,9 @@ def train(
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
         events = sort_events(build_events(data))
         kps = catalogue_kps(data, events)
+    # every response's history features, once: each split, fit, score and baseline reads
+    # them from these columns (whole learner prefixes of this frame), only profiles recompute
+    events = with_history(events)
     if (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
     cut = time_cut(events, options.test_months)
@@ -336,7 +340,7 @@ def train(
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
         metrics.update(check_in_metrics(detected, truth))
-    version_hash = frame_digest(events)
+    version_hash = frame_digest(events[list(EVENT_COLUMNS)])
     reference = drift_reference(model, events, cut, kps).with_data_version(version_hash)
     model.metadata_.update(
         {

@@ -30,6 +30,7 @@ batch (tested).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,11 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from store.queries import learning as queries
+
+try:  # the exponentially weighted window's kernel (see ``_ewm_after``)
+    from pandas._libs.window.aggregations import ewm as _ewm_kernel
+except ImportError:  # pragma: no cover
+    _ewm_kernel = None
 
 if TYPE_CHECKING:
     from store.database import StoreReader
@@ -228,10 +234,35 @@ def _codes(*columns: pd.Series) -> np.ndarray:
 
 def _ewm_after(values: pd.Series, group: np.ndarray, how: str) -> pd.Series:
     """Exponentially weighted mean or sum of ``values`` within each group, including the row
-    (count-based decay with ``RECENCY_ALPHA``)."""
-    windows = values.groupby(group, sort=False).ewm(alpha=RECENCY_ALPHA, adjust=True)
-    result = windows.mean() if how == "mean" else windows.sum()
-    return result.reset_index(level=0, drop=True).sort_index()
+    (count-based decay with ``RECENCY_ALPHA``; no missing values), indexed like ``values``.
+
+    pandas' own kernel (the one ``groupby(group).ewm(alpha=RECENCY_ALPHA, adjust=True)``
+    calls) run once over the rows ordered by group: the same numbers, without the grouped
+    window's per-group bookkeeping in Python, which costs seconds per hundred thousand
+    groups."""
+    if _ewm_kernel is None:  # pragma: no cover - another pandas: the grouped window itself
+        windows = values.groupby(group, sort=False).ewm(alpha=RECENCY_ALPHA, adjust=True)
+        result = windows.mean() if how == "mean" else windows.sum()
+        return result.reset_index(level=0, drop=True).sort_index()
+    order = np.argsort(group, kind="stable")
+    ordered_groups = group[order]
+    edges = np.flatnonzero(ordered_groups[1:] != ordered_groups[:-1]) + 1
+    start = np.r_[0, edges].astype(np.int64)
+    end = np.r_[edges, len(group)].astype(np.int64)
+    computed = _ewm_kernel(
+        np.ascontiguousarray(values.to_numpy(dtype=np.float64)[order]),
+        start,
+        end,
+        1,
+        (1 - RECENCY_ALPHA) / RECENCY_ALPHA,
+        True,
+        False,
+        None,
+        how == "mean",
+    )
+    out = np.empty(len(group))
+    out[order] = computed
+    return pd.Series(out, index=values.index)
 
 
 def response_features(events: pd.DataFrame) -> pd.DataFrame:
@@ -319,3 +350,61 @@ def response_features(events: pd.DataFrame) -> pd.DataFrame:
     )
     target = kind != STUDY
     return features.loc[target, list(FEATURES)]
+
+
+HISTORY_COLUMNS: tuple[str, ...] = tuple(name for name in FEATURES if name not in EVENT_COLUMNS)
+"""The ``FEATURES`` ``with_history`` adds to an event frame (the rest are event columns)."""
+HISTORY_CHUNK_LEARNERS = 500
+"""Learners per partition of ``with_history`` (and of the mastery model's own passes)."""
+
+
+def learner_bounds(
+    ordered: pd.DataFrame, size: int = HISTORY_CHUNK_LEARNERS
+) -> list[tuple[int, int]]:
+    """``[begin, end)`` positions of ``size`` learners at a time in the sorted event frame
+    ``ordered`` (a row's history features read its learner's earlier rows only, so the frame
+    may be cut between learners; one empty range when it is empty)."""
+    codes = pd.factorize(ordered[MEMBER])[0]
+    starts = (
+        np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, int)
+    )
+    bounds = [*np.asarray(starts)[::size].tolist(), len(ordered)]
+    if len(bounds) < 2:
+        bounds = [0, 0]
+    return list(itertools.pairwise(bounds))
+
+
+def with_history(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` (sorted by ``sort_events``) with the ``FEATURES`` of every response row as
+    columns (NaN on study rows), computed once, ``HISTORY_CHUNK_LEARNERS`` learners at a time.
+
+    A row's history features read its own learner's earlier rows only, so they are the same
+    in any frame that keeps whole prefixes of each learner's events: the rows before a time
+    cut, the events of some learners. ``stored_history`` reads them back there instead of
+    recomputing them; a frame that drops an earlier event of a learner (or adds one, a probe)
+    must drop the columns first (``without_history``)."""
+    parts = [response_features(events.iloc[begin:end]) for begin, end in learner_bounds(events)]
+    history = (
+        pd.concat(parts)[list(HISTORY_COLUMNS)]
+        if parts
+        else pd.DataFrame(columns=list(HISTORY_COLUMNS), dtype=float)
+    )
+    return pd.concat([without_history(events), history.reindex(events.index)], axis=1)
+
+
+def stored_history(events: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``FEATURES`` ``with_history`` stored on ``events``, for the rows
+    ``response_features(events)`` would answer (response and probe rows, same index); None
+    when they are not stored, or a probe (never stored) is among the rows."""
+    if not all(name in events.columns for name in HISTORY_COLUMNS):
+        return None
+    kind = events[KIND].to_numpy()
+    if (kind == PROBE).any():
+        return None
+    return events.loc[kind != STUDY, list(FEATURES)]
+
+
+def without_history(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` without the columns ``with_history`` adds (the frame itself if it has none)."""
+    stored = [name for name in HISTORY_COLUMNS if name in events.columns]
+    return events.drop(columns=stored) if stored else events
