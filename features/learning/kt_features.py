@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from store.queries import learning as queries
+from features.learning.statements import read_statements
 
 try:  # the exponentially weighted window's kernel (see ``_ewm_after``)
     from pandas._libs.window.aggregations import ewm as _ewm_kernel
@@ -130,9 +130,7 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         statements = source
     else:
-        statements = queries.statements_with_verbs(
-            source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS)
-        )
+        statements = read_statements(source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS))
     missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
     if missing:
         raise EventFrameError(f"statement frame lacks {', '.join(missing)}")
@@ -140,33 +138,62 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     is_response = (frame["verb"] == "answered") & frame["success"].notna()
     is_study = frame["verb"].isin(STUDY_VERBS) & frame["duration_seconds"].notna()
     frame = frame[is_response | is_study]
-    kps = frame["knowledge_points"].map(_as_tuple)
-    n_kps = kps.map(len)
+    kps = _kp_tuples(frame["knowledge_points"])
+    n_kps = np.fromiter((len(group) for group in kps), dtype=np.int64, count=len(kps))
     keep = n_kps > 0
-    frame, kps, n_kps = frame[keep], kps[keep], n_kps[keep]
-    repeat = n_kps.to_numpy()
+    frame, n_kps = frame[keep], n_kps[keep]
+    kps = [group for group, kept in zip(kps, keep, strict=True) if kept]
+    repeat = n_kps
+    source = np.repeat(np.arange(len(frame)), repeat)
     response = (frame["verb"] == "answered").to_numpy()
     minutes = np.where(
         response, 0.0, frame["duration_seconds"].to_numpy(dtype=float) / 60.0 / repeat
     )
     events = pd.DataFrame(
         {
-            MEMBER: np.repeat(frame["member_key"].to_numpy(dtype=object), repeat),
-            TIMESTAMP: np.repeat(pd.to_datetime(frame["timestamp"]).to_numpy(), repeat),
-            ORDER: np.repeat(np.arange(len(frame)), repeat),
-            KIND: np.repeat(np.where(response, RESPONSE, STUDY), repeat),
-            ITEM: np.repeat(frame["object_id"].to_numpy(dtype=object), repeat),
-            KP: np.fromiter(
-                (kp for group in kps for kp in group), dtype=object, count=repeat.sum()
+            MEMBER: _repeat_codes(frame["member_key"], source),
+            TIMESTAMP: pd.to_datetime(frame["timestamp"]).to_numpy()[source],
+            ORDER: source,
+            KIND: pd.Categorical.from_codes(
+                np.where(response, 1, 2)[source].astype(np.int8), dtype=KIND_DTYPE
             ),
-            CORRECT: np.repeat(
-                np.where(response, frame["success"].astype("float64").to_numpy(), np.nan), repeat
+            ITEM: _repeat_codes(frame["object_id"], source),
+            KP: pd.Categorical(
+                np.fromiter((kp for group in kps for kp in group), dtype=object, count=len(source))
             ),
-            MINUTES: np.repeat(minutes, repeat),
-            STATED_DIFFICULTY: np.repeat(frame["item_difficulty"].to_numpy(dtype=float), repeat),
+            CORRECT: np.where(response, frame["success"].astype("float64").to_numpy(), np.nan)[
+                source
+            ],
+            MINUTES: minutes[source],
+            STATED_DIFFICULTY: frame["item_difficulty"].to_numpy(dtype=float)[source],
         }
     )
     return sort_events(events)
+
+
+KIND_DTYPE = pd.CategoricalDtype([PROBE, RESPONSE, STUDY])
+"""The event kinds as codes (``build_events``' ``kind`` column)."""
+
+
+def _repeat_codes(values: pd.Series, source: np.ndarray) -> pd.Categorical:
+    """``values`` at positions ``source`` as a categorical with sorted categories (codes
+    order as the strings do, so a sort by the column is the sort by the strings), without
+    a Python string per row."""
+    categorical = pd.Categorical(values)
+    return pd.Categorical.from_codes(categorical.codes[source], dtype=categorical.dtype)
+
+
+def _kp_tuples(values: pd.Series) -> list[tuple[str, ...]]:
+    """Each row's knowledge points as a tuple (``_as_tuple``), converted once per distinct
+    object (``LearningData`` shares one tuple between the statements of a KP set)."""
+    converted: dict[int, tuple[object, tuple[str, ...]]] = {}
+    out = []
+    for value in values:
+        found = converted.get(id(value))
+        if found is None:  # the value is kept with its tuple: its id names it alone
+            found = converted[id(value)] = (value, _as_tuple(value))
+        out.append(found[1])
+    return out
 
 
 def _as_tuple(value: object) -> tuple[str, ...]:
