@@ -283,6 +283,7 @@ def example_events(events: pd.DataFrame, rows: int = EXAMPLE_ROWS) -> pd.DataFra
         .sort_values([ITEM, KP])
         .head(rows)
         .reset_index(drop=True)
+        .astype({ITEM: str, KP: str})  # text, as the service sends it (not codes)
     )
     position = np.arange(len(items))
     example = items.assign(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -144,28 +144,27 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     frame, n_kps = frame[keep], n_kps[keep]
     kps = [group for group, kept in zip(kps, keep, strict=True) if kept]
     repeat = n_kps
-    source = np.repeat(np.arange(len(frame)), repeat)
+    origin: NDArray[np.intp] = np.repeat(np.arange(len(frame), dtype=np.intp), repeat)
     response = (frame["verb"] == "answered").to_numpy()
     minutes = np.where(
         response, 0.0, frame["duration_seconds"].to_numpy(dtype=float) / 60.0 / repeat
     )
     events = pd.DataFrame(
         {
-            MEMBER: _repeat_codes(frame["member_key"], source),
-            TIMESTAMP: pd.to_datetime(frame["timestamp"]).to_numpy()[source],
-            ORDER: source,
+            MEMBER: _repeat_codes(frame["member_key"], origin),
+            TIMESTAMP: pd.to_datetime(frame["timestamp"]).to_numpy()[origin],
+            ORDER: origin,
             KIND: pd.Categorical.from_codes(
-                np.where(response, 1, 2)[source].astype(np.int8), dtype=KIND_DTYPE
+                np.where(response, 1, 2)[origin].astype(np.int8),
+                dtype=KIND_DTYPE,
             ),
-            ITEM: _repeat_codes(frame["object_id"], source),
-            KP: pd.Categorical(
-                np.fromiter((kp for group in kps for kp in group), dtype=object, count=len(source))
-            ),
+            ITEM: _repeat_codes(frame["object_id"], origin),
+            KP: pd.Categorical(np.array([kp for group in kps for kp in group], dtype=object)),
             CORRECT: np.where(response, frame["success"].astype("float64").to_numpy(), np.nan)[
-                source
+                origin
             ],
-            MINUTES: minutes[source],
-            STATED_DIFFICULTY: frame["item_difficulty"].to_numpy(dtype=float)[source],
+            MINUTES: minutes[origin],
+            STATED_DIFFICULTY: frame["item_difficulty"].to_numpy(dtype=float)[origin],
         }
     )
     return sort_events(events)
@@ -175,12 +174,12 @@ KIND_DTYPE = pd.CategoricalDtype([PROBE, RESPONSE, STUDY])
 """The event kinds as codes (``build_events``' ``kind`` column)."""
 
 
-def _repeat_codes(values: pd.Series, source: np.ndarray) -> pd.Categorical:
-    """``values`` at positions ``source`` as a categorical with sorted categories (codes
+def _repeat_codes(values: pd.Series, origin: NDArray[np.intp]) -> pd.Categorical[Any]:
+    """``values`` at positions ``origin`` as a categorical with sorted categories (codes
     order as the strings do, so a sort by the column is the sort by the strings), without
     a Python string per row."""
     categorical = pd.Categorical(values)
-    return pd.Categorical.from_codes(categorical.codes[source], dtype=categorical.dtype)
+    return pd.Categorical.from_codes(categorical.codes[origin], dtype=categorical.dtype)
 
 
 def _kp_tuples(values: pd.Series) -> list[tuple[str, ...]]:
