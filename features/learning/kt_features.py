@@ -16,6 +16,9 @@ columns in ``EVENT_COLUMNS``:
   by ``MasteryModel.mastery_profile``; it gets features but never counts as history.
 
 ``order`` breaks ties between events of one learner at the same ``timestamp`` (source order).
+In the frames ``build_events`` makes, ``member_key``, ``kind``, ``item_id`` and ``kp_id`` are
+categoricals with sorted categories (codes, not a string per row; they sort and compare as
+their strings); hand-built frames may hold strings.
 
 **What "earlier" means.** Every feature of a row uses only rows of the *same learner* that
 come strictly before it in (``timestamp``, ``order``): the row's own outcome and everything
