@@ -185,8 +185,8 @@ def test_history_built_once_is_each_subset_own(data: LearningData) -> None:
     kps = sorted(events["kp_id"].unique())[:5]
     members = sorted(events["member_key"].unique())[:20]
     pd.testing.assert_frame_equal(
-        fresh.mastery_profiles(stored, kps, CUT, members=members),
-        fresh.mastery_profiles(events, kps, CUT, members=members),
+        fresh.mastery_profiles(stored, kps, pd.Timestamp(CUT), members=members),
+        fresh.mastery_profiles(events, kps, pd.Timestamp(CUT), members=members),
     )
     assert stored_history(stored.assign(kind="probe")) is None
     assert set(HISTORY_COLUMNS) <= set(stored.columns)
