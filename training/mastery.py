@@ -55,6 +55,7 @@ gain, reasons, keyed by the member pseudonym) go to the store's ``check_in_judge
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ from features.learning.kt_features import (
     TIMESTAMP,
     build_events,
     sort_events,
+    with_history,
 )
 from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.mastery import MODEL_FEATURES, MasteryModel, PfaLogistic, learner_folds
@@ -102,7 +104,6 @@ from training.tracking import (
     compare_with_champion,
     experiment_id,
     finite_metrics,
-    frame_digest,
     record_gate,
     register_challenger,
     start_tracking,
@@ -244,6 +245,26 @@ def drift_reference(
     )
 
 
+DIGEST_ROWS = 200_000
+
+
+def events_digest(events: pd.DataFrame, rows: int = DIGEST_ROWS) -> str:
+    """``training.tracking.frame_digest`` of the ``EVENT_COLUMNS`` of ``events``, the same
+    hex digest, computed ``rows`` rows at a time (the text of one part at once, not of every
+    event). The timestamps' text is made once for the whole column: pandas formats a
+    datetime column by what all its values need (dates only, fractions of a second)."""
+    frame = events[list(EVENT_COLUMNS)]
+    stamps = frame[TIMESTAMP].astype(str)
+    position = list(EVENT_COLUMNS).index(TIMESTAMP)
+    hashes = []
+    for start in range(0, len(frame), rows):
+        text = frame.iloc[start : start + rows].drop(columns=TIMESTAMP).astype(str)
+        text.insert(position, TIMESTAMP, stamps.iloc[start : start + rows])
+        hashes.append(pd.util.hash_pandas_object(text, index=False).to_numpy())
+    joined = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    return hashlib.sha256(joined.tobytes()).hexdigest()
+
+
 def catalogue_kps(data: Any, events: pd.DataFrame) -> list[str]:
     """Every knowledge point of the store's catalogue (what the service profiles), else
     those the events name."""
@@ -262,6 +283,7 @@ def example_events(events: pd.DataFrame, rows: int = EXAMPLE_ROWS) -> pd.DataFra
         .sort_values([ITEM, KP])
         .head(rows)
         .reset_index(drop=True)
+        .astype({ITEM: str, KP: str})  # text, as the service sends it (not codes)
     )
     position = np.arange(len(items))
     example = items.assign(
@@ -321,6 +343,9 @@ def train(
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
         events = sort_events(build_events(data))
         kps = catalogue_kps(data, events)
+    # every response's history features, once: each split, fit, score and baseline reads
+    # them from these columns (whole learner prefixes of this frame), only profiles recompute
+    events = with_history(events)
     if (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
     cut = time_cut(events, options.test_months)
@@ -336,7 +361,7 @@ def train(
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
         metrics.update(check_in_metrics(detected, truth))
-    version_hash = frame_digest(events)
+    version_hash = events_digest(events)
     reference = drift_reference(model, events, cut, kps).with_data_version(version_hash)
     model.metadata_.update(
         {

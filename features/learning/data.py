@@ -7,11 +7,9 @@ Statements are UTC; ``LOCAL_OFFSET`` turns them into the rosters' wall time
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +19,7 @@ from features.learning.kt_features import (
     build_events,
     sort_events,
 )
+from features.learning.statements import as_list, compact_statements, read_statements
 from store.database import StoreReader
 from store.queries import learning as queries
 
@@ -66,6 +65,10 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 class LearningData:
     """Statements (UTC timestamps), content and members, as the store holds them.
 
+    The statements are held compact (``features.learning.statements``): the text columns as
+    categoricals with sorted categories, each row's ``knowledge_points`` a tuple shared by
+    every statement of the same KP set; ``from_store`` reads them a batch at a time.
+
     ``statements`` may also carry ``object_id`` (the question or activity IRI) and
     ``item_difficulty`` (``OPTIONAL_STATEMENT_COLUMNS``, read by the mastery model); without
     them the content id and NaN stand in."""
@@ -97,17 +100,12 @@ class LearningData:
         self.statements["success"] = np.where(missing, np.nan, right)
         if "object_id" not in self.statements.columns:
             self.statements["object_id"] = self.statements[CONTENT_ID]
-        else:
-            no_object = self.statements["object_id"].isna()
-            if no_object.any():
-                self.statements.loc[no_object, "object_id"] = self.statements.loc[
-                    no_object, CONTENT_ID
-                ]
         if "item_difficulty" not in self.statements.columns:
             self.statements["item_difficulty"] = np.nan
+        self.statements = compact_statements(self.statements)
         self.content = self.content.copy()
         self.content["published_on"] = pd.to_datetime(self.content["published_on"])
-        self.content["knowledge_points"] = self.content["knowledge_points"].map(_as_list)
+        self.content["knowledge_points"] = self.content["knowledge_points"].map(as_list)
         self.members = self.members.copy()
         self.members["joined_on"] = pd.to_datetime(self.members["joined_on"])
 
@@ -115,9 +113,7 @@ class LearningData:
     def from_store(cls, store: StoreReader) -> LearningData:
         """Read the three tables (no personal columns: only pseudonyms and roster fields)."""
         return cls(
-            statements=queries.study_statements(
-                store, (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)
-            ),
+            statements=read_statements(store, (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)),
             content=queries.catalogue_content(store, CONTENT_COLUMNS),
             members=queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
         )
@@ -139,11 +135,3 @@ class LearningData:
         if self._events is None:
             self._events = build_events(self.statements)
         return self._events
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]

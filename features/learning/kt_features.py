@@ -16,6 +16,9 @@ columns in ``EVENT_COLUMNS``:
   by ``MasteryModel.mastery_profile``; it gets features but never counts as history.
 
 ``order`` breaks ties between events of one learner at the same ``timestamp`` (source order).
+In the frames ``build_events`` makes, ``member_key``, ``kind``, ``item_id`` and ``kp_id`` are
+categoricals with sorted categories (codes, not a string per row; they sort and compare as
+their strings); hand-built frames may hold strings.
 
 **What "earlier" means.** Every feature of a row uses only rows of the *same learner* that
 come strictly before it in (``timestamp``, ``order``): the row's own outcome and everything
@@ -30,14 +33,20 @@ batch (tested).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from store.queries import learning as queries
+from features.learning.statements import read_statements
+
+try:  # the exponentially weighted window's kernel (see ``_ewm_after``)
+    from pandas._libs.window.aggregations import ewm as _ewm_kernel
+except ImportError:  # pragma: no cover
+    _ewm_kernel = None
 
 if TYPE_CHECKING:
     from store.database import StoreReader
@@ -124,9 +133,7 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         statements = source
     else:
-        statements = queries.statements_with_verbs(
-            source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS)
-        )
+        statements = read_statements(source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS))
     missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
     if missing:
         raise EventFrameError(f"statement frame lacks {', '.join(missing)}")
@@ -134,33 +141,61 @@ def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
     is_response = (frame["verb"] == "answered") & frame["success"].notna()
     is_study = frame["verb"].isin(STUDY_VERBS) & frame["duration_seconds"].notna()
     frame = frame[is_response | is_study]
-    kps = frame["knowledge_points"].map(_as_tuple)
-    n_kps = kps.map(len)
+    kps = _kp_tuples(frame["knowledge_points"])
+    n_kps = np.fromiter((len(group) for group in kps), dtype=np.int64, count=len(kps))
     keep = n_kps > 0
-    frame, kps, n_kps = frame[keep], kps[keep], n_kps[keep]
-    repeat = n_kps.to_numpy()
+    frame, n_kps = frame[keep], n_kps[keep]
+    kps = [group for group, kept in zip(kps, keep, strict=True) if kept]
+    repeat = n_kps
+    origin: NDArray[np.intp] = np.repeat(np.arange(len(frame), dtype=np.intp), repeat)
     response = (frame["verb"] == "answered").to_numpy()
     minutes = np.where(
         response, 0.0, frame["duration_seconds"].to_numpy(dtype=float) / 60.0 / repeat
     )
     events = pd.DataFrame(
         {
-            MEMBER: np.repeat(frame["member_key"].to_numpy(dtype=object), repeat),
-            TIMESTAMP: np.repeat(pd.to_datetime(frame["timestamp"]).to_numpy(), repeat),
-            ORDER: np.repeat(np.arange(len(frame)), repeat),
-            KIND: np.repeat(np.where(response, RESPONSE, STUDY), repeat),
-            ITEM: np.repeat(frame["object_id"].to_numpy(dtype=object), repeat),
-            KP: np.fromiter(
-                (kp for group in kps for kp in group), dtype=object, count=repeat.sum()
+            MEMBER: _repeat_codes(frame["member_key"], origin),
+            TIMESTAMP: pd.to_datetime(frame["timestamp"]).to_numpy()[origin],
+            ORDER: origin,
+            KIND: pd.Categorical.from_codes(
+                np.where(response, 1, 2)[origin].astype(np.int8),
+                dtype=KIND_DTYPE,
             ),
-            CORRECT: np.repeat(
-                np.where(response, frame["success"].astype("float64").to_numpy(), np.nan), repeat
-            ),
-            MINUTES: np.repeat(minutes, repeat),
-            STATED_DIFFICULTY: np.repeat(frame["item_difficulty"].to_numpy(dtype=float), repeat),
+            ITEM: _repeat_codes(frame["object_id"], origin),
+            KP: pd.Categorical(np.array([kp for group in kps for kp in group], dtype=object)),
+            CORRECT: np.where(response, frame["success"].astype("float64").to_numpy(), np.nan)[
+                origin
+            ],
+            MINUTES: minutes[origin],
+            STATED_DIFFICULTY: frame["item_difficulty"].to_numpy(dtype=float)[origin],
         }
     )
     return sort_events(events)
+
+
+KIND_DTYPE = pd.CategoricalDtype([PROBE, RESPONSE, STUDY])
+"""The event kinds as codes (``build_events``' ``kind`` column)."""
+
+
+def _repeat_codes(values: pd.Series, origin: NDArray[np.intp]) -> pd.Categorical[Any]:
+    """``values`` at positions ``origin`` as a categorical with sorted categories (codes
+    order as the strings do, so a sort by the column is the sort by the strings), without
+    a Python string per row."""
+    categorical = pd.Categorical(values)
+    return pd.Categorical.from_codes(categorical.codes[origin], dtype=categorical.dtype)
+
+
+def _kp_tuples(values: pd.Series) -> list[tuple[str, ...]]:
+    """Each row's knowledge points as a tuple (``_as_tuple``), converted once per distinct
+    object (``LearningData`` shares one tuple between the statements of a KP set)."""
+    converted: dict[int, tuple[object, tuple[str, ...]]] = {}
+    out = []
+    for value in values:
+        found = converted.get(id(value))
+        if found is None:  # the value is kept with its tuple: its id names it alone
+            found = converted[id(value)] = (value, _as_tuple(value))
+        out.append(found[1])
+    return out
 
 
 def _as_tuple(value: object) -> tuple[str, ...]:
@@ -228,10 +263,35 @@ def _codes(*columns: pd.Series) -> np.ndarray:
 
 def _ewm_after(values: pd.Series, group: np.ndarray, how: str) -> pd.Series:
     """Exponentially weighted mean or sum of ``values`` within each group, including the row
-    (count-based decay with ``RECENCY_ALPHA``)."""
-    windows = values.groupby(group, sort=False).ewm(alpha=RECENCY_ALPHA, adjust=True)
-    result = windows.mean() if how == "mean" else windows.sum()
-    return result.reset_index(level=0, drop=True).sort_index()
+    (count-based decay with ``RECENCY_ALPHA``; no missing values), indexed like ``values``.
+
+    pandas' own kernel (the one ``groupby(group).ewm(alpha=RECENCY_ALPHA, adjust=True)``
+    calls) run once over the rows ordered by group: the same numbers, without the grouped
+    window's per-group bookkeeping in Python, which costs seconds per hundred thousand
+    groups."""
+    if _ewm_kernel is None:  # pragma: no cover - another pandas: the grouped window itself
+        windows = values.groupby(group, sort=False).ewm(alpha=RECENCY_ALPHA, adjust=True)
+        result = windows.mean() if how == "mean" else windows.sum()
+        return result.reset_index(level=0, drop=True).sort_index()
+    order = np.argsort(group, kind="stable")
+    ordered_groups = group[order]
+    edges = np.flatnonzero(ordered_groups[1:] != ordered_groups[:-1]) + 1
+    start = np.r_[0, edges].astype(np.int64)
+    end = np.r_[edges, len(group)].astype(np.int64)
+    computed = _ewm_kernel(
+        np.ascontiguousarray(values.to_numpy(dtype=np.float64)[order]),
+        start,
+        end,
+        1,
+        (1 - RECENCY_ALPHA) / RECENCY_ALPHA,
+        True,
+        False,
+        None,
+        how == "mean",
+    )
+    out = np.empty(len(group))
+    out[order] = computed
+    return pd.Series(out, index=values.index)
 
 
 def response_features(events: pd.DataFrame) -> pd.DataFrame:
@@ -319,3 +379,61 @@ def response_features(events: pd.DataFrame) -> pd.DataFrame:
     )
     target = kind != STUDY
     return features.loc[target, list(FEATURES)]
+
+
+HISTORY_COLUMNS: tuple[str, ...] = tuple(name for name in FEATURES if name not in EVENT_COLUMNS)
+"""The ``FEATURES`` ``with_history`` adds to an event frame (the rest are event columns)."""
+HISTORY_CHUNK_LEARNERS = 500
+"""Learners per partition of ``with_history`` (and of the mastery model's own passes)."""
+
+
+def learner_bounds(
+    ordered: pd.DataFrame, size: int = HISTORY_CHUNK_LEARNERS
+) -> list[tuple[int, int]]:
+    """``[begin, end)`` positions of ``size`` learners at a time in the sorted event frame
+    ``ordered`` (a row's history features read its learner's earlier rows only, so the frame
+    may be cut between learners; one empty range when it is empty)."""
+    codes = pd.factorize(ordered[MEMBER])[0]
+    starts = (
+        np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, int)
+    )
+    bounds = [*np.asarray(starts)[::size].tolist(), len(ordered)]
+    if len(bounds) < 2:
+        bounds = [0, 0]
+    return list(itertools.pairwise(bounds))
+
+
+def with_history(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` (sorted by ``sort_events``) with the ``FEATURES`` of every response row as
+    columns (NaN on study rows), computed once, ``HISTORY_CHUNK_LEARNERS`` learners at a time.
+
+    A row's history features read its own learner's earlier rows only, so they are the same
+    in any frame that keeps whole prefixes of each learner's events: the rows before a time
+    cut, the events of some learners. ``stored_history`` reads them back there instead of
+    recomputing them; a frame that drops an earlier event of a learner (or adds one, a probe)
+    must drop the columns first (``without_history``)."""
+    parts = [response_features(events.iloc[begin:end]) for begin, end in learner_bounds(events)]
+    history = (
+        pd.concat(parts)[list(HISTORY_COLUMNS)]
+        if parts
+        else pd.DataFrame(columns=list(HISTORY_COLUMNS), dtype=float)
+    )
+    return pd.concat([without_history(events), history.reindex(events.index)], axis=1)
+
+
+def stored_history(events: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``FEATURES`` ``with_history`` stored on ``events``, for the rows
+    ``response_features(events)`` would answer (response and probe rows, same index); None
+    when they are not stored, or a probe (never stored) is among the rows."""
+    if not all(name in events.columns for name in HISTORY_COLUMNS):
+        return None
+    kind = events[KIND].to_numpy()
+    if (kind == PROBE).any():
+        return None
+    return events.loc[kind != STUDY, list(FEATURES)]
+
+
+def without_history(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` without the columns ``with_history`` adds (the frame itself if it has none)."""
+    stored = [name for name in HISTORY_COLUMNS if name in events.columns]
+    return events.drop(columns=stored) if stored else events

@@ -35,7 +35,6 @@ failures on the KP (scikit-learn).
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -58,10 +57,13 @@ from features.learning.kt_features import (
     RESPONSE,
     STATED_DIFFICULTY,
     TIMESTAMP,
+    learner_bounds,
     prior_sum,
     probe_events,
     response_features,
     sort_events,
+    stored_history,
+    without_history,
 )
 from models.learning.rows import row_files
 
@@ -204,17 +206,8 @@ def _difficulty_frame(
 
 
 def _learner_bounds(ordered: pd.DataFrame) -> list[tuple[int, int]]:
-    """``[begin, end)`` positions of ``PROFILE_CHUNK_LEARNERS`` learners at a time in the
-    sorted event frame ``ordered`` (a row's history features read its learner's earlier
-    rows only, so the frame may be cut between learners; one empty range when it is empty)."""
-    codes = pd.factorize(ordered[MEMBER])[0]
-    starts = (
-        np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, int)
-    )
-    bounds = [*np.asarray(starts)[::PROFILE_CHUNK_LEARNERS].tolist(), len(ordered)]
-    if len(bounds) < 2:
-        bounds = [0, 0]
-    return list(itertools.pairwise(bounds))
+    """``kt_features.learner_bounds`` with ``PROFILE_CHUNK_LEARNERS`` learners a partition."""
+    return learner_bounds(ordered, PROFILE_CHUNK_LEARNERS)
 
 
 class MasteryModel:
@@ -246,6 +239,10 @@ class MasteryModel:
     # -- fitting ---------------------------------------------------------------------------
 
     def lightgbm_params(self) -> dict[str, Any]:
+        """LightGBM's parameters. One thread: with ``deterministic`` the trees are those of
+        two threads (LightGBM's own guarantee, and checked on the demo world), and two
+        OpenMP threads that share their cores with other processes wait on each other at
+        every split (six times slower per boosting round on a shared two-core machine)."""
         return {
             "objective": "binary",
             "num_leaves": self.num_leaves,
@@ -255,7 +252,7 @@ class MasteryModel:
             "lambda_l2": 1.0,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": 2,
+            "num_threads": 1,
             "verbose": -1,
         }
 
@@ -295,7 +292,8 @@ class MasteryModel:
         return self
 
     def _matrix(self, events: pd.DataFrame, item: FloatArray, kp: FloatArray) -> pd.DataFrame:
-        history = response_features(events)
+        stored = stored_history(events)
+        history = response_features(events) if stored is None else stored
         difficulty = _difficulty_frame(events, history.index, item, kp)
         return pd.concat([history, difficulty], axis=1)[list(MODEL_FEATURES)]
 
@@ -358,7 +356,7 @@ class MasteryModel:
         self._check_fitted()
         moment = pd.Timestamp(as_of)
         kp_list = [str(kp) for kp in kps]
-        past = events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)]
+        past = without_history(events[(events[TIMESTAMP] <= moment) & (events[KIND] != PROBE)])
         learners = list(dict.fromkeys(past[MEMBER].unique() if members is None else members))
         columns = [MEMBER, *PROFILE_COLUMNS, *(MODEL_FEATURES if with_features else ())]
         if not learners or not kp_list:
@@ -493,7 +491,8 @@ class PfaLogistic:
         self.c = c
 
     def _design(self, events: pd.DataFrame) -> tuple[sparse.csr_matrix, pd.Index]:
-        history = response_features(events)
+        stored = stored_history(events)
+        history = response_features(events) if stored is None else stored
         kps = events.loc[history.index, KP].map(self.index_).fillna(-1).to_numpy(dtype=int)
         known = kps >= 0
         n, k = len(history), len(self.kps_)

@@ -4,7 +4,7 @@ read but the member pseudonym ``member_key``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
@@ -12,18 +12,55 @@ from store.database import StoreReader
 
 
 def study_statements(store: StoreReader, columns: Sequence[str]) -> pd.DataFrame:
-    """``columns`` of every stored statement, oldest first."""
-    return store.query(f"SELECT {', '.join(columns)} FROM statements ORDER BY timestamp")
+    """``columns`` of every stored statement, oldest first (ties by statement id: the same
+    order on every read)."""
+    return store.query(
+        f"SELECT {', '.join(columns)} FROM statements ORDER BY timestamp, statement_id"
+    )
+
+
+STATEMENT_BATCH_ROWS = 100_000
+
+
+def statement_batches(
+    store: StoreReader, columns: Sequence[str], verbs: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """``study_statements`` (``verbs`` None) or ``statements_with_verbs``, in frames of
+    ``STATEMENT_BATCH_ROWS`` rows: DuckDB sorts (out of core when it must) and hands Arrow
+    batches over one at a time, so the whole result is never one pandas frame of Python
+    objects. A reader without a DuckDB ``connection`` gives its whole answer as one frame."""
+    if verbs is None:
+        sql = f"SELECT {', '.join(columns)} FROM statements ORDER BY timestamp, statement_id"
+        parameters: list[object] = []
+    else:
+        sql = (
+            f"SELECT {', '.join(columns)} FROM statements "
+            f"WHERE verb IN ({', '.join('?' * len(verbs))}) "
+            "ORDER BY member_key, timestamp, statement_id"
+        )
+        parameters = [*verbs]
+    connection = getattr(store, "connection", None)
+    if connection is None:
+        yield store.query(sql, parameters)
+        return
+    reader = connection.execute(sql, parameters).fetch_record_batch(STATEMENT_BATCH_ROWS)
+    empty = True
+    for batch in reader:
+        empty = False
+        yield batch.to_pandas()
+    if empty:
+        yield reader.schema.empty_table().to_pandas()
 
 
 def statements_with_verbs(
     store: StoreReader, columns: Sequence[str], verbs: Sequence[str]
 ) -> pd.DataFrame:
-    """``columns`` of the stored statements with one of ``verbs``, by member then time."""
+    """``columns`` of the stored statements with one of ``verbs``, by member then time (ties by
+    statement id)."""
     marks = ", ".join("?" * len(verbs))
     return store.query(
         f"SELECT {', '.join(columns)} FROM statements WHERE verb IN ({marks}) "
-        "ORDER BY member_key, timestamp",
+        "ORDER BY member_key, timestamp, statement_id",
         [*verbs],
     )
 

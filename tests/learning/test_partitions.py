@@ -18,9 +18,15 @@ import models.learning.mastery as mastery_module
 import models.learning.recommender as recommender_module
 from core.settings import Settings
 from features.learning.data import LearningData
-from features.learning.kt_features import sort_events
+from features.learning.kt_features import (
+    HISTORY_COLUMNS,
+    response_features,
+    sort_events,
+    stored_history,
+    with_history,
+)
 from features.learning.snapshot import Snapshot
-from models.learning.mastery import DifficultyTable, MasteryModel, learner_folds
+from models.learning.mastery import DifficultyTable, MasteryModel, PfaLogistic, learner_folds
 from models.learning.recommender import (
     FEATURES,
     StudyRecommender,
@@ -151,6 +157,39 @@ def test_mastery_model_fitted_in_learner_partitions_is_the_whole_fit(
         whole.lightgbm_params(), lgb.Dataset(frame, label=labels), whole.n_estimators
     )
     np.testing.assert_array_equal(single.predict(matrix), whole.booster_.predict(matrix))
+
+
+def test_history_built_once_is_each_subset_own(data: LearningData) -> None:
+    """``with_history`` on every event, read back on a time cut's rows and on some learners'
+    rows, equals ``response_features`` of those rows alone; the mastery model and the PFA
+    baseline fitted and scored from the stored columns equal those that recompute them."""
+    events = sort_events(data.events())
+    stored = with_history(events)
+    assert list(stored.columns[: events.shape[1]]) == list(events.columns)
+    before = stored[stored["timestamp"] < pd.Timestamp(CUT)]
+    learners = stored[learner_folds(stored["member_key"], 5) == 0]
+    for subset in (before, learners):
+        recomputed = response_features(sort_events(subset[list(events.columns)]))
+        kept = stored_history(sort_events(subset))
+        assert kept is not None
+        pd.testing.assert_frame_equal(kept, recomputed)
+    plain = events[events["timestamp"] < pd.Timestamp(CUT)]
+    reused = MasteryModel(n_estimators=20, min_data_in_leaf=20).fit(before)
+    fresh = MasteryModel(n_estimators=20, min_data_in_leaf=20).fit(plain)
+    assert reused.booster_.model_to_string() == fresh.booster_.model_to_string()
+    pd.testing.assert_series_equal(reused.predict_next(stored), fresh.predict_next(events))
+    pfa_reused, pfa_fresh = PfaLogistic().fit(before), PfaLogistic().fit(plain)
+    np.testing.assert_array_equal(pfa_reused.coef_, pfa_fresh.coef_)
+    pd.testing.assert_series_equal(pfa_reused.predict_next(stored), pfa_fresh.predict_next(events))
+    # profiles add probes: the stored columns are dropped and every feature recomputed
+    kps = sorted(events["kp_id"].unique())[:5]
+    members = sorted(events["member_key"].unique())[:20]
+    pd.testing.assert_frame_equal(
+        fresh.mastery_profiles(stored, kps, pd.Timestamp(CUT), members=members),
+        fresh.mastery_profiles(events, kps, pd.Timestamp(CUT), members=members),
+    )
+    assert stored_history(stored.assign(kind="probe")) is None
+    assert set(HISTORY_COLUMNS) <= set(stored.columns)
 
 
 def _out_of_fold_difficulty(model: MasteryModel, events: pd.DataFrame) -> tuple[Any, Any]:

@@ -7,15 +7,17 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.security import PersonalData
 from core.settings import Settings
+from features.learning.kt_features import EVENT_COLUMNS
 from store.database import Store
 from training.check_in import CHECK_IN_TABLE, MIN_MEMBERS_FOR_QUANTILES, check_in_summary
-from training.mastery import REGISTERED_MODEL, TrainingOptions, train
-from training.tracking import CHAMPION
+from training.mastery import REGISTERED_MODEL, TrainingOptions, events_digest, train
+from training.tracking import CHAMPION, frame_digest
 
 
 def test_train_registers_a_champion_and_a_second_run_is_gated(
@@ -128,3 +130,32 @@ def test_check_in_summary_gives_no_quantile_of_a_handful_of_members() -> None:
     many = check_in_summary(detected(11))
     assert many["check_in.logged_minutes.p50"] == 65.0
     assert many["check_in.check_in_score.p10"] == pytest.approx(1 / 11)  # 2nd of 11, linear
+
+
+def test_events_digest_in_parts_is_the_frame_digest() -> None:
+    """The data version hashed a few rows at a time equals the hash of the whole frame's
+    text, also where a part alone would print its timestamps as dates only."""
+    stamps = pd.to_datetime(
+        ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-03 10:00:00.5", "2025-01-04"],
+        format="ISO8601",
+    )
+    events = pd.DataFrame(
+        {
+            "member_key": pd.Categorical(["b", "a", "b", "a", "c"]),
+            "timestamp": stamps,
+            "order": [0, 1, 2, 3, 4],
+            "kind": pd.Categorical(["response", "study", "response", "response", "study"]),
+            "item_id": ["i1", "i2", "i1", "i3", "i2"],
+            "kp_id": ["k1", "k2", "k1", "k1", "k2"],
+            "correct": [1.0, np.nan, 0.0, 1.0, np.nan],
+            "minutes": [0.0, 3.5, 0.0, 0.0, 1.25],
+            "stated_difficulty": [0.3, 0.5, 0.3, np.nan, 0.5],
+            "kp_attempts": [0.0, np.nan, 1.0, 0.0, np.nan],  # a history column: not hashed
+        }
+    )
+    whole = frame_digest(events[list(EVENT_COLUMNS)])
+    assert events_digest(events, rows=2) == whole
+    assert events_digest(events, rows=100) == whole
+    assert events_digest(events.iloc[:2], rows=1) == frame_digest(
+        events.iloc[:2][list(EVENT_COLUMNS)]
+    )
