@@ -50,7 +50,11 @@ from features.procurement.history.loading import (
     records_from_frames,
     records_from_store,
 )
-from features.procurement.history.point_in_time import HistoryUpdate, ProcurementHistory
+from features.procurement.history.point_in_time import (
+    REPORTS_TABLE,
+    HistoryUpdate,
+    ProcurementHistory,
+)
 from features.procurement.history.records import (
     DAY_NS,
     DIRECT_METHOD,
@@ -73,6 +77,7 @@ __all__ = [
     "IDENTIFIER_KINDS",
     "INDEX_COLUMNS",
     "PROCUREMENT_TABLES",
+    "REPORTS_TABLE",
     "SUBMITTED_BID_STATUSES_EXCLUDED",
     "SUPPLIER_COLUMNS",
     "Award",
