@@ -136,7 +136,8 @@ def test_batch_release_and_pushed_rows_agree_and_count_only_earlier_reports(
     pushed = process_features(source.view(), source.view().record(ocid))
     for name in FEATURES:
         if isinstance(batch[name], float) and pd.isna(batch[name]):
-            assert pd.isna(online[name]) and pd.isna(pushed[name]), name
+            assert pd.isna(online[name]), name
+            assert pd.isna(pushed[name]), name
         else:
             assert online[name] == batch[name] == pushed[name], name
 

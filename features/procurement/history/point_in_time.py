@@ -31,7 +31,6 @@ from ingest.readers.ocds import ReleaseFlattener
 from store.database import StoreReader
 from store.queries.feedback import read_linked_reports
 
-
 REPORTS_TABLE = "feedback_reports"
 
 
