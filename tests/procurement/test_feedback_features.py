@@ -49,8 +49,11 @@ def settings(small_installation: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="module")
 def frames(settings: Settings) -> dict[str, pd.DataFrame]:
+    """The small world's procurement tables without its reports (each test sets its own)."""
     with Store.open(settings, settings.keyring(), read_only=True) as store:
-        return load_procurement_frames(store)
+        loaded = load_procurement_frames(store)
+    assert REPORTS_TABLE in loaded
+    return {table: frame for table, frame in loaded.items() if table != REPORTS_TABLE}
 
 
 @pytest.fixture(scope="module")

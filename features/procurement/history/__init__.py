@@ -43,6 +43,7 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     PROCUREMENT_TABLES,
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     load_process_frames,
     load_procurement_frames,
@@ -50,11 +51,7 @@ from features.procurement.history.loading import (
     records_from_frames,
     records_from_store,
 )
-from features.procurement.history.point_in_time import (
-    REPORTS_TABLE,
-    HistoryUpdate,
-    ProcurementHistory,
-)
+from features.procurement.history.point_in_time import HistoryUpdate, ProcurementHistory
 from features.procurement.history.records import (
     DAY_NS,
     DIRECT_METHOD,

@@ -21,6 +21,7 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     _SUPPLIER_QUERY,
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     records_from_frames,
     records_from_store,
@@ -30,8 +31,6 @@ from features.procurement.history.rules import HistoryRules
 from ingest.readers.ocds import ReleaseFlattener
 from store.database import StoreReader
 from store.queries.feedback import read_linked_reports
-
-REPORTS_TABLE = "feedback_reports"
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class ProcurementHistory:
             rules=HistoryRules.from_settings(settings),
             personal=personal,
             keep_records=keep_records,
-            reports=read_linked_reports(store),
+            reports=read_linked_reports(store),  # as load_procurement_frames reads them
         )
 
     @classmethod
