@@ -26,6 +26,7 @@ from features.procurement.feedback import (
     PROCESS_REPORTS,
     SUPPLIER_FEATURE,
     feedback_features,
+    feedback_reasons,
 )
 from features.procurement.history import (
     REPORTS_TABLE,
@@ -33,6 +34,7 @@ from features.procurement.history import (
     load_procurement_frames,
 )
 from features.procurement.specs import FEATURES
+from models.procurement.model import reason_sentences
 from store.database import Store
 
 INTEGRITY = SUPPLIER_FEATURE["integrity_concern"]
@@ -102,10 +104,14 @@ def _release(settings: Settings, ocid: str) -> dict[str, Any]:
     raise AssertionError(f"{ocid} is not in the world's releases")
 
 
-def test_report_features_are_model_features_with_sentences() -> None:
+def test_report_features_are_model_features_whose_reasons_read_as_the_warning_says() -> None:
+    """A SHAP reason on a report feature reads as the warning's member-report reason."""
     for name in FEEDBACK_FEATURES:
-        assert FEATURES[name].sentence(2.34, "en").startswith("2.3")
-        assert "2.3" in FEATURES[name].sentence(2.34, "zh")
+        en, zh = reason_sentences(name, 2.34)
+        assert en == feedback_reasons({name: 2.34}, "en")[0]
+        assert zh == feedback_reasons({name: 2.34}, "zh")[0]
+        assert "2.3" in en
+        assert "2.3" in zh
 
 
 def test_without_reports_the_columns_are_zero(
