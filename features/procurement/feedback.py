@@ -102,6 +102,21 @@ def _linked(reports: pd.DataFrame) -> pd.DataFrame:
     return reports.loc[linked, list(REPORT_COLUMNS)]
 
 
+def _already_indexed(indexed: pd.DataFrame, linked: pd.DataFrame) -> bool:
+    """Whether every row of ``linked`` is in ``indexed`` with the same kind, links and time."""
+    keys = ["report_id", "kind", "ocid", "supplier_id"]
+    left = linked.assign(submitted_at=pd.to_datetime(linked["submitted_at"]).astype("int64"))
+    right = indexed.assign(submitted_at=pd.to_datetime(indexed["submitted_at"]).astype("int64"))
+    found = (
+        left[[*keys, "submitted_at"]]
+        .astype(str)
+        .merge(
+            right[[*keys, "submitted_at"]].astype(str).drop_duplicates(), how="left", indicator=True
+        )
+    )
+    return bool((found["_merge"] == "both").all())
+
+
 def _times(group: pd.DataFrame) -> np.ndarray:
     return np.sort(group["submitted_ns"].to_numpy(np.int64), kind="stable")
 
@@ -146,10 +161,12 @@ class ReportIndex:
         )
 
     def added(self, reports: pd.DataFrame) -> ReportIndex:
-        """This index with ``reports`` added (a report already here is replaced)."""
-        if reports.empty:
+        """This index with ``reports`` added (a report already here is replaced); ``self``
+        when every one of them is already here as given."""
+        linked = _linked(reports)
+        if linked.empty or _already_indexed(self.reports, linked):
             return self
-        combined = pd.concat([self.reports, _linked(reports)], ignore_index=True)
+        combined = pd.concat([self.reports, linked], ignore_index=True)
         return ReportIndex(combined, self.half_life_days)
 
     def _decayed_sum(self, times: np.ndarray | None, moment: int) -> float:

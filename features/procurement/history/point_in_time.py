@@ -168,11 +168,13 @@ class ProcurementHistory:
 
     def with_reports(self, reports: pd.DataFrame) -> ProcurementHistory:
         """This history with the linked reports of ``reports`` added (a report already there,
-        same ``report_id``, is replaced); ``self`` is left as it was."""
-        if reports.empty:
+        same ``report_id``, is replaced); ``self`` is left as it was, and returned when the
+        reports are all there already."""
+        index = self.reports.added(reports)
+        if index is self.reports:
             return self
         history = copy.copy(self)
-        history.reports = self.reports.added(reports)
+        history.reports = index
         return history
 
     def updated(
