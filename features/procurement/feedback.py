@@ -17,6 +17,12 @@ else the classifier's (``store.queries.feedback.linked_reports``). Reporters are
 Input frames: ``frame`` with ``ocid``, ``supplier_ids`` (list per row) and the as-of column;
 ``reports`` with ``report_id, submitted_at, kind, ocid, supplier_id``. Output: the feature
 columns, indexed like ``frame``; 0 where no report counts.
+
+The columns are procurement-risk model features (their specs and reason sentences are in
+``features.procurement.specs``): every feature row takes them from its history's
+``ReportIndex`` (``ReportIndex.row``, one process at a time, in ``process_features``), so
+training, batch scoring and the live paths compute them alike; ``feedback_features`` is the
+same over a frame (the ablation's variants).
 """
 
 from __future__ import annotations
