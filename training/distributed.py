@@ -47,6 +47,7 @@ import pandas as pd
 from core.settings import Settings
 from features.procurement.build import build_process_features, feature_frame
 from features.procurement.history import (
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     HistoryRules,
     ProcessRecord,
@@ -56,6 +57,7 @@ from features.procurement.history import (
 )
 from models.procurement.alerts import DECISION_DATE, OCID, alerts_frame
 from models.procurement.model import RiskModel
+from store.queries.feedback import read_linked_reports
 from store.snapshot import Snapshot, open_snapshot
 
 if TYPE_CHECKING:
@@ -119,6 +121,7 @@ def _frames(snapshot: Snapshot, ocids: Sequence[str]) -> dict[str, pd.DataFrame]
     frames["suppliers"] = snapshot.query(
         f"SELECT {', '.join(SUPPLIER_COLUMNS)} FROM suppliers ORDER BY supplier_id"
     )
+    frames[REPORTS_TABLE] = read_linked_reports(snapshot)
     return frames
 
 

@@ -9,7 +9,9 @@ to it). ``load_process_frames(store, ocids)`` reads exactly that after an insert
 service pushes the insert's own returned rows instead (``serving.live.ingest.live_frames``),
 which are the same for a process the chunk inserted whole. Rows of a process whose
 ``processes`` row is not in the push are not applied (``ignored_rows``). Register rows add
-or replace a supplier's fingerprints.
+or replace a supplier's fingerprints. ``feedback_reports`` rows (members' reports linked to a
+process or supplier, ``store.queries.feedback.linked_reports``' columns) are added to the
+history's reports, so that processes scored afterwards count them (as of their own moment).
 
 Point in time. Pushed processes are indexed by their own dates (facts and award dates), not
 by when they arrive, so a late report lands where a full build puts it and features of a
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -31,6 +33,7 @@ from core.settings import Settings
 from features.online.source import Published, PushOutcome
 from features.procurement.history import (
     PROCUREMENT_TABLES,
+    REPORTS_TABLE,
     ProcessRecord,
     ProcurementHistory,
     records_and_ignored_rows,
@@ -59,7 +62,7 @@ class ProcurementSource:
     the ocids of the processes that are new or changed."""
 
     name = PROCUREMENT_SOURCE
-    tables = frozenset((*PROCUREMENT_TABLES, SUPPLIER_TABLE))
+    tables = frozenset((*PROCUREMENT_TABLES, SUPPLIER_TABLE, REPORTS_TABLE))
 
     def __init__(self, history: ProcurementHistory) -> None:
         self._published = Published(history)
@@ -91,8 +94,11 @@ class ProcurementSource:
         rows_in = sum(len(frame) for table, frame in batch.items() if table in self.tables)
         records, ignored = records_and_ignored_rows(batch)
         register = batch.get(SUPPLIER_TABLE)
+        reports = batch.get(REPORTS_TABLE)
         with self._published.lock:
             update = self._published.current.updated(records, register)
+            if reports is not None and not reports.empty:
+                update = replace(update, history=update.history.with_reports(reports))
             if update.history is not self._published.current:
                 self._published.publish(update.history)
             version = self._published.version

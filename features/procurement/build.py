@@ -42,6 +42,12 @@ index; ``collusion.point_in_time``); without a detector, the CV rule ranked the 
 Implementing Regulations of the Bidding Law that prices carry (identical prices, art. 40 (4),
 are Cardinal's R028 already). All three take the highest value over the lots.
 
+Members' reports. The ``features.procurement.feedback`` columns count the reports linked to the
+process or to its suppliers (``supplier_ids``) submitted strictly before the moment, decayed
+by age (``history.reports``: the store's reports when the history was read, plus any added
+with ``ProcurementHistory.with_reports``); 0 where none counts, or when the process has no
+date.
+
 ``bench_procurement_features`` measures the batch build and the online path.
 """
 
@@ -686,6 +692,7 @@ def process_features(
     _rotation(record, history, before, own, out)
     _related_bidders(record, history, out)
     _contract(record, before, out)
+    out.update(history.reports.row(record.ocid, out["supplier_ids"], moment))
     return out
 
 

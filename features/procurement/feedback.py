@@ -17,12 +17,19 @@ else the classifier's (``store.queries.feedback.linked_reports``). Reporters are
 Input frames: ``frame`` with ``ocid``, ``supplier_ids`` (list per row) and the as-of column;
 ``reports`` with ``report_id, submitted_at, kind, ocid, supplier_id``. Output: the feature
 columns, indexed like ``frame``; 0 where no report counts.
+
+The columns are procurement-risk model features (their specs and reason sentences are in
+``features.procurement.specs``): every feature row takes them from its history's
+``ReportIndex`` (``ReportIndex.row``, one process at a time, in ``process_features``), so
+training, batch scoring and the live paths compute them alike; ``feedback_features`` is the
+same over a frame (the ablation's variants).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -41,6 +48,8 @@ _KIND_NAMES = {
     "process_blockage": ("process-blockage", "流程堵点"),
     "integrity_concern": ("integrity-concern", "廉洁问题"),
 }
+REPORT_COLUMNS = ("report_id", "submitted_at", "kind", "ocid", "supplier_id")
+_DAY_NS = 86_400 * 10**9
 REASON_MIN_WEIGHT = 0.5
 """A feature gives a reason on the warning from this decayed count up (about one report
 within a half-life)."""
@@ -87,6 +96,105 @@ def feedback_features(
         summed_process = pairs.groupby("row")["weight"].sum()
         out.loc[summed_process.index, PROCESS_REPORTS] = summed_process.to_numpy()
     return out
+
+
+def _linked(reports: pd.DataFrame) -> pd.DataFrame:
+    """``REPORT_COLUMNS`` of the reports linked to a process or supplier; rows as stored in
+    ``feedback_reports`` (with ``handler_kind``) take the handler's kind when confirmed, as
+    ``store.queries.feedback.linked_reports`` does."""
+    if "handler_kind" in reports.columns:
+        reports = reports.assign(kind=reports["handler_kind"].fillna(reports["kind"]))
+    linked = reports["ocid"].notna() | reports["supplier_id"].notna()
+    return reports.loc[linked, list(REPORT_COLUMNS)]
+
+
+def _already_indexed(indexed: pd.DataFrame, linked: pd.DataFrame) -> bool:
+    """Whether every row of ``linked`` is in ``indexed`` with the same kind, links and time."""
+    keys = ["report_id", "kind", "ocid", "supplier_id"]
+    left = linked.assign(submitted_at=pd.to_datetime(linked["submitted_at"]).astype("int64"))
+    right = indexed.assign(submitted_at=pd.to_datetime(indexed["submitted_at"]).astype("int64"))
+    found = (
+        left[[*keys, "submitted_at"]]
+        .astype(str)
+        .merge(
+            right[[*keys, "submitted_at"]].astype(str).drop_duplicates(), how="left", indicator=True
+        )
+    )
+    return bool((found["_merge"] == "both").all())
+
+
+def _times(group: pd.DataFrame) -> np.ndarray:
+    return np.sort(group["submitted_ns"].to_numpy(np.int64), kind="stable")
+
+
+@dataclass(frozen=True)
+class ReportIndex:
+    """The linked reports of ``reports`` (``REPORT_COLUMNS``; one row per report, the last of
+    a ``report_id`` counts) indexed for one process at a time: per supplier and per process,
+    the submission times (ns, sorted) and kinds. Never changed after it is built; ``added``
+    returns a new index. ``row`` gives what ``feedback_features`` gives for one row (up to the
+    summation order of floating sums), so that batch and online rows are the same code.
+    ``by_supplier`` is keyed by (supplier_id, kind), ``by_process`` by ocid."""
+
+    reports: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(REPORT_COLUMNS))
+    )
+    half_life_days: float = HALF_LIFE_DAYS
+    by_supplier: dict[tuple[str, str], np.ndarray] = field(init=False)
+    by_process: dict[str, np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        frame = _linked(self.reports).drop_duplicates("report_id", keep="last")
+        frame = frame.assign(
+            submitted_ns=pd.to_datetime(frame["submitted_at"]).astype("datetime64[ns]")
+        ).dropna(subset=["submitted_ns"])
+        frame["submitted_ns"] = frame["submitted_ns"].astype(np.int64)
+        object.__setattr__(self, "reports", frame[list(REPORT_COLUMNS)].reset_index(drop=True))
+        suppliers = frame.dropna(subset=["supplier_id"])
+        object.__setattr__(
+            self,
+            "by_supplier",
+            {
+                (str(supplier), str(kind)): _times(group)
+                for (supplier, kind), group in suppliers.groupby(["supplier_id", "kind"])
+            },
+        )
+        processes = frame.dropna(subset=["ocid"])
+        object.__setattr__(
+            self,
+            "by_process",
+            {str(ocid): _times(group) for ocid, group in processes.groupby("ocid")},
+        )
+
+    def added(self, reports: pd.DataFrame) -> ReportIndex:
+        """This index with ``reports`` added (a report already here is replaced); ``self``
+        when every one of them is already here as given."""
+        linked = _linked(reports)
+        if linked.empty or _already_indexed(self.reports, linked):
+            return self
+        combined = pd.concat([self.reports, linked], ignore_index=True)
+        return ReportIndex(combined, self.half_life_days)
+
+    def _decayed_sum(self, times: np.ndarray | None, moment: int) -> float:
+        if times is None:
+            return 0.0
+        earlier = times[: int(np.searchsorted(times, moment, side="left"))]
+        if not len(earlier):
+            return 0.0
+        age_days = (moment - earlier) / _DAY_NS
+        return float(np.sum(np.power(0.5, age_days / self.half_life_days)))
+
+    def row(self, ocid: str, supplier_ids: Sequence[str], moment: int | None) -> dict[str, float]:
+        """``FEEDBACK_FEATURES`` of one process as of ``moment`` (ns; None: no moment, all 0):
+        only reports submitted strictly before it count."""
+        out = dict.fromkeys(FEEDBACK_FEATURES, 0.0)
+        if moment is None:
+            return out
+        for supplier in supplier_ids:
+            for kind, column in SUPPLIER_FEATURE.items():
+                out[column] += self._decayed_sum(self.by_supplier.get((supplier, kind)), moment)
+        out[PROCESS_REPORTS] = self._decayed_sum(self.by_process.get(ocid), moment)
+        return out
 
 
 def feedback_reasons(row: Mapping[str, float], language: str = "en") -> list[str]:

@@ -544,6 +544,51 @@ _SPECS: tuple[FeatureSpec, ...] = (
         ("{value:.0f} deliveries by the winner failed quality acceptance in the past year",
          "该供应商近一年到货验收不合格 {value:.0f} 次"),
     ),
+    # ----------------------------------------------------------------------- members' reports
+    # (``features.procurement.feedback``: each report weighted 0.5 ** (age / 180 days), only
+    # those submitted before the decision date)
+    _spec(
+        "feedback_supplier_delivery_delay_decayed", "count", "higher_is_riskier",
+        ("members' delivery-delay reports about the suppliers, time-decayed",
+         "成员对该供应商的交货延迟反馈数（按时间衰减）"),
+        ("{value:.1f} recent delivery-delay reports from members about the supplier "
+         "(time-decayed)", "成员反馈中，该供应商近期有 {value:.1f} 件交货延迟反馈（按时间衰减）"),
+    ),
+    _spec(
+        "feedback_supplier_price_decayed", "count", "higher_is_riskier",
+        ("members' price reports about the suppliers, time-decayed",
+         "成员对该供应商的价格问题反馈数（按时间衰减）"),
+        ("{value:.1f} recent price reports from members about the supplier (time-decayed)",
+         "成员反馈中，该供应商近期有 {value:.1f} 件价格反馈（按时间衰减）"),
+    ),
+    _spec(
+        "feedback_supplier_quality_decayed", "count", "higher_is_riskier",
+        ("members' quality reports about the suppliers, time-decayed",
+         "成员对该供应商的质量问题反馈数（按时间衰减）"),
+        ("{value:.1f} recent quality reports from members about the supplier (time-decayed)",
+         "成员反馈中，该供应商近期有 {value:.1f} 件质量反馈（按时间衰减）"),
+    ),
+    _spec(
+        "feedback_supplier_process_blockage_decayed", "count", "higher_is_riskier",
+        ("members' process-blockage reports about the suppliers, time-decayed",
+         "成员对该供应商的流程堵点反馈数（按时间衰减）"),
+        ("{value:.1f} recent process-blockage reports from members about the supplier "
+         "(time-decayed)", "成员反馈中，该供应商近期有 {value:.1f} 件流程堵点反馈（按时间衰减）"),
+    ),
+    _spec(
+        "feedback_supplier_integrity_concern_decayed", "count", "higher_is_riskier",
+        ("members' integrity-concern reports about the suppliers, time-decayed",
+         "成员对该供应商的廉洁问题反馈数（按时间衰减）"),
+        ("{value:.1f} recent integrity-concern reports from members about the supplier "
+         "(time-decayed)", "成员反馈中，该供应商近期有 {value:.1f} 件廉洁问题反馈（按时间衰减）"),
+    ),
+    _spec(
+        "feedback_process_reports_decayed", "count", "higher_is_riskier",
+        ("members' reports about this process before the decision date, time-decayed",
+         "决策日前成员对本采购项目的问题反馈数（按时间衰减）"),
+        ("{value:.1f} member reports about this process (time-decayed)",
+         "本采购项目收到 {value:.1f} 件成员问题反馈（按时间衰减）"),
+    ),
 )  # fmt: skip
 
 FEATURES: dict[str, FeatureSpec] = {spec.name: spec for spec in _SPECS}

@@ -38,6 +38,11 @@ HANDLER_COLUMNS = (
     "reviewed_at",
 )
 _SELECT = ", ".join(HANDLER_COLUMNS)
+LINKED_REPORTS_SQL = (
+    "SELECT report_id, submitted_at, coalesce(handler_kind, kind) AS kind, ocid, supplier_id "
+    "FROM feedback_reports WHERE ocid IS NOT NULL OR supplier_id IS NOT NULL "
+    "ORDER BY submitted_at, report_id"
+)
 # Columns a state change may set, besides ``state`` itself.
 _STATE_TIMES = frozenset({"resolved_at", "reviewed_at"})
 
@@ -191,11 +196,12 @@ def linked_reports(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The reports linked to a process or a supplier, for the risk features: report_id,
     submitted_at, kind (the handler's when confirmed, else the classified one), ocid,
     supplier_id. No reporter column: features never see who reported."""
-    return connection.execute(
-        "SELECT report_id, submitted_at, coalesce(handler_kind, kind) AS kind, ocid, supplier_id "
-        "FROM feedback_reports WHERE ocid IS NOT NULL OR supplier_id IS NOT NULL "
-        "ORDER BY submitted_at, report_id"
-    ).df()
+    return connection.execute(LINKED_REPORTS_SQL).df()
+
+
+def read_linked_reports(store: StoreReader) -> pd.DataFrame:
+    """``linked_reports`` through any reader (a store or a snapshot)."""
+    return store.query(LINKED_REPORTS_SQL)
 
 
 def labelled_reports(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from features.online.source import OnlineFeatureStore, PushOutcome
 from features.procurement.build import build_process_features, process_features
 from features.procurement.history import (
     PROCUREMENT_TABLES,
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     ProcurementHistory,
     load_procurement_frames,
@@ -51,12 +52,22 @@ def _rows_of(frames: dict[str, pd.DataFrame], ocids: set[str], tables: tuple[str
 def monthly_pushes(frames: dict[str, pd.DataFrame]) -> Iterator[dict[str, pd.DataFrame]]:
     """The world as the platform would push it: in the month a tender opens, the process as
     an open tender; in the month of its last release, the whole process (which replaces the
-    tender). The register comes with the first push."""
+    tender). The register comes with the first push; members' reports with the push of the
+    month they were submitted in (or the next push, the last one for the latest)."""
     processes = frames["processes"]
     opened = processes["tender_period_start"].fillna(processes["release_date"])
     tender_month = opened.dt.to_period("M")
     final_month = processes["release_date"].dt.to_period("M")
-    for k, month in enumerate(sorted(set(tender_month) | set(final_month))):
+    months = sorted(set(tender_month) | set(final_month))
+    reports = frames[REPORTS_TABLE]
+    report_push = np.minimum(
+        np.searchsorted(
+            [m.start_time for m in months],
+            pd.to_datetime(reports["submitted_at"]).dt.to_period("M").dt.start_time,
+        ),
+        len(months) - 1,
+    )
+    for k, month in enumerate(months):
         finals = set(processes.loc[final_month == month, "ocid"])
         tenders = set(processes.loc[(tender_month == month) & (final_month != month), "ocid"])
         batch = {
@@ -74,6 +85,7 @@ def monthly_pushes(frames: dict[str, pd.DataFrame]) -> Iterator[dict[str, pd.Dat
         }
         if k == 0:
             batch["suppliers"] = frames["suppliers"]
+        batch[REPORTS_TABLE] = reports[report_push == k]
         yield batch
 
 
@@ -110,8 +122,13 @@ def test_a_history_cut_at_a_date_catches_up(frames: dict[str, pd.DataFrame]) -> 
     months = processes["release_date"].dt.to_period("M")
     cut = sorted(set(months))[len(set(months)) // 2]
     stored = set(processes.loc[months < cut, "ocid"])
+    reports = frames[REPORTS_TABLE]
     start = ProcurementHistory.from_frames(
-        {**_rows_of(frames, stored, PROCUREMENT_TABLES), "suppliers": frames["suppliers"]}
+        {
+            **_rows_of(frames, stored, PROCUREMENT_TABLES),
+            "suppliers": frames["suppliers"],
+            REPORTS_TABLE: reports[pd.to_datetime(reports["submitted_at"]) < cut.start_time],
+        }
     )
     source = ProcurementSource(start)
     late = [

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
+from features.procurement.feedback import FEEDBACK_FEATURES
 from features.procurement.specs import FEATURES
 from models.procurement.alerts import alert_id, red_flag_columns
 from models.procurement.model import RiskModel
@@ -317,6 +318,16 @@ def test_pyfunc_answers_probabilities(
     assert set(answer["warning_level"]) <= {"red", "orange", "yellow", "none"}
     model: RiskModel = loaded.unwrap_python_model().risk_model
     assert np.allclose(answer["probability"], model.predict_proba(sample))
+    assert set(FEEDBACK_FEATURES) <= set(model.feature_names)  # the served model takes them
+
+
+def test_the_training_frame_counts_the_stores_reports(feature_frame: pd.DataFrame) -> None:
+    """The small world plants members' reports: some rows see them before their decision
+    date, and never a negative or missing value."""
+    reports = feature_frame[FEEDBACK_FEATURES]
+    assert reports.notna().all().all()
+    assert (reports >= 0).all().all()
+    assert (reports.sum(axis=1) > 0).any()
 
 
 def test_score_writes_alerts_once(runs: list[TrainResult], installation: Settings) -> None:

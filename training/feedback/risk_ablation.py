@@ -17,8 +17,9 @@ the ``audit_ceiling``, the PR-AUC on the audited labels of a scorer that knows t
 truth (the audit confirms only part of the schemes it looks at, at random, so no model can
 pass it by more than chance).
 
-The report features are not in the registered risk model (``training.procurement_risk``):
-this measures what they would add before anyone changes the champion's inputs.
+The report features are in the registered risk model (``training.procurement_risk`` builds
+them into every row); ``without_reports`` drops them from the same frame, so the figures
+say what they add.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ from training.procurement_risk.fit import local_booster
 from world.layout import TRUTH_PROCESS_SCHEMES
 
 SEEDS = (0, 1, 2, 3, 4)
+BASE_FEATURES: list[str] = [name for name in FEATURES if name not in FEEDBACK_FEATURES]
+"""The risk model's features without the report features."""
 REDRAWS = 200  # audits drawn again per fitted model (``redrawn_pr_auc``)
 
 
@@ -161,6 +164,7 @@ def ablation(
     and with them as of ``review_days`` after it (the warning looked at again when its
     reports have come in; every other feature stays as of the decision date). ``schemed``
     (the planted truth, one per row of ``labelled``) adds the truth figures."""
+    labelled = labelled.drop(columns=[c for c in FEEDBACK_FEATURES if c in labelled.columns])
     if schemed is not None:
         labelled = labelled.assign(**{SCHEMED: schemed})
     at_decision = labelled.join(feedback_features(labelled, reports))
@@ -185,9 +189,9 @@ def ablation(
             share = float(integrity[rows].mean())
             figures[f"test_{group}_with_supplier_integrity_reports_share"] = round(share, 4)
     variants = (
-        ("without_reports", labelled, list(FEATURES)),
-        ("with_reports_at_decision", at_decision, [*FEATURES, *FEEDBACK_FEATURES]),
-        ("with_reports_at_review", at_review, [*FEATURES, *FEEDBACK_FEATURES]),
+        ("without_reports", labelled, BASE_FEATURES),
+        ("with_reports_at_decision", at_decision, [*BASE_FEATURES, *FEEDBACK_FEATURES]),
+        ("with_reports_at_review", at_review, [*BASE_FEATURES, *FEEDBACK_FEATURES]),
     )
     for name, frame, names in variants:
         scores = [

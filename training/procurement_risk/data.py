@@ -3,7 +3,9 @@
 Unit and features: one row per contracting process, built by
 ``features.procurement.build.build_process_features`` from a snapshot of the store
 (``training.data_source``: ``--snapshot``, else the newest), each feature as of the process's
-``decision_date``.
+``decision_date``. The members' report features (``features.procurement.feedback``) come
+from the snapshot's ``feedback_reports``, only those submitted before that date; a snapshot
+without reports gives 0.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     PROCUREMENT_TABLES,
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     load_process_frames,
     load_procurement_frames,
@@ -73,6 +74,7 @@ __all__ = [
     "IDENTIFIER_KINDS",
     "INDEX_COLUMNS",
     "PROCUREMENT_TABLES",
+    "REPORTS_TABLE",
     "SUBMITTED_BID_STATUSES_EXCLUDED",
     "SUPPLIER_COLUMNS",
     "Award",

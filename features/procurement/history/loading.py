@@ -11,6 +11,7 @@ import pandas as pd
 from features.procurement.history.records import ProcessRecord
 from ingest.readers.ocds import TABLE_COLUMNS
 from store.database import StoreReader
+from store.queries.feedback import read_linked_reports
 
 PROCUREMENT_TABLES = tuple(TABLE_COLUMNS)
 
@@ -56,11 +57,17 @@ def _table_query(table: str) -> str:
 _SUPPLIER_QUERY = f"SELECT {', '.join(SUPPLIER_COLUMNS)} FROM suppliers ORDER BY supplier_id"
 
 
+REPORTS_TABLE = "feedback_reports"
+
+
 def load_procurement_frames(store: StoreReader) -> dict[str, pd.DataFrame]:
     """The procurement tables (columns of ``TABLE_COLUMNS``; unused text and ciphertext as
-    NULL) and the supplier register's fingerprints, as frames."""
+    NULL), the supplier register's fingerprints and the members' reports linked to a process
+    or supplier (``feedback_reports``: ``store.queries.feedback.linked_reports``' columns), as
+    frames."""
     frames = {table: store.query(_table_query(table)) for table in PROCUREMENT_TABLES}
     frames["suppliers"] = store.query(_SUPPLIER_QUERY)
+    frames[REPORTS_TABLE] = read_linked_reports(store)
     return frames
 
 

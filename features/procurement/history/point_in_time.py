@@ -11,6 +11,7 @@ import pandas as pd
 
 from core.security import PersonalData
 from core.settings import Settings
+from features.procurement.feedback import ReportIndex
 from features.procurement.history.event_index import EventIndex, Fences
 from features.procurement.history.events import (
     INDEX_COLUMNS,
@@ -20,6 +21,7 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     _SUPPLIER_QUERY,
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     records_from_frames,
     records_from_store,
@@ -28,6 +30,7 @@ from features.procurement.history.records import ProcessRecord
 from features.procurement.history.rules import HistoryRules
 from ingest.readers.ocds import ReleaseFlattener
 from store.database import StoreReader
+from store.queries.feedback import read_linked_reports
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class ProcurementHistory:
     the summation order of floating sums over events with equal times). ``records`` keeps
     every process's record, position = ocid code, for batch feature building
     (``keep_records=False`` drops them: serving needs only the indices; the records are
-    most of a batch build's memory).
+    most of a batch build's memory). ``reports`` indexes the members' reports linked to a
+    process or supplier (``features.procurement.feedback``); ``with_reports`` adds new ones.
     """
 
     prices: EventIndex
@@ -66,6 +70,7 @@ class ProcurementHistory:
     deliveries: EventIndex
     bid_screens: EventIndex
     fences: Fences
+    reports: ReportIndex
     supplier_codes: dict[str, int]
     tender_winners: list[frozenset[int]]
 
@@ -77,8 +82,10 @@ class ProcurementHistory:
         rules: HistoryRules,
         personal: PersonalData | None = None,
         keep_records: bool = True,
+        reports: pd.DataFrame | None = None,
     ) -> None:
         self.rules = rules
+        self.reports = ReportIndex() if reports is None else ReportIndex(reports)
         self.personal = personal
         self.cardinal_settings = rules.cardinal_settings()
         self.ocid_codes: dict[str, int] = {}
@@ -133,6 +140,7 @@ class ProcurementHistory:
             rules=HistoryRules.from_settings(settings),
             personal=personal,
             keep_records=keep_records,
+            reports=read_linked_reports(store),  # as load_procurement_frames reads them
         )
 
     @classmethod
@@ -147,14 +155,27 @@ class ProcurementHistory:
     ) -> ProcurementHistory:
         """Index procurement tables given as frames with the store's columns (tests add or
         change rows here). Keys: the procurement table names and ``suppliers``; a missing
-        table is empty. Extra columns (lineage) are ignored."""
+        table is empty. Extra columns (lineage) are ignored. ``feedback_reports``, when given,
+        holds the linked reports (``store.queries.feedback.linked_reports``' columns)."""
         return cls(
             records_from_frames(frames),
             frames.get("suppliers", pd.DataFrame(columns=list(SUPPLIER_COLUMNS))),
             rules=rules or HistoryRules.from_settings(settings),
             personal=personal,
             keep_records=keep_records,
+            reports=frames.get(REPORTS_TABLE),
         )
+
+    def with_reports(self, reports: pd.DataFrame) -> ProcurementHistory:
+        """This history with the linked reports of ``reports`` added (a report already there,
+        same ``report_id``, is replaced); ``self`` is left as it was, and returned when the
+        reports are all there already."""
+        index = self.reports.added(reports)
+        if index is self.reports:
+            return self
+        history = copy.copy(self)
+        history.reports = index
+        return history
 
     def updated(
         self, records: Iterable[ProcessRecord], suppliers: pd.DataFrame | None = None
