@@ -23,6 +23,7 @@ from serving.api.schemas.feedback import MoveIn, ReportIn
 from serving.console.sessions import Session
 from serving.console.web import redirect, refusal, render, signed_form, signed_in_with
 from serving.jobs import feedback as jobs
+from serving.live.ingest import push_report
 from serving.platform.shared_store import SharedStore
 from serving.runtime import Runtime
 from store.schema import FEEDBACK_KINDS
@@ -126,7 +127,7 @@ async def submit_report(request: Request) -> Response:
 
     def submit() -> jobs.ReportView:
         with store.use() as opened:
-            return jobs.submit_report(
+            view = jobs.submit_report(
                 opened,
                 personal,
                 feedback.settings,
@@ -134,6 +135,9 @@ async def submit_report(request: Request) -> Response:
                 submission,
                 classify=feedback.classify,
             )
+            linked = jobs.linked_row(opened, view.report_id)
+        push_report(request.app.state, linked)
+        return view
 
     view = await run_in_threadpool(submit)
     return redirect(f"/console/reports/{view.report_id}?submitted=1")
@@ -278,12 +282,15 @@ async def move(request: Request, report_id: str = REPORT_ID) -> Response:
                     note=body.note,
                     handler_kind=body.handler_kind,
                 )
+                linked = jobs.linked_row(opened, report_id)
         except jobs.ReportNotFoundError:
             return "not_found"
         except jobs.NotYourReportError:
             return "forbidden"
         except jobs.InvalidTransitionError:
             return "conflict"
+        if body.handler_kind is not None:
+            push_report(request.app.state, linked)
         return "moved"
 
     outcome = await run_in_threadpool(move_it)

@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
 from core.security import PersonalData
 from models.feedback.keywords import keyword_kind
 from serving.jobs.feedback_settings import FeedbackSettings
@@ -232,6 +234,12 @@ def submit_report(
     stored = queries.report_row(store.connection, str(row["report_id"]))
     assert stored is not None
     return _view(stored, personal, now)
+
+
+def linked_row(store: Store, report_id: str) -> pd.DataFrame:
+    """The report as the risk features read it (``store.queries.feedback.linked_reports``'
+    columns, no reporter): one row, or none when it links to nothing."""
+    return queries.linked_report(store.connection, report_id)
 
 
 def own_reports(store: Store, personal: PersonalData, caller: Caller) -> list[ReportView]:

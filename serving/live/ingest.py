@@ -46,6 +46,7 @@ from core.settings import chmod_owner_only
 from features.online.procurement import ProcurementSource
 from features.online.source import PushOutcome
 from features.procurement.history import (
+    REPORTS_TABLE,
     SUPPLIER_COLUMNS,
     load_process_frames,
 )
@@ -232,6 +233,16 @@ def push_to_live_state(
             live.others[str(summary.get("source", name))] = summary
     live.add_phase("other_sources", time.perf_counter() - others_started)
     return live
+
+
+def push_report(app_state: Any, linked: pd.DataFrame) -> LivePush | None:
+    """A report stored by the feedback API or the console (not by ingestion) to the live
+    state, so processes scored from now on count it as a full build would (as of their own
+    moment). ``linked``: ``serving.jobs.feedback.linked_row``; nothing to push when the report
+    links to no process or supplier. Never raises."""
+    if linked.empty:
+        return None
+    return push_to_live_state(app_state, {REPORTS_TABLE: linked})
 
 
 def push_summary(outcome: Any) -> dict[str, Any] | None:

@@ -199,6 +199,13 @@ def linked_reports(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return connection.execute(LINKED_REPORTS_SQL).df()
 
 
+def linked_report(connection: duckdb.DuckDBPyConnection, report_id: str) -> pd.DataFrame:
+    """``linked_reports``' row of one report; no row when it links to no process or supplier."""
+    return connection.execute(
+        f"SELECT * FROM ({LINKED_REPORTS_SQL}) WHERE report_id = ?", [report_id]
+    ).df()
+
+
 def read_linked_reports(store: StoreReader) -> pd.DataFrame:
     """``linked_reports`` through any reader (a store or a snapshot)."""
     return store.query(LINKED_REPORTS_SQL)

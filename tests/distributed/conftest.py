@@ -1,5 +1,6 @@
 """What the cluster tests share: one two-worker ``LocalCluster`` and two private copies of the
-small installation (one trained on this machine, one on the cluster), for the whole session."""
+small installation (one trained on this machine, one on the cluster), for the tests of this
+folder (the workers stop after them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from core.settings import Settings
 from tests.training.installations import private_installation
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scheduler() -> Iterator[str]:
     """The address of a scheduler with two one-thread worker processes on 127.0.0.1."""
     from distributed import LocalCluster
@@ -26,7 +27,7 @@ def scheduler() -> Iterator[str]:
         yield cluster.scheduler_address
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_and_cluster(
     small_installation: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, Settings]:

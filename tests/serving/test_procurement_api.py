@@ -594,3 +594,41 @@ def test_risk_through_a_real_server(
         bad = http.post(RISK, json=_amount_as_text(alerted_release), headers=token)
         assert bad.status_code == 422
         assert bad.json()["error"]["details"][0]["loc"] == ["body", "awards", 0, "value", "amount"]
+
+
+# --------------------------------------------------------------------------------------------
+# Members' reports reach the live features
+
+
+def _live_report_ids(client: TestClient) -> set[str]:
+    return set(_risk(client).history.reports.reports["report_id"].astype(str))
+
+
+def test_a_report_filed_through_the_api_reaches_the_live_history(
+    api: TestClient, keys: Keyring, alerted_release: dict[str, Any]
+) -> None:
+    """A linked report counts for processes scored after it without a reload; one linked to
+    nothing is not pushed; a handler's new kind replaces the pushed one."""
+    supplier = alerted_release["awards"][0]["suppliers"][0]["id"]
+    member = bearer(keys, "E1001", "member")
+    linked = api.post(
+        "/v1/feedback",
+        json={"text": "该供应商报价明显高于市场价，疑似围标", "supplier_id": supplier},
+        headers=member,
+    )
+    assert linked.status_code == 201, linked.text
+    report_id, handler = linked.json()["report_id"], linked.json()["route_role"]
+    assert report_id in _live_report_ids(api)
+
+    loose = api.post("/v1/feedback", json={"text": "食堂排队时间太长了"}, headers=member)
+    assert loose.status_code == 201, loose.text
+    assert loose.json()["report_id"] not in _live_report_ids(api)
+
+    moved = api.post(
+        f"/v1/feedback/{report_id}/state",
+        json={"to_state": "resolved", "handler_kind": "quality"},
+        headers=bearer(keys, "handler.li", handler),
+    )
+    assert moved.status_code == 200, moved.text
+    reports = _risk(api).history.reports.reports.set_index("report_id")
+    assert reports.loc[report_id, "kind"] == "quality"

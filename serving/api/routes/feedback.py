@@ -26,6 +26,7 @@ from serving.api.schemas.feedback import (
 )
 from serving.deps import AdminDep, AuditWriterDep, JsonBodyDep, PersonalDep, StoreDep
 from serving.jobs import feedback as jobs
+from serving.live.ingest import push_report
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.auth import Principal, require_roles
 from serving.platform.errors import ApiError, documented, request_id_of
@@ -56,6 +57,7 @@ FeedbackStateDep = Annotated[jobs.FeedbackState, Depends(get_feedback_state)]
 
 @router.post("", response_model=ReportOut, status_code=201, responses=documented(400, 415))
 def submit(
+    request: Request,
     body: ReportIn,
     caller: ReporterDep,
     store: StoreDep,
@@ -72,6 +74,8 @@ def submit(
             jobs.Submission(**body.model_dump()),
             classify=feedback.classify,
         )
+        linked = jobs.linked_row(opened, view.report_id)
+    push_report(request.app.state, linked)
     return _out(view)
 
 
@@ -119,6 +123,7 @@ def detail(
     responses=documented(400, 404, 409, 415, _404="no such report", _409="transition not allowed"),
 )
 def move(
+    request: Request,
     report_id: ReportId,
     body: MoveIn,
     caller: HandlerDep,
@@ -137,12 +142,15 @@ def move(
                 note=body.note,
                 handler_kind=body.handler_kind,
             )
+            linked = jobs.linked_row(opened, report_id)
     except jobs.ReportNotFoundError as error:
         raise ApiError(404, "not_found", "no such report") from error
     except jobs.NotYourReportError as error:
         raise ApiError(403, "forbidden", str(error)) from error
     except jobs.InvalidTransitionError as error:
         raise ApiError(409, "conflict", str(error)) from error
+    if body.handler_kind is not None:
+        push_report(request.app.state, linked)
     return _out(view)
 
 
