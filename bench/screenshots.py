@@ -72,6 +72,15 @@ def shots(world: World) -> list[tuple[str, str, str, int]]:
         ("12-admin.png", "admin", "/console/admin", DESKTOP_WIDTH),
         ("13-password.png", "admin", "/console/password", DESKTOP_WIDTH),
         ("14-auditor-queue-english.png", "auditor", "/console/alerts?lang=en", DESKTOP_WIDTH),
+        ("15-auditor-problem-reports.png", "auditor", "/console/feedback", DESKTOP_WIDTH),
+        ("16-officer-meetings.png", "party_officer", "/console/meetings", DESKTOP_WIDTH),
+        (
+            "17-officer-assessment.png",
+            "party_officer",
+            f"/console/assessment?as_of={end}",
+            DESKTOP_WIDTH,
+        ),
+        ("18-member-reports.png", "member", "/console/reports", PHONE_WIDTH),
     ]
 
 
@@ -80,6 +89,7 @@ def take(base_url: str, world: World, profile: Path) -> list[str]:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.chrome.webdriver import WebDriver
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     options = Options()
     options.binary_location = CHROMIUM
@@ -107,6 +117,11 @@ def take(base_url: str, world: World, profile: Path) -> list[str]:
                     driver.find_element(By.ID, "user_name").send_keys(world.users[role])
                     driver.find_element(By.ID, "password").send_keys(PASSWORD)
                     driver.find_element(By.ID, "signin").click()
+                    # the sign-in's redirect must land before the next page is asked for,
+                    # or it replaces that page
+                    WebDriverWait(driver, 30).until(
+                        lambda d: "/console/signin" not in d.current_url
+                    )
                 signed_in_as = role
             driver.set_window_size(width, 900)
             driver.get(f"{base_url}{path}")
