@@ -56,8 +56,10 @@ def test_both_hooks_are_registered_and_take_any_batch(api: TestClient) -> None:
     """The ESG and study hooks come first; the branch assessment's cache hook after them
     reports nothing for a table it does not read."""
     esg, study, assessment = push(api, {"audit_outcomes": pd.DataFrame({"ocid": ["x"]})})
-    assert esg is not None and esg.touched == ()
-    assert study is not None and study.touched == ()
+    assert esg is not None
+    assert esg.touched == ()
+    assert study is not None
+    assert study.touched == ()
     assert assessment is None
 
 
