@@ -13,7 +13,6 @@ Nothing is fetched from the internet: the browser starts with background network
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -21,28 +20,19 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from core.security import PersonalData
 from core.settings import init_key_file
 from serving.console.users import put_user
 from serving.settings import ServiceSettings
 from store.database import Store
+from tests.serving.chromium import headless_chromium  # skips without Chromium
 from tests.serving.conftest import make_settings
 from tests.serving.real_server import running_server, server_environment
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytest.importorskip("selenium.webdriver")
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):  # `make install` installs them
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.chrome.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 BRANCH = "物资供应中心第一党支部"
 LATE = date(2025, 3, 5)  # two members join then: January and February have four
@@ -123,26 +113,8 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    driver = WebDriver(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with headless_chromium(tmp_path / "chromium-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
 
 
 def _sign_in(driver: WebDriver, base_url: str, user_name: str, lands_on: str) -> None:
