@@ -47,7 +47,7 @@ test rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -55,7 +55,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -76,6 +75,7 @@ from models.esg.model import BAND_NAMES, UNKNOWN, EsgModel, FeatureFrameError, b
 from models.esg.pyfunc import ARTIFACT_KEY, EsgPyfunc, predictions_frame
 from store.database import StoreReader
 from store.snapshot import Snapshot
+from training.boosting import BoosterFitter, local_booster
 from training.cli import COMMAND_LINE, training_main
 from training.data_source import open_training_snapshot
 from training.distributed import SnapshotSource, cluster_client, dask_booster, worker_count
@@ -344,28 +344,6 @@ def scorecard_points(frame: pd.DataFrame) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Fit
-
-
-BoosterFitter = Callable[..., lgb.Booster]
-"""``fit(matrix, labels, *, feature_names, categorical_index, params, rounds) -> Booster``:
-``local_booster`` here, ``training.distributed.dask_booster`` (bound to a client) on a
-cluster."""
-
-
-def local_booster(
-    matrix: np.ndarray,
-    labels: np.ndarray,
-    *,
-    feature_names: list[str],
-    categorical_index: list[int],
-    params: dict[str, Any],
-    rounds: int,
-) -> lgb.Booster:
-    """``lightgbm.train`` in this process (every ESG feature is numeric: no categorical)."""
-    if categorical_index:
-        raise ValueError("the ESG features are all numeric")
-    dataset = lgb.Dataset(matrix, label=labels, feature_name=feature_names, free_raw_data=False)
-    return lgb.train(params, dataset, num_boost_round=rounds)
 
 
 def fit_esg_model(

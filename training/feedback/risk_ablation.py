@@ -49,6 +49,7 @@ from models.procurement.alerts import DECISION_DATE
 from models.procurement.encoding import FeatureEncoder
 from store.database import Store
 from store.queries.feedback import linked_reports
+from training.boosting import local_booster
 from training.metrics.procurement import pr_auc
 from training.procurement_risk import (
     LABEL,
@@ -59,7 +60,6 @@ from training.procurement_risk import (
     read_audit_outcomes,
     training_categories,
 )
-from training.procurement_risk.fit import local_booster
 from world.layout import TRUTH_PROCESS_SCHEMES
 
 SEEDS = (0, 1, 2, 3, 4)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-import lightgbm as lgb
-import numpy as np
 import pandas as pd
 
 from features.procurement.specs import CATEGORICAL_FEATURES, FEATURES
@@ -21,6 +17,7 @@ from models.procurement.model import (
     build_calibrator,
     choose_thresholds,
 )
+from training.boosting import BoosterFitter, local_booster
 from training.procurement_risk.labels import LABEL
 from training.procurement_risk.options import TrainingError, TrainingOptions
 
@@ -30,31 +27,6 @@ def training_categories(frame: pd.DataFrame) -> dict[str, list[str]]:
         column: sorted(frame[column].dropna().astype(str).unique().tolist())
         for column in CATEGORICAL_FEATURES
     }
-
-
-BoosterFitter = Callable[..., lgb.Booster]
-"""``fit(matrix, labels, *, feature_names, categorical_index, params, rounds) -> Booster``:
-``local_booster`` here, ``training.distributed.dask_booster`` (bound to a client) on a cluster."""
-
-
-def local_booster(
-    matrix: np.ndarray,
-    labels: np.ndarray,
-    *,
-    feature_names: list[str],
-    categorical_index: list[int],
-    params: dict[str, Any],
-    rounds: int,
-) -> lgb.Booster:
-    """``lightgbm.train`` in this process."""
-    dataset = lgb.Dataset(
-        matrix,
-        label=labels,
-        feature_name=feature_names,
-        categorical_feature=categorical_index,
-        free_raw_data=False,
-    )
-    return lgb.train(params, dataset, num_boost_round=rounds)
 
 
 def fit_risk_model(

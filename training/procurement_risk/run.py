@@ -29,6 +29,7 @@ from models.collusion.pyfunc import load_detector
 from models.drift import DRIFT_REFERENCE
 from models.procurement.alerts import DECISION_DATE
 from models.procurement.pyfunc import ARTIFACT_KEY, RiskPyfunc, predictions_frame
+from training.boosting import local_booster
 from training.data_source import open_training_snapshot
 from training.distributed import cluster_client, dask_booster
 from training.plots import log_figures, plot_reliability, plot_shap_summary
@@ -38,7 +39,7 @@ from training.procurement_risk.data import (
     data_version,
 )
 from training.procurement_risk.evaluate import evaluate, read_truth, summary_table
-from training.procurement_risk.fit import drift_reference, fit_risk_model, local_booster
+from training.procurement_risk.fit import drift_reference, fit_risk_model
 from training.procurement_risk.labels import LABEL, attach_labels, read_audit_outcomes
 from training.procurement_risk.options import (
     EXPERIMENT,
