@@ -37,6 +37,7 @@ MAX_HEIGHT = 2400
 def shots(world: World) -> list[tuple[str, str, str, int]]:
     """(file name, role, path, window width) of every page, in reading order."""
     start, end = world.report_period
+    mid_month = f"{end[:8]}20"  # the member's page on a day with this month's items still due
     return [
         ("01-signin.png", "", "/console/signin", DESKTOP_WIDTH),
         ("02-auditor-queue.png", "auditor", "/console/alerts", DESKTOP_WIDTH),
@@ -67,7 +68,12 @@ def shots(world: World) -> list[tuple[str, str, str, int]]:
             DESKTOP_WIDTH,
         ),
         ("09-officer-branch.png", "party_officer", "/console/branch", DESKTOP_WIDTH),
-        ("10-member-phone.png", "member", "/console/me", PHONE_WIDTH),
+        (
+            "10-member-phone.png",
+            "member",
+            f"/console/me?as_of={mid_month}",
+            PHONE_WIDTH,
+        ),
         ("11-security-audit-log.png", "security_auditor", "/console/audit-log", DESKTOP_WIDTH),
         ("12-admin.png", "admin", "/console/admin", DESKTOP_WIDTH),
         ("13-password.png", "admin", "/console/password", DESKTOP_WIDTH),

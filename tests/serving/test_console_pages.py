@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -274,6 +275,28 @@ def test_member_page_shows_suggestions_with_reasons_and_mastery(
         for reason in item["reasons"]:
             assert reason["text_zh"] in page.text
     assert page.text.count("<meter") > 0
+
+
+def test_member_page_as_of_a_past_day_answers_as_the_api_does_then(
+    console: TestClient, people: People, keys: Keyring
+) -> None:
+    """``?as_of=`` a past day: the suggestions the API gives ``as_of`` the end of that day; a
+    day further back than the service replays is refused with a page, not a 500."""
+    day = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
+    _sign_in(console, people.member)
+    page = console.get("/console/me", params={"as_of": day})
+    assert page.status_code == 200
+    assert 'id="as-of"' in page.text
+    api = console.get(
+        f"/v1/members/{people.member}/recommendations",
+        params={"k": 5, "as_of": f"{day}T23:59:59.999999Z"},
+        headers=bearer(keys, people.member, "member"),
+    ).json()
+    titles = [item["title"] or item["content_id"] for item in api["items"]]
+    assert re.findall(r'<li class="suggestion">\s*<h3>([^<]*)</h3>', page.text) == titles
+    old = console.get("/console/me", params={"as_of": "1990-01-01"})
+    assert old.status_code == 422
+    assert "早于服务可回溯的期限" in old.text
 
 
 def test_admin_sees_loaded_models_with_their_gate_verdict(console: TestClient) -> None:
