@@ -819,3 +819,181 @@ def train_mastery(
         written = write_check_in(settings, keyring, rows)
         say(f"{written:,} check-in judgements written to the store", quiet=quiet)
     return job.TrainResult(run.info.run_id, version, gate, metrics, cut, detected, written)
+
+
+# --------------------------------------------------------------------------------------------
+# The study recommender
+
+
+def key_buckets(snapshot: Snapshot, keys: Sequence[str], buckets: int) -> np.ndarray:
+    """The bucket of each member key, by the hash ``member_bucket`` filters on (DuckDB's)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    frame = snapshot.connection.execute(
+        f"SELECT hash(k) % {int(buckets)} AS bucket FROM UNNEST(?::VARCHAR[]) WITH ORDINALITY "
+        "AS t(k, position) ORDER BY position",
+        [list(keys)],
+    ).df()
+    return frame["bucket"].to_numpy(dtype=np.int64)
+
+
+def ranker_rows(
+    cut: Any,
+    bucket: int,
+    buckets: int,
+    *,
+    source: SnapshotSource,
+    recommender: Any,
+    mastery: MasteryModel | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A task: the ranker's training rows (``FEATURES`` and ``label``) and group sizes of the
+    members of ``bucket`` on the training cut ``cut``, as ``StudyRecommender.training_chunks``
+    builds them for those members: the cut's state (item popularity, co-occurrence and EASE
+    over every member) from the whole snapshot, candidates and labels of this bucket's
+    members only, members without a launch in the horizon left out."""
+    from features.learning.data import LearningData
+    from features.learning.snapshot import Snapshot as CutState
+    from models.learning.recommender import (
+        FEATURES,
+        candidate_frame,
+        future_launches,
+        launch_labels,
+        member_partitions,
+    )
+
+    with source.open() as opened:
+        data = LearningData.from_store(opened)
+        state = CutState.build(data, cut, mastery=mastery)
+        mine = np.flatnonzero(key_buckets(opened, list(state.member_keys), buckets) == bucket)
+    launches = future_launches(data, state, horizon_days=recommender.horizon_days)
+    features, labels, groups = [], [], []
+    for part in member_partitions(state, rows=mine) if len(mine) else []:
+        frame = candidate_frame(state, rows=part, per_source=recommender.per_source)
+        label = launch_labels(
+            data, state, frame, horizon_days=recommender.horizon_days, launches=launches
+        )
+        positives = np.bincount(frame.m, weights=label, minlength=len(state.member_keys))
+        keep = positives[frame.m] > 0
+        if not keep.any():
+            continue
+        features.append(frame.features.to_numpy(dtype=float)[keep])
+        labels.append(label[keep])
+        groups.extend(int(size) for size in np.bincount(frame.m[keep]) if size > 0)
+    rows = pd.DataFrame(
+        np.concatenate(features) if features else np.zeros((0, len(FEATURES))),
+        columns=list(FEATURES),
+    ).assign(**{LABEL: np.concatenate(labels) if labels else np.zeros(0)})
+    return rows, np.asarray(groups, dtype=np.int64)
+
+
+def _first(pair: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:
+    return pair[0]
+
+
+def _second(pair: tuple[pd.DataFrame, np.ndarray]) -> np.ndarray:
+    return pair[1]
+
+
+def _label_totals(rows: pd.DataFrame) -> tuple[float, int]:
+    return float(rows[LABEL].sum()), len(rows)
+
+
+def fit_recommender(
+    recommender: Any,
+    settings: Any,
+    cuts: Sequence[Any],
+    *,
+    scheduler: str,
+    snapshot: Any = None,
+    quiet: bool = False,
+) -> Any:
+    """``recommender.fit(data, cuts)`` on the Dask cluster at ``scheduler``: its mastery
+    model fitted on the learner partitions (the events before the last cut + horizon, as
+    ``StudyRecommender.fit_mastery``), the ranker's rows built per training cut and member
+    bucket on the workers (``ranker_rows``; as many buckets as workers, since each task
+    builds the cut's whole state) and boosted there by ``DaskLGBMRanker``. Sets
+    ``mastery_``, ``booster_`` and ``metadata_`` as ``fit`` does; raises ``ValueError``
+    when no member launched a candidate in any horizon."""
+    from datetime import UTC, datetime
+
+    from models.learning.recommender import FEATURES
+    from training.cli import say
+    from training.data_source import open_training_snapshot
+    from training.distributed import cluster_client, worker_count
+
+    if not cuts:
+        raise ValueError("no training cut")
+    training_end = max(pd.Timestamp(c) for c in cuts) + pd.Timedelta(days=recommender.horizon_days)
+    with (
+        open_training_snapshot(settings, snapshot, quiet=True) as opened,
+        cluster_client(scheduler) as client,
+    ):
+        source = SnapshotSource.of(opened, settings)
+        workers = worker_count(client)
+        mastery = _cluster_mastery(client, source, 2 * workers, training_end, recommender.seed)
+        say(f"mastery for the recommender: {'fitted' if mastery else 'none'}", quiet=quiet)
+        pairs = [
+            client.submit(
+                ranker_rows,
+                cut,
+                bucket,
+                workers,
+                source=source,
+                recommender=recommender,
+                mastery=mastery,
+                pure=False,
+            )
+            for cut in cuts
+            for bucket in range(workers)
+        ]
+        rows = client.map(_first, pairs)
+        groups = client.map(_second, pairs)
+        totals = client.gather(client.map(_label_totals, rows))
+        if not sum(n for _, n in totals):
+            raise ValueError("no member launched a candidate item in any training horizon")
+        group_counts = client.gather(client.map(len, groups))
+        recommender.booster_ = booster_on_rows(
+            client,
+            rows,
+            features=FEATURES,
+            params=recommender.lightgbm_params(),
+            rounds=recommender.n_estimators,
+            groups=groups,
+        )
+        client.cancel([*pairs, *rows, *groups])
+    positives = sum(total for total, _ in totals)
+    count = sum(n for _, n in totals)
+    recommender.mastery_ = mastery
+    recommender.metadata_ = {
+        "cuts": [pd.Timestamp(c).isoformat() for c in cuts],
+        "training_rows": count,
+        "training_groups": int(sum(group_counts)),
+        "positive_rate": positives / count,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "training_end": training_end.isoformat(),
+        "mastery": "fitted" if mastery is not None else "stand-in (no answers)",
+    }
+    return recommender
+
+
+def _cluster_mastery(
+    client: Client, source: SnapshotSource, buckets: int, before: pd.Timestamp, seed: int
+) -> MasteryModel | None:
+    """``StudyRecommender.fit_mastery`` on the learner partitions: a ``MasteryModel`` on the
+    events strictly before ``before``, None when they hold no right and wrong answers."""
+    parts = event_partitions(client, source, buckets)
+    try:
+        template = MasteryModel(seed=seed)
+        counts = SplitCounts.join(
+            gather_map(client, answer_counts, parts, TIME, before, template.difficulty_folds)
+        )
+        if counts.responses == 0 or counts.right in (0.0, float(counts.responses)):
+            return None
+        try:
+            model = mastery_booster(client, parts, TIME, before, counts, template)
+        except MasteryModelError:
+            return None
+    finally:
+        client.cancel(parts)
+    model.metadata_["trained_before"] = before.isoformat()
+    return model
