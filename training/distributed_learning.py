@@ -300,7 +300,7 @@ def _with_table(table: DifficultyTable) -> MasteryModel:
     """A ``MasteryModel`` that only builds matrices: difficulty from ``table``, no booster."""
     model = MasteryModel()
     model.difficulty_ = table
-    model.booster_ = None
+    model.booster_ = None  # type: ignore[assignment]  # matrices only: never predicts
     return model
 
 
@@ -471,6 +471,9 @@ def scored_test_rows(
     ``training.mastery._score`` scores them: from each learner's whole earlier history."""
     scored_rows = events if split == TIME else events[test_rows_mask(events, split, cut)]
     ordered = sort_events(scored_rows)
+    if not (ordered[KIND] == RESPONSE).any():  # no held-out learner in this bucket
+        empty = ordered.iloc[:0].assign(model=np.zeros(0), baseline=np.zeros(0))
+        return _keys_as_text(empty[list(SCORED_COLUMNS)])
     predicted = model.predict_next(ordered)
     rows = ordered.loc[predicted.index]
     test = rows.assign(
@@ -487,6 +490,8 @@ def champion_test_scores(
     """A task: the champion's P(right) for the partition's time-split test responses, in
     the order of ``scored_test_rows``' (``KeyError``/``ValueError`` when it cannot score)."""
     ordered = sort_events(events)
+    if not (ordered[KIND] == RESPONSE).any():
+        return np.zeros(0)
     predicted = champion.predict_next(ordered)
     rows = ordered.loc[predicted.index]
     test = (rows[TIMESTAMP] >= cut).to_numpy() & (rows[KIND] == RESPONSE).to_numpy()
@@ -866,7 +871,9 @@ def ranker_rows(
         state = CutState.build(data, cut, mastery=mastery)
         mine = np.flatnonzero(key_buckets(opened, list(state.member_keys), buckets) == bucket)
     launches = future_launches(data, state, horizon_days=recommender.horizon_days)
-    features, labels, groups = [], [], []
+    features: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    groups: list[int] = []
     for part in member_partitions(state, rows=mine) if len(mine) else []:
         frame = candidate_frame(state, rows=part, per_source=recommender.per_source)
         label = launch_labels(
