@@ -28,6 +28,9 @@ instead: each task reads the rows of its suppliers only and builds their rows on
 a supplier's features and label read nothing of another supplier, so a partition edge cuts
 no history. Its booster is fitted by ``dask_booster`` as well.
 
+Mastery and the study recommender (``training.distributed_learning``) partition by learner
+instead and train with ``dask_fit`` on rows that stay on the workers.
+
 The MLflow tracking server is used by the client only.
 """
 

@@ -322,3 +322,31 @@ def test_cluster_recommender_loads_and_serves_as_one_trained_here(
         s.as_dict().keys() == r.as_dict().keys()
         for s, r in zip(suggestions, reference, strict=True)
     )
+
+
+def test_a_bucket_without_held_out_learners_scores_no_rows() -> None:
+    """Keys are random per installation, so a bucket may hold no learner of the held-out
+    fold: it answers no test row (with the gathered columns) instead of asking an unfitted
+    model, which would raise."""
+    from models.learning.mastery import PfaLogistic
+    from training.distributed_learning import SCORED_COLUMNS, scored_test_rows
+
+    study = pd.DataFrame(
+        {
+            MEMBER: ["a", "a"],
+            TIMESTAMP: pd.to_datetime(["2025-01-01", "2025-01-02"]),
+            ORDER: [0, 1],
+            KIND: ["study", "study"],
+            "item_id": ["i1", "i2"],
+            "kp_id": ["k1", "k1"],
+            "correct": [np.nan, np.nan],
+            "minutes": [5.0, 7.0],
+            "stated_difficulty": [0.5, 0.5],
+        }
+    )
+    for split in ("time", "learner"):
+        scored = scored_test_rows(
+            study, split, pd.Timestamp("2025-01-02"), MasteryModel(), PfaLogistic()
+        )
+        assert list(scored.columns) == list(SCORED_COLUMNS)
+        assert scored.empty
