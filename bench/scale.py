@@ -11,7 +11,8 @@ Stages (the commands of ``make demo`` and ``make models``, each its own process)
 ``risk-train``, ``risk-score`` (into alerts), ``esg-train``, ``mastery-train``,
 ``recommender-train``. With ``--cluster`` a scheduler and two one-thread workers run as
 their own processes for the whole invocation, and the stages of ``CLUSTER_STAGES`` (those whose
-command takes ``--scheduler``: ``risk-train``, ``risk-score``, ``esg-train``) get its address;
+command takes ``--scheduler``: ``risk-train``, ``risk-score``, ``esg-train``,
+``mastery-train``, ``recommender-train``) get its address;
 every other stage runs single-process as without ``--cluster``, and the report says which ran
 where. Memory is read from the stage's process tree every ``POLL_SECONDS``: ``max process`` is
 the largest single process (the issue's bound: 4 GiB), ``tree`` the sum over the tree at its
@@ -61,9 +62,11 @@ STAGES = (
     "mastery-train",
     "recommender-train",
 )
-CLUSTER_STAGES = frozenset({"risk-train", "risk-score", "esg-train"})
-"""The stages whose command takes ``--scheduler`` (``training.distributed``); the others run
-single-process under ``--cluster`` too."""
+CLUSTER_STAGES = frozenset(
+    {"risk-train", "risk-score", "esg-train", "mastery-train", "recommender-train"}
+)
+"""The stages whose command takes ``--scheduler`` (``training.distributed``,
+``training.distributed_learning``); the others run single-process under ``--cluster`` too."""
 
 # The issue's measurements before this work (wall seconds, peak GB) at 1x and 10x.
 ISSUE_BASELINE = {

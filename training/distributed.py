@@ -28,6 +28,9 @@ instead: each task reads the rows of its suppliers only and builds their rows on
 a supplier's features and label read nothing of another supplier, so a partition edge cuts
 no history. Its booster is fitted by ``dask_booster`` as well.
 
+Mastery and the study recommender (``training.distributed_learning``) partition by learner
+instead and train with ``dask_fit`` on rows that stay on the workers.
+
 The MLflow tracking server is used by the client only.
 """
 
@@ -267,19 +270,56 @@ def dask_booster(
     data-parallel learner sums histograms across workers, but each worker bins its features
     from its own rows, so the trees are close to, not equal to, a single-machine fit."""
     import dask.array as da
-    from lightgbm.dask import DaskLGBMClassifier
 
     workers = worker_count(client)
     rows_per_chunk = max(1, math.ceil(len(matrix) / workers))
     x = da.from_array(matrix, chunks=(rows_per_chunk, matrix.shape[1]))
     y = da.from_array(labels.astype(int), chunks=(rows_per_chunk,))
     x, y = client.persist([x, y])
-    settings = {k: v for k, v in params.items() if k != "num_threads"}
-    estimator = DaskLGBMClassifier(
-        client=client, n_estimators=rounds, n_jobs=params.get("num_threads", 1), **settings
+    return dask_fit(
+        client,
+        x,
+        y,
+        feature_names=feature_names,
+        categorical_index=categorical_index,
+        params=params,
+        rounds=rounds,
     )
+
+
+def dask_fit(
+    client: Client,
+    x: Any,
+    y: Any,
+    *,
+    feature_names: list[str],
+    params: dict[str, Any],
+    rounds: int,
+    categorical_index: list[int] | None = None,
+    group: Any = None,
+) -> lgb.Booster:
+    """``params`` fitted on the Dask collections ``x`` (rows × features, an array or a frame
+    of ``feature_names``) and ``y`` (labels, partitioned as ``x``), which stay on the workers:
+    ``DaskLGBMClassifier``, or ``DaskLGBMRanker`` when ``group`` (a Dask array of group sizes,
+    one chunk per partition of ``x``, summing to its rows) is given. Returns the local
+    booster (see ``dask_booster``)."""
+    from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRanker
+
+    settings = {k: v for k, v in params.items() if k != "num_threads"}
+    threads = params.get("num_threads", 1)
+    fit_options: dict[str, Any] = {"feature_name": feature_names}
+    if categorical_index:
+        fit_options["categorical_feature"] = categorical_index
+    estimator: Any
+    if group is None:
+        estimator = DaskLGBMClassifier(
+            client=client, n_estimators=rounds, n_jobs=threads, **settings
+        )
+    else:
+        estimator = DaskLGBMRanker(client=client, n_estimators=rounds, n_jobs=threads, **settings)
+        fit_options["group"] = group
     with client.as_current():  # lightgbm.dask waits on the current client, not its own
-        estimator.fit(x, y, feature_name=feature_names, categorical_feature=categorical_index)
+        estimator.fit(x, y, **fit_options)
     booster: lgb.Booster = estimator.to_local().booster_
     return booster
 

@@ -332,12 +332,26 @@ def train(
     tracking_uri: str | None = None,
     quiet: bool = False,
     snapshot: Path | None = None,
+    scheduler: str | None = None,
 ) -> TrainResult:
     """Build events, evaluate both splits, detect check-in, log, register and gate, on the
-    store snapshot ``snapshot`` (None: the newest, written first if there is none)."""
+    store snapshot ``snapshot`` (None: the newest, written first if there is none); with a
+    ``scheduler`` address, on that Dask cluster (``training.distributed_learning``)."""
     import mlflow
     from mlflow.models import infer_signature
 
+    if scheduler:
+        from training.distributed_learning import train_mastery
+
+        result: TrainResult = train_mastery(
+            settings,
+            options,
+            scheduler=scheduler,
+            tracking_uri=tracking_uri,
+            quiet=quiet,
+            snapshot=snapshot,
+        )
+        return result
     uri, client = start_tracking(settings, tracking_uri)
     keyring = settings.keyring()
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
@@ -438,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_name=REGISTERED_MODEL,
         errors=(TrainingError,),
         report=_print_metrics,
+        scheduled=True,
     )
 
 

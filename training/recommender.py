@@ -318,7 +318,11 @@ def train(
     tracking_uri: str | None = None,
     quiet: bool = False,
     snapshot: Path | None = None,
+    scheduler: str | None = None,
 ) -> TrainResult:
+    """Fit, evaluate, simulate, log, register and gate on the store snapshot ``snapshot``
+    (None: the newest); with a ``scheduler`` address the ranker and its mastery model are
+    fitted on that Dask cluster (``training.distributed_learning.fit_recommender``)."""
     import mlflow
 
     uri, client = start_tracking(settings, tracking_uri)
@@ -337,7 +341,14 @@ def train(
         seed=options.seed,
     )
     try:
-        recommender.fit(data, cuts)
+        if scheduler:
+            from training.distributed_learning import fit_recommender
+
+            fit_recommender(
+                recommender, settings, cuts, scheduler=scheduler, snapshot=snapshot, quiet=quiet
+            )
+        else:
+            recommender.fit(data, cuts)
     except ValueError as error:
         raise TrainingError(str(error)) from error
     recommender.kp_names_ = kp_names
@@ -387,6 +398,8 @@ def train(
                 "sim_weeks": options.sim_weeks,
             }
         )
+        if scheduler:
+            mlflow.set_tag("executor", "dask")
         mlflow.log_metrics(_mlflow_metrics(metrics))
         mlflow.log_text(summary, "summary.md")
         version = register_challenger(
@@ -447,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_name=REGISTERED_MODEL,
         errors=(TrainingError,),
         report=_print_summary,
+        scheduled=True,
     )
 
 

@@ -249,27 +249,30 @@ def test_procurement_takes_a_scheduler_from_the_option_or_the_setting(
     assert seen == ["tcp://given:8786", "tcp://from-setting:8786", None]
 
 
-def test_supplier_esg_train_takes_a_scheduler_from_the_option_or_the_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("job", ["supplier_esg", "mastery", "recommender"])
+def test_train_takes_a_scheduler_from_the_option_or_the_setting(
+    job: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    module = MAINS[job]
     seen: list[Any] = []
 
     def refused_train(settings: Any, options: Any, **given: Any) -> Any:
         seen.append(given["scheduler"])
-        raise supplier_esg.TrainingError("only the scheduler is looked at")
+        raise module.TrainingError("only the scheduler is looked at")
 
-    monkeypatch.setattr(supplier_esg, "train", refused_train)
+    monkeypatch.setattr(module, "train", refused_train)
     monkeypatch.setenv("LODESTAR_DASK_SCHEDULER", "tcp://from-setting:8786")
     installation = ["--data-dir", str(tmp_path)]
-    assert supplier_esg.main(["train", *installation, "--scheduler", "tcp://given:8786"]) == 1
-    assert supplier_esg.main(["train", *installation]) == 1
+    assert module.main(["train", *installation, "--scheduler", "tcp://given:8786"]) == 1
+    assert module.main(["train", *installation]) == 1
     monkeypatch.delenv("LODESTAR_DASK_SCHEDULER")
-    assert supplier_esg.main(["train", *installation]) == 1
+    assert module.main(["train", *installation]) == 1
     assert seen == ["tcp://given:8786", "tcp://from-setting:8786", None]
 
 
-SCHEDULED_JOBS = frozenset({"procurement_risk", "supplier_esg"})
-"""The jobs whose ``train`` takes ``scheduler`` (``training.distributed``)."""
+SCHEDULED_JOBS = frozenset({"procurement_risk", "supplier_esg", "mastery", "recommender"})
+"""The jobs whose ``train`` takes ``scheduler`` (``training.distributed``,
+``training.distributed_learning``): every key of ``MAINS``."""
 
 GATE = GateDecision(True, "no champion yet", 0.8)
 
