@@ -745,19 +745,19 @@ def create_table_sql(table: Table) -> str:
 
 
 def insert_new_sql(table: Table, names: str, select: str, source: str) -> str:
-    """``INSERT`` into ``table`` of the rows of ``source`` (a view of one row per key, its
-    columns ``names`` already cast by ``select``) whose key is not stored: ``OR IGNORE`` on
-    the primary key, or an anti-join on the key columns when ``key_index`` is false."""
-    insert = f'INSERT INTO "{table.name}" ({names}) '
+    """``INSERT`` into ``table`` (columns ``names``, values ``select``, cast to the declared
+    types) of the rows of the view ``source`` whose key is not stored: ``OR IGNORE`` on the
+    primary key, or an anti-join on the key columns when ``key_index`` is false; then
+    ``source`` must hold one row per key (the anti-join does not compare it with itself)."""
     if table.key_index:
         return f'INSERT OR IGNORE INTO "{table.name}" ({names}) SELECT {select} FROM "{source}"'
-    stored_types = {c.name: c.sql_type for c in table.columns}
+    sql_types = {c.name: c.sql_type for c in table.columns}
     same_key = " AND ".join(
-        f'stored."{k}" = CAST(incoming."{k}" AS {stored_types[k]})' for k in table.key
+        f'stored."{k}" = CAST(incoming."{k}" AS {sql_types[k]})' for k in table.key
     )
     return (
-        f'{insert}SELECT {select} FROM "{source}" AS incoming WHERE NOT EXISTS '
-        f'(SELECT 1 FROM "{table.name}" AS stored WHERE {same_key})'
+        f'INSERT INTO "{table.name}" ({names}) SELECT {select} FROM "{source}" AS incoming '
+        f'WHERE NOT EXISTS (SELECT 1 FROM "{table.name}" AS stored WHERE {same_key})'
     )
 
 
