@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,11 @@ class StageResult:
     status: str  # "ok", "failed (rc N)", "stopped at the memory limit"
     runs_on: str = "single process"  # or "cluster (2 workers)"
     max_worker_gib: float = float("nan")  # the largest worker process; NaN: no cluster used
+    cpu_seconds: float = float("nan")  # user + system CPU of the stage's own processes
+
+    @property
+    def cpu_microseconds_per_record(self) -> float:
+        return self.cpu_seconds / self.records * 1e6 if self.records else float("nan")
 
     @property
     def microseconds_per_record(self) -> float:
@@ -211,6 +217,7 @@ class StageRun:
     tree: int  # bytes
     max_worker: int  # bytes, the largest cluster worker process (0: none watched)
     status: str
+    cpu_seconds: float  # user + system of the stage's processes (waited-for descendants)
 
 
 def run_stage(
@@ -223,6 +230,7 @@ def run_stage(
     """Run ``command`` to its end, watching its tree and the cluster's ``workers`` (the
     memory limit holds for both together)."""
     started = time.perf_counter()
+    cpu_before = _children_cpu()
     with log.open("w") as output:
         child = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
         watched = psutil.Process(child.pid)
@@ -247,7 +255,14 @@ def run_stage(
     seconds = time.perf_counter() - started
     if status == "ok" and rc != 0:
         status = f"failed (rc {rc}; see {log})"
-    return StageRun(seconds, biggest, tree, worker_peak, status)
+    return StageRun(seconds, biggest, tree, worker_peak, status, _children_cpu() - cpu_before)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's ended, waited-for descendants: a stage's
+    CPU is the difference around it, so a loaded machine's waiting does not count."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stop(process: psutil.Process) -> None:
@@ -379,11 +394,13 @@ def run_scale(
             if on_cluster
             else "single process",
             max_worker_gib=run.max_worker / GIB if on_cluster else float("nan"),
+            cpu_seconds=run.cpu_seconds,
         )
         print(
             f"  {scale:g}x {stage:<18} {run.seconds:8.1f} s  "
             f"max process {result.max_process_gib:5.2f} GiB"
             f"  tree {result.tree_gib:5.2f} GiB  {result.microseconds_per_record:8.1f} us/record"
+            f"  CPU {run.cpu_seconds:8.1f} s ({result.cpu_microseconds_per_record:.1f} us/record)"
             f"  {result.runs_on}"
             + (f", max worker {result.max_worker_gib:.2f} GiB" if on_cluster else "")
             + f"  {run.status}",
@@ -412,9 +429,10 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
         "sum at its peak; cost per record against the smallest scale of this run "
         "(the named baseline; goal at 10x: within 1.3x).",
         "",
-        "| scale | stage | runs on | wall s | max process GiB | max worker GiB | tree GiB | "
-        "records | us/record | vs 1x | status |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| scale | stage | runs on | wall s | CPU s | max process GiB | max worker GiB | "
+        "tree GiB | records | us/record | vs 1x | CPU us/record | vs 1x | status |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | --- |",
     ]
     for r in results:
         ratio = (
@@ -422,17 +440,27 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
             if r.stage in base
             else float("nan")
         )
+        cpu_ratio = (
+            r.cpu_microseconds_per_record / base[r.stage].cpu_microseconds_per_record
+            if r.stage in base
+            else float("nan")
+        )
         worker = "" if r.max_worker_gib != r.max_worker_gib else f"{r.max_worker_gib:.2f}"
         lines.append(
-            f"| {r.scale:g}x | {r.stage} | {r.runs_on} | {r.seconds:,.1f} | "
+            f"| {r.scale:g}x | {r.stage} | {r.runs_on} | {r.seconds:,.1f} | {r.cpu_seconds:,.1f} | "
             f"{r.max_process_gib:.2f} | {worker} | {r.tree_gib:.2f} | {r.records:,} | "
-            f"{r.microseconds_per_record:,.1f} | {ratio:.2f} | {r.status} |"
+            f"{r.microseconds_per_record:,.1f} | {ratio:.2f} | "
+            f"{r.cpu_microseconds_per_record:,.1f} | {cpu_ratio:.2f} | {r.status} |"
         )
     total_name = "whole pipeline" if set(STAGES) <= set(args.stages) else "stages run"
     for scale in sorted({r.scale for r in results}):
         total = sum(r.seconds for r in results if r.scale == scale)
         peak = max(r.max_process_gib for r in results if r.scale == scale)
-        lines.append(f"| {scale:g}x | **{total_name}** | | {total:,.1f} | {peak:.2f} | | | | | | |")
+        cpu = sum(r.cpu_seconds for r in results if r.scale == scale)
+        lines.append(
+            f"| {scale:g}x | **{total_name}** | | {total:,.1f} | {cpu:,.1f} | {peak:.2f} "
+            "| | | | | | | | |"
+        )
     if args.cluster:
         single = [stage for stage in args.stages if stage not in CLUSTER_STAGES]
         lines += [

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from core.security import FieldCipher
 from core.settings import Keyring, Settings, chmod_owner_only
-from store.schema import TABLES, Column, create_table_sql
+from store.schema import TABLES, Column, create_table_sql, insert_new_sql
 
 _ALIAS = "lodestar"
 
@@ -169,6 +169,8 @@ class Store:
         unknown = set(frame.columns) - set(table.column_names)
         if unknown:
             raise StoreError(f"{table_name}: unknown columns {sorted(unknown)}")
+        if not table.key_index:
+            frame = frame.drop_duplicates(subset=list(table.key), keep="first")
         columns = [c for c in table.columns if c.name in frame.columns]
         select = ", ".join(f'CAST("{c.name}" AS {c.sql_type}) AS "{c.name}"' for c in columns)
         names = ", ".join(f'"{c.name}"' for c in columns)
@@ -176,9 +178,7 @@ class Store:
         view = f"_incoming_{table_name}"
         self.connection.register(view, declared_arrow_table(frame, columns))
         try:
-            self.connection.execute(
-                f'INSERT OR IGNORE INTO "{table_name}" ({names}) SELECT {select} FROM "{view}"'
-            )
+            self.connection.execute(insert_new_sql(table, names, select, view))
         finally:
             self.connection.unregister(view)
         return self.count(table_name) - before

@@ -38,6 +38,14 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     description: str
+    key_index: bool = True
+    """``key`` is the table's PRIMARY KEY (an ART index in DuckDB) when true. When false the
+    key columns are only NOT NULL and the writers keep them unique (``Store.insert_new``, the
+    ingestion's ``insert_new_returning``: an anti-join of each batch against the stored keys,
+    safe because the store has one writing connection used by one thread at a time). For a
+    large table keyed by random ids (xAPI statement UUIDs), every row inserted into the index
+    lands in a random place of a tree larger than the caches, and a checkpoint rewrites the
+    whole index; a hash anti-join reads the one key column instead."""
 
     @property
     def column_names(self) -> list[str]:
@@ -376,6 +384,7 @@ STATEMENTS = Table(
     ),
     key=("statement_id",),
     description="xAPI 1.0.3 statements (study events)",
+    key_index=False,
 )
 
 CHECK_IN_JUDGEMENTS = Table(
@@ -722,9 +731,34 @@ LINEAGE_COLUMNS = tuple(column.name for column in _LINEAGE)
 
 
 def create_table_sql(table: Table) -> str:
+    """The table's DDL: its key a PRIMARY KEY, or NOT NULL columns when ``key_index`` is
+    false (the writers keep it unique)."""
+    if not table.key_index:
+        columns = ",\n  ".join(
+            f'"{c.name}" {c.sql_type}' + (" NOT NULL" if c.name in table.key else "")
+            for c in table.columns
+        )
+        return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  {columns}\n)'
     columns = ",\n  ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
     key = ", ".join(f'"{name}"' for name in table.key)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  {columns},\n  PRIMARY KEY ({key})\n)'
+
+
+def insert_new_sql(table: Table, names: str, select: str, source: str) -> str:
+    """``INSERT`` into ``table`` (columns ``names``, values ``select``, cast to the declared
+    types) of the rows of the view ``source`` whose key is not stored: ``OR IGNORE`` on the
+    primary key, or an anti-join on the key columns when ``key_index`` is false; then
+    ``source`` must hold one row per key (the anti-join does not compare it with itself)."""
+    if table.key_index:
+        return f'INSERT OR IGNORE INTO "{table.name}" ({names}) SELECT {select} FROM "{source}"'
+    sql_types = {c.name: c.sql_type for c in table.columns}
+    same_key = " AND ".join(
+        f'stored."{k}" = CAST(incoming."{k}" AS {sql_types[k]})' for k in table.key
+    )
+    return (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {select} FROM "{source}" AS incoming '
+        f'WHERE NOT EXISTS (SELECT 1 FROM "{table.name}" AS stored WHERE {same_key})'
+    )
 
 
 def unprotected_personal_columns() -> list[str]:

@@ -28,6 +28,7 @@ from ingest.readers.common import (
     file_text,
     now_utc,
 )
+from ingest.readers.first_lines import FirstLines
 from store.database import QuarantineRecord, file_sha256
 from store.schema import LINEAGE_COLUMNS, TABLES
 
@@ -221,7 +222,7 @@ def read_chunks(
         *(index for index, c in enumerate(buffer.value_columns) if c.name in buffer.table.key)
     )
     key_names = "/".join(buffer.table.key)
-    first_seen: dict[object, int] = {}
+    first_seen = FirstLines()
     rows, lines = buffer.rows, buffer.lines  # cleared in place between chunks
     quarantined: list[QuarantineRecord] = []
     yielded = False
@@ -231,7 +232,7 @@ def read_chunks(
                 raise parsed if explain is None else explain(raw, parsed)
             values = parse_row(parsed)
             key = key_of(values)
-            earlier = first_seen.setdefault(key, line_no)
+            earlier = first_seen.first_line(key, line_no)
             if earlier != line_no:
                 shown = "/".join(map(str, key)) if isinstance(key, tuple) else key
                 raise RecordError(f"duplicate {key_names} {shown} (first at line {earlier})")

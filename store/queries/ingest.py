@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 
 from store.database import StoreError, declared_arrow_table
-from store.schema import TABLES
+from store.schema import TABLES, insert_new_sql
 
 
 def insert_new_returning(
@@ -17,7 +17,8 @@ def insert_new_returning(
     equal keys in ``frame`` kept, and return the rows inserted as the store now holds them:
     every column of the table (lineage included) with the store's types, exactly what a
     ``SELECT`` of those rows would give, in ``frame``'s order. One statement does both
-    (``INSERT OR IGNORE ... RETURNING``), so no anti-join, count or read-back is needed.
+    (``store.schema.insert_new_sql ... RETURNING``: ``OR IGNORE`` on a primary key, an
+    anti-join on a table without a key index), so no count or read-back is needed.
 
     Values are cast to the declared SQL types (``declared_arrow_table``): a bad one fails
     here, loudly. ``frame`` may hold only the table's columns."""
@@ -34,10 +35,7 @@ def insert_new_returning(
     view = f"_incoming_{table_name}"
     connection.register(view, declared_arrow_table(first, columns))
     try:
-        return connection.execute(
-            f'INSERT OR IGNORE INTO "{table_name}" ({names}) SELECT {select} FROM "{view}" '
-            "RETURNING *"
-        ).df()
+        return connection.execute(f"{insert_new_sql(table, names, select, view)} RETURNING *").df()
     finally:
         connection.unregister(view)
 
