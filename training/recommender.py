@@ -328,6 +328,20 @@ class SampledPolicy:
         }
 
 
+class SampledPopularity:
+    """``world.simulate.popularity_policy`` whose weekly snapshots compute the stand-in
+    mastery of ``members`` only (the policy reads launches and popularity, never mastery)."""
+
+    def __init__(self, members: Sequence[str]) -> None:
+        self.members = list(members)
+
+    def snapshot(self, data: LearningData, as_of: datetime) -> Snapshot:
+        return Snapshot.build(data, as_of, profiled=self.members)
+
+    def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
+        return popularity_policy(snapshot, n)
+
+
 @dataclass
 class TrainResult:
     run_id: str
@@ -395,11 +409,15 @@ def train(
             members = list(
                 np.random.default_rng(options.seed).permutation(members)[: options.sim_members]
             )
-        policy = SampledPolicy(recommender, members) if sampled else recommender_policy(recommender)
+        policies: dict[str, Any] = (
+            {"model": SampledPolicy(recommender, members), "popularity": SampledPopularity(members)}
+            if sampled
+            else {"model": recommender_policy(recommender), "popularity": popularity_policy}
+        )
         simulation = simulate_learning_gain(
             data,
             latent,
-            {"model": policy, "popularity": popularity_policy},
+            policies,
             start=cut,
             weeks=options.sim_weeks,
             seed=options.seed,

@@ -258,8 +258,13 @@ def _member_state(
         )
         p_correct, attempts, since = profile_matrices(profiles, keys, catalogue.kps, as_of)
     elif stand_in is not None:  # no model, or no answer to trace before as_of
-        p_correct, attempts, since = stand_in.mastery_matrix(
-            statements, keys, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+        wanted = keys if profiled is None else list(profiled)
+        p_correct, attempts, since = _embedded(
+            stand_in.mastery_matrix(
+                statements, wanted, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+            ),
+            [member_index[key] for key in wanted],
+            n_m,
         )
     else:  # an estimator with the single-learner contract only
         p_correct, attempts, since = mastery_matrix(
@@ -277,6 +282,22 @@ def _member_state(
         days_since_practised=since,
         profiles=profiles,
     )
+
+
+def _embedded(
+    matrices: tuple[FloatArray, FloatArray, FloatArray], rows: list[int], n_rows: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(p_correct, attempts, days_since)`` of some members placed at ``rows`` of ``n_rows``
+    rows, the others ``profile_matrices``' fill (0.5, 0, ``inf``); the matrices themselves
+    when they hold every row in order."""
+    if rows == list(range(n_rows)):
+        return matrices
+    p, attempts, since = matrices
+    shape = (n_rows, p.shape[1])
+    out = (np.full(shape, 0.5), np.zeros(shape), np.full(shape, np.inf))
+    for full, part in zip(out, (p, attempts, since), strict=True):
+        full[rows] = part
+    return out
 
 
 def _stand_in(mastery: Any) -> SuccessRateMastery | None:
@@ -489,12 +510,13 @@ class Snapshot:
         (``member_key, flagged``, from ``features.learning.checkin.detect_check_in``)
         overrides the detector (with a traced model) or the time-ratio proxy (without).
 
-        ``profiled``: the members whose mastery and check-in flag a traced model computes
-        (default every member; the costly part of a build, a model pass per member and KP at
-        two moments). Their rows equal those of the full build (the population, check-in
-        threshold included, still reads every member); the other members' mastery rows are
-        ``profile_matrices``' fill and their check-in flag False: use their rows for nothing
-        but the population (the recommender's training sample, ``training_members``)."""
+        ``profiled``: the members whose mastery and check-in flag are computed (default every
+        member; the costly part of a build: a model pass per member and KP at two moments, or
+        the stand-in's weighted rates). Their rows equal those of the full build (the
+        population, check-in threshold included, still reads every member); the other
+        members' mastery rows are ``profile_matrices``' fill and their check-in flag False:
+        use their rows for nothing but the population (the recommender's training sample,
+        ``training_members``)."""
         as_of_ts = pd.Timestamp(as_of)
         catalogue = Catalogue.at(data, as_of_ts)
         wanted = None if profiled is None else {str(key) for key in profiled}

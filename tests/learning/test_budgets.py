@@ -133,3 +133,16 @@ def test_ranker_trains_on_at_most_the_member_budget(
     # every sampled member's rows are rows of the build of everyone
     full_rows = {row.tobytes() for row in full}
     assert all(row.tobytes() in full_rows for row in some)
+
+
+def test_stand_in_profiled_members_get_the_full_build_rows(data: LearningData) -> None:
+    full = Snapshot.build(data, CUT)
+    keys = full.member_keys
+    some = [keys[i] for i in seeded_order(np.array(keys, dtype=object), 1)[: len(keys) // 4]]
+    part = Snapshot.build(data, CUT, profiled=some)
+    assert part.extras["mastery"] == "stand-in"
+    rows = np.sort([full.member_index[key] for key in some])
+    for name in ("p_correct", "attempts", "days_since_practised"):
+        np.testing.assert_array_equal(getattr(part, name)[rows], getattr(full, name)[rows])
+    others = np.setdiff1d(np.arange(len(keys)), rows)
+    assert (part.p_correct[others] == 0.5).all()
