@@ -321,17 +321,17 @@ class MasteryModel:
             if sampled is None
             else events[MEMBER].astype(str).isin(sampled).to_numpy()
         )
-        correct = events[CORRECT].to_numpy(dtype=float)
         rows = 0
         with row_files("mastery") as files:
             for begin, end in _learner_bounds(events):
                 if not kept[begin:end].any():
                     continue
-                part = events.iloc[begin:end][kept[begin:end]]
                 chosen = kept[begin:end]
-                matrix = self._matrix(part, item[begin:end][chosen], kp[begin:end][chosen])
-                files.add(matrix.to_numpy(dtype=float), correct[matrix.index.to_numpy()])
-                rows += len(matrix)
+                features, labels = self.partition_rows(
+                    events.iloc[begin:end][chosen], item[begin:end][chosen], kp[begin:end][chosen]
+                )
+                files.add(features, labels)
+                rows += len(labels)
             dataset = files.dataset(list(MODEL_FEATURES))
             self.booster_ = lgb.train(self.lightgbm_params(), dataset, self.n_estimators)
         self.metadata_: dict[str, Any] = {
@@ -343,6 +343,21 @@ class MasteryModel:
             ),
         }
         return self
+
+    def partition_rows(
+        self, events: pd.DataFrame, item: FloatArray, kp: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """One learner partition's booster rows: ``MODEL_FEATURES`` (``(responses, n)``
+        float64) and the outcomes of the ``response`` rows of ``events`` (whole learners'
+        sorted events, history stored or not), given each event row's out-of-fold item and
+        KP difficulty (``item``, ``kp``; NaN on study rows). A row reads its own learner's
+        earlier rows and the difficulty only, so partitions may be built apart (one per
+        worker) and their rows, joined in learner order, are those ``fit`` trains on."""
+        matrix = self._matrix(events, item, kp)
+        responses = (events.loc[matrix.index, KIND] == RESPONSE).to_numpy()
+        matrix = matrix[responses]
+        outcome = events.loc[matrix.index, CORRECT].to_numpy(dtype=float)
+        return matrix.to_numpy(dtype=float), outcome
 
     def _matrix(self, events: pd.DataFrame, item: FloatArray, kp: FloatArray) -> pd.DataFrame:
         stored = stored_history(events)

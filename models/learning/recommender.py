@@ -471,21 +471,40 @@ class StudyRecommender:
                 else np.sort([snapshot.member_index[key] for key in sample]).astype(np.intp)
             )
             for part in member_partitions(snapshot, rows):
-                frame = candidate_frame(snapshot, rows=part, per_source=self.per_source)
-                label = launch_labels(
-                    data, snapshot, frame, horizon_days=self.horizon_days, launches=launches
-                )
-                positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
-                keep = positives[frame.m] > 0
-                if not keep.any():
-                    continue
-                sizes = np.bincount(frame.m[keep])
-                yield (
-                    frame.features.to_numpy(dtype=float)[keep],
-                    label[keep],
-                    [int(s) for s in sizes if s > 0],
-                )
+                chunk = self.partition_rows(data, snapshot, part, launches=launches)
+                if chunk is not None:
+                    yield chunk
             del snapshot
+
+    def partition_rows(
+        self,
+        data: LearningData,
+        snapshot: Snapshot,
+        rows: Sequence[int] | NDArray[np.integer],
+        *,
+        launches: IntArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, list[int]] | None:
+        """One member partition's training rows at ``snapshot``'s cut: the features
+        (``(rows, len(FEATURES))`` float64), labels (launched within ``horizon_days``) and
+        group sizes of the members of ``rows`` (member indices of the snapshot, ascending)
+        with a launch in the horizon; None when none has. Depends on those members' rows of
+        the snapshot alone (profile them: ``Snapshot.build(..., profiled=keys)``), so a
+        worker can build its partitions' rows and the chunks, joined in partition order, are
+        those of ``training_chunks``. ``launches``: ``future_launches`` at the cut."""
+        frame = candidate_frame(snapshot, rows=rows, per_source=self.per_source)
+        label = launch_labels(
+            data, snapshot, frame, horizon_days=self.horizon_days, launches=launches
+        )
+        positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
+        keep = positives[frame.m] > 0
+        if not keep.any():
+            return None
+        sizes = np.bincount(frame.m[keep])
+        return (
+            frame.features.to_numpy(dtype=float)[keep],
+            label[keep],
+            [int(s) for s in sizes if s > 0],
+        )
 
     def fit(
         self,
