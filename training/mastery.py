@@ -86,7 +86,13 @@ from features.learning.kt_features import (
     with_history,
 )
 from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
-from models.learning.mastery import MODEL_FEATURES, MasteryModel, PfaLogistic, learner_folds
+from models.learning.mastery import (
+    MODEL_FEATURES,
+    TRAINING_ROW_BUDGET,
+    MasteryModel,
+    PfaLogistic,
+    learner_folds,
+)
 from models.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
 from training.check_in import (
     CHECK_IN_TABLE,
@@ -129,6 +135,10 @@ class TrainingOptions:
     learning_rate: float = 0.05
     min_improvement: float = 0.0
     seed: int = 0
+    max_training_rows: int | None = field(
+        default=TRAINING_ROW_BUDGET,
+        metadata={HELP: "response rows the booster trains on, at most (whole learners sampled)"},
+    )
     store_write: bool = field(
         default=False,
         metadata={
@@ -142,6 +152,7 @@ class TrainingOptions:
             num_leaves=self.num_leaves,
             learning_rate=self.learning_rate,
             seed=self.seed,
+            max_training_rows=self.max_training_rows,
         )
 
 
@@ -397,6 +408,8 @@ def train(
                 "baseline": "PFA logistic regression (per-KP intercept and count slopes)",
                 "registered_split": "time",
                 "seed": options.seed,
+                "max_training_rows": options.max_training_rows,
+                "booster_rows": model.metadata_.get("booster_rows"),
                 "truth_available": truth is not None,
             }
         )

@@ -71,6 +71,7 @@ from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.recommender import (
     ARTIFACT_KEY,
     FEATURES,
+    TRAINING_MEMBER_BUDGET,
     StudyRecommender,
     StudyRecommenderPyfunc,
     candidate_frame,
@@ -103,6 +104,10 @@ K = 10
 SCORERS = ("model", "popularity", "cooccurrence", "ease")
 PIP_PACKAGES = ("lodestar", "lightgbm", "pandas", "numpy", "mlflow")
 REFERENCE_MEMBERS = 300  # members whose candidates the drift reference bins, at most
+SIMULATION_MEMBERS = 2_000
+"""Members the learning-gain simulation follows, at most (``--sim-members``): a seeded sample
+of the members the truth knows when there are more (the demo world's 2,000 are all
+followed); each simulated week's snapshot profiles and ranks those members only."""
 
 
 class TrainingError(RuntimeError):
@@ -120,7 +125,14 @@ class RecommenderOptions:
     )
     n_estimators: int = 300
     sim_weeks: int = 4
-    sim_members: int | None = None
+    sim_members: int | None = field(
+        default=SIMULATION_MEMBERS,
+        metadata={HELP: "members the simulation follows, at most (a seeded sample)"},
+    )
+    max_training_members: int | None = field(
+        default=TRAINING_MEMBER_BUDGET,
+        metadata={HELP: "members per training cut the ranker trains on, at most (seeded sample)"},
+    )
     min_improvement: float = 0.0
     seed: int = 0
 
@@ -293,6 +305,43 @@ def _mlflow_metrics(metrics: dict[str, float]) -> dict[str, float]:
     return {k.replace("@", "_at_"): v for k, v in finite_metrics(metrics).items()}
 
 
+class SampledPolicy:
+    """The recommender's simulation policy (``world.simulate.recommender_policy``) for a
+    sample of ``members``: each week's snapshot profiles their mastery only (the population
+    still reads everyone) and only their rows are ranked. Their suggestions are those of the
+    full policy but for the learning-value term's scale, a standard deviation over the
+    ranked members' candidates."""
+
+    def __init__(self, recommender: StudyRecommender, members: Sequence[str]) -> None:
+        self.recommender = recommender
+        self.members = list(members)
+
+    def snapshot(self, data: LearningData, as_of: datetime) -> Snapshot:
+        return Snapshot.build(data, as_of, mastery=self.recommender.mastery_, profiled=self.members)
+
+    def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
+        rows = sorted(snapshot.member_index[k] for k in self.members if k in snapshot.member_index)
+        ranked = self.recommender.rank_snapshot(snapshot, rows=rows, k=n)
+        return {
+            snapshot.member_keys[row]: [snapshot.items[item] for item, _ in chosen]
+            for row, chosen in ranked.items()
+        }
+
+
+class SampledPopularity:
+    """``world.simulate.popularity_policy`` whose weekly snapshots compute the stand-in
+    mastery of ``members`` only (the policy reads launches and popularity, never mastery)."""
+
+    def __init__(self, members: Sequence[str]) -> None:
+        self.members = list(members)
+
+    def snapshot(self, data: LearningData, as_of: datetime) -> Snapshot:
+        return Snapshot.build(data, as_of, profiled=self.members)
+
+    def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
+        return popularity_policy(snapshot, n)
+
+
 @dataclass
 class TrainResult:
     run_id: str
@@ -339,6 +388,7 @@ def train(
         learning_weight=options.learning_weight,
         n_estimators=options.n_estimators,
         seed=options.seed,
+        max_training_members=options.max_training_members,
     )
     try:
         if scheduler:
@@ -365,14 +415,20 @@ def train(
         personal = PersonalData(settings.keyring())
         latent = latent_from_truth(truth_dir, personal.member_key, month)
         members = latent.member_keys
-        if options.sim_members is not None:
+        sampled = options.sim_members is not None and len(members) > options.sim_members
+        if sampled:
             members = list(
                 np.random.default_rng(options.seed).permutation(members)[: options.sim_members]
             )
+        policies: dict[str, Any] = (
+            {"model": SampledPolicy(recommender, members), "popularity": SampledPopularity(members)}
+            if sampled
+            else {"model": recommender_policy(recommender), "popularity": popularity_policy}
+        )
         simulation = simulate_learning_gain(
             data,
             latent,
-            {"model": recommender_policy(recommender), "popularity": popularity_policy},
+            policies,
             start=cut,
             weeks=options.sim_weeks,
             seed=options.seed,

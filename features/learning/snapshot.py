@@ -211,9 +211,12 @@ def _member_state(
     mastery: Any,
     traced: bool,
     stand_in_rate: float | None,
+    profiled: Sequence[str] | None = None,
 ) -> _MemberState:
     """``keys``' figures at ``as_of`` from ``statements`` (and ``events``, before ``as_of``,
-    when ``traced``); rows of other members in them are ignored."""
+    when ``traced``); rows of other members in them are ignored. ``profiled``: the keys whose
+    mastery the model profiles when ``traced`` (default all; the other rows hold
+    ``profile_matrices``' fill: P(correct) 0.5, no attempts, never practised)."""
     member_index = {key: i for i, key in enumerate(keys)}
     n_m, n_i = len(keys), len(catalogue.items)
     past = statements[statements["timestamp"] < as_of]
@@ -250,11 +253,18 @@ def _member_state(
     profiles: pd.DataFrame | None = None
     stand_in = _stand_in(mastery)
     if traced and events is not None:
-        profiles = mastery.mastery_profiles(events, catalogue.kps, as_of, members=keys)
+        profiles = mastery.mastery_profiles(
+            events, catalogue.kps, as_of, members=keys if profiled is None else list(profiled)
+        )
         p_correct, attempts, since = profile_matrices(profiles, keys, catalogue.kps, as_of)
     elif stand_in is not None:  # no model, or no answer to trace before as_of
-        p_correct, attempts, since = stand_in.mastery_matrix(
-            statements, keys, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+        wanted = keys if profiled is None else list(profiled)
+        p_correct, attempts, since = _embedded(
+            stand_in.mastery_matrix(
+                statements, wanted, catalogue.kps, as_of.to_pydatetime(), overall=stand_in_rate
+            ),
+            [member_index[key] for key in wanted],
+            n_m,
         )
     else:  # an estimator with the single-learner contract only
         p_correct, attempts, since = mastery_matrix(
@@ -272,6 +282,22 @@ def _member_state(
         days_since_practised=since,
         profiles=profiles,
     )
+
+
+def _embedded(
+    matrices: tuple[FloatArray, FloatArray, FloatArray], rows: list[int], n_rows: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(p_correct, attempts, days_since)`` of some members placed at ``rows`` of ``n_rows``
+    rows, the others ``profile_matrices``' fill (0.5, 0, ``inf``); the matrices themselves
+    when they hold every row in order."""
+    if rows == list(range(n_rows)):
+        return matrices
+    p, attempts, since = matrices
+    shape = (n_rows, p.shape[1])
+    out = (np.full(shape, 0.5), np.zeros(shape), np.full(shape, np.inf))
+    for full, part in zip(out, (p, attempts, since), strict=True):
+        full[rows] = part
+    return out
 
 
 def _stand_in(mastery: Any) -> SuccessRateMastery | None:
@@ -323,10 +349,11 @@ def _check_in_evidence(
     mastery: Any, events: pd.DataFrame, profiles: pd.DataFrame, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """``check_in_evidence`` over the ``CHECK_IN_DAYS`` before ``as_of``, the end-of-window
-    profiles taken from the snapshot's own."""
+    profiles taken from the snapshot's own (``mastery`` None: no mastery gain, the logged
+    minutes and answers only)."""
     return check_in_evidence(
         events,
-        model=ProfileReuse(mastery, profiles, as_of),  # type: ignore[arg-type]
+        model=None if mastery is None else ProfileReuse(mastery, profiles, as_of),  # type: ignore[arg-type]
         start=as_of - pd.Timedelta(days=CHECK_IN_DAYS),
         end=as_of,
     )
@@ -477,12 +504,25 @@ class Snapshot:
         *,
         mastery: Any | None = None,
         check_in: pd.DataFrame | None = None,
+        profiled: Iterable[str] | None = None,
     ) -> Snapshot:
         """Everything strictly before ``as_of``, for every member. ``check_in``
         (``member_key, flagged``, from ``features.learning.checkin.detect_check_in``)
-        overrides the detector (with a traced model) or the time-ratio proxy (without)."""
+        overrides the detector (with a traced model) or the time-ratio proxy (without).
+
+        ``profiled``: the members whose mastery and check-in flag are computed (default every
+        member; the costly part of a build: a model pass per member and KP at two moments, or
+        the stand-in's weighted rates). Their rows equal those of the full build (the
+        population, check-in threshold included, still reads every member); the other
+        members' mastery rows are ``profile_matrices``' fill and their check-in flag False:
+        use their rows for nothing but the population (the recommender's training sample,
+        ``training_members``)."""
         as_of_ts = pd.Timestamp(as_of)
         catalogue = Catalogue.at(data, as_of_ts)
+        wanted = None if profiled is None else {str(key) for key in profiled}
+        profile_keys = (
+            None if wanted is None else [key for key in catalogue.member_keys if key in wanted]
+        )
         past_events = (
             events_before(data, as_of_ts) if hasattr(mastery, "mastery_profiles") else None
         )
@@ -508,6 +548,7 @@ class Snapshot:
             mastery=mastery,
             traced=traced,
             stand_in_rate=stand_in_rate,
+            profiled=profile_keys,
         )
 
         roles = catalogue.member_role
@@ -533,11 +574,23 @@ class Snapshot:
         cooccurrence_weights, ease_weights = _item_weights(binary)
 
         evidence: pd.DataFrame | None = None
+        threshold = math.nan
         if check_in is not None:
             check_in_source = "given"
         elif state.profiles is not None and past_events is not None:
             check_in_source = "detect_check_in"
-            evidence = _check_in_evidence(mastery, past_events, state.profiles, as_of_ts)
+            profiled_events = (
+                past_events
+                if profile_keys is None
+                else past_events[past_events[MEMBER_KEY].isin(profile_keys)]
+            )
+            evidence = _check_in_evidence(mastery, profiled_events, state.profiles, as_of_ts)
+            # the threshold reads every member's logged minutes (no model needed)
+            threshold = high_time_minutes(
+                evidence
+                if profile_keys is None
+                else _check_in_evidence(None, past_events, state.profiles, as_of_ts)
+            )
         else:
             check_in_source = "time_ratio"
         given = (
@@ -558,7 +611,7 @@ class Snapshot:
             traced=traced,
             stand_in_rate=stand_in_rate,
             check_in_source=check_in_source,
-            check_in_minutes=high_time_minutes(evidence) if evidence is not None else math.nan,
+            check_in_minutes=threshold,
             check_in_given=given,
         )
         rows = _member_rows(population, state)

@@ -87,6 +87,14 @@ partition's history features are built and dropped before the next, so memory fo
 partition, not every learner's events (``fit`` keeps each partition's rows on disk for
 LightGBM, ``models.learning.rows``)."""
 
+TRAINING_ROW_BUDGET = 1_000_000
+"""Most response rows ``MasteryModel.fit`` gives LightGBM (``training_learners``: whole
+learners in a seeded hash order until the budget is reached), so that the booster's data
+and rounds stop growing with the store. The demo world's time split holds about 90,000
+training responses per unit of scale, so worlds up to scale 10 train whole: a sampled
+booster shifts the mastery gains that the check-in rule compares with an absolute
+threshold (at scale 10, a quarter of the rows moved the flagged count by 5 %)."""
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -175,6 +183,33 @@ def learner_folds(members: pd.Series, n_folds: int) -> npt.NDArray[np.int64]:
     return np.asarray(hashed % np.uint64(n_folds), dtype=np.int64)
 
 
+def training_learners(
+    responses: pd.Series, budget: int | None, *, seed: int = 0
+) -> set[str] | None:
+    """The learners whose responses ``MasteryModel.fit`` trains LightGBM on, given every
+    training response's learner key (``responses``): None (all of them) when they hold at
+    most ``budget`` rows, else whole learners taken in the order of a seeded hash of their key
+    (an order that does not depend on the data: a learner's features need all of their
+    earlier answers, so learners are kept or dropped whole) for as long as their responses
+    fit the budget. The sample is a uniform draw of learners, so the rows keep the
+    population's mix of heavy and light learners."""
+    if budget is None or len(responses) <= budget:
+        return None
+    counts = responses.astype(str).value_counts()
+    keys = counts.index.to_numpy(dtype=object)
+    order = seeded_order(keys, seed)
+    taken = np.cumsum(counts.to_numpy()[order]) <= budget
+    return {str(key) for key in keys[order][taken]}
+
+
+def seeded_order(keys: Iterable[str] | npt.NDArray[np.object_], seed: int) -> npt.NDArray[np.intp]:
+    """Positions of ``keys`` in the order of a hash of ``seed`` and the key: a fixed
+    pseudo-random order (the same for a key whatever the other keys), for samples of
+    learners that a rerun on the same data draws again."""
+    salted = np.array([f"{seed}:{key}" for key in keys], dtype=object)
+    return np.argsort(pd.util.hash_array(salted), kind="stable").astype(np.intp)
+
+
 def _difficulty_frame(
     events: pd.DataFrame, rows: pd.Index, item: FloatArray, kp: FloatArray
 ) -> pd.DataFrame:
@@ -228,6 +263,7 @@ class MasteryModel:
         min_data_in_leaf: int = 200,
         difficulty_folds: int = 5,
         seed: int = 0,
+        max_training_rows: int | None = TRAINING_ROW_BUDGET,
     ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
@@ -235,6 +271,7 @@ class MasteryModel:
         self.min_data_in_leaf = min_data_in_leaf
         self.difficulty_folds = difficulty_folds
         self.seed = seed
+        self.max_training_rows = max_training_rows
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -276,20 +313,53 @@ class MasteryModel:
             item[in_fold], kp[in_fold] = table.transform(
                 events.loc[in_fold, ITEM], events.loc[in_fold, KP]
             )
-        # the training matrix a partition of learners at a time (a row's history features
-        # read its own learner's earlier rows only), rows to disk, binned by LightGBM
-        correct = events[CORRECT].to_numpy(dtype=float)
+        # difficulty above reads every training response; the booster's rows are those of
+        # the sampled learners (``training_learners``), built a partition of learners at a
+        # time (a row's history features read its own learner's earlier rows only), to disk,
+        # binned by LightGBM
+        sampled = training_learners(responses[MEMBER], self.max_training_rows, seed=self.seed)
+        kept = (
+            np.ones(len(events), dtype=bool)
+            if sampled is None
+            else events[MEMBER].astype(str).isin(sampled).to_numpy()
+        )
+        rows = 0
         with row_files("mastery") as files:
             for begin, end in _learner_bounds(events):
-                matrix = self._matrix(events.iloc[begin:end], item[begin:end], kp[begin:end])
-                files.add(matrix.to_numpy(dtype=float), correct[matrix.index.to_numpy()])
+                if not kept[begin:end].any():
+                    continue
+                chosen = kept[begin:end]
+                features, labels = self.partition_rows(
+                    events.iloc[begin:end][chosen], item[begin:end][chosen], kp[begin:end][chosen]
+                )
+                files.add(features, labels)
+                rows += len(labels)
             dataset = files.dataset(list(MODEL_FEATURES))
             self.booster_ = lgb.train(self.lightgbm_params(), dataset, self.n_estimators)
         self.metadata_: dict[str, Any] = {
             "training_responses": len(responses),
             "training_learners": int(responses[MEMBER].nunique()),
+            "booster_rows": rows,
+            "booster_learners": (
+                int(responses[MEMBER].nunique()) if sampled is None else len(sampled)
+            ),
         }
         return self
+
+    def partition_rows(
+        self, events: pd.DataFrame, item: FloatArray, kp: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """One learner partition's booster rows: ``MODEL_FEATURES`` (``(responses, n)``
+        float64) and the outcomes of the ``response`` rows of ``events`` (whole learners'
+        sorted events, history stored or not), given each event row's out-of-fold item and
+        KP difficulty (``item``, ``kp``; NaN on study rows). A row reads its own learner's
+        earlier rows and the difficulty only, so partitions may be built apart (one per
+        worker) and their rows, joined in learner order, are those ``fit`` trains on."""
+        matrix = self._matrix(events, item, kp)
+        responses = (events.loc[matrix.index, KIND] == RESPONSE).to_numpy()
+        matrix = matrix[responses]
+        outcome = events.loc[matrix.index, CORRECT].to_numpy(dtype=float)
+        return matrix.to_numpy(dtype=float), outcome
 
     def _matrix(self, events: pd.DataFrame, item: FloatArray, kp: FloatArray) -> pd.DataFrame:
         stored = stored_history(events)
@@ -454,6 +524,7 @@ class MasteryModel:
                 "min_data_in_leaf": self.min_data_in_leaf,
                 "difficulty_folds": self.difficulty_folds,
                 "seed": self.seed,
+                "max_training_rows": self.max_training_rows,
             },
             "features": list(MODEL_FEATURES),
             "difficulty": self.difficulty_.to_dict(),

@@ -63,7 +63,7 @@ from features.learning.candidates import (
 from features.learning.data import FORMATS, MEMBER_KEY, LearningData
 from features.learning.kt_features import CORRECT, KIND, RESPONSE, TIMESTAMP, difficulty_logit
 from features.learning.snapshot import Snapshot, month_end
-from models.learning.mastery import MasteryModel, MasteryModelError
+from models.learning.mastery import MasteryModel, MasteryModelError, seeded_order
 from models.learning.rows import row_files
 from store.database import StoreReader
 from store.queries import learning as queries
@@ -115,6 +115,23 @@ FEATURES: tuple[str, ...] = (
     "check_in",
     *(f"source_{name}" for name in SOURCES),
 )
+
+
+TRAINING_MEMBER_BUDGET = 4_000
+"""Most members per training cut whose candidates the ranker trains on
+(``training_members``), so that a cut's mastery profiles and the booster's rows cost the same
+at any number of members; the demo world's 2,000 members train whole."""
+
+
+def training_members(keys: Sequence[str], budget: int | None, *, seed: int = 0) -> list[str] | None:
+    """The members whose candidates the ranker trains on at a cut, out of every roster
+    member ``keys``: None (all) when there are at most ``budget``, else the first ``budget``
+    in a seeded hash order of their keys (``models.learning.mastery.seeded_order``: a uniform
+    sample drawn without looking at any statement, the same members at every cut), sorted."""
+    if budget is None or len(keys) <= budget:
+        return None
+    values = np.array([str(key) for key in keys], dtype=object)
+    return sorted(values[seeded_order(values, seed)[:budget]].tolist())
 
 
 class NotFittedError(RuntimeError):
@@ -332,6 +349,7 @@ class StudyRecommender:
         horizon_days: int = 30,
         seed: int = 0,
         num_threads: int = 1,
+        max_training_members: int | None = TRAINING_MEMBER_BUDGET,
     ) -> None:
         self.per_source = per_source
         self.n_estimators = n_estimators
@@ -343,6 +361,7 @@ class StudyRecommender:
         self.horizon_days = horizon_days
         self.seed = seed
         self.num_threads = num_threads
+        self.max_training_members = max_training_members
         self.booster_: lgb.Booster | None = None
         self.mastery_: MasteryModel | None = None
         self.metadata_: dict[str, Any] = {}
@@ -362,6 +381,7 @@ class StudyRecommender:
             "horizon_days": self.horizon_days,
             "seed": self.seed,
             "num_threads": self.num_threads,
+            "max_training_members": self.max_training_members,
         }
 
     # ---- fitting ----------------------------------------------------------------------------
@@ -432,28 +452,59 @@ class StudyRecommender:
     ) -> Iterator[tuple[FloatArray, FloatArray, list[int]]]:
         """Per cut and member partition (``member_partitions``), in order: the features
         (``(rows, len(FEATURES))`` float64), labels and group sizes of the members with a
-        launch in the cut's horizon. One cut's snapshot and one partition's frame are held at
-        a time; the chunks, joined, are the whole build's rows in the same order."""
+        launch in the cut's horizon, among ``training_members`` (at most
+        ``max_training_members``; their rows are those of a build of everyone). One cut's
+        snapshot and one partition's frame are held at a time; the chunks, joined, are the
+        whole build's rows in the same order."""
         estimator = mastery if mastery is not None else self.mastery_
+        sample = training_members(
+            data.members[MEMBER_KEY].astype(str).tolist(), self.max_training_members, seed=self.seed
+        )
         for cut in cuts:
-            snapshot = Snapshot.build(data, cut, mastery=estimator, check_in=check_in)
+            snapshot = Snapshot.build(
+                data, cut, mastery=estimator, check_in=check_in, profiled=sample
+            )
             launches = future_launches(data, snapshot, horizon_days=self.horizon_days)
-            for part in member_partitions(snapshot):
-                frame = candidate_frame(snapshot, rows=part, per_source=self.per_source)
-                label = launch_labels(
-                    data, snapshot, frame, horizon_days=self.horizon_days, launches=launches
-                )
-                positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
-                keep = positives[frame.m] > 0
-                if not keep.any():
-                    continue
-                sizes = np.bincount(frame.m[keep])
-                yield (
-                    frame.features.to_numpy(dtype=float)[keep],
-                    label[keep],
-                    [int(s) for s in sizes if s > 0],
-                )
+            rows = (
+                None
+                if sample is None
+                else np.sort([snapshot.member_index[key] for key in sample]).astype(np.intp)
+            )
+            for part in member_partitions(snapshot, rows):
+                chunk = self.partition_rows(data, snapshot, part, launches=launches)
+                if chunk is not None:
+                    yield chunk
             del snapshot
+
+    def partition_rows(
+        self,
+        data: LearningData,
+        snapshot: Snapshot,
+        rows: Sequence[int] | NDArray[np.integer],
+        *,
+        launches: IntArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, list[int]] | None:
+        """One member partition's training rows at ``snapshot``'s cut: the features
+        (``(rows, len(FEATURES))`` float64), labels (launched within ``horizon_days``) and
+        group sizes of the members of ``rows`` (member indices of the snapshot, ascending)
+        with a launch in the horizon; None when none has. Depends on those members' rows of
+        the snapshot alone (profile them: ``Snapshot.build(..., profiled=keys)``), so a
+        worker can build its partitions' rows and the chunks, joined in partition order, are
+        those of ``training_chunks``. ``launches``: ``future_launches`` at the cut."""
+        frame = candidate_frame(snapshot, rows=rows, per_source=self.per_source)
+        label = launch_labels(
+            data, snapshot, frame, horizon_days=self.horizon_days, launches=launches
+        )
+        positives = np.bincount(frame.m, weights=label, minlength=len(snapshot.member_keys))
+        keep = positives[frame.m] > 0
+        if not keep.any():
+            return None
+        sizes = np.bincount(frame.m[keep])
+        return (
+            frame.features.to_numpy(dtype=float)[keep],
+            label[keep],
+            [int(s) for s in sizes if s > 0],
+        )
 
     def fit(
         self,
