@@ -853,44 +853,44 @@ def ranker_rows(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """A task: the ranker's training rows (``FEATURES`` and ``label``) and group sizes of the
     members of ``bucket`` on the training cut ``cut``, as ``StudyRecommender.training_chunks``
-    builds them for those members: the cut's state (item popularity, co-occurrence and EASE
-    over every member) from the whole snapshot, candidates and labels of this bucket's
-    members only, members without a launch in the horizon left out."""
-    from features.learning.data import LearningData
+    builds them for those members: the same sample of members (``training_members``, at most
+    ``max_training_members``), the cut's state (item popularity, co-occurrence and EASE over
+    every member) from the whole snapshot with only this bucket's sampled members profiled,
+    their rows by ``StudyRecommender.partition_rows`` (members without a launch in the horizon
+    left out)."""
+    from features.learning.data import MEMBER_KEY, LearningData
     from features.learning.snapshot import Snapshot as CutState
     from models.learning.recommender import (
         FEATURES,
-        candidate_frame,
         future_launches,
-        launch_labels,
         member_partitions,
+        training_members,
     )
 
     with source.open() as opened:
         data = LearningData.from_store(opened)
-        state = CutState.build(data, cut, mastery=mastery)
-        mine = np.flatnonzero(key_buckets(opened, list(state.member_keys), buckets) == bucket)
+        keys = data.members[MEMBER_KEY].astype(str).tolist()
+        sample = training_members(keys, recommender.max_training_members, seed=recommender.seed)
+        chosen = keys if sample is None else sample
+        in_bucket = key_buckets(opened, chosen, buckets) == bucket
+    mine = [key for key, here in zip(chosen, in_bucket, strict=True) if here]
+    state = CutState.build(data, cut, mastery=mastery, profiled=mine)
     launches = future_launches(data, state, horizon_days=recommender.horizon_days)
+    rows = np.sort([state.member_index[key] for key in mine]).astype(np.intp)
     features: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     groups: list[int] = []
-    for part in member_partitions(state, rows=mine) if len(mine) else []:
-        frame = candidate_frame(state, rows=part, per_source=recommender.per_source)
-        label = launch_labels(
-            data, state, frame, horizon_days=recommender.horizon_days, launches=launches
-        )
-        positives = np.bincount(frame.m, weights=label, minlength=len(state.member_keys))
-        keep = positives[frame.m] > 0
-        if not keep.any():
-            continue
-        features.append(frame.features.to_numpy(dtype=float)[keep])
-        labels.append(label[keep])
-        groups.extend(int(size) for size in np.bincount(frame.m[keep]) if size > 0)
-    rows = pd.DataFrame(
+    for part in member_partitions(state, rows) if len(rows) else []:
+        chunk = recommender.partition_rows(data, state, part, launches=launches)
+        if chunk is not None:
+            features.append(chunk[0])
+            labels.append(chunk[1])
+            groups.extend(chunk[2])
+    frame = pd.DataFrame(
         np.concatenate(features) if features else np.zeros((0, len(FEATURES))),
         columns=list(FEATURES),
     ).assign(**{LABEL: np.concatenate(labels) if labels else np.zeros(0)})
-    return rows, np.asarray(groups, dtype=np.int64)
+    return frame, np.asarray(groups, dtype=np.int64)
 
 
 def _first(pair: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:

@@ -407,6 +407,9 @@ def train(
     say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})", quiet=quiet)
     metrics = evaluate(recommender, data, cut_state, end=end, baseline_days=options.baseline_days)
     recommender.metadata_[DRIFT_REFERENCE] = drift_reference(recommender, cut_state).to_dict()
+    relevant = relevant_items(data, cut_state, end)
+    catalogue_size = len(cut_state.items)
+    del cut_state  # every member's state; the simulation's weeks must not sit on top of it
 
     truth_dir = settings.resolved_truth_dir
     if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
@@ -466,22 +469,20 @@ def train(
             artifact_key=ARTIFACT_KEY,
             packages=PIP_PACKAGES,
         )
-        relevant = relevant_items(data, cut_state, end)
 
         def champion_ndcg(loaded: Any) -> float:
             champion: StudyRecommender = loaded.unwrap_python_model().recommender
             try:
-                # the champion ranks with its own mastery model (an older one may have none)
+                # the champion ranks with its own mastery model (an older one may have none);
+                # the evaluation cut's state is built again here, only when there is one
                 own = (
-                    cut_state
-                    if _same_mastery(champion, recommender)
-                    else champion.snapshot_at(data, cut)
-                )
+                    recommender if _same_mastery(champion, recommender) else champion
+                ).snapshot_at(data, cut)
                 lists = model_lists(champion, own, k=K)
             except (ValueError, KeyError) as error:
                 raise ChampionCannotScoreError(str(error)) from error
             report = ranking_report(
-                lists, relevant, k=K, catalogue_size=len(cut_state.items), item_users={}, n_users=1
+                lists, relevant, k=K, catalogue_size=catalogue_size, item_users={}, n_users=1
             )
             return report[f"ndcg@{K}"]
 
