@@ -147,18 +147,26 @@ def test_difficulty_from_partition_counts_is_the_one_machine_table(
     assert counts.table(2).to_dict() == DifficultyTable().fit(others).to_dict()
 
 
+@pytest.mark.parametrize("budget", [None, 60])
 def test_ranker_rows_per_bucket_are_the_one_machine_rows(
-    scheduler: str, local_and_cluster: tuple[Settings, Settings], snapshot_path: Path
+    scheduler: str,
+    local_and_cluster: tuple[Settings, Settings],
+    snapshot_path: Path,
+    budget: int | None,
 ) -> None:
+    """Every member (None), or a member budget under the small world's roster: the workers
+    train on the same sampled members as one machine."""
     settings = local_and_cluster[0]
     cut = datetime(2025, 11, 1)
-    ranker = StudyRecommender(seed=0)
+    ranker = StudyRecommender(seed=0, max_training_members=budget)
     with open_snapshot(snapshot_path, settings.keyring()) as snapshot:
         data = LearningData.from_store(snapshot)
         source = SnapshotSource.of(snapshot, settings)
     own = ranker.fit_mastery(data, cut)
     assert own is not None
     features, labels, groups = ranker.training_frame(data, [cut], mastery=own)
+    if budget is not None:  # the budget samples: fewer members than the roster
+        assert len(groups) <= budget < len(data.members)
     expected = features.assign(label=labels)
     with cluster_client(scheduler) as client:
         futures = [
