@@ -41,6 +41,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     that needs the trained champions (its worker builds the session's world, installation and
     champions), then the groups that need none of them (the other workers run those
     meanwhile), then the rest, larger groups first. The tests of a group keep their order."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
         path = item.nodeid.split("::", 1)[0]
