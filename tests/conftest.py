@@ -33,24 +33,35 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under pytest
 GROUPED_FOLDERS = ("tests/distributed/",)  # one worker runs the folder: one package fixture
 
 
-@pytest.hookimpl(tryfirst=True)
+def group_of(nodeid: str) -> str:
+    """The test's module, or its folder when the folder shares a package fixture."""
+    path = nodeid.split("::", 1)[0]
+    return next((folder for folder in GROUPED_FOLDERS if path.startswith(folder)), path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scope scheduling with ``group_of`` as the scope: a worker runs a module
+    (or a grouped folder) whole, so it builds the module's fixtures once."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` a test's group is its module (or its folder when the folder
-    shares a package fixture), so a worker runs a module whole and builds its fixtures once.
-    Under pytest-xdist the groups are also put in the order the workers take them: first one
+    """Under pytest-xdist the groups are put in the order the workers take them: first one
     that needs the trained champions (its worker builds the session's world, installation and
     champions), then the groups that need none of them (the other workers run those
     meanwhile), then the rest, larger groups first. The tests of a group keep their order."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    if WORKER is None:
         return
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = next((folder for folder in GROUPED_FOLDERS if path.startswith(folder)), path)
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups.setdefault(group, []).append(item)
-    if WORKER is not None:
-        items[:] = [item for group in _in_turn(list(groups.values())) for item in group]
+        groups.setdefault(group_of(item.nodeid), []).append(item)
+    items[:] = [item for group in _in_turn(list(groups.values())) for item in group]
 
 
 def _in_turn(groups: list[list[pytest.Item]]) -> list[list[pytest.Item]]:
