@@ -13,6 +13,7 @@ import base64
 import fcntl
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +98,25 @@ def built_once(
             build(shared)
             built.touch()
     return shared
+
+
+_MODULE_RUNNING: dict[str, str] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Each module starts, before any of its fixtures (session ones included), with MLflow's
+    registry URI unset (it then follows the tracking URI), as in a fresh process:
+    ``mlflow.set_registry_uri`` is process-wide (and exported to ``MLFLOW_REGISTRY_URI``), so a
+    module that set it would send a later module's ``models:/`` loads and registrations to its
+    own registry, whichever worker and order ran them."""
+    module = item.nodeid.split("::", 1)[0]
+    if _MODULE_RUNNING.get("path") == module:
+        return
+    _MODULE_RUNNING["path"] = module
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @pytest.fixture(scope="session")
