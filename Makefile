@@ -60,8 +60,9 @@ world: install ## only generate and ingest the demo world
 serve: install ## only start the service on the existing store
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
-test: install ## the test suite (what CI runs)
-	$(BIN)/python -m pytest -q -m "not slow"
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+test: install ## the test suite (what CI runs), one worker process per core
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS)
 
 test-all: install ## every test, including slow full-size runs
 	$(BIN)/python -m pytest -q

@@ -24,10 +24,10 @@ RISK_OPTIONS = procurement_risk.TrainingOptions(
     n_estimators=40,
     num_leaves=7,
     min_data_in_leaf=5,
-    num_threads=2,
+    num_threads=1,
 )
 ESG_OPTIONS = supplier_esg.TrainingOptions(
-    n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=2
+    n_estimators=40, num_leaves=7, min_data_in_leaf=5, num_threads=1
 )
 MASTERY_OPTIONS = mastery.TrainingOptions(n_estimators=40)
 RECOMMENDER_OPTIONS = recommender.RecommenderOptions(

@@ -1,10 +1,20 @@
-"""Fixtures every test may use: real keys, a real encrypted store, the shared real data."""
+"""Fixtures every test may use: real keys, a real encrypted store, the shared real data.
+
+`make test` runs the suite in parallel (pytest-xdist, one worker process per core): each test
+module runs whole on one worker (its module fixtures are built once), the folder
+``tests/distributed`` too (one ``LocalCluster``), and the session's small world, installation
+and trained champions are built once per run by whichever worker needs them first; every
+worker then takes its own copy of the installation's data folder (tests write snapshots and
+spool files into it)."""
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
-from collections.abc import Iterator
+import shutil
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +29,94 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LODESTAR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under pytest-xdist, else None
+GROUPED_FOLDERS = ("tests/distributed/",)  # one worker runs the folder: one package fixture
+
+
+def group_of(nodeid: str) -> str:
+    """The test's module, or its folder when the folder shares a package fixture."""
+    path = nodeid.split("::", 1)[0]
+    return next((folder for folder in GROUPED_FOLDERS if path.startswith(folder)), path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scope scheduling with ``group_of`` as the scope: a worker runs a module
+    (or a grouped folder) whole, so it builds the module's fixtures once."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the groups are put in the order the workers take them: first one
+    that needs the trained champions (its worker builds the session's world, installation and
+    champions), then the groups that need none of them (the other workers run those
+    meanwhile), then the rest, larger groups first. The tests of a group keep their order."""
+    if WORKER is None:
+        return
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(group_of(item.nodeid), []).append(item)
+    items[:] = [item for group in _in_turn(list(groups.values())) for item in group]
+
+
+def _in_turn(groups: list[list[pytest.Item]]) -> list[list[pytest.Item]]:
+    """``groups`` in the order the workers should take them (see above); larger first."""
+
+    def needs(group: list[pytest.Item], fixture: str) -> bool:
+        return any(fixture in item.fixturenames for item in group)  # type: ignore[attr-defined]
+
+    by_size = sorted(groups, key=len, reverse=True)
+    first = [group for group in by_size if needs(group, "trained_installation")][:1]
+    free = [group for group in by_size if not needs(group, "small_world")]
+    taken = {id(group) for group in first + free}
+    return first + free + [group for group in by_size if id(group) not in taken]
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """A folder that ``build`` fills once per test run, read only afterwards. Under
+    pytest-xdist the first worker to ask builds it in the run's shared temporary folder while
+    the others wait for it (a file lock); alone, it is a fresh temporary folder."""
+    if WORKER is None:
+        root = tmp_path_factory.mktemp(name)
+        build(root)
+        return root
+    shared = tmp_path_factory.getbasetemp().parent / name
+    with (shared.parent / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = shared.parent / f"{name}.built"
+        if not built.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker's failed attempt
+            shared.mkdir()
+            build(shared)
+            built.touch()
+    return shared
+
+
+_MODULE_RUNNING: dict[str, str] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Each module starts, before any of its fixtures (session ones included), with MLflow's
+    registry URI unset (it then follows the tracking URI), as in a fresh process:
+    ``mlflow.set_registry_uri`` is process-wide (and exported to ``MLFLOW_REGISTRY_URI``), so a
+    module that set it would send a later module's ``models:/`` loads and registrations to its
+    own registry, whichever worker and order ran them."""
+    module = item.nodeid.split("::", 1)[0]
+    if _MODULE_RUNNING.get("path") == module:
+        return
+    _MODULE_RUNNING["path"] = module
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @pytest.fixture(scope="session")
@@ -71,29 +169,38 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from world.config import WorldConfig
     from world.generate import generate_world
 
-    root = tmp_path_factory.mktemp("small-world")
-    world_dir, truth_dir = root / "world", root / "truth"
-    generate_world(WorldConfig(scale=SMALL_SCALE), world_dir, truth_dir, parallel=False)
-    return world_dir, truth_dir
+    def generate(root: Path) -> None:
+        generate_world(
+            WorldConfig(scale=SMALL_SCALE), root / "world", root / "truth", parallel=False
+        )
+
+    root = built_once(tmp_path_factory, "small-world", generate)
+    return root / "world", root / "truth"
 
 
 @pytest.fixture(scope="session")
 def small_installation(
     tmp_path_factory: pytest.TempPathFactory, small_world: tuple[Path, Path]
 ) -> dict[str, str]:
-    """A keyed installation with the small world ingested, as LODESTAR_* environment values."""
-    import shutil
-
+    """A keyed installation with the small world ingested, as LODESTAR_* environment values.
+    Under pytest-xdist each worker has its own copy of the data folder and key file."""
     from lodestar.cli import main
 
-    root = tmp_path_factory.mktemp("installation")
-    data_dir = root / "data"
-    shutil.copytree(small_world[0], data_dir / "world")
-    shutil.copytree(small_world[1], data_dir / "truth")
-    options = ["--data-dir", str(data_dir), "--key-file", str(root / "keys.json"), "--quiet"]
-    assert main(["keys", "init", *options]) == 0
-    assert main(["ingest", *options]) == 0
-    return {"LODESTAR_DATA_DIR": str(data_dir), "LODESTAR_KEY_FILE": str(root / "keys.json")}
+    def ingest(root: Path) -> None:
+        data_dir = root / "data"
+        shutil.copytree(small_world[0], data_dir / "world")
+        shutil.copytree(small_world[1], data_dir / "truth")
+        options = ["--data-dir", str(data_dir), "--key-file", str(root / "keys.json"), "--quiet"]
+        assert main(["keys", "init", *options]) == 0
+        assert main(["ingest", *options]) == 0
+
+    root = built_once(tmp_path_factory, "installation", ingest)
+    if WORKER is not None:
+        own = tmp_path_factory.mktemp("installation")
+        shutil.copytree(root / "data", own / "data")
+        shutil.copy(root / "keys.json", own / "keys.json")
+        root = own
+    return {"LODESTAR_DATA_DIR": str(root / "data"), "LODESTAR_KEY_FILE": str(root / "keys.json")}
 
 
 @pytest.fixture
@@ -114,7 +221,9 @@ def trained_installation(
     """The small installation with its own store and SQLite registry, and every champion
     trained on it once (``tests.champions``' small, fast options): procurement risk (its
     warnings written to ``alerts``), supplier ESG, mastery and recommender, each version 1.
-    Read only: a module takes its own copy with ``tests.champions.copy_installation``."""
+    Read only: a module takes its own copy with ``tests.champions.copy_installation``.
+    Under pytest-xdist one worker trains them and every worker reads them over its own data
+    folder (the same world and keys)."""
     from tests.champions import (
         STORE,
         copy_store,
@@ -123,9 +232,10 @@ def trained_installation(
         train_esg_and_study,
     )
 
-    settings = installation_at(small_installation, tmp_path_factory.mktemp("trained"))
-    assert settings.store_path is not None
-    copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / STORE, settings.store_path)
-    train_and_score_risk(settings)
-    train_esg_and_study(settings)
-    return settings
+    def train(root: Path) -> None:
+        settings = installation_at(small_installation, root)
+        copy_store(Path(small_installation["LODESTAR_DATA_DIR"]) / STORE, root / STORE)
+        train_and_score_risk(settings)
+        train_esg_and_study(settings)
+
+    return installation_at(small_installation, built_once(tmp_path_factory, "trained", train))

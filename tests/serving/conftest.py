@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +18,7 @@ from serving.app import create_app
 from serving.platform.auth import issue_token
 from serving.settings import RateLimits, ServiceSettings
 from store.database import Store
+from tests.serving.console_world import seed_console_world
 
 MAX_BODY_BYTES = 1024
 
@@ -61,13 +63,47 @@ def make_settings(tmp_path: Path, **overrides: object) -> ServiceSettings:
     return ServiceSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def service_settings(tmp_path: Path) -> ServiceSettings:
-    settings = make_settings(tmp_path)
+@pytest.fixture(scope="session")
+def service_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a real key file and a real encrypted store holding ``MEMBERS`` (as
+    ``make_settings`` lays them out), made once: ``service_settings`` gives each test a copy."""
+    root = tmp_path_factory.mktemp("service-template")
+    settings = make_settings(root)
     init_key_file(settings.key_file)
     keyring = settings.keyring()
     with Store.open(settings, keyring) as store:
         assert store.insert_new("members", members_frame(PersonalData(keyring))) == len(MEMBERS)
+    assert not Path(f"{settings.resolved_store_path}.wal").exists()  # closed: all in the file
+    return root
+
+
+@pytest.fixture
+def service_settings(tmp_path: Path, service_template: Path) -> ServiceSettings:
+    """Settings over the test's own copy of ``service_template`` in ``tmp_path``."""
+    shutil.copytree(service_template, tmp_path, dirs_exist_ok=True)
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def console_template(
+    service_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
+    """A copy of ``service_template`` (the same keys) with the console world seeded
+    (``seed_console_world``: its users' argon2 hashes are slow to make), once per module."""
+    root = tmp_path_factory.mktemp("console-template")
+    shutil.copytree(service_template, root, dirs_exist_ok=True)
+    settings = make_settings(root)
+    seed_console_world(settings)
+    assert not Path(f"{settings.resolved_store_path}.wal").exists()
+    return settings
+
+
+def with_console_world(settings: ServiceSettings, template: ServiceSettings) -> ServiceSettings:
+    """``settings`` (a copy of ``service_template``, closed) with its store replaced by a copy
+    of ``template``'s: as if ``seed_console_world(settings)`` had run."""
+    store = settings.resolved_store_path
+    Path(f"{store}.wal").unlink(missing_ok=True)
+    shutil.copy(template.resolved_store_path, store)
     return settings
 
 

@@ -26,7 +26,7 @@ from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.audit_writer import AuditUnavailableError
 from serving.settings import ServiceSettings
 from store.database import Store
-from tests.serving.conftest import audited_store, bearer, make_settings
+from tests.serving.conftest import audited_store, bearer, make_settings, with_console_world
 from tests.serving.console_world import (
     ALERT_ID,
     CATEGORY,
@@ -38,7 +38,6 @@ from tests.serving.console_world import (
     USER_OF_ROLE,
     alert_row,
     month_starts,
-    seed_console_world,
 )
 
 SIGNIN = "/console/signin"
@@ -48,9 +47,10 @@ REVIEW = f"{ALERT}/review"
 
 
 @pytest.fixture
-def console_settings(service_settings: ServiceSettings) -> ServiceSettings:
-    seed_console_world(service_settings)
-    return service_settings
+def console_settings(
+    service_settings: ServiceSettings, console_template: ServiceSettings
+) -> ServiceSettings:
+    return with_console_world(service_settings, console_template)
 
 
 @pytest.fixture

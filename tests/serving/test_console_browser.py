@@ -30,14 +30,13 @@ from serving.app import create_app
 from serving.console.settings import ConsoleSettings
 from serving.settings import ServiceSettings
 from tests.serving.chromium import headless_chromium  # skips without Chromium
-from tests.serving.conftest import bearer
+from tests.serving.conftest import bearer, with_console_world
 from tests.serving.console_world import (
     OCID,
     PASSWORDS,
     ROLE_PAGES,
     USER_OF_ROLE,
     alert_row,
-    seed_console_world,
 )
 from tests.serving.real_server import running_server, server_environment
 
@@ -45,8 +44,10 @@ PHONE_WIDTH = 360
 
 
 @pytest.fixture
-def server(service_settings: ServiceSettings, tmp_path: Path) -> Iterator[str]:
-    seed_console_world(service_settings)
+def server(
+    service_settings: ServiceSettings, console_template: ServiceSettings, tmp_path: Path
+) -> Iterator[str]:
+    with_console_world(service_settings, console_template)
     env = server_environment(service_settings)
     with running_server(env, tmp_path / "server.log") as (url, _):
         yield url
@@ -153,10 +154,12 @@ def test_each_role_signs_in_and_sees_its_pages_and_no_others(
 
 
 @pytest.fixture
-def live_app(service_settings: ServiceSettings) -> Iterator[tuple[str, FastAPI]]:
+def live_app(
+    service_settings: ServiceSettings, console_template: ServiceSettings
+) -> Iterator[tuple[str, FastAPI]]:
     """The app under a real uvicorn in a thread of this process (so the test can write a
     warning into its store as live scoring would), the queue asking every second."""
-    seed_console_world(service_settings)
+    with_console_world(service_settings, console_template)
     settings = service_settings.model_copy(
         update={"console": ConsoleSettings(queue_poll_seconds=1)}
     )

@@ -20,16 +20,15 @@ from serving.app import create_app
 from serving.console.sessions import SessionSeal
 from serving.console.settings import ConsoleSettings
 from serving.settings import ServiceSettings
-from tests.serving.console_world import seed_console_world
+from tests.serving.conftest import with_console_world
 from tests.serving.test_console import QUEUE, SIGNIN, _csrf, sign_in_as
 
 COOKIE = "lodestar_session"
 
 
 @pytest.fixture
-def seeded(service_settings: ServiceSettings) -> ServiceSettings:
-    seed_console_world(service_settings)
-    return service_settings
+def seeded(service_settings: ServiceSettings, console_template: ServiceSettings) -> ServiceSettings:
+    return with_console_world(service_settings, console_template)
 
 
 @contextmanager
