@@ -538,44 +538,9 @@ def rank_check_in(evidence: pd.DataFrame) -> pd.DataFrame:
     """``detect_check_in``'s answer from every member's evidence (``check_in_evidence``
     joined over partitions): the ranks and the time threshold are over all members, as
     there; members in key order first, as one frame of everyone would hold them."""
-    from features.learning.checkin import (
-        CHECK_IN_COLUMNS,
-        HIGH_TIME_QUANTILE,
-        MIN_GAIN,
-        MIN_SUCCESSES_PER_HOUR,
-        _reasons,
-        check_in_flags,
-        high_time_minutes,
-    )
+    from features.learning.checkin import rank_evidence
 
-    columns = [*CHECK_IN_COLUMNS, "successes_per_hour", "answers"]
-    if evidence.empty:
-        return pd.DataFrame(columns=columns)
-    result = evidence.sort_index(kind="stable").copy()
-    time_rank = result["logged_minutes"].rank(pct=True)
-    evidence_ranks = [result["successes_per_hour"].rank(pct=True)]
-    if result["mastery_gain"].notna().any():
-        evidence_ranks.append(result["mastery_gain"].rank(pct=True).fillna(0.5))
-    result["check_in_score"] = time_rank * (1.0 - pd.concat(evidence_ranks, axis=1).mean(axis=1))
-    threshold = high_time_minutes(result, HIGH_TIME_QUANTILE)
-    high_time = result["logged_minutes"] >= threshold
-    low_gain = result["mastery_gain"] < MIN_GAIN
-    low_successes = result["successes_per_hour"] < MIN_SUCCESSES_PER_HOUR
-    result["flagged"] = check_in_flags(
-        result,
-        high_time_minutes=threshold,
-        min_gain=MIN_GAIN,
-        min_successes_per_hour=MIN_SUCCESSES_PER_HOUR,
-    )
-    result["reasons"] = [
-        _reasons(row, high, gain, successes, MIN_GAIN, MIN_SUCCESSES_PER_HOUR)
-        for row, high, gain, successes in zip(
-            result.itertuples(), high_time, low_gain, low_successes, strict=True
-        )
-    ]
-    result = result.reset_index(names=MEMBER)
-    ordered = result.sort_values("check_in_score", ascending=False, kind="stable")
-    return ordered[columns].reset_index(drop=True)
+    return rank_evidence(evidence.sort_index(kind="stable"))
 
 
 def answered_before(events: pd.DataFrame, cut: pd.Timestamp) -> list[str]:

@@ -88,9 +88,26 @@ def detect_check_in(
     ``start`` defaults to the first event, ``end`` to just after the last one. Members
     without logged study in the window are left out (nothing to check).
     """
-    result = check_in_evidence(events, model=model, start=start, end=end)
+    return rank_evidence(
+        check_in_evidence(events, model=model, start=start, end=end),
+        high_time_quantile=high_time_quantile,
+        min_gain=min_gain,
+        min_successes_per_hour=min_successes_per_hour,
+    )
+
+
+def rank_evidence(
+    result: pd.DataFrame,
+    *,
+    high_time_quantile: float = HIGH_TIME_QUANTILE,
+    min_gain: float = MIN_GAIN,
+    min_successes_per_hour: float = MIN_SUCCESSES_PER_HOUR,
+) -> pd.DataFrame:
+    """``detect_check_in``'s answer from ``check_in_evidence`` (one row per member, indexed
+    by member key; every member's: the ranks and the time threshold are over all of them)."""
     if result.empty:
         return pd.DataFrame(columns=[*CHECK_IN_COLUMNS, "successes_per_hour", "answers"])
+    result = result.copy()
     time_rank = result["logged_minutes"].rank(pct=True)
     evidence_ranks = [result["successes_per_hour"].rank(pct=True)]
     if result["mastery_gain"].notna().any():
