@@ -25,6 +25,7 @@ from core.settings import Keyring, Settings
 from store.database import Store
 
 if TYPE_CHECKING:
+    from features.learning.data import LearningData
     from serving.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -203,13 +204,18 @@ def small_installation(
     return {"LODESTAR_DATA_DIR": str(root / "data"), "LODESTAR_KEY_FILE": str(root / "keys.json")}
 
 
+def installation_settings(installation: dict[str, str]) -> Settings:
+    """The settings of an installation given as LODESTAR_* environment values."""
+    return Settings(
+        data_dir=Path(installation["LODESTAR_DATA_DIR"]),
+        key_file=Path(installation["LODESTAR_KEY_FILE"]),
+    )
+
+
 @pytest.fixture
 def small_store(small_installation: dict[str, str]) -> Iterator[Store]:
     """The small installation's store, read-only."""
-    settings = Settings(
-        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-    )
+    settings = installation_settings(small_installation)
     with Store.open(settings, settings.keyring(), read_only=True) as opened:
         yield opened
 
@@ -239,3 +245,14 @@ def trained_installation(
         train_esg_and_study(settings)
 
     return installation_at(small_installation, built_once(tmp_path_factory, "trained", train))
+
+
+@pytest.fixture(scope="module")
+def small_learning_data(small_installation: dict[str, str]) -> Iterator[LearningData]:
+    """The small installation's learning data, read once per module from its store (held
+    open, read-only, while the module runs)."""
+    from features.learning.data import LearningData
+
+    settings = installation_settings(small_installation)
+    with Store.open(settings, settings.keyring(), read_only=True) as store:
+        yield LearningData.from_store(store)

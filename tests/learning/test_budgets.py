@@ -5,15 +5,12 @@ the full build's rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import Settings
 from features.learning.data import LearningData
 from features.learning.kt_features import KIND, MEMBER, RESPONSE
 from features.learning.snapshot import Snapshot
@@ -24,19 +21,13 @@ from models.learning.recommender import (
     default_cuts,
     training_members,
 )
-from store.database import Store
 
 CUT = datetime(2025, 12, 1)
 
 
 @pytest.fixture(scope="module")
-def data(small_installation: dict[str, str]) -> Iterator[LearningData]:
-    settings = Settings(
-        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-    )
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        yield LearningData.from_store(store)
+def data(small_learning_data: LearningData) -> LearningData:
+    return small_learning_data
 
 
 @pytest.fixture(scope="module")

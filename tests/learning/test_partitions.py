@@ -4,9 +4,7 @@ built from rows on disk) and ranked lists; the mastery model fitted per learner 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -16,7 +14,6 @@ import pytest
 
 import models.learning.mastery as mastery_module
 import models.learning.recommender as recommender_module
-from core.settings import Settings
 from features.learning.data import LearningData
 from features.learning.kt_features import (
     HISTORY_COLUMNS,
@@ -34,20 +31,14 @@ from models.learning.recommender import (
     default_cuts,
     member_partitions,
 )
-from store.database import Store
 
 CUT = datetime(2025, 12, 1)
 SMALL = 7  # members per partition: many partitions, the last one short
 
 
 @pytest.fixture(scope="module")
-def data(small_installation: dict[str, str]) -> Iterator[LearningData]:
-    settings = Settings(
-        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-    )
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        yield LearningData.from_store(store)
+def data(small_learning_data: LearningData) -> LearningData:
+    return small_learning_data
 
 
 @pytest.fixture(scope="module")

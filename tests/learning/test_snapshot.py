@@ -4,20 +4,16 @@ what a full ``Snapshot.build`` gives for them, on the small demo world."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import Settings
 from features.learning.data import LearningData
 from features.learning.snapshot import Snapshot
 from models.learning.mastery import MasteryModel
-from store.database import Store
 
 CUT = datetime(2026, 1, 1)  # the day after the last statement: some members are flagged
 # rows that come from the member's own statements only
@@ -40,13 +36,8 @@ HELD_PARTS = ("recent_popularity", "item_users")  # fields; the others are read 
 
 
 @pytest.fixture(scope="module")
-def data(small_installation: dict[str, str]) -> Iterator[LearningData]:
-    settings = Settings(
-        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-    )
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        yield LearningData.from_store(store)
+def data(small_learning_data: LearningData) -> LearningData:
+    return small_learning_data
 
 
 @pytest.fixture(scope="module")

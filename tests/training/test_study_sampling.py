@@ -4,20 +4,16 @@ scale is the one thing taken over the ranked members)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import Settings
 from features.learning.data import LearningData
 from features.learning.snapshot import Snapshot
 from models.learning.mastery import MasteryModel, seeded_order
 from models.learning.recommender import StudyRecommender, default_cuts
-from store.database import Store
 from training.recommender import SampledPolicy, SampledPopularity
 from world.simulate import popularity_policy, recommender_policy
 
@@ -25,13 +21,8 @@ CUT = datetime(2025, 12, 1)
 
 
 @pytest.fixture(scope="module")
-def data(small_installation: dict[str, str]) -> Iterator[LearningData]:
-    settings = Settings(
-        data_dir=Path(small_installation["LODESTAR_DATA_DIR"]),
-        key_file=Path(small_installation["LODESTAR_KEY_FILE"]),
-    )
-    with Store.open(settings, settings.keyring(), read_only=True) as store:
-        yield LearningData.from_store(store)
+def data(small_learning_data: LearningData) -> LearningData:
+    return small_learning_data
 
 
 @pytest.fixture(scope="module")
