@@ -684,17 +684,21 @@ def test_audit_log_page_filters_and_shows_the_chain_head(
 
 
 def test_the_member_page_as_of_a_day_shows_that_day(console: TestClient) -> None:
-    """``?as_of=`` the day after this month's deadline: this month's unfinished quiz is now
-    last month's missed item, the finished one is not missed; a malformed date shows today."""
-    this, _ = month_starts(utc_now())
-    after = ((this + timedelta(days=32)).replace(day=1)).date().isoformat()
+    """``?as_of=`` a day of last month: last month's items are that day's current ones (the
+    one done in time done, the one finished only this month still due), this month's are
+    not there yet; a malformed date, or a day not yet over, shows today's page."""
+    _, last = month_starts(utc_now())
+    day = (last + timedelta(days=14)).date().isoformat()
     member = sign_in_as(console, "E1001")
-    page = member.get("/console/me", params={"as_of": after}).text
-    assert f'id="as-of">截至 {after} 日终。' in page
-    missed = page[page.index('class="mandatory missed"') :]
-    assert "招标投标法实施条例测验" in missed
-    assert "廉洁从业若干规定" not in missed
-    assert "安全生产法要点" not in missed  # two months before the day asked for
-    today = member.get("/console/me", params={"as_of": "2025-13-40"}).text
-    assert 'id="as-of"' not in today
-    assert "本月已完成 1/2 项" in today
+    page = member.get("/console/me", params={"as_of": day}).text
+    assert f'id="as-of">截至 {day} 日终。' in page
+    section = page[page.index('id="mandatory"') :]
+    items = re.findall(r'<li class="mandatory-item (\w+)">(.*?)</li>', section, re.S)
+    states = {
+        title: state for state, body in items for _, title, _ in MANDATORY_ITEMS if title in body
+    }
+    assert states == {"党章学习": "done", "安全生产法要点": "due"}
+    for future in ("2025-13-40", (utc_now() + timedelta(days=1)).date().isoformat()):
+        today = member.get("/console/me", params={"as_of": future}).text
+        assert 'id="as-of"' not in today
+        assert "本月已完成 1/2 项" in today
