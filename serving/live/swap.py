@@ -119,15 +119,19 @@ class ModelBoard:
             return self._status.get(name, ModelStatus())
 
     def annotate(self, readiness: ModelReadiness) -> ModelReadiness:
-        """``readiness`` with when its version was loaded and any load error or warning."""
+        """``readiness`` with when its version was loaded and any load error or warning. The
+        version and its load time are the pair the board holds: between a swap publishing a
+        model and the board recording it, the previous pair, never the new version with the
+        old time."""
         status = self.status(readiness.name)
-        return readiness.model_copy(
-            update={
-                "loaded_at": status.loaded_at if readiness.loaded else None,
-                "load_error": status.load_error,
-                "feature_settings_warning": status.feature_settings_warning,
-            }
-        )
+        update: dict[str, Any] = {
+            "loaded_at": status.loaded_at if readiness.loaded else None,
+            "load_error": status.load_error,
+            "feature_settings_warning": status.feature_settings_warning,
+        }
+        if readiness.loaded and status.version is not None:
+            update["version"] = status.version
+        return readiness.model_copy(update=update)
 
     def check_feature_settings(self, state: Any, settings: ServiceSettings) -> None:
         """Warn (log and readiness) when the deployment's feature settings differ from those
