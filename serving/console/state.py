@@ -8,10 +8,10 @@ from datetime import datetime
 
 from fastapi.templating import Jinja2Templates
 
+from core.clock import utc_now
 from serving.console.i18n import Catalogue
 from serving.console.sessions import SessionSeal
 from serving.console.settings import ConsoleSettings
-from serving.console.users import utc_now
 
 
 @dataclass

@@ -15,12 +15,13 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.clock import utc_now
 from core.security import PersonalData
 from serving.console.sessions import Session
 from serving.console.settings import ConsoleSettings
@@ -47,10 +48,6 @@ class SignIn:
 def _unknown_user_hash() -> str:
     """Verified against when the user name is unknown, so that both answers cost a hash."""
     return _HASHER.hash(secrets.token_hex(16))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def user_key(personal: PersonalData, user_name: str) -> str:

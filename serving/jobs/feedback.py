@@ -23,15 +23,17 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
+from core.clock import utc_now
 from core.security import PersonalData
 from models.feedback.keywords import keyword_kind
 from serving.jobs.feedback_settings import FeedbackSettings
+from serving.live.registry import load_registered_pyfunc
 from store.database import Store
 from store.queries import feedback as queries
 from store.schema import FEEDBACK_KINDS
@@ -80,10 +82,6 @@ class NotYourReportError(PermissionError):
 
 class NoIdentityError(LookupError):
     """The report was anonymous: there is no identity to reveal."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def keyword_classify(text: str) -> tuple[str, float, str]:
@@ -407,8 +405,9 @@ def load_feedback(settings: FeedbackSettings, tracking_uri: str) -> FeedbackStat
 
         client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         version = client.get_model_version_by_alias(FEEDBACK_MODEL, "champion")
-        mlflow.set_registry_uri(tracking_uri)
-        state.model = mlflow.pyfunc.load_model(f"models:/{FEEDBACK_MODEL}@champion")
+        state.model = load_registered_pyfunc(
+            tracking_uri, f"models:/{FEEDBACK_MODEL}/{version.version}"
+        )
         state.model_version = str(version.version)
     except Exception:
         logger.info("no %s champion: reports are classified by keywords", FEEDBACK_MODEL)

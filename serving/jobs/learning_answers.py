@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.clock import utc_now
 from features.learning.data import LOCAL_OFFSET
 from features.online.study import CHECK_IN_DAYS
 from features.rosters import RosterError, next_free_window
@@ -36,7 +37,6 @@ from serving.jobs.learning_study import (
     RECOMMENDER_MODEL,
     Study,
     check_as_of,
-    utc_now,
 )
 from serving.live.drift import record_frame, recording
 

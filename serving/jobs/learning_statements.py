@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from core.clock import utc_now
 from core.security import PersonalData
 from features.online.study import (
     STUDY_ROW_COLUMNS,
@@ -25,7 +26,6 @@ from serving.api.schemas.common import has_lone_surrogate, lone_surrogate_paths
 from serving.api.schemas.learning import (
     RejectedStatementOut,
 )
-from serving.jobs.learning_study import utc_now
 from store.database import QuarantineRecord, Store
 from store.queries import learning as queries
 

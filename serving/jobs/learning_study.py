@@ -43,11 +43,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.clock import utc_now
 from features.learning.data import LearningData
 from features.learning.snapshot import Population, Snapshot
 from features.online.study import (
@@ -429,7 +430,3 @@ def _fully_at(snapshot: Snapshot, hour: pd.Timestamp) -> bool:
     """Whether ``snapshot`` is as of ``hour``, population included (not a live snapshot whose
     rows moved on to a later hour)."""
     return bool(snapshot.population.as_of == hour and pd.Timestamp(snapshot.as_of) == hour)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

@@ -9,6 +9,7 @@ and ``/readyz`` names what is missing.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,10 @@ from serving.api.schemas.common import ModelReadiness
 
 CHAMPION = "champion"
 _SQLITE_PREFIX = "sqlite:///"
+_MLFLOW_URIS = threading.Lock()
+"""MLflow resolves ``models:/`` through its process-wide tracking and registry URIs; every load
+sets both under this lock, so a process that reads two registries never loads from the wrong
+one."""
 
 ModelT = TypeVar("ModelT")
 
@@ -38,15 +43,25 @@ def load_python_model(tracking_uri: str, name: str) -> tuple[Any, str]:
             raise ModelUnavailableError(
                 f"model {name}@{CHAMPION} is not registered (no model registry yet)"
             )
-    mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         registered = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as error:
         raise ModelUnavailableError(f"model {name}@{CHAMPION} is not registered") from error
     version = str(registered.version)
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    loaded = load_registered_pyfunc(tracking_uri, f"models:/{name}/{version}")
     return loaded.unwrap_python_model(), version
+
+
+def load_registered_pyfunc(tracking_uri: str, model_uri: str) -> Any:
+    """``mlflow.pyfunc.load_model(model_uri)`` resolved in the registry at ``tracking_uri``,
+    whatever registry another caller in this process last pointed MLflow at."""
+    import mlflow
+
+    with _MLFLOW_URIS:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        return mlflow.pyfunc.load_model(model_uri)
 
 
 def champion_version(tracking_uri: str, name: str) -> str | None:

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from core.clock import utc_now
 from core.security import PersonalData
 from core.settings import Keyring
 from serving.app import create_app
 from serving.cli import main as cli_main
 from serving.console.i18n import LANGUAGES, Catalogue
 from serving.console.settings import ConsoleSettings
-from serving.console.users import sign_in, utc_now
+from serving.console.users import sign_in
 from serving.platform.audit import SUBJECT_NAMESPACE
 from serving.platform.audit_writer import AuditUnavailableError
 from serving.settings import ServiceSettings
