@@ -352,7 +352,10 @@ def judge_every_member(
             events = sort_events(build_events(data, bucket=(bucket, buckets)))
             parts.append(check_in_evidence(events, model=model, start=window[0], end=window[1]))
     say(f"check-in judged over every learner, {buckets} member buckets", quiet=quiet)
-    return rank_evidence(pd.concat(parts) if parts else pd.DataFrame())
+    # by member key, as the evidence of one frame of everyone is (its ties rank alike)
+    evidence = pd.concat(parts) if parts else pd.DataFrame()
+    evidence.index = evidence.index.astype(str)
+    return rank_evidence(evidence.sort_index())
 
 
 DIGEST_ROWS = 200_000

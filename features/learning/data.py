@@ -150,7 +150,8 @@ class LearningData:
         columns = [*STATEMENT_COLUMNS, *(c for c in OPTIONAL_STATEMENT_COLUMNS if c in extra)]
         added = LearningData(extra[columns], self.content, self.members).statements
         added = added[list(self.statements.columns)]
-        combined = concat_compact([self.statements.copy(deep=False), added])
+        # concat_compact drops each part's columns as it joins them: shallow copies
+        combined = concat_compact([self.statements.copy(deep=False), added.copy(deep=False)])
         events = None
         if self._events is not None:  # extend the event frame instead of rebuilding it
             new_events = build_events(added)

@@ -45,7 +45,12 @@ import pandas as pd
 import scipy.sparse as sparse
 from numpy.typing import NDArray
 
-from features.learning.baselines import CooccurrenceRecommender, EASERecommender
+from features.learning.baselines import (
+    ease_weights,
+    implicit_matrix,
+    item_counts,
+    item_similarity,
+)
 from features.learning.checkin import check_in_evidence, check_in_flags, high_time_minutes
 from features.learning.data import (
     CONTENT_ID,
@@ -379,18 +384,22 @@ def _check_in_flags(
 
 def _item_weights(binary: BoolArray) -> tuple[FloatArray, FloatArray]:
     """Co-occurrence (Jaccard) and EASE item-item weights from the binary member × item
-    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched."""
+    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched.
+    The weights are those of ``CooccurrenceRecommender`` and ``EASERecommender`` fitted on
+    the launches (the same counts, the launched items in the same order: their ids as text,
+    sorted), from a sparse product of the launches: no dense member × item float matrix."""
     n_i = binary.shape[1]
     cooccurrence, ease = np.zeros((n_i, n_i)), np.zeros((n_i, n_i))
     users, items = np.nonzero(binary)
     if users.size == 0:
         return cooccurrence, ease
-    interactions = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
-    cooc_model = CooccurrenceRecommender(similarity="jaccard").fit(interactions)
-    ease_model = EASERecommender(l2=EASE_L2).fit(interactions)
-    columns = np.array([int(item) for item in cooc_model.items_], dtype=np.intp)
-    cooccurrence[np.ix_(columns, columns)] = cooc_model.similarity_
-    ease[np.ix_(columns, columns)] = ease_model.weights_
+    columns = np.array(sorted(np.unique(items).tolist(), key=str), dtype=np.intp)
+    position = np.full(n_i, -1, dtype=np.intp)
+    position[columns] = np.arange(len(columns))
+    matrix = implicit_matrix(users, position[items], (binary.shape[0], len(columns)))
+    counts = item_counts(matrix)
+    cooccurrence[np.ix_(columns, columns)] = item_similarity(counts, "jaccard")
+    ease[np.ix_(columns, columns)] = ease_weights(counts, EASE_L2)
     return cooccurrence, ease
 
 
