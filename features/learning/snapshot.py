@@ -224,16 +224,20 @@ def _member_state(
     ``profile_matrices``' fill: P(correct) 0.5, no attempts, never practised)."""
     member_index = {key: i for i, key in enumerate(keys)}
     n_m, n_i = len(keys), len(catalogue.items)
-    past = statements[statements["timestamp"] < as_of]
-    rows_m = past[MEMBER_KEY].map(member_index)
-    rows_i = past[CONTENT_ID].map(catalogue.item_index)
-    known = rows_m.notna() & rows_i.notna()
-    past = past[known]
-    m_idx = rows_m[known].to_numpy(dtype=np.intp)
-    i_idx = rows_i[known].to_numpy(dtype=np.intp)
-    verbs = past["verb"].to_numpy()
-    age_days = (as_of - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-    is_launch = verbs == "launched"
+    # positions of the statements before as_of of known members and items, and their
+    # columns read at those positions only: no copy of the statement frame
+    m_all = _positions(statements[MEMBER_KEY], member_index)
+    i_all = _positions(statements[CONTENT_ID], catalogue.item_index)
+    selected = np.flatnonzero(
+        (statements["timestamp"] < as_of).to_numpy() & (m_all >= 0) & (i_all >= 0)
+    )
+    m_idx, i_idx = m_all[selected], i_all[selected]
+    del m_all, i_all
+    verb = statements["verb"]
+    is_launch = (verb == "launched").to_numpy()[selected]
+    stamps = statements["timestamp"].iloc[selected]
+    age_days = (as_of - stamps).dt.total_seconds().to_numpy() / 86400.0
+    del stamps
 
     launched = np.zeros((n_m, n_i), dtype=np.int32)
     recent = is_launch & (age_days <= HISTORY_DAYS)
@@ -241,15 +245,15 @@ def _member_state(
     ever = np.zeros((n_m, n_i), dtype=bool)
     ever[m_idx[is_launch], i_idx[is_launch]] = True
     completed = np.zeros((n_m, n_i), dtype=bool)
-    done = verbs == "completed"
+    done = (verb == "completed").to_numpy()[selected]
     completed[m_idx[done], i_idx[done]] = True
     popular_window = is_launch & (age_days <= POPULARITY_DAYS)
     recent_seen = np.zeros((n_m, n_i), dtype=bool)
     recent_seen[m_idx[popular_window], i_idx[popular_window]] = True
 
     minutes_expected = catalogue.content["minutes"].to_numpy(dtype=float)
-    duration = past["duration_seconds"].to_numpy(dtype=float)
-    experienced = (verbs == "experienced") & np.isfinite(duration)
+    duration = statements["duration_seconds"].to_numpy(dtype=float)[selected]
+    experienced = (verb == "experienced").to_numpy()[selected] & np.isfinite(duration)
     ratio = duration[experienced] / 60.0 / np.maximum(minutes_expected[i_idx[experienced]], 1.0)
     time_ratio = (
         pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
@@ -287,6 +291,19 @@ def _member_state(
         days_since_practised=since,
         profiles=profiles,
     )
+
+
+def _positions(values: pd.Series, index: Mapping[str, int]) -> NDArray[np.intp]:
+    """Each value's position in ``index`` (-1: not in it), looked up once per category when
+    ``values`` is a categorical (the compact statements), else once per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array(
+            [index.get(str(category), -1) for category in values.cat.categories] + [-1],
+            dtype=np.intp,
+        )
+        return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) reads the last
+    found = values.map(index)
+    return np.asarray(found.fillna(-1).to_numpy(dtype=float), dtype=np.intp)
 
 
 def _embedded(
