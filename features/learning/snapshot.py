@@ -2,11 +2,12 @@
 
 ``LearningData`` holds the three frames the recommender reads (statements, content, members),
 from the store or built by hand. ``Snapshot.build(data, as_of)`` turns everything strictly
-before ``as_of`` into member × KP matrices and int32/bool member × item launch matrices (6
-bytes a cell); the member × item scores (co-occurrence, EASE, role popularity, engagement,
-KP gaps) are computed for the rows asked, so that a caller working through the members in
-partitions holds one partition's at a time. Nothing at or after ``as_of`` is read:
-statements are cut at it, and content published after it does not exist yet.
+before ``as_of`` into member × KP matrices and bool member × item launch matrices (3 bytes
+a cell: whether launched in the last year, ever, and completed); the member × item scores
+(co-occurrence, EASE, role popularity, engagement, KP gaps) are computed for the rows asked,
+so that a caller working through the members in partitions holds one partition's at a time.
+Nothing at or after ``as_of`` is read: statements are cut at it, and content published after
+it does not exist yet.
 
 A build has three parts. The ``Catalogue`` reads no statement (items published before
 ``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
@@ -76,7 +77,6 @@ from features.rosters import RosterError, next_free_window
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-CountArray = NDArray[np.int32]
 Rows = Sequence[int] | NDArray[np.intp] | None
 
 POPULARITY_DAYS = 90
@@ -195,7 +195,7 @@ class _MemberState:
     few, by this same code."""
 
     keys: list[str]
-    launched: CountArray  # (n, n_items) launch counts in HISTORY_DAYS
+    launched: BoolArray  # (n, n_items) launched in HISTORY_DAYS
     ever_launched: BoolArray
     completed: BoolArray
     recent_seen: BoolArray  # (n, n_items) launched in POPULARITY_DAYS
@@ -239,9 +239,9 @@ def _member_state(
     age_days = (as_of - stamps).dt.total_seconds().to_numpy() / 86400.0
     del stamps
 
-    launched = np.zeros((n_m, n_i), dtype=np.int32)
+    launched = np.zeros((n_m, n_i), dtype=bool)
     recent = is_launch & (age_days <= HISTORY_DAYS)
-    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1)
+    launched[m_idx[recent], i_idx[recent]] = True
     ever = np.zeros((n_m, n_i), dtype=bool)
     ever[m_idx[is_launch], i_idx[is_launch]] = True
     completed = np.zeros((n_m, n_i), dtype=bool)
@@ -332,7 +332,7 @@ def _stand_in(mastery: Any) -> SuccessRateMastery | None:
     return None
 
 
-def _launch_matrix(launched: CountArray) -> sparse.csr_matrix:
+def _launch_matrix(launched: BoolArray) -> sparse.csr_matrix:
     """The 0/1 launches of ``launched``'s rows as a sparse matrix, columns ascending in each
     row: a product with it adds, per row, the launched items' rows of the other factor in
     item order, whatever the number of rows (dense BLAS sums in blocks that depend on it)."""
@@ -447,7 +447,7 @@ class Snapshot:
     content: pd.DataFrame  # indexed like items
     members: pd.DataFrame  # indexed like member_keys
     item_kp: FloatArray  # (n_items, n_kps) 0/1
-    launched: CountArray  # (n_members, n_items) int32 launch counts in HISTORY_DAYS
+    launched: BoolArray  # (n_members, n_items) launched in HISTORY_DAYS
     ever_launched: BoolArray  # (n_members, n_items)
     completed: BoolArray  # (n_members, n_items) ever completed
     p_correct: FloatArray  # (n_members, n_kps)
@@ -473,8 +473,8 @@ class Snapshot:
         return self.ever_launched.sum(axis=1).astype(float)
 
     # ---- member x item rows, read when asked ------------------------------------------------
-    # Only the launches, first launches and completions are held per member and item (int32
-    # and bool); the rows below are computed for the members asked (``rows``: member indices,
+    # Only the launches, first launches and completions are held per member and item (bool);
+    # the rows below are computed for the members asked (``rows``: member indices,
     # default all), so that a caller working through the members in partitions holds one
     # partition's rows at a time. Each row depends on its member alone, in every bit.
 
