@@ -331,6 +331,12 @@ def study_sample_metrics(counts: pd.DataFrame, learners: Sequence[str] | None) -
     }
 
 
+def judged_truth(truth: pd.Series, learners: Sequence[str] | None) -> pd.Series:
+    """The planted flags of the members the detector judged: everyone's, or those of the
+    sampled ``learners`` (the recall of a sample is against the planted members in it)."""
+    return truth if learners is None else truth[truth.index.isin(set(learners))]
+
+
 def judge_every_member(
     settings: Settings,
     snapshot: Path,
@@ -493,15 +499,17 @@ def train(
     metrics.update(learner_metrics)
     say(f"learner split: model AUC {metrics['learner.model.auc']:.4f}", quiet=quiet)
     window = (span[0], span[1] + pd.Timedelta(seconds=1))
+    everyone = options.store_write and learners is not None
     detected = (
         judge_every_member(settings, snapshot, counts, model, window, quiet=quiet)
-        if options.store_write and learners is not None
+        if everyone
         else detect_check_in(events, model=model, start=window[0], end=window[1])
     )
     metrics.update(check_in_summary(detected))
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
-        metrics.update(check_in_metrics(detected, truth))
+        judged = None if everyone else learners
+        metrics.update(check_in_metrics(detected, judged_truth(truth, judged)))
     version_hash = events_digest(events)
     reference = drift_reference(model, events, cut, kps).with_data_version(version_hash)
     model.metadata_.update(

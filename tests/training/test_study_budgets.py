@@ -102,8 +102,11 @@ def test_mastery_on_a_sample_of_learners(settings: Settings, tmp_path: Path) -> 
     assert metrics["study.learners"] < metrics["study.learners_total"]
     assert metrics["time.model.auc"] > 0.6
     assert 0 < metrics["time.model.auc_se"] < 0.05
-    # the sample's check-in judgements: no more members than were read
+    # the sample's check-in judgements: no more members than were read, judged against the
+    # planted members among them
     assert metrics["check_in.members"] <= metrics["study.learners"]
+    assert metrics["check_in.planted"] <= metrics["study.learners"]
+    assert metrics["check_in.recall"] > 0.5 or metrics["check_in.planted"] == 0
 
 
 def test_every_member_judged_a_bucket_at_a_time_is_one_detection(settings: Settings) -> None:
