@@ -23,7 +23,9 @@ What the client gathers: the held-out test predictions (correct, model, baseline
 metrics and the gate need), one check-in evidence row per member, the drift reference's
 profiles of at most ``REFERENCE_LEARNERS`` learners, and catalogue items for the signature's
 made-up example. The MLflow run, registration and the champion gate (``compare_with_champion``
-on the same test responses, the champion scored on the workers) run on the client.
+on the same test responses, the champion scored on the workers) run on the client. The
+cluster reads every learner: ``--max-study-answers`` (``training.mastery.study_learners``)
+bounds what one machine reads, and is not applied here.
 
 **Study recommender** (``train_recommender``). The ranker's candidate rows are built on the
 workers per member bucket: a task reads the snapshot, builds the cut's state
@@ -32,7 +34,8 @@ member, so each task builds them from the whole snapshot) and the candidate rows
 of its bucket's members only; ``lightgbm.dask.DaskLGBMRanker`` trains on those rows where
 they lie (groups are members, never split). Its mastery model is fitted as above (the events
 before the last cut + horizon). The evaluation (baselines, test lists, simulation) and the
-MLflow run run on the client as on one machine, on the snapshot it reads.
+MLflow run run on the client as on one machine, on the snapshot it reads (the evaluation
+on the same seeded sample of members, ``training.recommender.EVALUATION_MEMBERS``).
 
 The models are the single-machine classes with a plain ``lightgbm.Booster``: they save, log
 and serve as one trained on one machine. The runs are tagged ``executor: dask``.

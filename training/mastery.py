@@ -9,7 +9,13 @@ Usage::
 
 Events: ``features.learning.kt_features.build_events`` on a snapshot of the store: every
 ``answered`` statement with a success is a response to predict; ``experienced``,
-``passed``, ``failed`` durations are study time.
+``passed``, ``failed`` durations are study time. Only the events of ``study_learners`` are
+read (the store filters them as it scans): every learner while their answers total at most
+``--max-study-answers`` (``STUDY_ANSWER_BUDGET``), else a seeded sample of whole learners
+within it, so that what the job holds and computes does not grow with the store. The time
+cut and the check-in window come from aggregates over every learner
+(``store.queries.learning``); the metrics are those of the sample, with the ROC-AUC's
+standard error beside each (``*.auc_se``) and how much was read (``study.*``).
 
 Two splits, both reported in the same run, neither lets a learner's future into training:
 
@@ -40,9 +46,10 @@ on the same data bins the same rows). Bins
 hold quantiles and shares over those rows, no row.
 
 Check-in: ``features.learning.checkin.detect_check_in`` over the whole year with the
-registered model; when ``<truth_dir>/members.csv`` exists (the demo world's planted
-"check-in only" members, joined through the pseudonym key), its precision and recall are
-logged. The truth is read for evaluation only, never for features.
+registered model, on the learners read (with ``--store-write`` on every learner, a member
+bucket at a time: ``judge_every_member``); when ``<truth_dir>/members.csv`` exists (the demo
+world's planted "check-in only" members, joined through the pseudonym key), its precision
+and recall are logged. The truth is read for evaluation only, never for features.
 
 What leaves the store: MLflow gets parameters, metrics and aggregates only (how many members
 were judged and flagged, the flagged rate, and with at least ``MIN_MEMBERS_FOR_QUANTILES``
@@ -68,7 +75,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from core.security import PersonalData
 from core.settings import Settings, owner_only_files
-from features.learning.checkin import detect_check_in
+from features.learning.checkin import check_in_evidence, detect_check_in, rank_evidence
 from features.learning.kt_features import (
     CORRECT,
     EVENT_COLUMNS,
@@ -92,8 +99,10 @@ from models.learning.mastery import (
     MasteryModel,
     PfaLogistic,
     learner_folds,
+    seeded_order,
 )
 from models.learning.pyfunc import ARTIFACT_KEY, MasteryPyfunc, predictions_frame
+from store.queries import learning as queries
 from training.check_in import (
     CHECK_IN_TABLE,
     check_in_metrics,
@@ -121,6 +130,17 @@ PIP_PACKAGES = ("lodestar", "lightgbm", "scikit-learn", "pandas", "numpy", "mlfl
 LEARNER_TEST_FOLDS = 5  # fold 0 of 5: a fifth of the learners is held out
 EXAMPLE_ROWS = 20
 REFERENCE_LEARNERS = 500  # learners whose profiles the drift reference bins, at most
+STUDY_ANSWER_BUDGET = 400_000
+"""Answered statements of the learners the job reads, at most (``--max-study-answers``):
+whole learners in a seeded hash order of their keys (``study_learners``), so that the events
+held, both splits' fits and test rows, the check-in judgements logged and the drift
+reference cost the same at any number of learners. The demo world's (about 120,000 answers)
+is read whole; at ten times its size about a tenth of the learners. The test metrics are
+then those of a uniform sample of learners: their standard errors are logged beside them
+(``*.auc_se``)."""
+CHECK_IN_BUCKET_ANSWERS = 200_000
+"""Answered statements per member bucket when ``--store-write`` judges every member
+(``judge_every_member``): one bucket's events are held at a time."""
 
 
 class TrainingError(RuntimeError):
@@ -138,6 +158,13 @@ class TrainingOptions:
     max_training_rows: int | None = field(
         default=TRAINING_ROW_BUDGET,
         metadata={HELP: "response rows the booster trains on, at most (whole learners sampled)"},
+    )
+    max_study_answers: int | None = field(
+        default=STUDY_ANSWER_BUDGET,
+        metadata={
+            HELP: "answered statements of the learners read, fitted and evaluated on, at most "
+            "(whole learners, a seeded sample)"
+        },
     )
     store_write: bool = field(
         default=False,
@@ -167,12 +194,43 @@ class TrainResult:
     check_in_written: int | None = None  # new rows in check_in_judgements; None without it
 
 
+def study_learners(counts: pd.DataFrame, budget: int | None, *, seed: int = 0) -> list[str] | None:
+    """The learners the job reads, from ``queries.answer_counts`` (one row per learner with
+    an answer: ``member_key``, ``answers``): None (everyone) when their answers total at
+    most ``budget``, else whole learners in the order of a seeded hash of their key
+    (``seeded_order``: drawn without looking at any statement, the same learners on a rerun)
+    for as long as their answers fit the budget (at least one), sorted."""
+    if budget is None or int(counts["answers"].sum()) <= budget:
+        return None
+    keys = counts["member_key"].astype(str).to_numpy(dtype=object)
+    order = seeded_order(keys, seed)
+    taken = np.cumsum(counts["answers"].to_numpy()[order]) <= budget
+    taken[0] = True
+    return sorted(str(key) for key in keys[order][taken])
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of a ROC-AUC over ``positives`` and
+    ``negatives`` rows (NaN without both)."""
+    if positives < 1 or negatives < 1 or not math.isfinite(auc):
+        return math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
+
+
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, prefix: str) -> dict[str, float]:
-    """ROC-AUC, log loss and accuracy at 0.5; NaN when the rows hold one class only."""
+    """ROC-AUC (and its standard error, ``auc_standard_error``), log loss and accuracy at
+    0.5; NaN when the rows hold one class only."""
     if labels.size == 0 or np.unique(labels).size < 2:
         return {f"{prefix}.auc": math.nan, f"{prefix}.log_loss": math.nan}
+    auc = float(roc_auc_score(labels, scores))
+    positives = int((labels == 1).sum())
     return {
-        f"{prefix}.auc": float(roc_auc_score(labels, scores)),
+        f"{prefix}.auc": auc,
+        f"{prefix}.auc_se": auc_standard_error(auc, positives, int(labels.size) - positives),
         f"{prefix}.log_loss": float(log_loss(labels, np.clip(scores, 1e-6, 1 - 1e-6))),
         f"{prefix}.accuracy": float(((scores >= 0.5) == (labels == 1)).mean()),
     }
@@ -254,6 +312,56 @@ def drift_reference(
         features=MODEL_FEATURES,
         part=f"profiles at the time cut, {len(sample)} learners",
     )
+
+
+def study_sample_metrics(counts: pd.DataFrame, learners: Sequence[str] | None) -> dict[str, float]:
+    """How much of the store the job read: learners and answered statements, read and in
+    all (``study_learners``' sample, or everyone)."""
+    total = float(counts["answers"].sum())
+    if learners is None:
+        read, answers = float(len(counts)), total
+    else:
+        chosen = counts["member_key"].astype(str).isin(set(learners))
+        read, answers = float(chosen.sum()), float(counts.loc[chosen, "answers"].sum())
+    return {
+        "study.learners": read,
+        "study.learners_total": float(len(counts)),
+        "study.answers": answers,
+        "study.answers_total": total,
+    }
+
+
+def judged_truth(truth: pd.Series, learners: Sequence[str] | None) -> pd.Series:
+    """The planted flags of the members the detector judged: everyone's, or those of the
+    sampled ``learners`` (the recall of a sample is against the planted members in it)."""
+    return truth if learners is None else truth[truth.index.isin(set(learners))]
+
+
+def judge_every_member(
+    settings: Settings,
+    snapshot: Path,
+    counts: pd.DataFrame,
+    model: MasteryModel,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    *,
+    quiet: bool = False,
+) -> pd.DataFrame:
+    """``detect_check_in`` over every learner of the store snapshot ``snapshot`` with
+    ``model``, read a member bucket at a time (``CHECK_IN_BUCKET_ANSWERS`` answers a
+    bucket): the evidence is per member (``check_in_evidence``), so the buckets' evidence,
+    joined and ranked (``rank_evidence``: the time threshold is over all of them), is the
+    detection over one frame of everyone. What ``--store-write`` writes."""
+    buckets = max(1, math.ceil(float(counts["answers"].sum()) / CHECK_IN_BUCKET_ANSWERS))
+    parts = []
+    with open_training_snapshot(settings, snapshot, quiet=True) as data:
+        for bucket in range(buckets):
+            events = sort_events(build_events(data, bucket=(bucket, buckets)))
+            parts.append(check_in_evidence(events, model=model, start=window[0], end=window[1]))
+    say(f"check-in judged over every learner, {buckets} member buckets", quiet=quiet)
+    # by member key, as the evidence of one frame of everyone is (its ties rank alike)
+    evidence = pd.concat(parts) if parts else pd.DataFrame()
+    evidence.index = evidence.index.astype(str)
+    return rank_evidence(evidence.sort_index())
 
 
 DIGEST_ROWS = 200_000
@@ -366,26 +474,42 @@ def train(
     uri, client = start_tracking(settings, tracking_uri)
     keyring = settings.keyring()
     with open_training_snapshot(settings, snapshot, quiet=quiet) as data:
-        events = sort_events(build_events(data))
+        snapshot = data.path
+        counts = queries.answer_counts(data)
+        span = queries.event_time_range(data)
+        learners = study_learners(counts, options.max_study_answers, seed=options.seed)
+        events = sort_events(build_events(data, members=learners))
         kps = catalogue_kps(data, events)
     # every response's history features, once: each split, fit, score and baseline reads
     # them from these columns (whole learner prefixes of this frame), only profiles recompute
     events = with_history(events)
-    if (events[KIND] == RESPONSE).sum() == 0:
+    if span is None or (events[KIND] == RESPONSE).sum() == 0:
         raise TrainingError("the store holds no answered statements")
-    cut = time_cut(events, options.test_months)
-    say(f"{len(events):,} events; time cut {cut:%Y-%m-%d}", quiet=quiet)
+    sample = study_sample_metrics(counts, learners)
+    cut = time_cut(pd.DataFrame({TIMESTAMP: [span[1]]}), options.test_months)
+    say(
+        f"{len(events):,} events of {sample['study.learners']:,.0f} of "
+        f"{sample['study.learners_total']:,.0f} learners; time cut {cut:%Y-%m-%d}",
+        quiet=quiet,
+    )
     model, time_test, metrics = evaluate_time_split(events, cut, options)
+    metrics.update(sample)
     say(f"time split: model AUC {metrics['time.model.auc']:.4f}", quiet=quiet)
     _, learner_metrics = evaluate_learner_split(events, options)
     metrics.update(learner_metrics)
     say(f"learner split: model AUC {metrics['learner.model.auc']:.4f}", quiet=quiet)
-    window = (events[TIMESTAMP].min(), events[TIMESTAMP].max() + pd.Timedelta(seconds=1))
-    detected = detect_check_in(events, model=model, start=window[0], end=window[1])
+    window = (span[0], span[1] + pd.Timedelta(seconds=1))
+    everyone = options.store_write and learners is not None
+    detected = (
+        judge_every_member(settings, snapshot, counts, model, window, quiet=quiet)
+        if everyone
+        else detect_check_in(events, model=model, start=window[0], end=window[1])
+    )
     metrics.update(check_in_summary(detected))
     truth = read_check_in_truth(settings, PersonalData(keyring))
     if truth is not None:
-        metrics.update(check_in_metrics(detected, truth))
+        judged = None if everyone else learners
+        metrics.update(check_in_metrics(detected, judged_truth(truth, judged)))
     version_hash = events_digest(events)
     reference = drift_reference(model, events, cut, kps).with_data_version(version_hash)
     model.metadata_.update(

@@ -19,7 +19,10 @@ cut (content published during the test month exists for nobody). Metrics
 (``training.metrics.recsys``): NDCG@10, precision@10, recall@10, MAP@10, catalogue coverage,
 novelty and KP diversity, for the model, popularity, co-occurrence and EASE; the same with
 this month's mandatory items removed from lists and test sets (``voluntary.*``: what is left
-when the calendar does not help).
+when the calendar does not help). The test ranks at most ``--eval-members``
+(``EVALUATION_MEMBERS``) members, a seeded sample of the roster when there are more, so
+that its cost does not grow with the roster; every scorer and the champion rank the same
+members, and each NDCG carries its standard error over them (``ndcg@10_se``).
 
 Mastery: ``StudyRecommender.fit`` fits a ``models.learning.mastery.MasteryModel`` on the
 events before the last training cut + horizon (so never on the test month) and saves it
@@ -43,7 +46,7 @@ quantiles and shares over those rows, no row.
 MLflow: experiment ``study-recommender``; parameters, metrics, the summary, the model as a
 pyfunc (``StudyRecommenderPyfunc``) registered as ``study-recommender`` with alias
 ``challenger``; the champion gate (``training.tracking.compare_with_champion``) scores the
-champion on the same test month and promotes on NDCG@10.
+champion on the same test month and members and promotes on NDCG@10.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from features.learning.baselines import (
     EASERecommender,
     PopularityRecommender,
 )
-from features.learning.data import LearningData
+from features.learning.data import MEMBER_KEY, LearningData
 from features.learning.snapshot import EASE_L2, Snapshot, item_kp_lists
 from models.drift import DRIFT_REFERENCE, DriftReference, reference_sample
 from models.learning.recommender import (
@@ -77,6 +80,7 @@ from models.learning.recommender import (
     candidate_frame,
     default_cuts,
     kp_names_from_store,
+    training_members,
 )
 from training.cli import HELP, say, training_main
 from training.data_source import open_training_snapshot
@@ -104,6 +108,15 @@ K = 10
 SCORERS = ("model", "popularity", "cooccurrence", "ease")
 PIP_PACKAGES = ("lodestar", "lightgbm", "pandas", "numpy", "mlflow")
 REFERENCE_MEMBERS = 300  # members whose candidates the drift reference bins, at most
+EVALUATION_MEMBERS = 4_000
+"""Members the evaluation cut ranks and scores, at most (``--eval-members``): a seeded sample
+of the roster (``training_members``' draw with the next seed) when there are more (the demo
+world's 2,000 are all ranked). The cut's snapshot profiles their mastery only (the
+population, popularity and co-occurrence still read every member), every scorer and the
+champion rank the same members, and the metrics carry the NDCG's standard error over them
+(``*.ndcg@10_se``) and their number (``evaluation.members``). A sampled member's list is the
+one a ranking of everyone gives them but for the learning-value term's scale (a standard
+deviation over the ranked members' candidates, as in ``SampledPolicy``)."""
 SIMULATION_MEMBERS = 2_000
 """Members the learning-gain simulation follows, at most (``--sim-members``): a seeded sample
 of the members the truth knows when there are more (the demo world's 2,000 are all
@@ -133,6 +146,10 @@ class RecommenderOptions:
         default=TRAINING_MEMBER_BUDGET,
         metadata={HELP: "members per training cut the ranker trains on, at most (seeded sample)"},
     )
+    eval_members: int | None = field(
+        default=EVALUATION_MEMBERS,
+        metadata={HELP: "members the evaluation cut ranks and scores, at most (seeded sample)"},
+    )
     min_improvement: float = 0.0
     seed: int = 0
 
@@ -142,12 +159,17 @@ def default_cut(statements: pd.DataFrame) -> datetime:
     return last.to_period("M").to_timestamp().to_pydatetime()
 
 
-def relevant_items(data: LearningData, snapshot: Snapshot, end: datetime) -> dict[str, set[str]]:
-    """Per member: items launched in ``[cut, end)`` and never launched before the cut."""
+def relevant_items(
+    data: LearningData, snapshot: Snapshot, end: datetime, members: Sequence[str] | None = None
+) -> dict[str, set[str]]:
+    """Per member (of ``members``, default all): items launched in ``[cut, end)`` and never
+    launched before the cut."""
     s = data.statements
     test = s[
         (s["verb"] == "launched") & (s["timestamp"] >= snapshot.as_of) & (s["timestamp"] < end)
     ]
+    if members is not None:
+        test = test[test["member_key"].astype(str).isin(set(members))]
     item_column = {item: j for j, item in enumerate(snapshot.items)}
     index = snapshot.member_index
     out: dict[str, set[str]] = {}
@@ -162,10 +184,17 @@ def relevant_items(data: LearningData, snapshot: Snapshot, end: datetime) -> dic
 
 
 def baseline_lists(
-    data: LearningData, snapshot: Snapshot, *, days: int, k: int
+    data: LearningData,
+    snapshot: Snapshot,
+    *,
+    days: int,
+    k: int,
+    members: Sequence[str] | None = None,
 ) -> dict[str, dict[str, list[str]]]:
-    """Top-k of each baseline, fit on launches in the ``days`` before the cut, excluding
-    every item the member launched before the cut and content not yet published."""
+    """Top-k of each baseline for ``members`` (default all), fit on every member's launches
+    in the ``days`` before the cut, excluding every item the member launched before the cut
+    and content not yet published."""
+    keys = list(snapshot.member_keys if members is None else members)
     s = data.statements
     start = pd.Timestamp(snapshot.as_of) - pd.Timedelta(days=days)
     window = s[
@@ -175,8 +204,11 @@ def baseline_lists(
     published = set(snapshot.items)
     interactions = interactions[interactions["item"].isin(published)]
     seen = {
-        key: {snapshot.items[j] for j in np.flatnonzero(snapshot.ever_launched[row])}
-        for row, key in enumerate(snapshot.member_keys)
+        key: {
+            snapshot.items[j]
+            for j in np.flatnonzero(snapshot.ever_launched[snapshot.member_index[key]])
+        }
+        for key in keys
     }
     out: dict[str, dict[str, list[str]]] = {}
     models: dict[str, Any] = {
@@ -186,7 +218,7 @@ def baseline_lists(
     }
     for name, model in models.items():
         model.fit(interactions)
-        lists = model.recommend(snapshot.member_keys, k + 60, exclude_seen=True)
+        lists = model.recommend(keys, k + 60, exclude_seen=True)
         out[name] = {
             key: [i for i in items if i not in seen[key]][:k] for key, items in lists.items()
         }
@@ -194,10 +226,17 @@ def baseline_lists(
 
 
 def model_lists(
-    recommender: StudyRecommender, snapshot: Snapshot, *, k: int, drop: set[str] | None = None
+    recommender: StudyRecommender,
+    snapshot: Snapshot,
+    *,
+    k: int,
+    drop: set[str] | None = None,
+    members: Sequence[str] | None = None,
 ) -> dict[str, list[str]]:
+    """The top ``k`` of ``members`` (default all) by ``recommender``, ``drop`` left out."""
     depth = k + (len(drop) if drop else 0)
-    ranked = recommender.rank_snapshot(snapshot, k=depth)
+    rows = None if members is None else [snapshot.member_index[key] for key in members]
+    ranked = recommender.rank_snapshot(snapshot, k=depth, rows=rows)
     return {
         snapshot.member_keys[row]: [
             snapshot.items[item]
@@ -215,21 +254,24 @@ def evaluate(
     *,
     end: datetime,
     baseline_days: int,
+    members: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    relevant = relevant_items(data, snapshot, end)
+    """Every scorer's ``ranking_report`` (all and ``voluntary.``) on ``members`` (default
+    all) of ``snapshot``."""
+    relevant = relevant_items(data, snapshot, end, members)
     item_users = {item: int(n) for item, n in zip(snapshot.items, snapshot.item_users, strict=True)}
     kps = item_kp_lists(snapshot)
     mandatory = {
         item for item, flag in zip(snapshot.items, snapshot.mandatory_now, strict=True) if flag
     }
-    deep = model_lists(recommender, snapshot, k=K + len(mandatory))
+    deep = model_lists(recommender, snapshot, k=K + len(mandatory), members=members)
     lists = {"model": {m: items[:K] for m, items in deep.items()}}
     voluntary_lists = {
         "model": {m: [i for i in items if i not in mandatory][:K] for m, items in deep.items()}
     }
     voluntary_relevant = {m: items - mandatory for m, items in relevant.items()}
     for name, per_member in baseline_lists(
-        data, snapshot, days=baseline_days, k=K + len(mandatory)
+        data, snapshot, days=baseline_days, k=K + len(mandatory), members=members
     ).items():
         lists[name] = {m: items[:K] for m, items in per_member.items()}
         voluntary_lists[name] = {
@@ -250,6 +292,9 @@ def evaluate(
             voluntary_lists[name], voluntary_relevant, **common
         ).items():
             metrics[f"voluntary.{name}.{metric}"] = value
+    metrics["evaluation.members"] = float(
+        len(snapshot.member_keys) if members is None else len(members)
+    )
     metrics["test.mandatory_share_of_relevant"] = float(
         sum(len(items & mandatory) for items in relevant.values())
         / max(sum(len(items) for items in relevant.values()), 1)
@@ -258,11 +303,16 @@ def evaluate(
 
 
 def drift_reference(
-    recommender: StudyRecommender, snapshot: Snapshot, *, members: int = REFERENCE_MEMBERS
+    recommender: StudyRecommender,
+    snapshot: Snapshot,
+    *,
+    members: int = REFERENCE_MEMBERS,
+    among: Sequence[str] | None = None,
 ) -> DriftReference:
     """The binned ``FEATURES`` and raw ranker score of the candidates of at most ``members``
-    members of ``snapshot`` (a seeded sample, see the module docstring)."""
-    sample = reference_sample(snapshot.member_keys, limit=members)
+    members of ``snapshot`` (a seeded sample, see the module docstring) among ``among``
+    (default all: the members whose mastery the snapshot profiled)."""
+    sample = reference_sample(list(snapshot.member_keys if among is None else among), limit=members)
     rows = [snapshot.member_index[key] for key in sample]
     frame = candidate_frame(snapshot, rows=rows, per_source=recommender.per_source)
     return DriftReference.from_frame(
@@ -342,6 +392,71 @@ class SampledPopularity:
         return popularity_policy(snapshot, n)
 
 
+def evaluate_and_gate(
+    recommender: StudyRecommender,
+    data: LearningData,
+    cut: datetime,
+    *,
+    end: datetime,
+    options: RecommenderOptions,
+    client: Any,
+    quiet: bool = False,
+) -> tuple[dict[str, float], GateDecision]:
+    """The test month's metrics of every scorer on the evaluation's members
+    (``EVALUATION_MEMBERS``, a seeded sample when there are more), the drift reference (into
+    ``recommender.metadata_``) and the champion gate on the same members and month. The
+    cut's snapshot lives only in here."""
+    keys = data.members[MEMBER_KEY].astype(str).tolist()
+    sample = training_members(keys, options.eval_members, seed=options.seed + 1)
+    cut_state = recommender.snapshot_at(data, cut, profiled=sample)
+    members = list(cut_state.member_keys) if sample is None else sample
+    say(
+        f"evaluate {len(members):,} of {len(keys):,} members "
+        f"(mastery: {recommender.metadata_.get('mastery')})",
+        quiet=quiet,
+    )
+    metrics = evaluate(
+        recommender,
+        data,
+        cut_state,
+        end=end,
+        baseline_days=options.baseline_days,
+        members=None if sample is None else members,
+    )
+    reference = drift_reference(recommender, cut_state, among=members)
+    recommender.metadata_[DRIFT_REFERENCE] = reference.to_dict()
+    relevant = relevant_items(data, cut_state, end, None if sample is None else members)
+
+    def champion_ndcg(loaded: Any) -> float:
+        """The champion's NDCG@K on the evaluation's members and test month: with the cut's
+        snapshot when it traces mastery with the same model, else with its own."""
+        champion: StudyRecommender = loaded.unwrap_python_model().recommender
+        try:
+            own = (
+                cut_state
+                if _same_mastery(champion, recommender)
+                else champion.snapshot_at(data, cut, profiled=sample)
+            )
+            lists = model_lists(champion, own, k=K, members=members)
+        except (ValueError, KeyError) as error:
+            raise ChampionCannotScoreError(str(error)) from error
+        report = ranking_report(
+            lists, relevant, k=K, catalogue_size=len(own.items), item_users={}, n_users=1
+        )
+        return report[f"ndcg@{K}"]
+
+    # the gate scores the champion before the simulation: the cut's state is dropped then
+    gate = compare_with_champion(
+        client,
+        REGISTERED_MODEL,
+        metrics[f"model.ndcg@{K}"],
+        champion_ndcg,
+        min_improvement=options.min_improvement,
+        metric_name=f"NDCG@{K}",
+    )
+    return metrics, gate
+
+
 @dataclass
 class TrainResult:
     run_id: str
@@ -403,13 +518,10 @@ def train(
         raise TrainingError(str(error)) from error
     recommender.kp_names_ = kp_names
     recommender.metadata_["evaluation_cut"] = cut.isoformat()
-    cut_state = recommender.snapshot_at(data, cut)
-    say(f"evaluate (mastery: {recommender.metadata_.get('mastery')})", quiet=quiet)
-    metrics = evaluate(recommender, data, cut_state, end=end, baseline_days=options.baseline_days)
-    recommender.metadata_[DRIFT_REFERENCE] = drift_reference(recommender, cut_state).to_dict()
-    relevant = relevant_items(data, cut_state, end)
-    catalogue_size = len(cut_state.items)
-    del cut_state  # every member's state; the simulation's weeks must not sit on top of it
+    metrics, gate = evaluate_and_gate(
+        recommender, data, cut, end=end, options=options, client=client, quiet=quiet
+    )
+    data = data.before(cut)  # the simulation starts at the cut; the test month is not kept
 
     truth_dir = settings.resolved_truth_dir
     if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
@@ -468,31 +580,6 @@ def train(
             StudyRecommenderPyfunc(),
             artifact_key=ARTIFACT_KEY,
             packages=PIP_PACKAGES,
-        )
-
-        def champion_ndcg(loaded: Any) -> float:
-            champion: StudyRecommender = loaded.unwrap_python_model().recommender
-            try:
-                # the champion ranks with its own mastery model (an older one may have none);
-                # the evaluation cut's state is built again here, only when there is one
-                own = (
-                    recommender if _same_mastery(champion, recommender) else champion
-                ).snapshot_at(data, cut)
-                lists = model_lists(champion, own, k=K)
-            except (ValueError, KeyError) as error:
-                raise ChampionCannotScoreError(str(error)) from error
-            report = ranking_report(
-                lists, relevant, k=K, catalogue_size=catalogue_size, item_users={}, n_users=1
-            )
-            return report[f"ndcg@{K}"]
-
-        gate = compare_with_champion(
-            client,
-            REGISTERED_MODEL,
-            metrics[f"model.ndcg@{K}"],
-            champion_ndcg,
-            min_improvement=options.min_improvement,
-            metric_name=f"NDCG@{K}",
         )
         record_gate(client, REGISTERED_MODEL, version, gate)
     return TrainResult(run.info.run_id, version, gate, metrics, summary)

@@ -65,8 +65,7 @@ def latent_from_truth(truth_dir: Path, member_key: Callable[[str], str], month: 
     ``member_key`` pseudonymises an employee number (``PersonalData(keyring).member_key``).
     Members without mastery rows that month (not joined yet) are left out."""
     truth_dir = Path(truth_dir)
-    mastery = pd.read_csv(truth_dir / "mastery_monthly.csv", dtype={"month": str})
-    mastery = mastery[mastery["month"] == month]
+    mastery = _month_rows(truth_dir / "mastery_monthly.csv", month)
     if mastery.empty:
         raise ValueError(f"no mastery rows for month {month} in {truth_dir}")
     table = mastery.pivot(index="employee_no", columns="kp_id", values="mastery").sort_index()
@@ -83,6 +82,25 @@ def latent_from_truth(truth_dir: Path, member_key: Callable[[str], str], month: 
     )
     keys = [member_key(str(employee_no)) for employee_no in table.index]
     return LatentCopy(learners, keys, [str(c) for c in table.columns])
+
+
+TRUTH_CHUNK_ROWS = 500_000
+
+
+def _month_rows(path: Path, month: str) -> pd.DataFrame:
+    """The rows of ``month`` of the monthly mastery truth (``employee_no, kp_id, mastery``),
+    read ``TRUTH_CHUNK_ROWS`` rows at a time: the file holds every month of every member,
+    one month's rows are kept."""
+    parts = [
+        chunk.loc[chunk["month"] == month, ["employee_no", "kp_id", "mastery"]]
+        for chunk in pd.read_csv(
+            path,
+            usecols=["month", "employee_no", "kp_id", "mastery"],
+            dtype={"month": str, "employee_no": str, "kp_id": str, "mastery": float},
+            chunksize=TRUTH_CHUNK_ROWS,
+        )
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def popularity_policy(snapshot: Snapshot, n: int) -> dict[str, list[str]]:
@@ -169,8 +187,7 @@ def simulate_learning_gain(
     members: Sequence[str] | None = None,
 ) -> SimulationResult:
     """Run every policy from the same copy of the latent state (see the module docstring)."""
-    history = data.statements[data.statements["timestamp"] < pd.Timestamp(start)]
-    base = LearningData(history, data.content, data.members)
+    base = data.before(start)  # no copy when the caller holds the history only
     content: dict[str, dict[str, Any]] = {
         str(record[CONTENT_ID]): {str(k): v for k, v in record.items()}
         for record in data.content.to_dict("records")

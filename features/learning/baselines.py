@@ -13,7 +13,8 @@ state in attributes ending in ``_``, ``fit`` returns ``self``) and answer
 EASE (Steck, 2019, "Embarrassingly shallow autoencoders"): with the binary user × item matrix
 X and the Gram matrix G = XᵀX, P = (G + λI)⁻¹ and B = I − P·diag(1/diag(P)) (so the
 diagonal of B is zero: an item never explains itself); scores are X·B. Memory and time grow
-with the square and the cube of the item count.
+with the square and the cube of the item count; X is held sparse (``implicit_matrix``), so
+the users cost their interactions only, and a user's dense row is made when they are scored.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+import scipy.sparse as sparse
+from numpy.typing import ArrayLike, NDArray
 
 USER, ITEM, WEIGHT = "user", "item", "weight"
 
@@ -38,10 +40,10 @@ class _ImplicitRecommender:
 
     items_: list[str]
     users_: dict[str, int]
-    seen_: FloatArray  # (n_users, n_items) 0/1
+    seen_: sparse.csr_matrix  # (n_users, n_items) 0/1, sparse: a user's row holds their items
     popularity_: FloatArray  # (n_items,) users per item
 
-    def _fit_matrix(self, interactions: pd.DataFrame) -> FloatArray:
+    def _fit_matrix(self, interactions: pd.DataFrame) -> sparse.csr_matrix:
         missing = {USER, ITEM} - set(interactions.columns)
         if missing:
             raise ValueError(f"interactions need column(s) {sorted(missing)}")
@@ -51,10 +53,13 @@ class _ImplicitRecommender:
         user_ids = sorted(users.unique().tolist())
         self.users_ = {user: i for i, user in enumerate(user_ids)}
         item_index = {item: j for j, item in enumerate(self.items_)}
-        matrix = np.zeros((len(user_ids), len(self.items_)))
-        matrix[users.map(self.users_).to_numpy(), items.map(item_index).to_numpy()] = 1.0
+        matrix = implicit_matrix(
+            users.map(self.users_).to_numpy(dtype=np.intp),
+            items.map(item_index).to_numpy(dtype=np.intp),
+            (len(user_ids), len(self.items_)),
+        )
         self.seen_ = matrix
-        self.popularity_ = matrix.sum(axis=0)
+        self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).reshape(-1)
         return matrix
 
     def _check_fitted(self) -> None:
@@ -66,7 +71,7 @@ class _ImplicitRecommender:
         index = np.array([self.users_.get(str(u), -1) for u in users], dtype=np.intp)
         known = index >= 0
         rows = np.zeros((len(users), len(self.items_)))
-        rows[known] = self.seen_[index[known]]
+        rows[known] = self.seen_[index[known]].toarray()
         return rows, known
 
     def _item_scores(self, rows: FloatArray) -> FloatArray:
@@ -124,19 +129,9 @@ class CooccurrenceRecommender(_ImplicitRecommender):
     def fit(self, interactions: pd.DataFrame) -> CooccurrenceRecommender:
         if self.similarity not in ("count", "jaccard", "lift"):
             raise ValueError(f"unknown similarity {self.similarity!r}")
-        matrix = self._fit_matrix(interactions)
-        counts = matrix.T @ matrix
-        users = np.diag(counts).copy()
-        if self.similarity == "jaccard":
-            union = users[:, None] + users[None, :] - counts
-            sim = np.divide(counts, union, out=np.zeros_like(counts), where=union > 0)
-        elif self.similarity == "lift":
-            denominator = users[:, None] * users[None, :]
-            sim = np.divide(counts, denominator, out=np.zeros_like(counts), where=denominator > 0)
-        else:
-            sim = counts
-        np.fill_diagonal(sim, 0.0)
-        self.similarity_ = sim
+        self.similarity_ = item_similarity(
+            item_counts(self._fit_matrix(interactions)), self.similarity
+        )
         return self
 
     def _item_scores(self, rows: FloatArray) -> FloatArray:
@@ -150,12 +145,48 @@ class EASERecommender(_ImplicitRecommender):
         self.l2 = l2
 
     def fit(self, interactions: pd.DataFrame) -> EASERecommender:
-        matrix = self._fit_matrix(interactions)
-        self.weights_ = ease_weights(matrix.T @ matrix, self.l2)
+        self.weights_ = ease_weights(item_counts(self._fit_matrix(interactions)), self.l2)
         return self
 
     def _item_scores(self, rows: FloatArray) -> FloatArray:
         return rows @ self.weights_
+
+
+def implicit_matrix(
+    rows: ArrayLike, columns: ArrayLike, shape: tuple[int, int]
+) -> sparse.csr_matrix:
+    """The 0/1 matrix with a 1 at every ``(rows[n], columns[n])`` (repeats count once),
+    sparse (CSR, float64): a user × item matrix costs its interactions, not users × items."""
+    row_index, column_index = np.asarray(rows, np.intp), np.asarray(columns, np.intp)
+    matrix = sparse.csr_matrix(
+        (np.ones(row_index.size), (row_index, column_index)), shape=shape, dtype=np.float64
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def item_counts(matrix: sparse.csr_matrix) -> FloatArray:
+    """``XᵀX`` of the 0/1 user × item matrix ``X``, dense ``(n_items, n_items)``: the users
+    who had both items (exact integers, whatever the order of the sums)."""
+    return np.asarray((matrix.T @ matrix).toarray(), dtype=np.float64)
+
+
+def item_similarity(counts: FloatArray, similarity: str = "jaccard") -> FloatArray:
+    """The co-occurrence similarity of ``CooccurrenceRecommender`` from ``item_counts``."""
+    users = np.diag(counts).copy()
+    if similarity == "jaccard":
+        union = users[:, None] + users[None, :] - counts
+        sim = np.divide(counts, union, out=np.zeros_like(counts), where=union > 0)
+    elif similarity == "lift":
+        denominator = users[:, None] * users[None, :]
+        sim = np.divide(counts, denominator, out=np.zeros_like(counts), where=denominator > 0)
+    elif similarity == "count":
+        sim = counts.copy()
+    else:
+        raise ValueError(f"unknown similarity {similarity!r}")
+    np.fill_diagonal(sim, 0.0)
+    return sim
 
 
 def ease_weights(gram: FloatArray, l2: float) -> FloatArray:

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from features.learning.kt_features import (
     ORDER,
+    TIMESTAMP,
     build_events,
     sort_events,
 )
-from features.learning.statements import as_list, compact_statements, read_statements
+from features.learning.statements import (
+    as_list,
+    compact_statements,
+    concat_compact,
+    read_statements,
+)
 from store.database import StoreReader
 from store.queries import learning as queries
 
@@ -118,17 +124,53 @@ class LearningData:
             members=queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
         )
 
+    @classmethod
+    def _checked(
+        cls,
+        statements: pd.DataFrame,
+        content: pd.DataFrame,
+        members: pd.DataFrame,
+        events: pd.DataFrame | None,
+    ) -> LearningData:
+        """Frames already through ``__post_init__`` (parts of a ``LearningData``), joined
+        without going through it again: nothing is re-validated, re-typed or re-compacted."""
+        out = object.__new__(cls)
+        out.statements, out.content, out.members, out._events = (
+            statements,
+            content,
+            members,
+            events,
+        )
+        return out
+
     def with_statements(self, extra: pd.DataFrame) -> LearningData:
-        """A copy with ``extra`` statements appended (the simulation's study sessions)."""
+        """A copy with ``extra`` statements appended (the simulation's study sessions). Only
+        ``extra`` goes through ``__post_init__``; the statements held are joined to it as
+        they are (``concat_compact``), and a cached event frame is extended, not rebuilt."""
         columns = [*STATEMENT_COLUMNS, *(c for c in OPTIONAL_STATEMENT_COLUMNS if c in extra)]
-        combined = pd.concat([self.statements, extra[columns]], ignore_index=True)
-        out = LearningData(combined, self.content, self.members)
+        added = LearningData(extra[columns], self.content, self.members).statements
+        added = added[list(self.statements.columns)]
+        # concat_compact drops each part's columns as it joins them: shallow copies
+        combined = concat_compact([self.statements.copy(deep=False), added.copy(deep=False)])
+        events = None
         if self._events is not None:  # extend the event frame instead of rebuilding it
-            added = out.statements.iloc[len(self.statements) :]
             new_events = build_events(added)
             new_events[ORDER] = new_events[ORDER] + len(self.statements)
-            out._events = sort_events(pd.concat([self._events, new_events], ignore_index=True))
-        return out
+            events = sort_events(pd.concat([self._events, new_events], ignore_index=True))
+        return LearningData._checked(combined, self.content, self.members, events)
+
+    def before(self, moment: pd.Timestamp | datetime) -> LearningData:
+        """The statements (and a cached event frame) strictly before ``moment``; the frames
+        themselves when nothing is at or after it (no copy)."""
+        cut = pd.Timestamp(moment)
+        keep = (self.statements["timestamp"] < cut).to_numpy()
+        if keep.all():
+            return self
+        events = None
+        if self._events is not None:
+            events = self._events[(self._events[TIMESTAMP] < cut).to_numpy()]
+        statements = self.statements[keep].reset_index(drop=True)
+        return LearningData._checked(statements, self.content, self.members, events)
 
     def events(self) -> pd.DataFrame:
         """The knowledge-tracing event frame of all statements (``build_events``; cached)."""

@@ -125,15 +125,28 @@ class EventFrameError(ValueError):
     """An event frame lacks a column or holds a kind the features do not know."""
 
 
-def build_events(source: StoreReader | pd.DataFrame) -> pd.DataFrame:
+def build_events(
+    source: StoreReader | pd.DataFrame,
+    *,
+    members: Sequence[str] | None = None,
+    bucket: tuple[int, int] | None = None,
+) -> pd.DataFrame:
     """The event frame (``EVENT_COLUMNS``) from a store's ``statements`` or a frame of
     statement rows (the ``statements`` columns ``member_key, verb, object_id, success,
     duration_seconds, knowledge_points, item_difficulty, timestamp``), sorted by learner and
-    time. Statements without knowledge points are dropped (nothing to trace)."""
+    time. Statements without knowledge points are dropped (nothing to trace). ``members``,
+    ``bucket`` (a store only): those learners' events alone, filtered as the store reads
+    them (``store.queries.learning.member_filter``)."""
     if isinstance(source, pd.DataFrame):
         statements = source
     else:
-        statements = read_statements(source, _STATEMENT_COLUMNS, ("answered", *STUDY_VERBS))
+        statements = read_statements(
+            source,
+            _STATEMENT_COLUMNS,
+            ("answered", *STUDY_VERBS),
+            members=members,
+            bucket=bucket,
+        )
     missing = [name for name in _STATEMENT_COLUMNS if name not in statements.columns]
     if missing:
         raise EventFrameError(f"statement frame lacks {', '.join(missing)}")

@@ -2,11 +2,12 @@
 
 ``LearningData`` holds the three frames the recommender reads (statements, content, members),
 from the store or built by hand. ``Snapshot.build(data, as_of)`` turns everything strictly
-before ``as_of`` into member × KP matrices and int32/bool member × item launch matrices (6
-bytes a cell); the member × item scores (co-occurrence, EASE, role popularity, engagement,
-KP gaps) are computed for the rows asked, so that a caller working through the members in
-partitions holds one partition's at a time. Nothing at or after ``as_of`` is read:
-statements are cut at it, and content published after it does not exist yet.
+before ``as_of`` into member × KP matrices and bool member × item launch matrices (3 bytes
+a cell: whether launched in the last year, ever, and completed); the member × item scores
+(co-occurrence, EASE, role popularity, engagement, KP gaps) are computed for the rows asked,
+so that a caller working through the members in partitions holds one partition's at a time.
+Nothing at or after ``as_of`` is read: statements are cut at it, and content published after
+it does not exist yet.
 
 A build has three parts. The ``Catalogue`` reads no statement (items published before
 ``as_of``, their KPs and formats, this month's mandatory themes, the roster). Each member's
@@ -45,7 +46,12 @@ import pandas as pd
 import scipy.sparse as sparse
 from numpy.typing import NDArray
 
-from features.learning.baselines import CooccurrenceRecommender, EASERecommender
+from features.learning.baselines import (
+    ease_weights,
+    implicit_matrix,
+    item_counts,
+    item_similarity,
+)
 from features.learning.checkin import check_in_evidence, check_in_flags, high_time_minutes
 from features.learning.data import (
     CONTENT_ID,
@@ -71,7 +77,6 @@ from features.rosters import RosterError, next_free_window
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-CountArray = NDArray[np.int32]
 Rows = Sequence[int] | NDArray[np.intp] | None
 
 POPULARITY_DAYS = 90
@@ -190,7 +195,7 @@ class _MemberState:
     few, by this same code."""
 
     keys: list[str]
-    launched: CountArray  # (n, n_items) launch counts in HISTORY_DAYS
+    launched: BoolArray  # (n, n_items) launched in HISTORY_DAYS
     ever_launched: BoolArray
     completed: BoolArray
     recent_seen: BoolArray  # (n, n_items) launched in POPULARITY_DAYS
@@ -219,32 +224,36 @@ def _member_state(
     ``profile_matrices``' fill: P(correct) 0.5, no attempts, never practised)."""
     member_index = {key: i for i, key in enumerate(keys)}
     n_m, n_i = len(keys), len(catalogue.items)
-    past = statements[statements["timestamp"] < as_of]
-    rows_m = past[MEMBER_KEY].map(member_index)
-    rows_i = past[CONTENT_ID].map(catalogue.item_index)
-    known = rows_m.notna() & rows_i.notna()
-    past = past[known]
-    m_idx = rows_m[known].to_numpy(dtype=np.intp)
-    i_idx = rows_i[known].to_numpy(dtype=np.intp)
-    verbs = past["verb"].to_numpy()
-    age_days = (as_of - past["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-    is_launch = verbs == "launched"
+    # positions of the statements before as_of of known members and items, and their
+    # columns read at those positions only: no copy of the statement frame
+    m_all = _positions(statements[MEMBER_KEY], member_index)
+    i_all = _positions(statements[CONTENT_ID], catalogue.item_index)
+    selected = np.flatnonzero(
+        (statements["timestamp"] < as_of).to_numpy() & (m_all >= 0) & (i_all >= 0)
+    )
+    m_idx, i_idx = m_all[selected], i_all[selected]
+    del m_all, i_all
+    verb = statements["verb"]
+    is_launch = (verb == "launched").to_numpy()[selected]
+    stamps = statements["timestamp"].iloc[selected]
+    age_days = (as_of - stamps).dt.total_seconds().to_numpy() / 86400.0
+    del stamps
 
-    launched = np.zeros((n_m, n_i), dtype=np.int32)
+    launched = np.zeros((n_m, n_i), dtype=bool)
     recent = is_launch & (age_days <= HISTORY_DAYS)
-    np.add.at(launched, (m_idx[recent], i_idx[recent]), 1)
+    launched[m_idx[recent], i_idx[recent]] = True
     ever = np.zeros((n_m, n_i), dtype=bool)
     ever[m_idx[is_launch], i_idx[is_launch]] = True
     completed = np.zeros((n_m, n_i), dtype=bool)
-    done = verbs == "completed"
+    done = (verb == "completed").to_numpy()[selected]
     completed[m_idx[done], i_idx[done]] = True
     popular_window = is_launch & (age_days <= POPULARITY_DAYS)
     recent_seen = np.zeros((n_m, n_i), dtype=bool)
     recent_seen[m_idx[popular_window], i_idx[popular_window]] = True
 
     minutes_expected = catalogue.content["minutes"].to_numpy(dtype=float)
-    duration = past["duration_seconds"].to_numpy(dtype=float)
-    experienced = (verbs == "experienced") & np.isfinite(duration)
+    duration = statements["duration_seconds"].to_numpy(dtype=float)[selected]
+    experienced = (verb == "experienced").to_numpy()[selected] & np.isfinite(duration)
     ratio = duration[experienced] / 60.0 / np.maximum(minutes_expected[i_idx[experienced]], 1.0)
     time_ratio = (
         pd.Series(ratio).groupby(m_idx[experienced]).median().reindex(range(n_m)).to_numpy()
@@ -284,6 +293,19 @@ def _member_state(
     )
 
 
+def _positions(values: pd.Series, index: Mapping[str, int]) -> NDArray[np.intp]:
+    """Each value's position in ``index`` (-1: not in it), looked up once per category when
+    ``values`` is a categorical (the compact statements), else once per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array(
+            [index.get(str(category), -1) for category in values.cat.categories] + [-1],
+            dtype=np.intp,
+        )
+        return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) reads the last
+    found = values.map(index)
+    return np.asarray(found.fillna(-1).to_numpy(dtype=float), dtype=np.intp)
+
+
 def _embedded(
     matrices: tuple[FloatArray, FloatArray, FloatArray], rows: list[int], n_rows: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -310,7 +332,7 @@ def _stand_in(mastery: Any) -> SuccessRateMastery | None:
     return None
 
 
-def _launch_matrix(launched: CountArray) -> sparse.csr_matrix:
+def _launch_matrix(launched: BoolArray) -> sparse.csr_matrix:
     """The 0/1 launches of ``launched``'s rows as a sparse matrix, columns ascending in each
     row: a product with it adds, per row, the launched items' rows of the other factor in
     item order, whatever the number of rows (dense BLAS sums in blocks that depend on it)."""
@@ -379,18 +401,22 @@ def _check_in_flags(
 
 def _item_weights(binary: BoolArray) -> tuple[FloatArray, FloatArray]:
     """Co-occurrence (Jaccard) and EASE item-item weights from the binary member × item
-    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched."""
+    launches, ``(n_items, n_items)`` each; zero rows and columns for items nobody launched.
+    The weights are those of ``CooccurrenceRecommender`` and ``EASERecommender`` fitted on
+    the launches (the same counts, the launched items in the same order: their ids as text,
+    sorted), from a sparse product of the launches: no dense member × item float matrix."""
     n_i = binary.shape[1]
     cooccurrence, ease = np.zeros((n_i, n_i)), np.zeros((n_i, n_i))
     users, items = np.nonzero(binary)
     if users.size == 0:
         return cooccurrence, ease
-    interactions = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
-    cooc_model = CooccurrenceRecommender(similarity="jaccard").fit(interactions)
-    ease_model = EASERecommender(l2=EASE_L2).fit(interactions)
-    columns = np.array([int(item) for item in cooc_model.items_], dtype=np.intp)
-    cooccurrence[np.ix_(columns, columns)] = cooc_model.similarity_
-    ease[np.ix_(columns, columns)] = ease_model.weights_
+    columns = np.array(sorted(np.unique(items).tolist(), key=str), dtype=np.intp)
+    position = np.full(n_i, -1, dtype=np.intp)
+    position[columns] = np.arange(len(columns))
+    matrix = implicit_matrix(users, position[items], (binary.shape[0], len(columns)))
+    counts = item_counts(matrix)
+    cooccurrence[np.ix_(columns, columns)] = item_similarity(counts, "jaccard")
+    ease[np.ix_(columns, columns)] = ease_weights(counts, EASE_L2)
     return cooccurrence, ease
 
 
@@ -421,7 +447,7 @@ class Snapshot:
     content: pd.DataFrame  # indexed like items
     members: pd.DataFrame  # indexed like member_keys
     item_kp: FloatArray  # (n_items, n_kps) 0/1
-    launched: CountArray  # (n_members, n_items) int32 launch counts in HISTORY_DAYS
+    launched: BoolArray  # (n_members, n_items) launched in HISTORY_DAYS
     ever_launched: BoolArray  # (n_members, n_items)
     completed: BoolArray  # (n_members, n_items) ever completed
     p_correct: FloatArray  # (n_members, n_kps)
@@ -447,8 +473,8 @@ class Snapshot:
         return self.ever_launched.sum(axis=1).astype(float)
 
     # ---- member x item rows, read when asked ------------------------------------------------
-    # Only the launches, first launches and completions are held per member and item (int32
-    # and bool); the rows below are computed for the members asked (``rows``: member indices,
+    # Only the launches, first launches and completions are held per member and item (bool);
+    # the rows below are computed for the members asked (``rows``: member indices,
     # default all), so that a caller working through the members in partitions holds one
     # partition's rows at a time. Each row depends on its member alone, in every bit.
 

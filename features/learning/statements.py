@@ -44,12 +44,21 @@ def compact_statements(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_statements(
-    store: StoreReader, columns: Sequence[str], verbs: Sequence[str] | None = None
+    store: StoreReader,
+    columns: Sequence[str],
+    verbs: Sequence[str] | None = None,
+    *,
+    members: Sequence[str] | None = None,
+    bucket: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """The store's statements (``queries.statement_batches``: every one oldest first, or
-    those with ``verbs`` by member then time), compacted batch by batch and joined."""
+    those with ``verbs`` by member then time; ``members``, ``bucket``: those learners'
+    only), compacted batch by batch and joined."""
     return concat_compact(
-        compact_statements(batch) for batch in queries.statement_batches(store, columns, verbs)
+        compact_statements(batch)
+        for batch in queries.statement_batches(
+            store, columns, verbs, members=members, bucket=bucket
+        )
     )
 
 

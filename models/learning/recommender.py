@@ -419,10 +419,19 @@ class StudyRecommender:
         return model
 
     def snapshot_at(
-        self, data: LearningData, as_of: datetime, *, check_in: pd.DataFrame | None = None
+        self,
+        data: LearningData,
+        as_of: datetime,
+        *,
+        check_in: pd.DataFrame | None = None,
+        profiled: Sequence[str] | None = None,
     ) -> Snapshot:
-        """``Snapshot.build`` with this recommender's mastery model (no cache)."""
-        return Snapshot.build(data, as_of, mastery=self.mastery_, check_in=check_in)
+        """``Snapshot.build`` with this recommender's mastery model (no cache); ``profiled``:
+        the members whose mastery and check-in flag it computes (default all: see
+        ``Snapshot.build``)."""
+        return Snapshot.build(
+            data, as_of, mastery=self.mastery_, check_in=check_in, profiled=profiled
+        )
 
     def training_frame(
         self,

@@ -22,23 +22,55 @@ def study_statements(store: StoreReader, columns: Sequence[str]) -> pd.DataFrame
 STATEMENT_BATCH_ROWS = 100_000
 
 
+def member_filter(
+    members: Sequence[str] | None, bucket: tuple[int, int] | None = None
+) -> tuple[str, list[object]]:
+    """A ``WHERE`` condition (with its parameters) keeping the statements of ``members``
+    only (the keys bound as one list parameter, joined by hash: the cost of a scan, whatever
+    the number of keys) and, with ``bucket`` ``(b, n)``, of the learners whose key hashes to
+    bucket ``b`` of ``n`` (``hash(member_key) % n``, DuckDB's hash: every statement of a
+    learner falls in one bucket); ``"TRUE"`` keeps everyone's."""
+    conditions: list[str] = []
+    parameters: list[object] = []
+    if members is not None:
+        conditions.append("member_key IN (SELECT unnest(?::VARCHAR[]))")  # a hash semi-join
+        parameters.append([str(key) for key in members])
+    if bucket is not None:
+        part, parts = (int(value) for value in bucket)
+        if not 0 <= part < parts:
+            raise ValueError(f"bucket {part} outside 0..{parts - 1}")
+        conditions.append(f"hash(member_key) % {parts} = {part}")
+    return " AND ".join(conditions) or "TRUE", parameters
+
+
 def statement_batches(
-    store: StoreReader, columns: Sequence[str], verbs: Sequence[str] | None = None
+    store: StoreReader,
+    columns: Sequence[str],
+    verbs: Sequence[str] | None = None,
+    *,
+    members: Sequence[str] | None = None,
+    bucket: tuple[int, int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """``study_statements`` (``verbs`` None) or ``statements_with_verbs``, in frames of
     ``STATEMENT_BATCH_ROWS`` rows: DuckDB sorts (out of core when it must) and hands Arrow
     batches over one at a time, so the whole result is never one pandas frame of Python
-    objects. A reader without a DuckDB ``connection`` gives its whole answer as one frame."""
+    objects. ``members``, ``bucket``: those learners' statements only (``member_filter``;
+    DuckDB filters while it scans: a sample of learners costs its own rows, not every
+    member's). A reader without a DuckDB
+    ``connection`` gives its whole answer as one frame."""
+    keep, parameters = member_filter(members, bucket)
     if verbs is None:
-        sql = f"SELECT {', '.join(columns)} FROM statements ORDER BY timestamp, statement_id"
-        parameters: list[object] = []
+        sql = (
+            f"SELECT {', '.join(columns)} FROM statements WHERE {keep} "
+            "ORDER BY timestamp, statement_id"
+        )
     else:
         sql = (
             f"SELECT {', '.join(columns)} FROM statements "
-            f"WHERE verb IN ({', '.join('?' * len(verbs))}) "
+            f"WHERE verb IN ({', '.join('?' * len(verbs))}) AND {keep} "
             "ORDER BY member_key, timestamp, statement_id"
         )
-        parameters = [*verbs]
+        parameters = [*verbs, *parameters]
     connection = getattr(store, "connection", None)
     if connection is None:
         yield store.query(sql, parameters)
@@ -50,6 +82,47 @@ def statement_batches(
         yield batch.to_pandas()
     if empty:
         yield reader.schema.empty_table().to_pandas()
+
+
+def answer_counts(store: StoreReader) -> pd.DataFrame:
+    """``member_key, answers, last_answer``: per learner with an answer, how many answered
+    statements they have and the time of their last (an aggregate: one row per learner,
+    whatever the number of statements), by member key."""
+    return store.query(
+        "SELECT member_key, count(*) AS answers, max(timestamp) AS last_answer "
+        "FROM statements WHERE verb = 'answered' AND success IS NOT NULL "
+        "GROUP BY member_key ORDER BY member_key"
+    )
+
+
+EVENT_STATEMENTS = (
+    "((verb = 'answered' AND success IS NOT NULL) OR "
+    "(verb IN ('experienced', 'passed', 'failed') AND duration_seconds IS NOT NULL)) "
+    "AND len(knowledge_points) > 0"
+)
+"""The statements ``features.learning.kt_features.build_events`` turns into events."""
+
+
+def event_time_range(store: StoreReader) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last time of the statements that become knowledge-tracing events
+    (``EVENT_STATEMENTS``) over every learner, as aggregates; None when there is none."""
+    found = store.query(
+        f"SELECT min(timestamp) AS first, max(timestamp) AS last FROM statements "
+        f"WHERE {EVENT_STATEMENTS}"
+    )
+    if found.empty or pd.isna(found["first"].iloc[0]):
+        return None
+    return pd.Timestamp(found["first"].iloc[0]), pd.Timestamp(found["last"].iloc[0])
+
+
+def last_statement_time(store: StoreReader, verbs: Sequence[str]) -> pd.Timestamp | None:
+    """The time of the newest statement with one of ``verbs`` (None: there is none)."""
+    marks = ", ".join("?" * len(verbs))
+    found = store.query(
+        f"SELECT max(timestamp) AS last FROM statements WHERE verb IN ({marks})", [*verbs]
+    )
+    value = found["last"].iloc[0] if len(found) else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
 
 
 def statements_with_verbs(

@@ -77,6 +77,7 @@ def test_ranking_report_has_every_metric() -> None:
     )
     assert set(report) == {
         "ndcg@3",
+        "ndcg@3_se",
         "precision@3",
         "recall@3",
         "map@3",

@@ -80,6 +80,25 @@ def mean_over_users(
     return float(sum(values) / len(values)) if values else math.nan
 
 
+def standard_error_over_users(
+    metric: Callable[[Ranked, Collection[str], int], float],
+    recommendations: Mapping[str, Ranked],
+    relevant: Mapping[str, Collection[str]],
+    k: int,
+) -> float:
+    """Standard error of ``mean_over_users`` (sample standard deviation over the same users
+    / √users): the uncertainty of the mean when the users are a sample of a population.
+    NaN with fewer than two users."""
+    values = [
+        metric(recommendations.get(user, []), items, k) for user, items in relevant.items() if items
+    ]
+    if len(values) < 2:
+        return math.nan
+    mean = sum(values) / len(values)
+    variance = sum((value - mean) ** 2 for value in values) / (len(values) - 1)
+    return math.sqrt(variance / len(values))
+
+
 def catalogue_coverage(recommendations: Iterable[Ranked], catalogue_size: int) -> float:
     if catalogue_size <= 0:
         return math.nan
@@ -131,10 +150,12 @@ def ranking_report(
     n_users: int,
     item_kps: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, float]:
-    """All metrics for one recommender, keys ``ndcg@10`` ...; lists are cut at k first."""
+    """All metrics for one recommender, keys ``ndcg@10`` ...; lists are cut at k first.
+    ``ndcg@k_se``: the NDCG's standard error over the users (``standard_error_over_users``)."""
     recommendations = {user: list(items)[:k] for user, items in recommendations.items()}
     report = {
         f"ndcg@{k}": mean_over_users(ndcg_at_k, recommendations, relevant, k),
+        f"ndcg@{k}_se": standard_error_over_users(ndcg_at_k, recommendations, relevant, k),
         f"precision@{k}": mean_over_users(precision_at_k, recommendations, relevant, k),
         f"recall@{k}": mean_over_users(recall_at_k, recommendations, relevant, k),
         f"map@{k}": mean_over_users(map_at_k, recommendations, relevant, k),
