@@ -36,7 +36,7 @@ def _register(root: Path, value: int) -> str:
     return uri
 
 
-@pytest.fixture()
+@pytest.fixture
 def two_registries(tmp_path: Path) -> tuple[str, str]:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
