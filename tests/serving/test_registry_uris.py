@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.pyfunc
 import pytest
 
 from serving.live.registry import CHAMPION, load_python_model
