@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.pyfunc
 import pytest
+from mlflow.pyfunc import PythonModel
 
 from serving.live.registry import CHAMPION, load_python_model
 
 
-class Constant(mlflow.pyfunc.PythonModel):
+class Constant(PythonModel):
     """A registered model that answers one number: which registry it came from."""
 
     def __init__(self, value: int) -> None:
