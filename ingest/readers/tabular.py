@@ -160,8 +160,8 @@ class RowBuffer:
 
     def frame(self, ingested_at: datetime) -> pd.DataFrame:
         arrays: dict[str, pa.Array] = {}
-        for index, column in enumerate(self.value_columns):
-            values = list(map(itemgetter(index), self.rows))
+        columns = zip(*self.rows, strict=True) if self.rows else ((),) * len(self.value_columns)
+        for column, values in zip(self.value_columns, columns, strict=True):
             arrays[column.name] = pa.array(values, type=_ARROW_TYPES[column.sql_type])
         count = len(self.rows)
         arrays["source_file"] = pa.array([self.source_file] * count, type=pa.string())
@@ -181,12 +181,13 @@ def schema_frame(table_name: str, rows: list[tuple[object, ...]]) -> pd.DataFram
     a frame typed from the schema, never from the data: an INTEGER column with nulls stays
     integers with nulls, and a column that is all null keeps its type."""
     table = TABLES[table_name]
+    columns = zip(*rows, strict=True) if rows else ((),) * len(table.columns)
     return pd.DataFrame(
         {
             column.name: pd.arrays.ArrowExtensionArray(
-                pa.array(list(map(itemgetter(index), rows)), type=_ARROW_TYPES[column.sql_type])
+                pa.array(values, type=_ARROW_TYPES[column.sql_type])
             )
-            for index, column in enumerate(table.columns)
+            for column, values in zip(table.columns, columns, strict=True)
         }
     )
 
