@@ -353,7 +353,7 @@ def _variants(rng: random.Random) -> list[object]:
     wrong JSON types, out-of-range numbers, other timestamp and duration spellings."""
     base = make_statement(rng, result={"score": {"scaled": 0.5}, "duration": "PT30S"})
     actor = base["actor"]
-    account = actor["account"]  # type: ignore[index]
+    account = actor["account"]
     odd_values: dict[str, list[object]] = {
         "id": [None, 7, "not-a-uuid", "6F2A6B4E-1C1A-4E5B-9B1F-3C2D1E0F9A8B", ["x"]],
         "version": ["1.0", "1.0.3", "1.1.0", 1.0, None, ["1.0"]],
