@@ -15,13 +15,14 @@ one chunk, never a file.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,10 +155,13 @@ PROCUREMENT_TABLE_NAMES = (
 NOT_NEWER_WARNING = "releases of processes stored with the same or a later date: kept as stored"
 
 
-def store_chunk(store: Store, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
+def store_chunk(
+    store: Store, personal: PersonalData, chunk: ReadChunk, *, keep_new_rows: bool = True
+) -> StoredChunk:
     """Store one reader chunk in the caller's transaction: its quarantine records, and of its
     rows those whose key is not stored yet (the first of equal keys wins, as
-    ``Store.insert_new``); ``new_frames`` holds them as stored (``insert_new_returning``).
+    ``Store.insert_new``); ``new_frames`` holds them as stored (``insert_new_returning``),
+    or nothing without ``keep_new_rows`` (the same rows stored, only counted).
 
     A process whose chunk release is dated later than the stored one (``release_date``; a
     stored NULL counts as earlier) is replaced whole: its rows in every procurement table are
@@ -171,6 +175,9 @@ def store_chunk(store: Store, personal: PersonalData, chunk: ReadChunk) -> Store
     for table_name, frame in chunk.tables.items():
         if kept and table_name in PROCUREMENT_TABLE_NAMES:
             frame = frame[~frame["ocid"].astype(str).isin(kept)]
+        if not keep_new_rows:
+            new_rows += queries.insert_new_counted(store.connection, table_name, frame)
+            continue
         inserted = queries.insert_new_returning(store.connection, table_name, frame)
         new_rows += len(inserted)
         if not inserted.empty:
@@ -230,13 +237,15 @@ class CommittedChunk:
     store_seconds: float
 
 
-def _commit(access: StoreAccess, personal: PersonalData, chunk: ReadChunk) -> StoredChunk:
+def _commit(
+    access: StoreAccess, personal: PersonalData, chunk: ReadChunk, keep_new_rows: bool
+) -> StoredChunk:
     """Store ``chunk`` in its own transaction, then pace the store's automatic checkpoints to
     its size (``queries.pace_checkpoints``: a fixed log threshold made a file's checkpoints
     cost quadratic time in its rows)."""
     with access() as store:
         with store.transaction():
-            stored = store_chunk(store, personal, chunk)
+            stored = store_chunk(store, personal, chunk, keep_new_rows=keep_new_rows)
         queries.pace_checkpoints(store.connection)
         return stored
 
@@ -249,6 +258,7 @@ def ingest_run(
     *,
     source_file: str | None = None,
     after_commit: Callable[[CommittedChunk], None] | None = None,
+    keep_new_rows: bool = True,
 ) -> IngestReport:
     """Read ``path`` with the reader for ``kind`` and store it chunk by chunk, each chunk in
     its own transaction, so that memory holds one chunk however large the file: a
@@ -258,7 +268,8 @@ def ingest_run(
     store refuses is rolled back and the rest of the file is quarantined as one record
     (``source_line`` 0); what was committed before stays (re-ingesting the file adds nothing
     twice). ``ingest_runs`` gets the run's row at the end; ``source_file`` names the file
-    there (default: ``path``)."""
+    there (default: ``path``). Without ``keep_new_rows`` the committed chunks carry no new
+    rows (``StoredChunk.new_frames`` empty; ``new_rows`` still counted)."""
     path = Path(path)
     report = IngestReport(kind=kind, source_file=source_file or str(path))
     chunks = read_chunks(kind, path, personal)
@@ -271,12 +282,12 @@ def ingest_run(
         if chunk is None:
             break
         try:
-            stored = _commit(access, personal, chunk)
+            stored = _commit(access, personal, chunk, keep_new_rows)
         except STORE_FAILURES as error:
             logger.warning("%s %s: a chunk could not be stored", kind, path.name, exc_info=True)
             chunks.close()
             chunk = rest_of_file_chunk(kind, path, report.records_in, "storing", error)
-            stored = _commit(access, personal, chunk)
+            stored = _commit(access, personal, chunk, keep_new_rows)
         committed_at = time.perf_counter()
         report.new_rows += stored.new_rows
         report.add(chunk)
@@ -301,13 +312,43 @@ def ingest_file(
     on_chunk: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """``ingest_run`` on an open store (the command line's); ``on_chunk`` gets the records
-    of each chunk as it is committed (progress)."""
+    of each chunk as it is committed (progress). The new rows are counted, not kept, and
+    the garbage collector runs once per chunk (``collected_per_chunk``)."""
 
     def counted(committed: CommittedChunk) -> None:
+        gc.collect()
         if on_chunk is not None:
             on_chunk(committed.chunk.records_in)
 
-    return ingest_run(lambda: nullcontext(store), personal, kind, path, after_commit=counted)
+    with collected_per_chunk():
+        return ingest_run(
+            lambda: nullcontext(store),
+            personal,
+            kind,
+            path,
+            after_commit=counted,
+            keep_new_rows=False,
+        )
+
+
+@contextmanager
+def collected_per_chunk() -> Iterator[None]:
+    """Run without automatic garbage collection (the caller collects once per chunk): a
+    reader allocates a few container objects per field of every record, each of which
+    counts towards the collector's thresholds, and the oldest generation's collections
+    would traverse every chunk row held so far, again and again. What is alive before is
+    frozen (never traversed) until the end. Process-wide, so for the command line only;
+    the service's ingestion (``ingest_run`` in a thread) leaves the collector alone."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def read_chunks(kind: str, path: Path, personal: PersonalData) -> Generator[ReadChunk, None, None]:

@@ -42,7 +42,11 @@ from charset_normalizer import from_bytes
 
 from store.database import QuarantineRecord
 
-CHUNK_RECORDS = 100_000
+# Records per chunk: one of DuckDB's row groups (122,880 rows). A transaction that appends a
+# full row group has it written to the database file as it is, with only a reference in the
+# write-ahead log; a smaller one goes to the log whole and is written again at the next
+# checkpoint (about twice the storing cost: a chunk of 100,000 statements was).
+CHUNK_RECORDS = 122_880
 YEARS_ACCEPTED = range(1900, 2101)
 DETECTION_SAMPLE_BYTES = 1 << 20  # what charset_normalizer is shown
 FILE_RECORD_MAX_CHARS = 8 << 20  # a file quarantined whole keeps at most this much text
@@ -241,6 +245,15 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, str, object | RecordError
 
     Undecodable bytes or malformed JSON never stop the file: they come back as errors.
     """
+    for line_no, raw, parsed in iter_json_line_bytes(path):
+        yield line_no, line_text(raw), parsed
+
+
+def iter_json_line_bytes(path: Path) -> Iterator[tuple[int, bytes, object | RecordError]]:
+    """``iter_json_lines`` with each line's bytes (stripped, a first line's byte-order mark
+    removed) instead of its text: most lines are parsed and never quarantined, so their
+    text is never needed (``line_text`` gives it). orjson checks the bytes are UTF-8 as it
+    parses; only a line it refuses is decoded, to tell undecodable from malformed."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
@@ -250,18 +263,24 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, str, object | RecordError
             if not stripped:
                 continue
             try:
-                text = stripped.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield (
-                    line_no,
-                    stripped.decode("utf-8", "replace"),
-                    RecordError(f"not UTF-8: {error}"),
-                )
-                continue
-            try:
-                yield line_no, text, orjson.loads(stripped)
+                parsed = orjson.loads(stripped)
             except orjson.JSONDecodeError as error:
-                yield line_no, text, RecordError(f"malformed JSON: {error}")
+                parsed = _line_error(stripped, error)
+            yield line_no, stripped, parsed
+
+
+def _line_error(line: bytes, error: orjson.JSONDecodeError) -> RecordError:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as undecodable:
+        return RecordError(f"not UTF-8: {undecodable}")
+    return RecordError(f"malformed JSON: {error}")
+
+
+def line_text(raw: str | bytes) -> str:
+    """A record's raw text as a quarantine record keeps it: bytes as UTF-8, bad bytes as
+    replacement characters."""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
 
 
 def parse_timestamp(value: object, *, field_name: str) -> datetime:

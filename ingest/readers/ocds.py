@@ -47,7 +47,8 @@ from core.security import PersonalData
 from ingest.readers.common import (
     ReadChunk,
     RecordError,
-    iter_json_lines,
+    iter_json_line_bytes,
+    line_text,
     now_utc,
     open_text,
 )
@@ -190,7 +191,7 @@ def _record_unit(record: object, path: str) -> Unit:
 
 def _whole_document(path: Path) -> tuple[int, str, object] | None:
     """The file as one JSON object when its first line alone is not JSON but the file is."""
-    first = next(iter_json_lines(path), None)  # the generator, dropped, closes the file
+    first = next(iter_json_line_bytes(path), None)  # the generator, dropped, closes the file
     if first is None or not isinstance(first[2], RecordError):
         return None
     with open_text(path) as handle:
@@ -202,12 +203,14 @@ def _whole_document(path: Path) -> tuple[int, str, object] | None:
     return (1, text, document) if isinstance(document, dict) else None
 
 
-def _parsed_lines(path: Path) -> Iterator[tuple[int, str, object]]:
+def _parsed_lines(path: Path) -> Iterator[tuple[int, str | bytes, object]]:
+    """``(line_no, raw, parsed or RecordError)``: ``raw`` is the text of a whole document,
+    else a line's bytes (``line_text`` decodes them for a quarantine record)."""
     document = _whole_document(path)
     if document is not None:
         yield document
     else:
-        yield from iter_json_lines(path)
+        yield from iter_json_line_bytes(path)
 
 
 def _merge_plan(path: Path) -> dict[str, int]:
@@ -314,7 +317,7 @@ def read_ocds(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
     ingested_at = now_utc()
     for line_no, raw, parsed in _parsed_lines(path):
         if isinstance(parsed, RecordError):
-            builder.quarantine(line_no, [str(parsed)], raw)
+            builder.quarantine(line_no, [str(parsed)], line_text(raw))
             continue
         reasons: list[str] = []
         complete: list[tuple[str, list[dict], _OpenGroup | None]] = []
@@ -339,7 +342,7 @@ def read_ocds(path: Path, personal: PersonalData) -> Iterator[ReadChunk]:
             builder.accept(release_rows, (builder.source_file, line_no, ingested_at))
             builder.chunk.warnings.update(flattener.warnings)
         if reasons:
-            builder.quarantine(line_no, reasons, _quarantined_text(raw, failed_groups))
+            builder.quarantine(line_no, reasons, _quarantined_text(line_text(raw), failed_groups))
         if builder.chunk.records_in >= CHUNK_RELEASES:
             yield builder.flush()
     yield builder.flush()

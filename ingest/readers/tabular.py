@@ -26,6 +26,7 @@ from ingest.readers.common import (
     detect_encoding,
     encoding_label,
     file_text,
+    line_text,
     now_utc,
 )
 from ingest.readers.first_lines import FirstLines
@@ -159,8 +160,8 @@ class RowBuffer:
 
     def frame(self, ingested_at: datetime) -> pd.DataFrame:
         arrays: dict[str, pa.Array] = {}
-        for index, column in enumerate(self.value_columns):
-            values = list(map(itemgetter(index), self.rows))
+        columns = zip(*self.rows, strict=True) if self.rows else ((),) * len(self.value_columns)
+        for column, values in zip(self.value_columns, columns, strict=True):
             arrays[column.name] = pa.array(values, type=_ARROW_TYPES[column.sql_type])
         count = len(self.rows)
         arrays["source_file"] = pa.array([self.source_file] * count, type=pa.string())
@@ -180,12 +181,13 @@ def schema_frame(table_name: str, rows: list[tuple[object, ...]]) -> pd.DataFram
     a frame typed from the schema, never from the data: an INTEGER column with nulls stays
     integers with nulls, and a column that is all null keeps its type."""
     table = TABLES[table_name]
+    columns = zip(*rows, strict=True) if rows else ((),) * len(table.columns)
     return pd.DataFrame(
         {
             column.name: pd.arrays.ArrowExtensionArray(
-                pa.array(list(map(itemgetter(index), rows)), type=_ARROW_TYPES[column.sql_type])
+                pa.array(values, type=_ARROW_TYPES[column.sql_type])
             )
-            for index, column in enumerate(table.columns)
+            for column, values in zip(table.columns, columns, strict=True)
         }
     )
 
@@ -197,23 +199,24 @@ def read_chunks(
     reader: str,
     path: Path,
     table_name: str,
-    records: Iterable[tuple[int, str, object]],
+    records: Iterable[tuple[int, str | bytes, object]],
     parse_row: RowParser,
     *,
     explain: Callable[[str, RecordError], RecordError] | None = None,
     notes: FileNotes | None = None,
 ) -> Iterator[ReadChunk]:
-    """Turn ``(line_no, raw, parsed or RecordError)`` records into chunks for one table.
+    """Turn ``(line_no, raw, parsed or RecordError)`` records into chunks for one table
+    (``raw``: text, or UTF-8 bytes decoded by ``line_text`` if the record is quarantined).
 
-    Each source record yields one row or one quarantined record, so every chunk satisfies
-    ``records_in == accepted + len(quarantined)``. A record whose table key repeats an
-    earlier record of the same file is quarantined as a duplicate (the store would keep only
-    the first silently). Any other exception raised by ``parse_row`` quarantines its record
-    (reason: the exception's type; its message is withheld as it may quote personal values),
-    so a reader's bug costs one record, never the file's good rows. At least one chunk is
-    yielded, so an empty file is still recorded. ``explain(raw, error)`` may replace the
-    reason of a record that could not be decoded. ``notes`` (encoding, warnings) are moved
-    into the chunks.
+        Each source record yields one row or one quarantined record, so every chunk satisfies
+        ``records_in == accepted + len(quarantined)``. A record whose table key repeats an
+        earlier record of the same file is quarantined as a duplicate (the store would keep only
+        the first silently). Any other exception raised by ``parse_row`` quarantines its record
+        (reason: the exception's type; its message is withheld as it may quote personal values),
+        so a reader's bug costs one record, never the file's good rows. At least one chunk is
+        yielded, so an empty file is still recorded. ``explain(raw, error)`` may replace the
+        reason of a record that could not be decoded. ``notes`` (encoding, warnings) are moved
+        into the chunks.
     """
     notes = notes if notes is not None else FileNotes()
     source_sha256 = file_sha256(path)
@@ -229,7 +232,7 @@ def read_chunks(
     for line_no, raw, parsed in records:
         try:
             if isinstance(parsed, RecordError):
-                raise parsed if explain is None else explain(raw, parsed)
+                raise parsed if explain is None else explain(line_text(raw), parsed)
             values = parse_row(parsed)
             key = key_of(values)
             earlier = first_seen.first_line(key, line_no)
@@ -238,12 +241,14 @@ def read_chunks(
                 raise RecordError(f"duplicate {key_names} {shown} (first at line {earlier})")
         except RecordError as error:
             quarantined.append(
-                QuarantineRecord(reader, path.name, source_sha256, line_no, str(error), raw)
+                QuarantineRecord(
+                    reader, path.name, source_sha256, line_no, str(error), line_text(raw)
+                )
             )
         except Exception as error:  # one record must not cost the file
             reason = f"reader failed on this record ({type(error).__name__})"
             quarantined.append(
-                QuarantineRecord(reader, path.name, source_sha256, line_no, reason, raw)
+                QuarantineRecord(reader, path.name, source_sha256, line_no, reason, line_text(raw))
             )
         else:
             rows.append(values)

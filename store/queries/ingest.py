@@ -5,9 +5,42 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from store.database import StoreError, declared_arrow_table
 from store.schema import TABLES, insert_new_sql
+
+
+def insert_new_counted(
+    connection: duckdb.DuckDBPyConnection, table_name: str, frame: pd.DataFrame
+) -> int:
+    """``insert_new_returning``'s insert, the same rows stored, returning only how many: for
+    a caller that does not look at the rows (the command line), which spares turning every
+    inserted row back into Python objects."""
+    if frame.empty:
+        return 0
+    sql, view, incoming = _insert_new(table_name, frame)
+    connection.register(view, incoming)
+    try:
+        row = connection.execute(sql).fetchone()
+    finally:
+        connection.unregister(view)
+    return int(row[0]) if row else 0
+
+
+def _insert_new(table_name: str, frame: pd.DataFrame) -> tuple[str, str, pa.Table]:
+    """(the insert of ``frame``'s rows new to ``table_name``, the view it reads, the rows as
+    an Arrow table typed by the schema to register as that view)."""
+    table = TABLES[table_name]
+    unknown = set(frame.columns) - set(table.column_names)
+    if unknown:
+        raise StoreError(f"{table_name}: unknown columns {sorted(unknown)}")
+    first = frame.drop_duplicates(subset=list(table.key), keep="first")
+    columns = [c for c in table.columns if c.name in first.columns]
+    select = ", ".join(f'CAST("{c.name}" AS {c.sql_type}) AS "{c.name}"' for c in columns)
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    view = f"_incoming_{table_name}"
+    return insert_new_sql(table, names, select, view), view, declared_arrow_table(first, columns)
 
 
 def insert_new_returning(
@@ -22,20 +55,12 @@ def insert_new_returning(
 
     Values are cast to the declared SQL types (``declared_arrow_table``): a bad one fails
     here, loudly. ``frame`` may hold only the table's columns."""
-    table = TABLES[table_name]
     if frame.empty:
-        return pd.DataFrame(columns=list(table.column_names))
-    unknown = set(frame.columns) - set(table.column_names)
-    if unknown:
-        raise StoreError(f"{table_name}: unknown columns {sorted(unknown)}")
-    first = frame.drop_duplicates(subset=list(table.key), keep="first")
-    columns = [c for c in table.columns if c.name in first.columns]
-    select = ", ".join(f'CAST("{c.name}" AS {c.sql_type}) AS "{c.name}"' for c in columns)
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    view = f"_incoming_{table_name}"
-    connection.register(view, declared_arrow_table(first, columns))
+        return pd.DataFrame(columns=list(TABLES[table_name].column_names))
+    sql, view, incoming = _insert_new(table_name, frame)
+    connection.register(view, incoming)
     try:
-        return connection.execute(f"{insert_new_sql(table, names, select, view)} RETURNING *").df()
+        return connection.execute(f"{sql} RETURNING *").df()
     finally:
         connection.unregister(view)
 

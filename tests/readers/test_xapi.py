@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import random
 import uuid
@@ -345,3 +346,118 @@ def _one_value(store: Store, sql: str) -> Any:
     row = store.connection.execute(sql).fetchone()
     assert row is not None
     return row[0]
+
+
+def _variants(rng: random.Random) -> list[object]:
+    """Statements of the common shape and one field off it each: odd but valid values,
+    wrong JSON types, out-of-range numbers, other timestamp and duration spellings."""
+    base = make_statement(rng, result={"score": {"scaled": 0.5}, "duration": "PT30S"})
+    actor = base["actor"]
+    account = actor["account"]
+    odd_values: dict[str, list[object]] = {
+        "id": [None, 7, "not-a-uuid", "6F2A6B4E-1C1A-4E5B-9B1F-3C2D1E0F9A8B", ["x"]],
+        "version": ["1.0", "1.0.3", "1.1.0", 1.0, None, ["1.0"]],
+        "verb": [{"id": "urn:x:unknown"}, {"id": ["x"]}, {"id": {}}, "answered", None],
+        "actor": [
+            {**actor, "objectType": "Group"},
+            {**actor, "mbox": "mailto:a@example.com"},
+            {**actor, "mbox": None},
+            {"account": {**account, "name": ["E1"]}},
+            {"account": {**account, "homePage": {"x": 1}}},
+            {"account": {**account, "name": "E99999"}},  # an account not seen before
+            {"account": {**account, "homePage": "not an iri"}},
+            {"objectType": "Agent", "account": account},
+            [],
+        ],
+        "object": [
+            {"id": f"{HOME}/content/C0001", "objectType": "Agent"},
+            {"id": "no iri"},
+            {"id": ""},
+            {"id": f"{HOME}/content/C0001x"},
+            {"id": f"{HOME}/content/C0001?x=1", "definition": None},
+            {"id": f"{HOME}/a", "definition": {"type": "not an iri"}},
+            {"id": f"{HOME}/a", "definition": {"type": None}},
+            {"id": f"{HOME}/a", "definition": []},
+            "x",
+        ],
+        "result": [
+            None,
+            {},
+            {"score": {"scaled": 1}},
+            {"score": {"scaled": -1.0}},
+            {"score": {"scaled": 1.5}},
+            {"score": {"scaled": True}},
+            {"score": {"scaled": "0.5"}},
+            {"score": {"scaled": None}},
+            {"score": None, "success": None},
+            {"score": []},
+            {"success": 1},
+            {"completion": "yes"},
+            {"duration": "P1DT2H3M4.25S"},
+            {"duration": "PT"},
+            {"duration": "P1Y"},
+            {"duration": 30},
+            [],
+        ],
+        "context": [
+            None,
+            {},
+            {"extensions": None},
+            {"extensions": {KNOWLEDGE_POINTS_EXTENSION: []}},
+            {"extensions": {KNOWLEDGE_POINTS_EXTENSION: ["KP01", ""]}},
+            {"extensions": {KNOWLEDGE_POINTS_EXTENSION: ["KP01", 3]}},
+            {"extensions": {KNOWLEDGE_POINTS_EXTENSION: "KP01"}},
+            {"extensions": {ITEM_DIFFICULTY_EXTENSION: 2}},
+            {"extensions": {ITEM_DIFFICULTY_EXTENSION: False}},
+            {"extensions": {ITEM_DIFFICULTY_EXTENSION: "0.4"}},
+            {"extensions": []},
+            "x",
+        ],
+        "timestamp": [
+            "2025-03-01T08:30:00Z",
+            "2025-03-01T08:30:00z",
+            "2025-03-01T08:30:00.123456-05:30",
+            "2025-03-01T08:30:00.5+14:00",
+            "2025-03-01 08:30:00",
+            " 2025-03-01T08:30:00+08:00 ",
+            "2025-03-01",
+            "20250301T083000+0800",
+            "1899-12-31T23:00:00-02:00",
+            "2100-12-31T23:30:00-02:00",
+            "2025-02-30T08:30:00Z",
+            "yesterday",
+            None,
+            1740816000,
+        ],
+    }
+    variants: list[object] = [base, [], "x", None]
+    for key, values in odd_values.items():
+        variants += [{**base, key: value} for value in values]
+        variants.append({k: v for k, v in base.items() if k != key})
+    variants.append({**{k: v for k, v in base.items() if k != "timestamp"}, "stored": "2025-01-01"})
+    return variants
+
+
+def test_the_common_path_gives_the_checked_values_or_declines(personal: PersonalData) -> None:
+    """``_common_values`` (the path almost every statement takes) must store exactly what
+    ``_checked_values`` would, and leave every statement it does not fully check to it."""
+    from ingest.readers.xapi import _StatementParser
+
+    rng = random.Random(16)
+    parser = _StatementParser(personal)
+    statements = [make_statement(rng) for _ in range(300)] + _variants(rng)
+    for statement in statements:  # pseudonymise the accounts, as a file's first lines do
+        with contextlib.suppress(RecordError, TypeError):
+            parser.values(statement)
+    taken = 0
+    for statement in statements:
+        try:
+            checked: object = parser._checked_values(statement)
+        except (RecordError, TypeError) as error:
+            checked = error
+        common = parser._common_values(statement)
+        if common is not None:
+            taken += 1
+            assert common == checked, statement
+            assert [type(v) for v in common] == [type(v) for v in checked], statement
+    assert taken > 300  # the generated statements and the valid variants
