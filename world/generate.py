@@ -20,7 +20,6 @@ from world.config import WorldConfig
 from world.feedback_reports import generate_feedback_reports
 from world.layout import MANIFEST
 
-
 GC_THRESHOLDS = (100_000, 50, 100)
 """The cyclic collector's thresholds while a half runs. The generator builds millions of small
 acyclic objects (plans, bids, release dicts) that reference counting frees; at Python's
