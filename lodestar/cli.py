@@ -356,7 +356,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     settings.keyring()  # a missing key is the first thing to say
     commands = model_commands(Path(args.collusion_data) if args.collusion_data else None)
     if "collusion-train" not in commands:
-        print(f"no proven-cartel files in {args.collusion_data}: the risk model keeps the CV rule")
+        where = f"in {args.collusion_data}" if args.collusion_data else "named (--collusion-data)"
+        print(f"no proven-cartel files {where}: the risk model keeps the CV rule")
     stages = graph_stages(commands) if args.jobs > 1 else chain_stages(commands)
     env = dict(os.environ)
     env["LODESTAR_DATA_DIR"] = str(settings.data_dir.resolve())
