@@ -41,18 +41,9 @@ demo: install ## the main job: keys, demo world, models, the service on $(HOST):
 		--service-url http://$(HOST):$(PORT) --wait 600 2>&1 | sed -u 's/^/[replay] /' &
 	$(BIN)/python -m serving run --host $(HOST) --port $(PORT)
 
-models: install ## snapshot the store; train, gate and register every model on it; score the store into alerts
-	$(BIN)/lodestar snapshot --quiet
-	@if [ -f $(COLLUSION_DATA)/DB_Collusion_Brazil_processed.csv ]; then \
-		$(BIN)/python -m training.collusion train --min-improvement 0 \
-			--market $(COLLUSION_DATA)/DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv \
-			--market $(COLLUSION_DATA)/DB_Collusion_Brazil_processed.csv; \
-	else echo "no proven-cartel files in $(COLLUSION_DATA): the risk model keeps the CV rule"; fi
-	$(BIN)/python -m training.procurement_risk train --quiet --min-improvement 0.01
-	$(BIN)/python -m training.procurement_risk score --store-write --quiet
-	$(BIN)/python -m training.supplier_esg train --quiet --min-improvement 0.01
-	$(BIN)/python -m training.mastery train --quiet --min-improvement 0.005
-	$(BIN)/python -m training.recommender train --quiet --min-improvement 0.01
+MODEL_JOBS ?= 2
+models: install ## snapshot the store; train, gate and register every model on it (two chains at once); score the store into alerts
+	$(BIN)/lodestar models --jobs $(MODEL_JOBS) --collusion-data $(COLLUSION_DATA)
 
 world: install ## only generate and ingest the demo world
 	$(BIN)/lodestar demo --scale $(SCALE) --regenerate

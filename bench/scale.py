@@ -1,30 +1,36 @@
-"""The whole pipeline at several world sizes: each stage's wall time, peak memory and cost per
-record, one process per stage as a user runs them.
+"""The whole pipeline at several world sizes: each stage's wall time, CPU, peak memory and
+cost per record, one process per stage as a user runs them, and the pipeline's wall time.
 
-    python bench/scale.py                      # 1x, 3x and 10x, single process
-    python bench/scale.py --scales 1 3 10 30   # and 30x
+    python bench/scale.py                      # 1x, 3x and 10x: the stage graph on two slots
+    python bench/scale.py --scales 1 3 10 30   # and 30x (only when asked)
+    python bench/scale.py --sequential         # every stage after the one before it
     python bench/scale.py --cluster            # the stages with a cluster path on two workers
     python bench/scale.py --scales 1 --stages generate ingest   # a quick look
 
 Stages (the commands of ``make demo`` and ``make models``, each its own process):
 ``generate`` (``lodestar generate``), ``ingest`` (``lodestar ingest --local``), ``snapshot``,
 ``risk-train``, ``risk-score`` (into alerts), ``esg-train``, ``mastery-train``,
-``recommender-train``. With ``--cluster`` a scheduler and two one-thread workers run as
-their own processes for the whole invocation, and the stages of ``CLUSTER_STAGES`` (those whose
-command takes ``--scheduler``: ``risk-train``, ``risk-score``, ``esg-train``,
-``mastery-train``, ``recommender-train``) get its address;
-every other stage runs single-process as without ``--cluster``, and the report says which ran
-where. Memory is read from the stage's process tree every ``POLL_SECONDS``: ``max process`` is
-the largest single process (the issue's bound: 4 GiB), ``tree`` the sum over the tree at its
-peak; on the cluster, ``max worker`` is the largest worker process during the stage (workers
-live across stages, so it includes what they held before it). A stage whose tree (and the
-workers) passes ``--memory-limit-gib`` is stopped and reported as such, so a run never takes
-the machine down. Each scale starts from an empty installation, so any stage after ``ingest``
-brings ``generate`` and ``ingest`` along (``with_prerequisites``). Cost per record divides the
-wall time by the records the stage reads (the world's manifest counts: all records for
-generate and ingest, releases for procurement, suppliers and their events for ESG, statements
-for the study models). The 1x run in the same invocation is the baseline of the larger ones;
-the issue's figures before this work are quoted beside them.
+``recommender-train``. They run as ``lodestar.pipeline.MODEL_GRAPH``, the graph ``lodestar
+models`` runs: after ``snapshot`` the procurement and study trainings on two slots at once
+(``--sequential``: one after another, in the graph's order). Each stage's CPU is its own
+process tree's (``wait4``), so stages running side by side are told apart; the pipeline's wall
+runs from the first stage's start to the last one's end (the issue's 10-minute goal), beside
+the sum of the stages' walls (what one slot would take). With ``--cluster`` a scheduler and two
+one-thread workers run as their own processes for the whole invocation, and the stages of
+``CLUSTER_STAGES`` (those whose command takes ``--scheduler``) get its address; every other
+stage runs single-process as without ``--cluster``, and the report says which ran where.
+Memory is read from each running stage's process tree every ``lodestar.pipeline.POLL_SECONDS``:
+``max process`` is the largest single process (the issue's bound: 4 GiB), ``tree`` the sum over
+the tree at its peak; on the cluster, ``max worker`` is the largest worker process during the
+stage (workers live across stages, so it includes what they held before it). When the running
+stages' trees (and the workers) together pass ``--memory-limit-gib`` the stage being read is
+stopped and reported as such, so a run never takes the machine down. Each scale starts from an
+empty installation, so any stage after ``ingest`` brings ``generate`` and ``ingest`` along, and
+any training ``snapshot`` (``with_prerequisites``). Cost per record divides the wall time by
+the records the stage reads (the world's manifest counts: all records for generate and ingest,
+releases for procurement, suppliers and their events for ESG, statements for the study
+models). The 1x run in the same invocation is the baseline of the larger ones; the issue's
+figures before this work are quoted beside them.
 """
 
 from __future__ import annotations
@@ -32,14 +38,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -47,8 +52,17 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section
+from core.settings import Settings
+from lodestar.pipeline import (
+    GraphRun,
+    Stage,
+    StageOutcome,
+    chain_stages,
+    graph_stages,
+    prepare_tracking_store,
+)
+from training.tracking import resolve_tracking_uri
 
-POLL_SECONDS = 0.2
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -83,10 +97,13 @@ ISSUE_BASELINE = {
 
 def with_prerequisites(stages: Sequence[str]) -> list[str]:
     """``stages`` in pipeline order, with ``generate`` and ``ingest`` added when a later stage
-    is asked for (it reads the world they write)."""
+    is asked for (it reads the world they write), and ``snapshot`` when a training is (the
+    trainings read it; two writing their own at once would race)."""
     wanted = set(stages)
     if wanted - {"generate", "ingest"}:
         wanted |= {"generate", "ingest"}
+    if wanted - {"generate", "ingest", "snapshot"}:
+        wanted.add("snapshot")
     return [stage for stage in STAGES if stage in wanted]
 
 
@@ -102,6 +119,7 @@ class StageResult:
     runs_on: str = "single process"  # or "cluster (2 workers)"
     max_worker_gib: float = float("nan")  # the largest worker process; NaN: no cluster used
     cpu_seconds: float = float("nan")  # user + system CPU of the stage's own processes
+    started: float = 0.0  # seconds after the scale's first stage started
 
     @property
     def cpu_microseconds_per_record(self) -> float:
@@ -202,7 +220,11 @@ def stage_records(stage: str, counts: dict[str, int]) -> int:
 def tree_memory(process: psutil.Process) -> tuple[int, int]:
     """(largest single RSS, summed RSS) over ``process`` and its descendants, in bytes."""
     sizes = []
-    for member in [process, *process.children(recursive=True)]:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        members = [process]
+    for member in members:
         try:
             sizes.append(member.memory_info().rss)
         except psutil.Error:
@@ -211,67 +233,44 @@ def tree_memory(process: psutil.Process) -> tuple[int, int]:
 
 
 @dataclass
-class StageRun:
-    seconds: float
-    max_process: int  # bytes, the stage's own tree
-    tree: int  # bytes
-    max_worker: int  # bytes, the largest cluster worker process (0: none watched)
-    status: str
-    cpu_seconds: float  # user + system of the stage's processes (waited-for descendants)
+class StageWatch:
+    """Memory of the running stages (and the cluster's workers), read at each poll of the
+    graph: per stage the largest process and the tree's peak; a stage is stopped when all
+    running stages' trees and the workers together pass ``limit_bytes``, or when it has run
+    ``timeout`` seconds."""
 
+    limit_bytes: int
+    timeout: float
+    workers: Sequence[psutil.Process] = ()
+    cluster_stages: frozenset[str] = frozenset()
+    started: dict[str, float] = field(default_factory=dict)
+    trees: dict[str, int] = field(default_factory=dict)  # bytes now, running stages only
+    max_process: dict[str, int] = field(default_factory=dict)
+    tree_peak: dict[str, int] = field(default_factory=dict)
+    worker_peak: dict[str, int] = field(default_factory=dict)
 
-def run_stage(
-    command: list[str],
-    log: Path,
-    limit_bytes: int,
-    timeout: float,
-    workers: Sequence[psutil.Process] = (),
-) -> StageRun:
-    """Run ``command`` to its end, watching its tree and the cluster's ``workers`` (the
-    memory limit holds for both together)."""
-    started = time.perf_counter()
-    cpu_before = _children_cpu()
-    with log.open("w") as output:
-        child = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
-        watched = psutil.Process(child.pid)
-        biggest = tree = worker_peak = 0
-        status = "ok"
-        while child.poll() is None:
-            single, total = tree_memory(watched)
-            on_workers = [tree_memory(worker) for worker in workers]
-            biggest, tree = max(biggest, single), max(tree, total)
-            worker_peak = max([worker_peak, *(one for one, _ in on_workers)])
-            total += sum(everything for _, everything in on_workers)
-            if total > limit_bytes:
-                status = f"stopped at the memory limit ({total / GIB:.1f} GiB)"
-                _stop(watched)
-                break
-            if time.perf_counter() - started > timeout:
-                status = f"stopped after {timeout:.0f} s"
-                _stop(watched)
-                break
-            time.sleep(POLL_SECONDS)
-        rc = child.wait()
-    seconds = time.perf_counter() - started
-    if status == "ok" and rc != 0:
-        status = f"failed (rc {rc}; see {log})"
-    return StageRun(seconds, biggest, tree, worker_peak, status, _children_cpu() - cpu_before)
+    def start(self, stage: Stage, at: float) -> None:
+        self.started[stage.name] = time.perf_counter()
+        for peaks in (self.max_process, self.tree_peak, self.worker_peak):
+            peaks[stage.name] = 0
 
+    def end(self, outcome: StageOutcome) -> None:
+        self.trees.pop(outcome.name, None)
 
-def _children_cpu() -> float:
-    """User + system CPU seconds of this process's ended, waited-for descendants: a stage's
-    CPU is the difference around it, so a loaded machine's waiting does not count."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _stop(process: psutil.Process) -> None:
-    family = [*process.children(recursive=True), process]
-    for member in family:
-        try:
-            member.kill()
-        except psutil.Error:
-            continue
+    def __call__(self, name: str, process: psutil.Process) -> str | None:
+        single, total = tree_memory(process)
+        self.trees[name] = total
+        self.max_process[name] = max(self.max_process[name], single)
+        self.tree_peak[name] = max(self.tree_peak[name], total)
+        on_workers = [tree_memory(worker) for worker in self.workers]
+        if name in self.cluster_stages:
+            self.worker_peak[name] = max([self.worker_peak[name], *(m for m, _ in on_workers)])
+        everything = sum(self.trees.values()) + sum(t for _, t in on_workers)
+        if everything > self.limit_bytes:
+            return f"at the memory limit ({everything / GIB:.1f} GiB)"
+        if time.perf_counter() - self.started[name] > self.timeout:
+            return f"after {self.timeout:.0f} s"
+        return None
 
 
 class LocalDaskCluster:
@@ -349,6 +348,8 @@ def run_scale(
     args: argparse.Namespace,
     cluster: LocalDaskCluster | None,
 ) -> list[StageResult]:
+    """One installation at ``scale``: the stages as ``lodestar.pipeline``'s graph on two slots
+    (``args.sequential``: one after another), each its own process."""
     data_dir = root / f"scale-{scale:g}"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
@@ -366,52 +367,75 @@ def run_scale(
         cwd=REPO,
         stdout=subprocess.DEVNULL,
     )
-    results = []
-    counts: dict[str, int] = {}
-    for stage in stages:
-        if stage != "generate" and not counts:
-            counts = _manifest_counts(data_dir)
-        on_cluster = cluster is not None and stage in CLUSTER_STAGES
-        command = stage_command(stage, data_dir, scale, cluster.address if cluster else None)
-        run = run_stage(
-            command,
-            data_dir / f"{stage}.log",
-            int(args.memory_limit_gib * GIB),
-            args.stage_timeout,
-            workers=cluster.workers if on_cluster and cluster else (),
-        )
-        if stage == "generate":
-            counts = _manifest_counts(data_dir)
-        result = StageResult(
-            scale,
-            stage,
-            run.seconds,
-            run.max_process / GIB,
-            run.tree / GIB,
-            stage_records(stage, counts),
-            run.status,
-            runs_on=f"cluster ({LocalDaskCluster.WORKERS} workers)"
-            if on_cluster
-            else "single process",
-            max_worker_gib=run.max_worker / GIB if on_cluster else float("nan"),
-            cpu_seconds=run.cpu_seconds,
-        )
-        print(
-            f"  {scale:g}x {stage:<18} {run.seconds:8.1f} s  "
-            f"max process {result.max_process_gib:5.2f} GiB"
-            f"  tree {result.tree_gib:5.2f} GiB  {result.microseconds_per_record:8.1f} us/record"
-            f"  CPU {run.cpu_seconds:8.1f} s ({result.cpu_microseconds_per_record:.1f} us/record)"
-            f"  {result.runs_on}"
-            + (f", max worker {result.max_worker_gib:.2f} GiB" if on_cluster else "")
-            + f"  {run.status}",
-            flush=True,
-        )
-        results.append(result)
-        if run.status != "ok":
-            break
+    prepare_tracking_store(resolve_tracking_uri(Settings(data_dir=data_dir)))
+    commands = {
+        stage: stage_command(stage, data_dir, scale, cluster.address if cluster else None)
+        for stage in stages
+    }
+    graph = chain_stages(commands) if args.sequential else graph_stages(commands)
+    watch = StageWatch(
+        int(args.memory_limit_gib * GIB),
+        args.stage_timeout,
+        workers=cluster.workers if cluster else (),
+        cluster_stages=CLUSTER_STAGES if cluster else frozenset(),
+    )
+
+    def ended(outcome: StageOutcome) -> None:
+        watch.end(outcome)
+        _print_outcome(scale, outcome, watch)
+
+    outcomes = GraphRun(
+        graph,
+        data_dir / "logs",
+        jobs=1 if args.sequential else args.jobs,
+        cwd=REPO,
+        watch=watch,
+        on_start=watch.start,
+        on_end=ended,
+    ).run()
+    counts = _manifest_counts(data_dir)
+    results = [
+        _result(scale, outcome, watch, stage_records(outcome.name, counts), cluster)
+        for outcome in outcomes
+        if not outcome.status.startswith("not run")
+    ]
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
+
+
+def _result(
+    scale: float,
+    outcome: StageOutcome,
+    watch: StageWatch,
+    records: int,
+    cluster: LocalDaskCluster | None,
+) -> StageResult:
+    on_cluster = cluster is not None and outcome.name in CLUSTER_STAGES
+    status = outcome.status if outcome.ok else f"{outcome.status} (see {outcome.log})"
+    return StageResult(
+        scale,
+        outcome.name,
+        outcome.seconds,
+        watch.max_process[outcome.name] / GIB,
+        watch.tree_peak[outcome.name] / GIB,
+        records,
+        status,
+        runs_on=f"cluster ({LocalDaskCluster.WORKERS} workers)" if on_cluster else "single process",
+        max_worker_gib=watch.worker_peak[outcome.name] / GIB if on_cluster else float("nan"),
+        cpu_seconds=outcome.cpu_seconds,
+        started=outcome.started,
+    )
+
+
+def _print_outcome(scale: float, outcome: StageOutcome, watch: StageWatch) -> None:
+    print(
+        f"  {scale:g}x {outcome.name:<18} {outcome.started:7.1f} -> {outcome.ended:7.1f} s"
+        f"  wall {outcome.seconds:8.1f} s  CPU {outcome.cpu_seconds:8.1f} s"
+        f"  max process {watch.max_process[outcome.name] / GIB:5.2f} GiB"
+        f"  tree {watch.tree_peak[outcome.name] / GIB:5.2f} GiB  {outcome.status}",
+        flush=True,
+    )
 
 
 def _manifest_counts(data_dir: Path) -> dict[str, int]:
@@ -427,12 +451,15 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
         f"`python bench/scale.py {' '.join(sys.argv[1:])}` ({mode}). Each stage is its own "
         "process; `max process` is the largest single process of the stage's tree, `tree` the "
         "sum at its peak; cost per record against the smallest scale of this run "
-        "(the named baseline; goal at 10x: within 1.3x).",
+        "(the named baseline; goal at 10x: within 1.3x). `starts at` is seconds after the "
+        "scale's first stage started; the pipeline's wall runs from the first start to the last "
+        "end (goal at 10x: 10 minutes), beside the sum of the stages' walls.",
         "",
-        "| scale | stage | runs on | wall s | CPU s | max process GiB | max worker GiB | "
-        "tree GiB | records | us/record | vs 1x | CPU us/record | vs 1x | status |",
+        "| scale | stage | runs on | starts at s | wall s | CPU s | max process GiB | "
+        "max worker GiB | tree GiB | records | us/record | vs 1x | CPU us/record | vs 1x "
+        "| status |",
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | --- |",
+        "| ---: | ---: | --- |",
     ]
     for r in results:
         ratio = (
@@ -447,19 +474,22 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
         )
         worker = "" if r.max_worker_gib != r.max_worker_gib else f"{r.max_worker_gib:.2f}"
         lines.append(
-            f"| {r.scale:g}x | {r.stage} | {r.runs_on} | {r.seconds:,.1f} | {r.cpu_seconds:,.1f} | "
+            f"| {r.scale:g}x | {r.stage} | {r.runs_on} | {r.started:,.1f} | {r.seconds:,.1f} | "
+            f"{r.cpu_seconds:,.1f} | "
             f"{r.max_process_gib:.2f} | {worker} | {r.tree_gib:.2f} | {r.records:,} | "
             f"{r.microseconds_per_record:,.1f} | {ratio:.2f} | "
             f"{r.cpu_microseconds_per_record:,.1f} | {cpu_ratio:.2f} | {r.status} |"
         )
     total_name = "whole pipeline" if set(STAGES) <= set(args.stages) else "stages run"
     for scale in sorted({r.scale for r in results}):
-        total = sum(r.seconds for r in results if r.scale == scale)
-        peak = max(r.max_process_gib for r in results if r.scale == scale)
-        cpu = sum(r.cpu_seconds for r in results if r.scale == scale)
+        ran = [r for r in results if r.scale == scale]
+        wall = pipeline_wall(ran)
+        walls = sum(r.seconds for r in ran)
+        peak = max(r.max_process_gib for r in ran)
+        cpu = sum(r.cpu_seconds for r in ran)
         lines.append(
-            f"| {scale:g}x | **{total_name}** | | {total:,.1f} | {cpu:,.1f} | {peak:.2f} "
-            "| | | | | | | | |"
+            f"| {scale:g}x | **{total_name}** | {mode} | 0.0 | **{wall:,.1f}** | {cpu:,.1f} | "
+            f"{peak:.2f} | | | | | | | | stages' walls sum to {walls:,.1f} s |"
         )
     if args.cluster:
         single = [stage for stage in args.stages if stage not in CLUSTER_STAGES]
@@ -484,6 +514,11 @@ def report(results: list[StageResult], mode: str, args: argparse.Namespace) -> s
     return "\n".join(lines)
 
 
+def pipeline_wall(results: Sequence[StageResult]) -> float:
+    """Seconds from the first stage's start to the last one's end."""
+    return max(r.started + r.seconds for r in results) - min(r.started for r in results)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 3.0, 10.0])
@@ -497,6 +532,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--root", type=Path, help="where the installations go (default: a temp folder)"
     )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="every stage after the one before it (default: the graph on --jobs slots)",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="stages run at once in the graph")
     parser.add_argument("--keep", action="store_true", help="keep each scale's installation")
     parser.add_argument("--memory-limit-gib", type=float, default=20.0)
     parser.add_argument("--stage-timeout", type=float, default=3 * 3600.0)
@@ -507,10 +548,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     results: list[StageResult] = []
+    order = "one after another" if args.sequential else f"the stage graph on {args.jobs} slots"
     mode = (
-        "the stages with a cluster path on a two-worker Dask cluster"
+        f"{order}; the stages with a cluster path on a two-worker Dask cluster"
         if args.cluster
-        else "single process"
+        else f"{order}, single process each"
     )
     print(f"bench/scale.py: {mode}, scales {args.scales}, under {root}")
     if args.cluster:
@@ -525,8 +567,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report(results, mode, args)
     print(text)
     if not args.no_write:
-        name = "Scale (bench/scale.py, LocalCluster)" if args.cluster else "Scale (bench/scale.py)"
-        write_section(name, text)
+        name = "Scale (bench/scale.py" + (", LocalCluster" if args.cluster else "")
+        write_section(name + (", sequential)" if args.sequential else ", stage graph)"), text)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

@@ -12,6 +12,7 @@
     lodestar snapshot --list           # the snapshots kept under <data_dir>/snapshots
     lodestar demo                      # keys + generate (if missing) + ingest
     lodestar demo --until 2025-12-01   # ... ingesting only what was dated before that day
+    lodestar models                    # snapshot, then train and score as a graph on 2 slots
     lodestar replay --from 2025-12-01  # post the rest, day by day, to the running service
 
 Settings come from ``LODESTAR_*`` environment variables; ``--data-dir`` and ``--key-file``
@@ -298,6 +299,109 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+COLLUSION_MARKETS = (
+    "DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv",
+    "DB_Collusion_Brazil_processed.csv",
+)
+
+
+def model_commands(collusion_data: Path | None) -> dict[str, list[str]]:
+    """The command of each stage of ``make models`` (``lodestar.pipeline.MODEL_GRAPH``); the
+    collusion model only when ``collusion_data`` holds the proven-cartel files."""
+    python = [sys.executable, "-m"]
+    commands = {
+        "snapshot": [*python, "lodestar.cli", "snapshot", "--quiet"],
+        "risk-train": [*python, "training.procurement_risk", "train", "--quiet"],
+        "risk-score": [*python, "training.procurement_risk", "score", "--store-write", "--quiet"],
+        "esg-train": [*python, "training.supplier_esg", "train", "--quiet"],
+        "mastery-train": [*python, "training.mastery", "train", "--quiet"],
+        "recommender-train": [*python, "training.recommender", "train", "--quiet"],
+    }
+    for stage, gate in (
+        ("risk-train", "0.01"),
+        ("esg-train", "0.01"),
+        ("mastery-train", "0.005"),
+        ("recommender-train", "0.01"),
+    ):
+        commands[stage] += ["--min-improvement", gate]
+    markets = [collusion_data / name for name in COLLUSION_MARKETS] if collusion_data else []
+    if markets and all(path.is_file() for path in markets):
+        commands["collusion-train"] = [
+            *python,
+            "training.collusion",
+            "train",
+            "--min-improvement",
+            "0",
+            *(part for path in markets for part in ("--market", str(path))),
+        ]
+    return commands
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Snapshot the store, then train, gate and register every model and score the store into
+    alerts: ``lodestar.pipeline``'s graph on ``--jobs`` slots, a line per stage started and
+    ended, and the first failed stage's log."""
+    from lodestar.pipeline import (
+        GraphRun,
+        Stage,
+        StageOutcome,
+        chain_stages,
+        graph_stages,
+        log_tail,
+        prepare_tracking_store,
+    )
+    from training.tracking import resolve_tracking_uri
+
+    settings = _settings(args)
+    settings.keyring()  # a missing key is the first thing to say
+    commands = model_commands(Path(args.collusion_data) if args.collusion_data else None)
+    if "collusion-train" not in commands:
+        where = f"in {args.collusion_data}" if args.collusion_data else "named (--collusion-data)"
+        print(f"no proven-cartel files {where}: the risk model keeps the CV rule")
+    stages = graph_stages(commands) if args.jobs > 1 else chain_stages(commands)
+    env = dict(os.environ)
+    env["LODESTAR_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["LODESTAR_KEY_FILE"] = str(settings.key_file.resolve())
+    prepare_tracking_store(resolve_tracking_uri(settings))
+    log_dir = settings.data_dir / "logs" / "models"
+    print(f"{len(stages)} stages on {args.jobs} slot(s); logs in {log_dir}")
+    heartbeat = {"next": args.heartbeat}
+
+    def started(stage: Stage, at: float) -> None:
+        after = f" (after {', '.join(stage.after)})" if stage.after else ""
+        print(f"[{at:7.1f} s] start {stage.name}{after}", flush=True)
+
+    def ended(outcome: StageOutcome) -> None:
+        print(
+            f"[{outcome.ended:7.1f} s] {'done' if outcome.ok else 'FAIL'}  {outcome.name:<18} "
+            f"{outcome.seconds:7.1f} s wall {outcome.cpu_seconds:7.1f} s CPU  {outcome.status}",
+            flush=True,
+        )
+
+    def ticked(running: list[str], at: float) -> None:
+        if args.heartbeat and at >= heartbeat["next"]:
+            heartbeat["next"] = at + args.heartbeat
+            print(f"[{at:7.1f} s] running: {', '.join(running)}", flush=True)
+
+    outcomes = GraphRun(
+        stages, log_dir, jobs=args.jobs, env=env, on_start=started, on_end=ended, on_tick=ticked
+    ).run()
+    failed = [o for o in outcomes if not o.ok and not o.status.startswith("not run")]
+    skipped = [o.name for o in outcomes if o.status.startswith("not run")]
+    if failed:
+        first = min(failed, key=lambda o: o.ended)
+        print(f"\n{first.name} {first.status}; the end of {first.log}:\n{log_tail(first.log)}")
+        if skipped:
+            print(f"\nnot run: {', '.join(skipped)}")
+        return 1
+    wall = max(o.ended for o in outcomes)
+    print(
+        f"models: {len(outcomes)} stages in {wall:.1f} s wall "
+        f"(stages' walls sum to {sum(o.seconds for o in outcomes):.1f} s)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lodestar", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -363,6 +467,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="ingest only records dated before this day (the rest is for `lodestar replay`)",
     )
     demo.set_defaults(func=cmd_demo)
+
+    models = sub.add_parser(
+        "models",
+        parents=[common],
+        help="snapshot; train, gate and register every model; score the store into alerts",
+    )
+    models.add_argument(
+        "--jobs", type=int, default=2, help="stages run at once (1: one after another)"
+    )
+    models.add_argument(
+        "--collusion-data",
+        help="folder of the proven-cartel files (the collusion model trains when both exist)",
+    )
+    models.add_argument(
+        "--heartbeat", type=float, default=60.0, help="seconds between 'running:' lines (0: none)"
+    )
+    models.set_defaults(func=cmd_models)
 
     replay = sub.add_parser(
         "replay",

@@ -132,25 +132,37 @@ def statement_lines(
     rows: dict[str, np.ndarray],
 ) -> Iterator[bytes]:
     """The xAPI statements as JSON Lines (sorted keys), in time order, in batches of
-    ``STATEMENT_BATCH`` lines so that memory stays flat at any scale."""
+    ``STATEMENT_BATCH`` lines so that memory stays flat at any scale. Each line is joined from
+    parts serialised once (actor, verb, object, context, result), in the order of the sorted
+    keys: the bytes ``orjson.dumps(statement, option=OPT_SORT_KEYS)`` writes."""
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     actors = [
-        {"objectType": "Agent", "account": {"homePage": XAPI_HOME, "name": employee_no}}
+        dumps(
+            {"objectType": "Agent", "account": {"homePage": XAPI_HOME, "name": employee_no}},
+            option=sort_keys,
+        )
         for employee_no in members["employee_no"]
     ]
-    verbs = [{"id": f"{VERB_IRI}{verb}", "display": {"en-US": verb}} for verb in VERBS]
-    objects = []
-    contexts = []
+    verbs = [
+        dumps({"id": f"{VERB_IRI}{verb}", "display": {"en-US": verb}}, option=sort_keys)
+        for verb in VERBS
+    ]
+    objects: list[bytes] = []
+    contexts: list[list[dict[str, object]]] = []
     for i in range(len(catalogue)):
         fmt = str(catalogue.format[i])
         objects.append(
-            {
-                "objectType": "Activity",
-                "id": f"{CONTENT_IRI}{catalogue.content_id[i]}",
-                "definition": {
-                    "type": f"{ACTIVITY_IRI}{ACTIVITY_TYPES[fmt]}",
-                    "name": {"zh-CN": catalogue.title[i]},
+            dumps(
+                {
+                    "objectType": "Activity",
+                    "id": f"{CONTENT_IRI}{catalogue.content_id[i]}",
+                    "definition": {
+                        "type": f"{ACTIVITY_IRI}{ACTIVITY_TYPES[fmt]}",
+                        "name": {"zh-CN": catalogue.title[i]},
+                    },
                 },
-            }
+                option=sort_keys,
+            )
         )
         kp_ids = [f"KP{k + 1:02d}" for k in catalogue.kps[i] if k >= 0]
         contexts.append(
@@ -166,66 +178,93 @@ def statement_lines(
                 for platform in ("Lodestar Mobile", "Lodestar Web")
             ]
         )
-    question_objects: dict[tuple[int, int], dict] = {}
-    question_contexts: dict[tuple[int, int, int], dict] = {}
+    context_bytes = [[dumps(c, option=sort_keys) for c in pair] for pair in contexts]
+    question_parts: dict[tuple[int, int, int], tuple[bytes, bytes]] = {}  # (context, object)
+    results: dict[tuple[int, str, object], bytes] = {}
     durations: dict[int, str] = {}
-    day_text = [(cal.start + timedelta(days=d)).isoformat() for d in range(cal.n_days)]
+    day_text = [(cal.start + timedelta(days=d)).isoformat().encode() for d in range(cal.n_days)]
     session_member = sessions.member.tolist()
     session_item = sessions.item.tolist()
     session_web = sessions.web.astype(int).tolist()
+    session_completed = sessions.completed.tolist()
     score_right, score_wrong = {"scaled": 1.0}, {"scaled": 0.0}
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     lines = []
     for statement_id, clock, session, verb, when, duration, question, correct, score in _row_values(
         rows, config.rng("learning-statement-ids")
     ):
         item = session_item[session]
         web = session_web[session]
-        statement: dict[str, object] = {
-            "id": statement_id,
-            "actor": actors[session_member[session]],
-            "verb": verbs[verb],
-            "timestamp": day_text[when // 86400] + clock,
-        }
         text = durations.get(duration, "")
         if duration >= 0 and not text:
             text = durations[duration] = _iso_duration(duration)
         if verb == ANSWERED:
-            key = (item, question)
-            target = question_objects.get(key)
-            if target is None:
-                target = question_objects[key] = _question_object(catalogue, item, question)
-            context_key = (item, question, web)
-            context = question_contexts.get(context_key)
-            if context is None:
-                context = question_contexts[context_key] = _question_context(
-                    catalogue, item, question, contexts[item][web]
+            key = (item, question, web)
+            parts = question_parts.get(key)
+            if parts is None:
+                context = _question_context(catalogue, item, question, contexts[item][web])
+                parts = question_parts[key] = (
+                    dumps(context, option=sort_keys),
+                    dumps(_question_object(catalogue, item, question), option=sort_keys),
                 )
-            statement["object"] = target
-            statement["context"] = context
-            statement["result"] = {
-                "duration": text,
-                "score": score_right if correct else score_wrong,
-                "success": correct,
-            }
+            result_key: tuple[int, str, object] = (verb, text, correct)
+            result = results.get(result_key)
+            if result is None:
+                result = results[result_key] = _result_part(
+                    {
+                        "duration": text,
+                        "score": score_right if correct else score_wrong,
+                        "success": correct,
+                    }
+                )
         else:
-            statement["object"] = objects[item]
-            statement["context"] = contexts[item][web]
+            parts = (context_bytes[item][web], objects[item])
             if verb == EXPERIENCED:
-                statement["result"] = {
-                    "duration": text,
-                    "completion": bool(sessions.completed[session]),
-                }
+                completed = session_completed[session]
+                result_key = (verb, text, completed)
+                result = results.get(result_key)
+                if result is None:
+                    result = results[result_key] = _result_part(
+                        {"duration": text, "completion": bool(completed)}
+                    )
             elif verb in (PASSED, FAILED):
-                statement["result"] = {
-                    "duration": text,
-                    "completion": True,
-                    "score": {"scaled": round(score, 4)},
-                    "success": verb == PASSED,
-                }
+                result = _result_part(
+                    {
+                        "duration": text,
+                        "completion": True,
+                        "score": {"scaled": round(score, 4)},
+                        "success": verb == PASSED,
+                    }
+                )
             elif verb == COMPLETED:
-                statement["result"] = {"duration": text, "completion": True}
-        lines.append(dumps(statement, option=sort_keys))
+                result_key = (verb, text, True)
+                result = results.get(result_key)
+                if result is None:
+                    result = results[result_key] = _result_part(
+                        {"duration": text, "completion": True}
+                    )
+            else:
+                result = b""
+        lines.append(
+            b"".join(
+                (
+                    b'{"actor":',
+                    actors[session_member[session]],
+                    b',"context":',
+                    parts[0],
+                    b',"id":"',
+                    statement_id.encode(),
+                    b'","object":',
+                    parts[1],
+                    result,
+                    b',"timestamp":"',
+                    day_text[when // 86400],
+                    clock.encode(),
+                    b'","verb":',
+                    verbs[verb],
+                    b"}",
+                )
+            )
+        )
         if len(lines) >= STATEMENT_BATCH:
             lines.append(b"")
             yield b"\n".join(lines)
@@ -233,6 +272,11 @@ def statement_lines(
     if lines:
         lines.append(b"")
         yield b"\n".join(lines)
+
+
+def _result_part(result: dict[str, object]) -> bytes:
+    """``,"result":{...}``: the part of a statement line after its object."""
+    return b',"result":' + orjson.dumps(result, option=orjson.OPT_SORT_KEYS)
 
 
 def _row_values(rows: dict[str, np.ndarray], id_rng: np.random.Generator) -> Iterator[tuple]:
@@ -346,21 +390,20 @@ def mastery_csv(
     months = [f"{cal.start.year}-{m:02d}," for m in range(1, 13)]
     month_last = [cal.start + timedelta(days=int(cal.month_last[m])) for m in range(1, 13)]
     values = np.rint(monthly * 10000).astype(np.int64)  # (12, n, k)
+    pairs: dict[tuple[int, ...], list[str]] = {}  # active months -> "KPxx,YYYY-MM," by (k, m)
     yield "employee_no,kp_id,month,mastery\n"
     for i, (employee_no, joined) in enumerate(
         zip(members["employee_no"], members["joined_on"], strict=True)
     ):
-        active = [m for m in range(12) if month_last[m] >= joined]
+        active = tuple(m for m in range(12) if month_last[m] >= joined)
         if not active:
             continue
-        member_values = values[active, i, :].T.tolist()  # (k, months)
-        parts: list[str] = []
-        for k in range(n_kps):
-            prefix = f"{employee_no},{kp_ids[k]}"
-            parts.extend(
-                prefix + months[m] + table[v] for m, v in zip(active, member_values[k], strict=True)
-            )
-        yield "".join(parts)
+        keys = pairs.get(active)
+        if keys is None:
+            keys = pairs[active] = [kp + months[m] for kp in kp_ids for m in active]
+        flat = values[active, i, :].T.ravel().tolist()  # (k, months), row-major
+        head = f"{employee_no},"
+        yield "".join([head + key + table[v] for key, v in zip(keys, flat, strict=True)])
 
 
 def learning_rates_json(

@@ -94,32 +94,59 @@ def meeting_schedule(config: WorldConfig, branches: list[str]) -> pd.DataFrame:
 
 
 def meeting_attendance(config: WorldConfig, members: pd.DataFrame) -> pd.DataFrame:
-    """One row per (meeting, expected member); columns ``MEETING_COLUMNS``."""
+    """One row per (meeting, expected member); columns ``MEETING_COLUMNS``. Whether the roster
+    leaves a member free depends only on (shift pattern, crew, start), so it is decided once
+    per such triple."""
     party = members[members["party_member"] & (members["party_branch"] != "")]
     branches = sorted(party["party_branch"].unique().tolist())
     meetings = meeting_schedule(config, branches)
     availability = Availability(MeetingRules(minutes=MEETING_MINUTES))
     rng = config.rng("party-attendance")
-    by_branch = {str(name): group for name, group in party.groupby("party_branch")}
+    by_branch = {
+        str(name): list(
+            zip(
+                group["employee_no"].astype(str).tolist(),
+                group["shift_pattern"].astype(str).tolist(),
+                group["crew"].astype(str).tolist(),
+                group["joined_on"].tolist(),
+                group["employee_no"].tolist(),
+                strict=True,
+            )
+        )
+        for name, group in party.groupby("party_branch")
+    }
+    probability: dict[tuple[str, str, datetime], float] = {}
     rows: list[tuple[object, ...]] = []
-    for meeting in meetings.itertuples(index=False):
-        starts_at = pd.Timestamp(str(meeting.starts_at)).to_pydatetime()
-        expected = by_branch[str(meeting.party_branch)]
-        expected = expected[expected["joined_on"] <= starts_at.date()]
+    for meeting_id, branch, kind, starts in zip(
+        meetings["meeting_id"].tolist(),
+        meetings["party_branch"].tolist(),
+        meetings["kind"].tolist(),
+        meetings["starts_at"].tolist(),
+        strict=True,
+    ):
+        starts_at = pd.Timestamp(str(starts)).to_pydatetime()
+        day, text = starts_at.date(), starts_at.isoformat(timespec="minutes")
+        expected = [member for member in by_branch[str(branch)] if member[3] <= day]
         draws = rng.random(len(expected))
-        for member, draw in zip(expected.itertuples(index=False), draws.tolist(), strict=True):
-            roster = Member(str(member.employee_no), str(member.shift_pattern), str(member.crew))
-            attended = draw < attendance_probability(availability, roster, starts_at)
+        for (number, pattern, crew, _, employee_no), draw in zip(
+            expected, draws.tolist(), strict=True
+        ):
+            key = (pattern, crew, starts_at)
+            chance = probability.get(key)
+            if chance is None:
+                chance = probability[key] = attendance_probability(
+                    availability, Member(number, pattern, crew), starts_at
+                )
             rows.append(
                 (
-                    meeting.meeting_id,
-                    meeting.party_branch,
-                    meeting.kind,
-                    starts_at.isoformat(timespec="minutes"),
+                    meeting_id,
+                    branch,
+                    kind,
+                    text,
                     MEETING_MINUTES,
                     "in_person",
-                    member.employee_no,
-                    "true" if attended else "false",
+                    employee_no,
+                    "true" if draw < chance else "false",
                 )
             )
     return pd.DataFrame(rows, columns=list(MEETING_COLUMNS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from world.procurement_plans import (
 # Releases
 
 
+@lru_cache(maxsize=1 << 16)  # a few years of days times a few dozen minutes of day
 def _ts(day: date, minute_of_day: int) -> str:
     hours, minutes = divmod(minute_of_day, 60)
     return f"{day.isoformat()}T{hours:02d}:{minutes:02d}:00{TZ}"
@@ -50,8 +52,19 @@ class ReleaseWriter:
         self.snapshot = market.config.end
         self.suppliers = market.world.suppliers
         self.counts = {"bids": 0, "awards": 0, "contracts": 0, "amendments": 0, "transactions": 0}
+        self._parties: dict[tuple[int, tuple[str, ...]], dict[str, object]] = {}
+        self._buyer_parties: dict[tuple[str, str], dict[str, object]] = {}
 
     def supplier_party(self, index: int, roles: list[str]) -> dict[str, object]:
+        """The party of supplier ``index`` in ``roles``: one dict per (supplier, roles), shared
+        by the releases that name it (they are serialised, never changed)."""
+        key = (index, tuple(roles))
+        party = self._parties.get(key)
+        if party is None:
+            party = self._parties[key] = self._supplier_party(index, roles)
+        return party
+
+    def _supplier_party(self, index: int, roles: list[str]) -> dict[str, object]:
         s = self.suppliers[index]
         return {
             "id": s.supplier_id,
@@ -68,6 +81,14 @@ class ReleaseWriter:
         }
 
     def buyer_party(self, buyer: Buyer, contact: str) -> dict[str, object]:
+        """The buyer's party with ``contact``: shared like ``supplier_party``'s."""
+        key = (buyer.buyer_id, contact)
+        party = self._buyer_parties.get(key)
+        if party is None:
+            party = self._buyer_parties[key] = self._buyer_party(buyer, contact)
+        return party
+
+    def _buyer_party(self, buyer: Buyer, contact: str) -> dict[str, object]:
         return {
             "id": buyer.buyer_id,
             "name": buyer.name,
