@@ -131,20 +131,27 @@ def _ingest_through_service(
 
 
 def _ingest_into_store(
-    settings: Settings, files: list[tuple[str, Path]], *, quiet: bool
+    settings: Settings, files: list[tuple[str, Path]], *, quiet: bool, readers: int = 2
 ) -> list[IngestReport]:
+    """Into the store at ``settings``; with ``readers`` 2 the learning files and the others
+    are parsed by two reader processes while this one stores (``ingest.parallel``)."""
     from core.security import PersonalData
+    from ingest.parallel import ingest_files_parallel, lane_of
     from ingest.run import ingest_file
     from store.database import Store
 
     keyring = settings.keyring()
     personal = PersonalData(keyring)
     on_file = _progress_for(quiet)
+    two_lanes = len({lane_of(kind) for kind, _ in files}) > 1
     with Store.open(settings, keyring) as store:
-        reports = [
-            ingest_file(store, personal, kind, path, on_chunk=on_file(kind, path))
-            for kind, path in files
-        ]
+        if readers > 1 and two_lanes:
+            reports = ingest_files_parallel(store, personal, keyring, files, on_file=on_file)
+        else:
+            reports = [
+                ingest_file(store, personal, kind, path, on_chunk=on_file(kind, path))
+                for kind, path in files
+            ]
         store.checkpoint()
     return reports
 
@@ -179,7 +186,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         else:
             why = f"no service answers at {url}"
         print(f"ingesting into the store {settings.resolved_store_path} directly ({why})")
-        reports = _ingest_into_store(settings, files, quiet=args.quiet)
+        reports = _ingest_into_store(
+            settings, files, quiet=args.quiet, readers=getattr(args, "readers", 2)
+        )
     total_in = sum(r.records_in for r in reports)
     total_ok = sum(r.accepted for r in reports)
     total_q = sum(r.quarantined for r in reports)
@@ -440,6 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument(
         "--local", action="store_true", help="ingest into the store directly, never the service"
+    )
+    ingest.add_argument(
+        "--readers",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="reader processes parsing while the store is written (default 2: learning files "
+        "and the others side by side; 1: one file after another in this process)",
     )
     ingest.set_defaults(func=cmd_ingest)
 

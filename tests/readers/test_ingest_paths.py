@@ -5,18 +5,22 @@ returned (``ingest_run``'s default, what the service uses). Same tables, value f
 
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
 import pytest
 
 from core.security import PersonalData
+from core.settings import Keyring
 from ingest.layout import standard_paths
+from ingest.parallel import ingest_files_parallel, lane_of
 from ingest.readers import xapi
-from ingest.run import ingest_file, ingest_run
+from ingest.run import ingest_file, ingest_run, read_chunks
 from store.database import Store
 from store.schema import TABLES
 
@@ -96,3 +100,65 @@ def test_the_command_line_path_stores_what_the_reference_path_stores(
     assert len(new_tables["quarantine"]) >= 5  # the odd statements
     for name in TABLES:
         pd.testing.assert_frame_equal(new_tables[name], reference_tables[name], obj=name)
+
+
+def reader_that_dies(lane: int, files: Any, keyring: Any, out: Any) -> None:
+    """A reader process that sends its first chunk of the statements and exits, as a killed
+    process would (runs in the reader process: importable by name)."""
+    personal = PersonalData(keyring)
+    for index, kind, path in files:
+        for chunk in read_chunks(kind, Path(path), personal):
+            out.put(("chunk", index, chunk))
+            if kind == "xapi":
+                out.close()
+                out.join_thread()
+                os._exit(3)
+        out.put(("end", index, None))
+    out.put(("lane", lane, None))
+
+
+def _counts(store: Store) -> pd.DataFrame:
+    return store.query(
+        "SELECT reader, records_in, accepted, quarantined FROM ingest_runs ORDER BY reader"
+    )
+
+
+def test_two_reader_processes_store_what_one_process_stores(
+    tmp_path: Path, world: Path, keyring: Keyring, personal: PersonalData
+) -> None:
+    files = [(kind, path) for kind, path in standard_paths(world) if path.exists()]
+    assert {lane_of(kind) for kind, _ in files} == {0, 1}
+    with Store(tmp_path / "two.duckdb", encryption_key=keyring.store_key) as two:
+        reports = ingest_files_parallel(two, personal, keyring, files)
+        two_tables = {name: _table(two, personal, name) for name in TABLES}
+        two_runs = _counts(two)
+    with Store(tmp_path / "one.duckdb", encryption_key=keyring.store_key) as one:
+        for kind, path in files:
+            ingest_file(one, personal, kind, path)
+        one_tables = {name: _table(one, personal, name) for name in TABLES}
+        one_runs = _counts(one)
+    assert [report.kind for report in reports] == [kind for kind, _ in files]
+    assert all(r.records_in == r.accepted + r.quarantined for r in reports)
+    for name in TABLES:
+        if name != "ingest_runs":
+            pd.testing.assert_frame_equal(two_tables[name], one_tables[name], obj=name)
+    pd.testing.assert_frame_equal(two_runs, one_runs)
+
+
+def test_a_reader_process_that_dies_loses_nothing_and_its_later_files_are_read(
+    tmp_path: Path, world: Path, keyring: Keyring, personal: PersonalData
+) -> None:
+    files = [(kind, path) for kind, path in standard_paths(world) if path.exists()]
+    with Store(tmp_path / "dies.duckdb", encryption_key=keyring.store_key) as store:
+        reports = ingest_files_parallel(store, personal, keyring, files, reader=reader_that_dies)
+        statements = store.query("SELECT count(*) AS n FROM statements")["n"].iloc[0]
+        reasons = store.query("SELECT reason FROM quarantine WHERE source_line = 0")["reason"]
+    by_kind = {report.kind: report for report in reports}
+    assert all(r.records_in == r.accepted + r.quarantined for r in reports)
+    xapi_report = by_kind["xapi"]
+    assert xapi_report.accepted == statements > 0
+    assert xapi_report.quarantined >= 1
+    assert any("reader failed" in reason for reason in reasons)
+    # the learning lane had nothing after the statements; the other lane was unaffected
+    assert by_kind["ocds"].accepted > 0
+    assert by_kind["ocds"].quarantined == 0
