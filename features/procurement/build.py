@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.settings import Settings
 from features.procurement.collusion.point_in_time import (
     COLLUSION_SCORE,
     LAW40_REGULAR_PRICE_PATTERN,
@@ -81,8 +82,10 @@ from features.procurement.history import (
     DAY_NS,
     ProcessRecord,
     ProcurementHistory,
+    record_chunks,
     to_ns,
 )
+from features.procurement.history.loading import PROCESSES_PER_CHUNK
 from features.procurement.screens import (
     ALTERNATIVE_DISTANCE,
     BID_COUNT,
@@ -104,6 +107,7 @@ from features.procurement.specs import (
     IDENTITY_COLUMNS,
 )
 from ingest.readers.common import RecordError
+from store.database import StoreReader
 
 _NAN = float("nan")
 _FAR_FUTURE = int(np.iinfo(np.int64).max)
@@ -740,6 +744,36 @@ def build_process_features(
     if not frames:
         return feature_frame([])
     return pd.concat(frames, ignore_index=True)
+
+
+def build_store_features(
+    store: StoreReader,
+    *,
+    settings: Settings | None = None,
+    collusion: CollusionScorer | None = None,
+    processes_per_chunk: int = PROCESSES_PER_CHUNK,
+) -> pd.DataFrame:
+    """``build_process_features(ProcurementHistory.from_store(store, settings=settings))``
+    (the same rows, values and order) with at most one chunk of records in memory: the
+    history is built chunk by chunk without keeping records
+    (``ProcurementHistory.streamed_from_store``), then each chunk is read again and its rows
+    built. Memory: the history's event indices and the frame, not the records."""
+    history = ProcurementHistory.streamed_from_store(
+        store, settings=settings, processes_per_chunk=processes_per_chunk
+    )
+    frames = [
+        feature_frame(
+            [
+                process_features(history, record, collusion=collusion)
+                for record in records[k : k + _CHUNK]
+            ]
+        )
+        for records in record_chunks(store, processes_per_chunk)
+        for k in range(0, len(records), _CHUNK)
+    ]
+    if not frames:
+        return feature_frame([])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def features_for_release(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,3 +186,39 @@ def records_from_store(store: StoreReader) -> list[ProcessRecord]:
     for table in PROCUREMENT_TABLES:
         grouper.add(table, store.query(_table_query(table)))
     return grouper.records()
+
+
+PROCESSES_PER_CHUNK = 20_000
+"""Processes read into records at a time by ``record_chunks`` (bounds a batch build's memory
+whatever the store's size)."""
+
+
+def ocid_ranges(store: StoreReader, size: int = PROCESSES_PER_CHUNK) -> list[tuple[str, str]]:
+    """``(first, last)`` ocids of consecutive runs of ``size`` processes in ocid order."""
+    ocids = store.query("SELECT ocid FROM processes ORDER BY ocid")["ocid"].tolist()
+    return [
+        (str(ocids[k]), str(ocids[min(k + size, len(ocids)) - 1]))
+        for k in range(0, len(ocids), size)
+    ]
+
+
+def load_range_frames(store: StoreReader, first: str, last: str) -> dict[str, pd.DataFrame]:
+    """The rows of every procurement table whose ocid is in ``[first, last]`` (columns as
+    ``load_procurement_frames``)."""
+    return {
+        table: store.query(
+            f'SELECT {_select_list(table)} FROM "{table}" WHERE ocid BETWEEN ? AND ? ORDER BY ocid',
+            [first, last],
+        )
+        for table in PROCUREMENT_TABLES
+    }
+
+
+def record_chunks(
+    store: StoreReader, size: int = PROCESSES_PER_CHUNK
+) -> Iterator[list[ProcessRecord]]:
+    """The records of ``records_from_store``, in the same order, ``size`` processes at a time
+    (one chunk's rows and records in memory at once; a store sorted or nearly sorted by ocid,
+    as ingestion writes it, is read once in all)."""
+    for first, last in ocid_ranges(store, size):
+        yield records_from_frames(load_range_frames(store, first, last))

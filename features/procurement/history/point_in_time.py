@@ -21,8 +21,10 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     _SUPPLIER_QUERY,
+    PROCESSES_PER_CHUNK,
     REPORTS_TABLE,
     SUPPLIER_COLUMNS,
+    record_chunks,
     records_from_frames,
     records_from_store,
 )
@@ -56,8 +58,11 @@ class ProcurementHistory:
     the summation order of floating sums over events with equal times). ``records`` keeps
     every process's record, position = ocid code, for batch feature building
     (``keep_records=False`` drops them: serving needs only the indices; the records are
-    most of a batch build's memory). ``reports`` indexes the members' reports linked to a
-    process or supplier (``features.procurement.feedback``); ``with_reports`` adds new ones.
+    most of a batch build's memory). ``records`` may also be an iterable of lists of records
+    (``loading.record_chunks``): the history is then built chunk by chunk, keeps no records,
+    and equals the one built from the concatenated list. ``reports`` indexes the members'
+    reports linked to a process or supplier (``features.procurement.feedback``);
+    ``with_reports`` adds new ones.
     """
 
     prices: EventIndex
@@ -76,7 +81,7 @@ class ProcurementHistory:
 
     def __init__(
         self,
-        records: list[ProcessRecord],
+        records: list[ProcessRecord] | Iterable[list[ProcessRecord]],
         suppliers: pd.DataFrame,
         *,
         rules: HistoryRules,
@@ -89,16 +94,25 @@ class ProcurementHistory:
         self.personal = personal
         self.cardinal_settings = rules.cardinal_settings()
         self.ocid_codes: dict[str, int] = {}
-        for record in records:
-            self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
-        self.digests: dict[str, int] = {record.ocid: record.digest for record in records}
+        self.digests: dict[str, int] = {}
         self.suppliers: dict[str, SupplierFingerprints] = register_fingerprints(suppliers)
         events = _Events(self.cardinal_settings, {}, [])
+        for chunk in [records] if isinstance(records, list) else records:
+            self._add_records(chunk, events)
+        self._take_events(events, None, np.empty(0, np.int64))
+        self.records: list[ProcessRecord] | None = (
+            records if keep_records and isinstance(records, list) else None
+        )
+        self._release_flattener: ReleaseFlattener | None = None
+
+    def _add_records(self, records: list[ProcessRecord], events: _Events) -> None:
+        """Code ``records`` (a later record of a coded ocid keeps the first code and replaces
+        its digest, as one list does) and gather their events."""
+        for record in records:
+            self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
+        self.digests.update((record.ocid, record.digest) for record in records)
         for record in records:
             events.add(record, self.ocid_codes[record.ocid])
-        self._take_events(events, None, np.empty(0, np.int64))
-        self.records: list[ProcessRecord] | None = records if keep_records else None
-        self._release_flattener: ReleaseFlattener | None = None
 
     def _take_events(
         self, events: _Events, base: ProcurementHistory | None, removed: np.ndarray
@@ -164,6 +178,25 @@ class ProcurementHistory:
             personal=personal,
             keep_records=keep_records,
             reports=frames.get(REPORTS_TABLE),
+        )
+
+    @classmethod
+    def streamed_from_store(
+        cls,
+        store: StoreReader,
+        *,
+        settings: Settings | None = None,
+        processes_per_chunk: int = PROCESSES_PER_CHUNK,
+    ) -> ProcurementHistory:
+        """``from_store(store, keep_records=False)``, reading the processes chunk by chunk
+        (``loading.record_chunks``) so that at most one chunk's records are in memory; a batch
+        build then reads the records again per chunk (``build.build_store_features``)."""
+        return cls(
+            record_chunks(store, processes_per_chunk),
+            store.query(_SUPPLIER_QUERY),
+            rules=HistoryRules.from_settings(settings),
+            keep_records=False,
+            reports=read_linked_reports(store),
         )
 
     def with_reports(self, reports: pd.DataFrame) -> ProcurementHistory:
