@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,9 +89,9 @@ def fresh_frame(installation: Settings) -> pd.DataFrame:
         return build_feature_frame(store, installation)
 
 
-@pytest.fixture()
-def builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Builds]:
-    yield _Builds(monkeypatch)
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> _Builds:
+    return _Builds(monkeypatch)
 
 
 def test_the_chunked_build_equals_the_whole_one(small_store: Store) -> None:
