@@ -95,6 +95,7 @@ class ProcurementHistory:
         self.cardinal_settings = rules.cardinal_settings()
         self.ocid_codes: dict[str, int] = {}
         self.digests: dict[str, int] = {}
+        self.batch_only = False
         self.suppliers: dict[str, SupplierFingerprints] = register_fingerprints(suppliers)
         events = _Events(self.cardinal_settings, {}, [])
         for chunk in [records] if isinstance(records, list) else records:
@@ -110,7 +111,9 @@ class ProcurementHistory:
         its digest, as one list does) and gather their events."""
         for record in records:
             self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
-        self.digests.update((record.ocid, record.digest) for record in records)
+        self.digests.update(
+            (record.ocid, record.digest) for record in records if record.digest is not None
+        )
         for record in records:
             events.add(record, self.ocid_codes[record.ocid])
 
@@ -190,14 +193,17 @@ class ProcurementHistory:
     ) -> ProcurementHistory:
         """``from_store(store, keep_records=False)``, reading the processes chunk by chunk
         (``loading.record_chunks``) so that at most one chunk's records are in memory; a batch
-        build then reads the records again per chunk (``build.build_store_features``)."""
-        return cls(
-            record_chunks(store, processes_per_chunk),
+        build then reads the records again per chunk (``build.build_store_features``). For
+        batch builds only: it keeps no row digests, so ``updated`` refuses it."""
+        history = cls(
+            record_chunks(store, processes_per_chunk, digests=False),
             store.query(_SUPPLIER_QUERY),
             rules=HistoryRules.from_settings(settings),
             keep_records=False,
             reports=read_linked_reports(store),
         )
+        history.batch_only = True
+        return history
 
     def with_reports(self, reports: pd.DataFrame) -> ProcurementHistory:
         """This history with the linked reports of ``reports`` added (a report already there,
@@ -223,6 +229,8 @@ class ProcurementHistory:
         event, and the R024/R058 fences recomputed from the earliest changed award date on
         (a few days for live tenders; the whole span when an old process changes).
         """
+        if self.batch_only:
+            raise RuntimeError("a history streamed for a batch build cannot be updated")
         latest = {record.ocid: record for record in records}
         pushed = register_fingerprints(suppliers) if suppliers is not None else {}
         register = {s: row for s, row in pushed.items() if self.suppliers.get(s) != row}
@@ -231,6 +239,8 @@ class ProcurementHistory:
         changed: list[str] = []
         fresh: list[tuple[ProcessRecord, int]] = []
         for ocid, record in latest.items():
+            if record.digest is None:
+                raise ValueError("updated needs records with their row digests")
             if digests.get(ocid) == record.digest:
                 continue
             (changed if ocid in ocid_codes else new).append(ocid)
