@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import combinations
 from typing import Any
 
@@ -82,10 +82,14 @@ from features.procurement.history import (
     DAY_NS,
     ProcessRecord,
     ProcurementHistory,
-    record_chunks,
     to_ns,
 )
-from features.procurement.history.loading import PROCESSES_PER_CHUNK
+from features.procurement.history.loading import (
+    PROCESSES_PER_CHUNK,
+    load_range_frames,
+    ocid_ranges,
+    records_from_frames,
+)
 from features.procurement.screens import (
     ALTERNATIVE_DISTANCE,
     BID_COUNT,
@@ -754,13 +758,28 @@ def build_store_features(
     processes_per_chunk: int = PROCESSES_PER_CHUNK,
 ) -> pd.DataFrame:
     """``build_process_features(ProcurementHistory.from_store(store, settings=settings))``
-    (the same rows, values and order) with at most one chunk of records in memory: the
+    (the same rows, values and order) with at most two chunks of records in memory: the
     history is built chunk by chunk without keeping records
-    (``ProcurementHistory.streamed_from_store``), then each chunk is read again and its rows
-    built. Memory: the history's event indices and the frame, not the records."""
-    history = ProcurementHistory.streamed_from_store(
-        store, settings=settings, processes_per_chunk=processes_per_chunk
-    )
+    (``ProcurementHistory.streamed_from_store``), then each chunk but the last is read again
+    and its rows built; the last chunk's records are kept from the first pass (a store of one
+    chunk is read once). Memory: the history's event indices, the frame and two chunks of
+    records, whatever the store's size."""
+    ranges = ocid_ranges(store, processes_per_chunk)
+    kept: list[list[ProcessRecord]] = []
+
+    def first_pass() -> Iterator[list[ProcessRecord]]:
+        for position, (first, last) in enumerate(ranges):
+            records = records_from_frames(load_range_frames(store, first, last), digests=False)
+            if position == len(ranges) - 1:
+                kept.append(records)
+            yield records
+
+    def second_pass() -> Iterator[list[ProcessRecord]]:
+        for first, last in ranges[:-1]:
+            yield records_from_frames(load_range_frames(store, first, last), digests=False)
+        yield from kept
+
+    history = ProcurementHistory.streamed_from_store(store, settings=settings, chunks=first_pass())
     frames = [
         feature_frame(
             [
@@ -768,9 +787,10 @@ def build_store_features(
                 for record in records[k : k + _CHUNK]
             ]
         )
-        for records in record_chunks(store, processes_per_chunk)
+        for records in second_pass()
         for k in range(0, len(records), _CHUNK)
     ]
+    kept.clear()
     if not frames:
         return feature_frame([])
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

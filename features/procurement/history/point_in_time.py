@@ -190,13 +190,19 @@ class ProcurementHistory:
         *,
         settings: Settings | None = None,
         processes_per_chunk: int = PROCESSES_PER_CHUNK,
+        chunks: Iterable[list[ProcessRecord]] | None = None,
     ) -> ProcurementHistory:
         """``from_store(store, keep_records=False)``, reading the processes chunk by chunk
         (``loading.record_chunks``) so that at most one chunk's records are in memory; a batch
         build then reads the records again per chunk (``build.build_store_features``). For
-        batch builds only: it keeps no row digests, so ``updated`` refuses it."""
+        batch builds only: it keeps no row digests, so ``updated`` refuses it. ``chunks``: the
+        records of ``store``'s processes in ocid order, chunk by chunk (default: read them)."""
         history = cls(
-            record_chunks(store, processes_per_chunk, digests=False),
+            (
+                record_chunks(store, processes_per_chunk, digests=False)
+                if chunks is None
+                else chunks
+            ),
             store.query(_SUPPLIER_QUERY),
             rules=HistoryRules.from_settings(settings),
             keep_records=False,
