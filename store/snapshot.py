@@ -7,6 +7,8 @@ writing process per file, and the service is that process while it runs). Layout
         manifest.json                 # SnapshotManifest: tables, rows, declared types, hashes
         processes/part-00000.parquet  # one folder per table: Dask and Spark read table/*.parquet
         ...
+        derived/                      # frames computed from the tables, written later by jobs
+                                      # (write_encrypted_parquet: the same encryption)
 
 * Consistent: all tables are copied inside one read transaction on a second connection to
   the store's database, so a writer running meanwhile (the service) is neither blocked nor
