@@ -7,6 +7,8 @@ writing process per file, and the service is that process while it runs). Layout
         manifest.json                 # SnapshotManifest: tables, rows, declared types, hashes
         processes/part-00000.parquet  # one folder per table: Dask and Spark read table/*.parquet
         ...
+        derived/                      # frames computed from the tables, written later by jobs
+                                      # (write_encrypted_parquet: the same encryption)
 
 * Consistent: all tables are copied inside one read transaction on a second connection to
   the store's database, so a writer running meanwhile (the service) is neither blocked nor
@@ -301,6 +303,58 @@ def _write_private_file(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def table_content_hash(connection: duckdb.DuckDBPyConnection, table_name: str) -> str:
+    """``TableManifest.content_sha256`` of the declared table ``table_name`` as ``connection``
+    sees it now (a store's connection or a snapshot's): equal to a snapshot manifest's value
+    exactly when the rows are the same."""
+    return _content_hash(connection, TABLES[table_name])[1]
+
+
+def write_encrypted_parquet(table: Any, path: Path, keyring: Keyring) -> None:
+    """``table`` (an Arrow table or a pandas frame, types as given) as one Parquet file
+    encrypted like a snapshot's tables (footer and every column under the snapshot key),
+    owner-only; written under a temporary name beside ``path`` and renamed into place, so a
+    reader finds the whole file or none."""
+    path = Path(path)
+    _make_private_dir(path.parent)
+    temporary = path.with_name(f"{_TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
+    connection = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        _prepare_connection(connection, _parquet_key(keyring))
+        connection.register("table_to_write", table)
+        connection.execute(
+            f"COPY table_to_write TO '{_sql_text(str(temporary))}' (FORMAT parquet, {_ENCRYPTION})"
+        )
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        connection.close()
+
+
+def read_encrypted_parquet(path: Path, keyring: Keyring) -> Any:
+    """The Arrow table of a file ``write_encrypted_parquet`` wrote (raises ``SnapshotError``
+    when it cannot be read under this key)."""
+    connection = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        _prepare_connection(connection, _parquet_key(keyring))
+        pattern = _sql_text(str(path))
+        return connection.execute(
+            f"SELECT * FROM read_parquet('{pattern}', "
+            f"encryption_config = {{footer_key: '{_KEY_NAME}'}})"
+        ).to_arrow_table()
+    except duckdb.Error as error:
+        raise SnapshotError(f"cannot read {path}: {error}") from error
+    finally:
+        connection.close()
 
 
 # --------------------------------------------------------------------------------------------

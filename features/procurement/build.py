@@ -55,13 +55,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core.settings import Settings
 from features.procurement.collusion.point_in_time import (
     COLLUSION_SCORE,
     LAW40_REGULAR_PRICE_PATTERN,
@@ -82,6 +83,12 @@ from features.procurement.history import (
     ProcessRecord,
     ProcurementHistory,
     to_ns,
+)
+from features.procurement.history.loading import (
+    PROCESSES_PER_CHUNK,
+    load_range_frames,
+    ocid_ranges,
+    records_from_frames,
 )
 from features.procurement.screens import (
     ALTERNATIVE_DISTANCE,
@@ -104,6 +111,7 @@ from features.procurement.specs import (
     IDENTITY_COLUMNS,
 )
 from ingest.readers.common import RecordError
+from store.database import StoreReader
 
 _NAN = float("nan")
 _FAR_FUTURE = int(np.iinfo(np.int64).max)
@@ -740,6 +748,52 @@ def build_process_features(
     if not frames:
         return feature_frame([])
     return pd.concat(frames, ignore_index=True)
+
+
+def build_store_features(
+    store: StoreReader,
+    *,
+    settings: Settings | None = None,
+    collusion: CollusionScorer | None = None,
+    processes_per_chunk: int = PROCESSES_PER_CHUNK,
+) -> pd.DataFrame:
+    """``build_process_features(ProcurementHistory.from_store(store, settings=settings))``
+    (the same rows, values and order) with at most two chunks of records in memory: the
+    history is built chunk by chunk without keeping records
+    (``ProcurementHistory.streamed_from_store``), then each chunk but the last is read again
+    and its rows built; the last chunk's records are kept from the first pass (a store of one
+    chunk is read once). Memory: the history's event indices, the frame and two chunks of
+    records, whatever the store's size."""
+    ranges = ocid_ranges(store, processes_per_chunk)
+    kept: list[list[ProcessRecord]] = []
+
+    def first_pass() -> Iterator[list[ProcessRecord]]:
+        for position, (first, last) in enumerate(ranges):
+            records = records_from_frames(load_range_frames(store, first, last), digests=False)
+            if position == len(ranges) - 1:
+                kept.append(records)
+            yield records
+
+    def second_pass() -> Iterator[list[ProcessRecord]]:
+        for first, last in ranges[:-1]:
+            yield records_from_frames(load_range_frames(store, first, last), digests=False)
+        yield from kept
+
+    history = ProcurementHistory.streamed_from_store(store, settings=settings, chunks=first_pass())
+    frames = [
+        feature_frame(
+            [
+                process_features(history, record, collusion=collusion)
+                for record in records[k : k + _CHUNK]
+            ]
+        )
+        for records in second_pass()
+        for k in range(0, len(records), _CHUNK)
+    ]
+    kept.clear()
+    if not frames:
+        return feature_frame([])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def features_for_release(

@@ -34,12 +34,13 @@ from training.data_source import open_training_snapshot
 from training.distributed import cluster_client, dask_booster
 from training.plots import log_figures, plot_reliability, plot_shap_summary
 from training.procurement_risk.data import (
-    build_feature_frame,
     build_feature_frame_on_cluster,
     data_version,
+    snapshot_feature_frame,
 )
 from training.procurement_risk.evaluate import evaluate, read_truth, summary_table
 from training.procurement_risk.fit import drift_reference, fit_risk_model
+from training.procurement_risk.frame_cache import collusion_identity
 from training.procurement_risk.labels import LABEL, attach_labels, read_audit_outcomes
 from training.procurement_risk.options import (
     EXPERIMENT,
@@ -138,7 +139,12 @@ def _train(
     bar = tqdm(total=6, disable=quiet, unit="step")
     with _step(bar, "features"), open_training_snapshot(settings, snapshot, quiet=quiet) as data:
         frame = (
-            build_feature_frame(data, settings, collusion=detector)
+            snapshot_feature_frame(
+                data,
+                settings,
+                collusion=detector,
+                collusion_identity=collusion_identity(client, collusion_version),
+            )
             if cluster is None
             else build_feature_frame_on_cluster(cluster, data, settings)
         )

@@ -6,7 +6,9 @@ orange, yellow) to the ``alerts`` table: ``alert_id`` is the sha256 of the model
 and ocid, so a second run with the same model adds nothing and keeps reviewers' statuses.
 Writing needs the store read-write, which DuckDB allows to one process: stop the service
 first. Without ``--store-write`` it only reports what it would write. Unlike ``train``, ``score``
-reads the live store (it writes back to it).
+reads the live store (it writes back to it); the feature frame of the store's procurement rows is
+read from a snapshot's frame cache when training (or an earlier scoring) built it from the
+same rows with the same feature code (``training.procurement_risk.frame_cache``).
 
 With ``--scheduler`` (``training.distributed``) the store is first written to a new snapshot
 under ``<data_dir>/snapshots`` (the workers read that, never the live store), the features are
@@ -36,7 +38,8 @@ from training.distributed import (
     procurement_feature_frame,
     score_partitions,
 )
-from training.procurement_risk.data import build_feature_frame
+from training.procurement_risk.data import store_feature_frame
+from training.procurement_risk.frame_cache import collusion_identity
 from training.procurement_risk.options import REGISTERED_MODEL, ScoringError
 from training.tracking import CHAMPION, start_tracking
 
@@ -100,7 +103,12 @@ def score(
         store = stack.enter_context(open_store(settings, read_only=not store_write))
         if scheduler is None:
             with tqdm(total=1, desc="features", unit="step", disable=quiet) as bar:
-                frame = build_feature_frame(store, settings, collusion=detector)
+                frame = store_feature_frame(
+                    store,
+                    settings,
+                    collusion=detector,
+                    collusion_identity=collusion_identity(client, collusion_version),
+                )
                 bar.update(1)
             with tqdm(total=len(frame), desc="score", unit="process", disable=quiet) as bar:
                 alerts = alerts_frame(

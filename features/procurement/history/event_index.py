@@ -63,8 +63,9 @@ class EventIndex:
             return None
         first, last = int(self.starts[code]), int(self.stops[code])
         times = self.times[first:last]
-        low = first if start is None else first + int(np.searchsorted(times, start, "left"))
-        high = first + int(np.searchsorted(times, before, "left"))
+        # the array methods, not np.searchsorted: its dispatch costs as much as the search
+        low = first if start is None else first + int(times.searchsorted(start, "left"))
+        high = first + int(times.searchsorted(before, "left"))
         if low >= high:
             return None
         if exclude >= 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,7 +90,8 @@ class _RowGrouper:
     """Table rows grouped by ocid as plain tuples (dates as ns integers, missing as ``None``,
     repeated text shared), one table at a time so that at most one frame is alive."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, digests: bool = True) -> None:
+        self.digests = digests
         self.rows: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
         self.order: list[str] = []
         self.ignored_rows = 0
@@ -154,7 +155,7 @@ class _RowGrouper:
         for ocid in self.order:
             rows = self.rows.pop(ocid)
             rows["processes"] = rows["processes"][:1]
-            records.append(ProcessRecord(rows))
+            records.append(ProcessRecord(rows, digest=self.digests))
         self.ignored_rows = sum(
             len(rows) for tables in self.rows.values() for rows in tables.values()
         )
@@ -163,11 +164,11 @@ class _RowGrouper:
 
 
 def records_and_ignored_rows(
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame], *, digests: bool = True
 ) -> tuple[list[ProcessRecord], int]:
     """``records_from_frames``, and how many rows of the other procurement tables belong to
     no process of ``frames["processes"]`` (not in any record)."""
-    grouper = _RowGrouper()
+    grouper = _RowGrouper(digests=digests)
     for table in PROCUREMENT_TABLES:
         frame = frames.get(table)
         if frame is not None:
@@ -175,9 +176,12 @@ def records_and_ignored_rows(
     return grouper.records(), grouper.ignored_rows
 
 
-def records_from_frames(frames: Mapping[str, pd.DataFrame]) -> list[ProcessRecord]:
-    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order)."""
-    return records_and_ignored_rows(frames)[0]
+def records_from_frames(
+    frames: Mapping[str, pd.DataFrame], *, digests: bool = True
+) -> list[ProcessRecord]:
+    """One ``ProcessRecord`` per process of ``frames["processes"]`` (in that order);
+    ``digests=False``: without their row digests (``ProcessRecord.digest`` None)."""
+    return records_and_ignored_rows(frames, digests=digests)[0]
 
 
 def records_from_store(store: StoreReader) -> list[ProcessRecord]:
@@ -186,3 +190,39 @@ def records_from_store(store: StoreReader) -> list[ProcessRecord]:
     for table in PROCUREMENT_TABLES:
         grouper.add(table, store.query(_table_query(table)))
     return grouper.records()
+
+
+PROCESSES_PER_CHUNK = 20_000
+"""Processes read into records at a time by ``record_chunks`` (bounds a batch build's memory
+whatever the store's size)."""
+
+
+def ocid_ranges(store: StoreReader, size: int = PROCESSES_PER_CHUNK) -> list[tuple[str, str]]:
+    """``(first, last)`` ocids of consecutive runs of ``size`` processes in ocid order."""
+    ocids = store.query("SELECT ocid FROM processes ORDER BY ocid")["ocid"].tolist()
+    return [
+        (str(ocids[k]), str(ocids[min(k + size, len(ocids)) - 1]))
+        for k in range(0, len(ocids), size)
+    ]
+
+
+def load_range_frames(store: StoreReader, first: str, last: str) -> dict[str, pd.DataFrame]:
+    """The rows of every procurement table whose ocid is in ``[first, last]`` (columns as
+    ``load_procurement_frames``)."""
+    return {
+        table: store.query(
+            f'SELECT {_select_list(table)} FROM "{table}" WHERE ocid BETWEEN ? AND ? ORDER BY ocid',
+            [first, last],
+        )
+        for table in PROCUREMENT_TABLES
+    }
+
+
+def record_chunks(
+    store: StoreReader, size: int = PROCESSES_PER_CHUNK, *, digests: bool = True
+) -> Iterator[list[ProcessRecord]]:
+    """The records of ``records_from_store``, in the same order, ``size`` processes at a time
+    (one chunk's rows and records in memory at once; a store sorted or nearly sorted by ocid,
+    as ingestion writes it, is read once in all); ``digests`` as ``records_from_frames``."""
+    for first, last in ocid_ranges(store, size):
+        yield records_from_frames(load_range_frames(store, first, last), digests=digests)

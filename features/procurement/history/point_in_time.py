@@ -21,8 +21,10 @@ from features.procurement.history.events import (
 )
 from features.procurement.history.loading import (
     _SUPPLIER_QUERY,
+    PROCESSES_PER_CHUNK,
     REPORTS_TABLE,
     SUPPLIER_COLUMNS,
+    record_chunks,
     records_from_frames,
     records_from_store,
 )
@@ -56,8 +58,11 @@ class ProcurementHistory:
     the summation order of floating sums over events with equal times). ``records`` keeps
     every process's record, position = ocid code, for batch feature building
     (``keep_records=False`` drops them: serving needs only the indices; the records are
-    most of a batch build's memory). ``reports`` indexes the members' reports linked to a
-    process or supplier (``features.procurement.feedback``); ``with_reports`` adds new ones.
+    most of a batch build's memory). ``records`` may also be an iterable of lists of records
+    (``loading.record_chunks``): the history is then built chunk by chunk, keeps no records,
+    and equals the one built from the concatenated list. ``reports`` indexes the members'
+    reports linked to a process or supplier (``features.procurement.feedback``);
+    ``with_reports`` adds new ones.
     """
 
     prices: EventIndex
@@ -76,7 +81,7 @@ class ProcurementHistory:
 
     def __init__(
         self,
-        records: list[ProcessRecord],
+        records: list[ProcessRecord] | Iterable[list[ProcessRecord]],
         suppliers: pd.DataFrame,
         *,
         rules: HistoryRules,
@@ -89,16 +94,28 @@ class ProcurementHistory:
         self.personal = personal
         self.cardinal_settings = rules.cardinal_settings()
         self.ocid_codes: dict[str, int] = {}
-        for record in records:
-            self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
-        self.digests: dict[str, int] = {record.ocid: record.digest for record in records}
+        self.digests: dict[str, int] = {}
+        self.batch_only = False
         self.suppliers: dict[str, SupplierFingerprints] = register_fingerprints(suppliers)
         events = _Events(self.cardinal_settings, {}, [])
+        for chunk in [records] if isinstance(records, list) else records:
+            self._add_records(chunk, events)
+        self._take_events(events, None, np.empty(0, np.int64))
+        self.records: list[ProcessRecord] | None = (
+            records if keep_records and isinstance(records, list) else None
+        )
+        self._release_flattener: ReleaseFlattener | None = None
+
+    def _add_records(self, records: list[ProcessRecord], events: _Events) -> None:
+        """Code ``records`` (a later record of a coded ocid keeps the first code and replaces
+        its digest, as one list does) and gather their events."""
+        for record in records:
+            self.ocid_codes.setdefault(record.ocid, len(self.ocid_codes))
+        self.digests.update(
+            (record.ocid, record.digest) for record in records if record.digest is not None
+        )
         for record in records:
             events.add(record, self.ocid_codes[record.ocid])
-        self._take_events(events, None, np.empty(0, np.int64))
-        self.records: list[ProcessRecord] | None = records if keep_records else None
-        self._release_flattener: ReleaseFlattener | None = None
 
     def _take_events(
         self, events: _Events, base: ProcurementHistory | None, removed: np.ndarray
@@ -166,6 +183,34 @@ class ProcurementHistory:
             reports=frames.get(REPORTS_TABLE),
         )
 
+    @classmethod
+    def streamed_from_store(
+        cls,
+        store: StoreReader,
+        *,
+        settings: Settings | None = None,
+        processes_per_chunk: int = PROCESSES_PER_CHUNK,
+        chunks: Iterable[list[ProcessRecord]] | None = None,
+    ) -> ProcurementHistory:
+        """``from_store(store, keep_records=False)``, reading the processes chunk by chunk
+        (``loading.record_chunks``) so that at most one chunk's records are in memory; a batch
+        build then reads the records again per chunk (``build.build_store_features``). For
+        batch builds only: it keeps no row digests, so ``updated`` refuses it. ``chunks``: the
+        records of ``store``'s processes in ocid order, chunk by chunk (default: read them)."""
+        history = cls(
+            (
+                record_chunks(store, processes_per_chunk, digests=False)
+                if chunks is None
+                else chunks
+            ),
+            store.query(_SUPPLIER_QUERY),
+            rules=HistoryRules.from_settings(settings),
+            keep_records=False,
+            reports=read_linked_reports(store),
+        )
+        history.batch_only = True
+        return history
+
     def with_reports(self, reports: pd.DataFrame) -> ProcurementHistory:
         """This history with the linked reports of ``reports`` added (a report already there,
         same ``report_id``, is replaced); ``self`` is left as it was, and returned when the
@@ -190,6 +235,8 @@ class ProcurementHistory:
         event, and the R024/R058 fences recomputed from the earliest changed award date on
         (a few days for live tenders; the whole span when an old process changes).
         """
+        if self.batch_only:
+            raise RuntimeError("a history streamed for a batch build cannot be updated")
         latest = {record.ocid: record for record in records}
         pushed = register_fingerprints(suppliers) if suppliers is not None else {}
         register = {s: row for s, row in pushed.items() if self.suppliers.get(s) != row}
@@ -198,6 +245,8 @@ class ProcurementHistory:
         changed: list[str] = []
         fresh: list[tuple[ProcessRecord, int]] = []
         for ocid, record in latest.items():
+            if record.digest is None:
+                raise ValueError("updated needs records with their row digests")
             if digests.get(ocid) == record.digest:
                 continue
             (changed if ocid in ocid_codes else new).append(ocid)

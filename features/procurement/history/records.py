@@ -164,9 +164,12 @@ class ProcessRecord:
         "winners",
     )
 
-    def __init__(self, rows: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
+    def __init__(
+        self, rows: Mapping[str, Sequence[tuple[Any, ...]]], *, digest: bool = True
+    ) -> None:
         (process,) = rows["processes"]
-        self.digest = rows_digest(rows)
+        # ``digest=False`` (a batch build, which never compares pushes) leaves it None
+        self.digest: int | None = rows_digest(rows) if digest else None
         self.ocid: str = str(process[_P["ocid"]])
         self.buyer_id: str | None = process[_P["buyer_id"]]
         self.tender_status: str | None = process[_P["status"]]
