@@ -13,8 +13,9 @@ that dies quarantines the rest of the file it was reading as one record (``sourc
 and its lane's later files are read here instead.
 
 Reader processes start from a fresh interpreter (``spawn``: the store's threads are never
-forked; they are this process's children, so their CPU counts in its ``wait4``) and receive the keyring through a pipe to pseudonymise and encrypt as the readers do
-here; nothing they parse touches the disk.
+forked; they are this process's children, so their CPU counts in its ``wait4``) and receive
+the keyring through a pipe to pseudonymise and encrypt as the readers do here; nothing they
+parse touches the disk.
 """
 
 from __future__ import annotations
