@@ -293,6 +293,47 @@ def _member_state(
     )
 
 
+def _add_outside(
+    catalogue: Catalogue, state: _MemberState, pairs: pd.DataFrame, as_of: pd.Timestamp
+) -> None:
+    """Set, in place, the launch and completion cells of the members whose statements are
+    not held from ``pairs`` (``OutsideMembers.launch_pairs`` at ``as_of``): the cells
+    ``_member_state`` would have set from their statements (a launch within a window
+    whenever their last launch is within it), so the population computed from ``state``
+    is that of every member."""
+    if pairs.empty:
+        return
+    m_all = _positions(pairs[MEMBER_KEY].astype("category"), catalogue.member_index)
+    i_all = _positions(pairs[CONTENT_ID].astype("category"), catalogue.item_index)
+    known = (m_all >= 0) & (i_all >= 0)
+    m_idx, i_idx = m_all[known], i_all[known]
+    last = pd.to_datetime(pairs["last_launch"]).iloc[np.flatnonzero(known)]
+    launch = last.notna().to_numpy()
+    age_days = (as_of - last).dt.total_seconds().to_numpy() / 86400.0
+    recent = launch & (age_days <= HISTORY_DAYS)
+    popular = launch & (age_days <= POPULARITY_DAYS)
+    done = pairs["completed"].to_numpy(dtype=bool)[known]
+    state.ever_launched[m_idx[launch], i_idx[launch]] = True
+    state.launched[m_idx[recent], i_idx[recent]] = True
+    state.recent_seen[m_idx[popular], i_idx[popular]] = True
+    state.completed[m_idx[done], i_idx[done]] = True
+
+
+def _with_outside_minutes(
+    evidence: pd.DataFrame, outside: Any, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``logged_minutes`` of the held members' ``evidence`` and of the members whose
+    statements are not held (``OutsideMembers.study_minutes`` over the ``CHECK_IN_DAYS``
+    before ``as_of``: a statement's minutes in one sum rather than its KPs' shares)."""
+    extra = outside.study_minutes(as_of - pd.Timedelta(days=CHECK_IN_DAYS), as_of)
+    return pd.concat(
+        [
+            evidence[["logged_minutes"]],
+            extra.set_index(MEMBER_KEY)[["logged_minutes"]].astype(float),
+        ]
+    )
+
+
 def _positions(values: pd.Series, index: Mapping[str, int]) -> NDArray[np.intp]:
     """Each value's position in ``index`` (-1: not in it), looked up once per category when
     ``values`` is a categorical (the compact statements), else once per row."""
@@ -576,6 +617,8 @@ class Snapshot:
             stand_in_rate=stand_in_rate,
             profiled=profile_keys,
         )
+        if data.outside is not None:
+            _add_outside(catalogue, state, data.outside.launch_pairs(as_of_ts), as_of_ts)
 
         roles = catalogue.member_role
         binary = state.launched > 0
@@ -612,11 +655,14 @@ class Snapshot:
             )
             evidence = _check_in_evidence(mastery, profiled_events, state.profiles, as_of_ts)
             # the threshold reads every member's logged minutes (no model needed)
-            threshold = high_time_minutes(
+            everyone = (
                 evidence
                 if profile_keys is None
                 else _check_in_evidence(None, past_events, state.profiles, as_of_ts)
             )
+            if data.outside is not None:
+                everyone = _with_outside_minutes(everyone, data.outside, as_of_ts)
+            threshold = high_time_minutes(everyone)
         else:
             check_in_source = "time_ratio"
         given = (
