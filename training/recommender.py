@@ -31,6 +31,15 @@ reads P(correct) from it and the check-in flag from ``detect_check_in``. ``--lea
 (default 0.5) adds the learning-value term to the ranker's score
 (``models.learning.recommender.learning_value``).
 
+What is read: when the training, evaluation and simulation samples are all drawn (a roster
+larger than every budget), the statements of those members only (``Samples.held``); the
+population figures (popularity, members per item, co-occurrence and EASE counts, format
+shares, engagement, the check-in threshold) and the baselines' launches of everyone else are
+aggregates over the store snapshot, which stays open through the run
+(``features.learning.data.OutsideMembers``): the figures are those of a read of every
+statement, and the memory held grows with the samples, not the store. The mastery model
+is then fitted on those members' events. Otherwise every statement is read.
+
 Learning gain (when the truth folder exists; evaluation only): four simulated weeks from the
 cut, members follow the top three of the recommender and of popularity
 (``world.simulate``); mean gain per policy and the paired difference.
