@@ -625,7 +625,7 @@ class Snapshot:
             _add_outside(catalogue, state, data.outside.launch_pairs(as_of_ts), as_of_ts)
 
         roles = catalogue.member_role
-        binary = state.launched > 0
+        binary = state.launched  # bool already: no copy
         format_counts = np.asarray(_launch_matrix(state.launched) @ catalogue.format_onehot)
         role_popularity = np.zeros((len(catalogue.roles), len(catalogue.items)))
         role_totals = np.ones((len(catalogue.roles), len(FORMATS)))
@@ -633,7 +633,7 @@ class Snapshot:
             mask = roles == role
             role_popularity[role] = state.recent_seen[mask].mean(axis=0)
             role_totals[role] += format_counts[mask].sum(axis=0)
-        completed_recent = state.completed & (state.launched > 0)
+        completed_recent = state.completed & binary
         engagement = np.zeros((2, len(catalogue.items)))
         for group in (False, True):
             mask = catalogue.shift_worker == group
