@@ -22,7 +22,8 @@ come last. When ``data`` holds some members' statements only (``LearningData.out
 the launch and completion cells of everyone else are set from the store's aggregates
 (``OutsideMembers.launch_pairs``) before the population is computed, and their study
 minutes join the check-in threshold: the population is that of every member, their rows
-serve nothing else (their mastery and time ratio are unknown). ``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
+serve nothing else (their mastery and time ratio are unknown).
+``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
 only against the snapshot's population, which it keeps: with the population of
 ``build(data, as_of)`` it gives that build's rows (tested). The service updates a poster's rows so
 (``serving.jobs.learning_study``).

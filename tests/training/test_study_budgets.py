@@ -190,7 +190,8 @@ def test_population_of_members_not_held_comes_from_the_store(small_store: Store)
     keys = sorted(full.members["member_key"].astype(str))
     held = keys[::5]
     some = LearningData.from_store(small_store, members=held)
-    assert some.outside is not None and full.outside is None
+    assert some.outside is not None
+    assert full.outside is None
     assert set(some.statements["member_key"].astype(str)) <= set(held)
     assert len(some.statements) < len(full.statements) / 3
     events = full.events()
