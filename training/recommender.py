@@ -415,7 +415,7 @@ class SampledPopularity:
         return Snapshot.build(data, as_of, profiled=self.members)
 
     def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
-        return popularity_policy(snapshot, n)
+        return popularity_policy(snapshot, n, self.members)
 
 
 def evaluate_and_gate(
