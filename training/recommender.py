@@ -61,7 +61,8 @@ champion on the same test month and members and promotes on NDCG@10.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -553,12 +554,15 @@ def train(
     (None: the newest); with a ``scheduler`` address the ranker and its mastery model are
     fitted on that Dask cluster (``training.distributed_learning.fit_recommender``). The
     snapshot stays open through the run: with samples of members, only their statements are
-    read and everyone else's population figures are aggregates over it (``Samples``)."""
-    with open_training_snapshot(settings, snapshot, quiet=quiet) as store:
+    read and everyone else's population figures are aggregates over it (``Samples``); when
+    every statement is read, it is closed once they are."""
+    with ExitStack() as opened:
+        store = opened.enter_context(open_training_snapshot(settings, snapshot, quiet=quiet))
         return _train(
             settings,
             options,
             store,
+            release=opened.close,
             tracking_uri=tracking_uri,
             quiet=quiet,
             snapshot=snapshot,
@@ -571,6 +575,7 @@ def _train(
     options: RecommenderOptions,
     store: Any,
     *,
+    release: Callable[[], None],
     tracking_uri: str | None,
     quiet: bool,
     snapshot: Path | None,
@@ -598,6 +603,8 @@ def _train(
     held = samples.held
     data = LearningData.from_store(store, members=held)
     kp_names = kp_names_from_store(store)
+    if held is None:  # every statement read: nothing else reads the store
+        release()
     say(
         f"statements of {'every member' if held is None else f'{len(held):,} members'}: "
         f"{len(data.statements):,}",
