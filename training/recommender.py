@@ -31,6 +31,15 @@ reads P(correct) from it and the check-in flag from ``detect_check_in``. ``--lea
 (default 0.5) adds the learning-value term to the ranker's score
 (``models.learning.recommender.learning_value``).
 
+What is read: when the training, evaluation and simulation samples are all drawn (a roster
+larger than every budget), the statements of those members only (``Samples.held``); the
+population figures (popularity, members per item, co-occurrence and EASE counts, format
+shares, engagement, the check-in threshold) and the baselines' launches of everyone else are
+aggregates over the store snapshot, which stays open through the run
+(``features.learning.data.OutsideMembers``): the figures are those of a read of every
+statement, and the memory held grows with the samples, not the store. The mastery model
+is then fitted on those members' events. Otherwise every statement is read.
+
 Learning gain (when the truth folder exists; evaluation only): four simulated weeks from the
 cut, members follow the top three of the recommender and of popularity
 (``world.simulate``); mean gain per policy and the paired difference.
@@ -52,7 +61,8 @@ champion on the same test month and members and promotes on NDCG@10.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +92,7 @@ from models.learning.recommender import (
     kp_names_from_store,
     training_members,
 )
+from store.queries import learning as queries
 from training.cli import HELP, say, training_main
 from training.data_source import open_training_snapshot
 from training.metrics.recsys import ranking_report
@@ -155,8 +166,13 @@ class RecommenderOptions:
 
 
 def default_cut(statements: pd.DataFrame) -> datetime:
-    last = pd.Timestamp(statements["timestamp"].max())
-    return last.to_period("M").to_timestamp().to_pydatetime()
+    return month_start(pd.Timestamp(statements["timestamp"].max()))
+
+
+def month_start(moment: pd.Timestamp) -> datetime:
+    """The first day of ``moment``'s month (the default evaluation cut of the newest
+    statement's time)."""
+    return pd.Timestamp(moment).to_period("M").to_timestamp().to_pydatetime()
 
 
 def relevant_items(
@@ -201,6 +217,17 @@ def baseline_lists(
         (s["verb"] == "launched") & (s["timestamp"] >= start) & (s["timestamp"] < snapshot.as_of)
     ]
     interactions = pd.DataFrame({"user": window["member_key"], "item": window["content_id"]})
+    if data.outside is not None:  # the members whose statements are not held: their pairs
+        others = data.outside.launched_between(start, snapshot.as_of)
+        interactions = pd.concat(
+            [
+                interactions.astype(str),
+                pd.DataFrame({"user": others["member_key"], "item": others["content_id"]}).astype(
+                    str
+                ),
+            ],
+            ignore_index=True,
+        )
     published = set(snapshot.items)
     interactions = interactions[interactions["item"].isin(published)]
     seen = {
@@ -389,7 +416,7 @@ class SampledPopularity:
         return Snapshot.build(data, as_of, profiled=self.members)
 
     def __call__(self, snapshot: Snapshot, n: int) -> dict[str, list[str]]:
-        return popularity_policy(snapshot, n)
+        return popularity_policy(snapshot, n, self.members)
 
 
 def evaluate_and_gate(
@@ -475,6 +502,45 @@ def load_data(
         return LearningData.from_store(data), kp_names_from_store(data)
 
 
+@dataclass(frozen=True)
+class Samples:
+    """The members a run works on: ``training`` (every cut's, ``training_members``),
+    ``evaluation`` (``EVALUATION_MEMBERS``), ``simulation`` (``SIMULATION_MEMBERS``, of the
+    members the truth knows); None where everyone is. ``held``: the members whose statements
+    are read (None: every member's), the three samples' union when all three are drawn; the
+    population figures of everyone else are then aggregates over the store
+    (``features.learning.data.OutsideMembers``)."""
+
+    training: list[str] | None
+    evaluation: list[str] | None
+    simulation: list[str] | None
+
+    @property
+    def held(self) -> list[str] | None:
+        if self.training is None or self.evaluation is None or self.simulation is None:
+            return None
+        return sorted({*self.training, *self.evaluation, *self.simulation})
+
+
+def draw_samples(
+    keys: Sequence[str], options: RecommenderOptions, simulated: Sequence[str] | None
+) -> Samples:
+    """The training, evaluation and simulation samples of the roster ``keys`` (each as the
+    training would draw it); ``simulated``: the members the truth knows (None: no
+    simulation, which then reads nothing)."""
+    simulation: list[str] | None = []
+    if simulated is not None:
+        simulation = None
+        if options.sim_members is not None and len(simulated) > options.sim_members:
+            rng = np.random.default_rng(options.seed)
+            simulation = [str(k) for k in rng.permutation(list(simulated))[: options.sim_members]]
+    return Samples(
+        training=training_members(keys, options.max_training_members, seed=options.seed),
+        evaluation=training_members(keys, options.eval_members, seed=options.seed + 1),
+        simulation=simulation,
+    )
+
+
 def train(
     settings: Settings,
     options: RecommenderOptions,
@@ -486,18 +552,64 @@ def train(
 ) -> TrainResult:
     """Fit, evaluate, simulate, log, register and gate on the store snapshot ``snapshot``
     (None: the newest); with a ``scheduler`` address the ranker and its mastery model are
-    fitted on that Dask cluster (``training.distributed_learning.fit_recommender``)."""
+    fitted on that Dask cluster (``training.distributed_learning.fit_recommender``). The
+    snapshot stays open through the run: with samples of members, only their statements are
+    read and everyone else's population figures are aggregates over it (``Samples``); when
+    every statement is read, it is closed once they are."""
+    with ExitStack() as opened:
+        store = opened.enter_context(open_training_snapshot(settings, snapshot, quiet=quiet))
+        return _train(
+            settings,
+            options,
+            store,
+            release=opened.close,
+            tracking_uri=tracking_uri,
+            quiet=quiet,
+            snapshot=snapshot,
+            scheduler=scheduler,
+        )
+
+
+def _train(
+    settings: Settings,
+    options: RecommenderOptions,
+    store: Any,
+    *,
+    release: Callable[[], None],
+    tracking_uri: str | None,
+    quiet: bool,
+    snapshot: Path | None,
+    scheduler: str | None,
+) -> TrainResult:
     import mlflow
 
     uri, client = start_tracking(settings, tracking_uri)
-    data, kp_names = load_data(settings, snapshot, quiet=quiet)
-    if data.statements.empty:
+    newest = queries.newest_statement_time(store)
+    if newest is None:
         raise TrainingError("the store holds no statements")
-    cut = options.cut or default_cut(data.statements)
+    cut = options.cut or month_start(newest)
     end = (pd.Timestamp(cut).to_period("M") + 1).to_timestamp().to_pydatetime()
     cuts = default_cuts(cut, months=options.train_months)
     if not cuts:
         raise TrainingError(f"no training month before {cut:%Y-%m-%d}")
+    truth_dir = settings.resolved_truth_dir
+    latent = None
+    if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
+        month = (pd.Timestamp(cut) - pd.Timedelta(days=1)).strftime("%Y-%m")
+        personal = PersonalData(settings.keyring())
+        latent = latent_from_truth(truth_dir, personal.member_key, month)
+    keys = queries.roster_members(store, (MEMBER_KEY,))[MEMBER_KEY].astype(str).tolist()
+    samples = draw_samples(keys, options, None if latent is None else latent.member_keys)
+    held = samples.held
+    data = LearningData.from_store(store, members=held)
+    kp_names = kp_names_from_store(store)
+    if held is None:  # every statement read: nothing else reads the store
+        release()
+    say(
+        f"statements of {'every member' if held is None else f'{len(held):,} members'}: "
+        f"{len(data.statements):,}",
+        quiet=quiet,
+    )
     say(f"fit on cuts {[c.date().isoformat() for c in cuts]}, test {cut:%Y-%m}", quiet=quiet)
     recommender = StudyRecommender(
         learning_weight=options.learning_weight,
@@ -523,18 +635,10 @@ def train(
     )
     data = data.before(cut)  # the simulation starts at the cut; the test month is not kept
 
-    truth_dir = settings.resolved_truth_dir
-    if (truth_dir / "mastery_monthly.csv").is_file() and options.sim_weeks > 0:
+    if latent is not None:
         say("simulate learning gain", quiet=quiet)
-        month = (pd.Timestamp(cut) - pd.Timedelta(days=1)).strftime("%Y-%m")
-        personal = PersonalData(settings.keyring())
-        latent = latent_from_truth(truth_dir, personal.member_key, month)
-        members = latent.member_keys
-        sampled = options.sim_members is not None and len(members) > options.sim_members
-        if sampled:
-            members = list(
-                np.random.default_rng(options.seed).permutation(members)[: options.sim_members]
-            )
+        members = latent.member_keys if samples.simulation is None else samples.simulation
+        sampled = samples.simulation is not None
         policies: dict[str, Any] = (
             {"model": SampledPolicy(recommender, members), "popularity": SampledPopularity(members)}
             if sampled

@@ -103,15 +103,33 @@ def _month_rows(path: Path, month: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def popularity_policy(snapshot: Snapshot, n: int) -> dict[str, list[str]]:
-    """The items most members launched in the last 90 days, unseen by the member."""
-    scores = np.where(snapshot.ever_launched, -np.inf, snapshot.recent_popularity[None, :])
+def popularity_policy(
+    snapshot: Snapshot, n: int, members: Sequence[str] | None = None
+) -> dict[str, list[str]]:
+    """The items most members launched in the last 90 days, unseen by the member;
+    ``members``: those members' lists only (default every member of the snapshot; a
+    member's list reads their own launches alone)."""
+    keys = (
+        list(snapshot.member_keys)
+        if members is None
+        else [key for key in members if key in snapshot.member_index]
+    )
+    rows = np.array([snapshot.member_index[key] for key in keys], dtype=np.intp)
     order = np.lexsort((np.arange(len(snapshot.items)), -snapshot.recent_popularity))
     out = {}
-    for row, key in enumerate(snapshot.member_keys):
-        ranked = order[np.argsort(-scores[row, order], kind="stable")]
-        out[key] = [snapshot.items[j] for j in ranked[:n] if np.isfinite(scores[row, j])]
+    for start in range(0, len(rows), POLICY_ROWS):  # a block of rows' scores at a time
+        block = rows[start : start + POLICY_ROWS]
+        scores = np.where(
+            snapshot.ever_launched[block], -np.inf, snapshot.recent_popularity[None, :]
+        )
+        for r, key in enumerate(keys[start : start + POLICY_ROWS]):
+            ranked = order[np.argsort(-scores[r, order], kind="stable")]
+            out[key] = [snapshot.items[j] for j in ranked[:n] if np.isfinite(scores[r, j])]
     return out
+
+
+POLICY_ROWS = 2_048
+"""Members whose popularity scores ``popularity_policy`` holds at once."""
 
 
 class RecommenderPolicy:

@@ -57,6 +57,64 @@ MEMBER_ROSTER_COLUMNS = (MEMBER_KEY, "role", "shift_pattern", "crew", "joined_on
 """The members' columns the study models read: the pseudonym and the roster fields."""
 
 
+class OutsideMembers:
+    """The members whose statements a ``LearningData`` does not hold, as aggregates over
+    the store (``store.queries.learning``): their launched and completed items, their
+    launches in a window, their study minutes. A training run that works on samples of
+    members holds those samples' statements only and reads the population figures of
+    everyone else (``Snapshot.build``: popularity, item users, co-occurrence and EASE counts,
+    format shares, engagement, the check-in threshold) from here; the store must stay open
+    while it is used. ``held``: the members whose statements are held (left out here);
+    ``until``: statements at or after it are not counted (``LearningData.before``)."""
+
+    def __init__(
+        self, store: StoreReader, held: Sequence[str], until: pd.Timestamp | None = None
+    ) -> None:
+        self.store = store
+        self.held = sorted({str(key) for key in held})
+        self.until = None if until is None else pd.Timestamp(until)
+        self._pairs: tuple[pd.Timestamp, pd.DataFrame] | None = None
+
+    def cut(self, moment: pd.Timestamp | datetime) -> OutsideMembers:
+        """The same members with nothing at or after ``moment`` counted."""
+        moment = pd.Timestamp(moment)
+        until = moment if self.until is None else min(self.until, moment)
+        return OutsideMembers(self.store, self.held, until)
+
+    def _end(self, end: pd.Timestamp | datetime) -> pd.Timestamp:
+        end = pd.Timestamp(end)
+        return end if self.until is None else min(self.until, end)
+
+    def newest(self) -> pd.Timestamp | None:
+        """The time of the newest stored statement of anyone (held or not; None: none)."""
+        return queries.newest_statement_time(self.store)
+
+    def launch_pairs(self, as_of: pd.Timestamp | datetime) -> pd.DataFrame:
+        """``member_key, content_id, last_launch, completed`` of their (member, item) pairs
+        with a launch or completion before ``as_of`` (``queries.launch_pairs``; the last
+        moment's answer is kept)."""
+        end = self._end(as_of)
+        if self._pairs is None or self._pairs[0] != end:
+            self._pairs = (end, queries.launch_pairs(self.store, end, excluded=self.held))
+        return self._pairs[1]
+
+    def launched_between(
+        self, start: pd.Timestamp | datetime, end: pd.Timestamp | datetime
+    ) -> pd.DataFrame:
+        """``member_key, content_id``: their pairs with a launch in ``[start, end)``."""
+        return queries.launched_between(
+            self.store, pd.Timestamp(start), self._end(end), excluded=self.held
+        )
+
+    def study_minutes(
+        self, start: pd.Timestamp | datetime, end: pd.Timestamp | datetime
+    ) -> pd.DataFrame:
+        """``member_key, logged_minutes``: their study minutes in ``[start, end)``."""
+        return queries.study_minutes(
+            self.store, pd.Timestamp(start), self._end(end), excluded=self.held
+        )
+
+
 class LearningDataError(ValueError):
     """A frame lacks a column the recommender needs."""
 
@@ -77,11 +135,16 @@ class LearningData:
 
     ``statements`` may also carry ``object_id`` (the question or activity IRI) and
     ``item_difficulty`` (``OPTIONAL_STATEMENT_COLUMNS``, read by the mastery model); without
-    them the content id and NaN stand in."""
+    them the content id and NaN stand in.
+
+    ``outside``: when the statements are those of some members only (``from_store`` with
+    ``members``), the other members' aggregates (``OutsideMembers``); the members frame
+    always holds every member."""
 
     statements: pd.DataFrame
     content: pd.DataFrame
     members: pd.DataFrame
+    outside: OutsideMembers | None = field(default=None, repr=False, compare=False)
     _events: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,12 +179,17 @@ class LearningData:
         self.members["joined_on"] = pd.to_datetime(self.members["joined_on"])
 
     @classmethod
-    def from_store(cls, store: StoreReader) -> LearningData:
-        """Read the three tables (no personal columns: only pseudonyms and roster fields)."""
+    def from_store(cls, store: StoreReader, members: Sequence[str] | None = None) -> LearningData:
+        """Read the three tables (no personal columns: only pseudonyms and roster fields).
+        ``members``: the statements of those members only; every other member's figures
+        are then read from ``store`` as aggregates when needed (``outside``; keep the store
+        open while the data is used)."""
+        columns = (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)
         return cls(
-            statements=read_statements(store, (*STATEMENT_COLUMNS, *OPTIONAL_STATEMENT_COLUMNS)),
+            statements=read_statements(store, columns, members=members),
             content=queries.catalogue_content(store, CONTENT_COLUMNS),
             members=queries.roster_members(store, MEMBER_ROSTER_COLUMNS),
+            outside=None if members is None else OutsideMembers(store, members),
         )
 
     @classmethod
@@ -131,6 +199,7 @@ class LearningData:
         content: pd.DataFrame,
         members: pd.DataFrame,
         events: pd.DataFrame | None,
+        outside: OutsideMembers | None = None,
     ) -> LearningData:
         """Frames already through ``__post_init__`` (parts of a ``LearningData``), joined
         without going through it again: nothing is re-validated, re-typed or re-compacted."""
@@ -141,6 +210,7 @@ class LearningData:
             members,
             events,
         )
+        out.outside = outside
         return out
 
     def with_statements(self, extra: pd.DataFrame) -> LearningData:
@@ -157,20 +227,25 @@ class LearningData:
             new_events = build_events(added)
             new_events[ORDER] = new_events[ORDER] + len(self.statements)
             events = sort_events(pd.concat([self._events, new_events], ignore_index=True))
-        return LearningData._checked(combined, self.content, self.members, events)
+        return LearningData._checked(combined, self.content, self.members, events, self.outside)
 
     def before(self, moment: pd.Timestamp | datetime) -> LearningData:
         """The statements (and a cached event frame) strictly before ``moment``; the frames
         themselves when nothing is at or after it (no copy)."""
         cut = pd.Timestamp(moment)
         keep = (self.statements["timestamp"] < cut).to_numpy()
-        if keep.all():
+        outside = None if self.outside is None else self.outside.cut(cut)
+        if keep.all() and outside is None:
             return self
+        if keep.all():
+            return LearningData._checked(
+                self.statements, self.content, self.members, self._events, outside
+            )
         events = None
         if self._events is not None:
             events = self._events[(self._events[TIMESTAMP] < cut).to_numpy()]
         statements = self.statements[keep].reset_index(drop=True)
-        return LearningData._checked(statements, self.content, self.members, events)
+        return LearningData._checked(statements, self.content, self.members, events, outside)
 
     def events(self) -> pd.DataFrame:
         """The knowledge-tracing event frame of all statements (``build_events``; cached)."""

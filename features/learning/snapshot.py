@@ -18,7 +18,12 @@ format shares, the completion rate per item by roster type, the stand-in's overa
 rate and the check-in detector's logged-minutes threshold. The rows that read it (a member's
 co-occurrence and EASE scores: their launched items times the weights; their format shares,
 smoothed towards their role's; their check-in flag: the detector's rule with the threshold)
-come last. ``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
+come last. When ``data`` holds some members' statements only (``LearningData.outside``),
+the launch and completion cells of everyone else are set from the store's aggregates
+(``OutsideMembers.launch_pairs``) before the population is computed, and their study
+minutes join the check-in threshold: the population is that of every member, their rows
+serve nothing else (their mastery and time ratio are unknown).
+``Snapshot.with_members(data, keys)`` runs the same per-member code for ``keys``
 only against the snapshot's population, which it keeps: with the population of
 ``build(data, as_of)`` it gives that build's rows (tested). The service updates a poster's rows so
 (``serving.jobs.learning_study``).
@@ -290,6 +295,47 @@ def _member_state(
         attempts=attempts,
         days_since_practised=since,
         profiles=profiles,
+    )
+
+
+def _add_outside(
+    catalogue: Catalogue, state: _MemberState, pairs: pd.DataFrame, as_of: pd.Timestamp
+) -> None:
+    """Set, in place, the launch and completion cells of the members whose statements are
+    not held from ``pairs`` (``OutsideMembers.launch_pairs`` at ``as_of``): the cells
+    ``_member_state`` would have set from their statements (a launch within a window
+    whenever their last launch is within it), so the population computed from ``state``
+    is that of every member."""
+    if pairs.empty:
+        return
+    m_all = _positions(pairs[MEMBER_KEY].astype("category"), catalogue.member_index)
+    i_all = _positions(pairs[CONTENT_ID].astype("category"), catalogue.item_index)
+    known = (m_all >= 0) & (i_all >= 0)
+    m_idx, i_idx = m_all[known], i_all[known]
+    last = pd.to_datetime(pairs["last_launch"]).iloc[np.flatnonzero(known)]
+    launch = last.notna().to_numpy()
+    age_days = (as_of - last).dt.total_seconds().to_numpy() / 86400.0
+    recent = launch & (age_days <= HISTORY_DAYS)
+    popular = launch & (age_days <= POPULARITY_DAYS)
+    done = pairs["completed"].to_numpy(dtype=bool)[known]
+    state.ever_launched[m_idx[launch], i_idx[launch]] = True
+    state.launched[m_idx[recent], i_idx[recent]] = True
+    state.recent_seen[m_idx[popular], i_idx[popular]] = True
+    state.completed[m_idx[done], i_idx[done]] = True
+
+
+def _with_outside_minutes(
+    evidence: pd.DataFrame, outside: Any, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """``logged_minutes`` of the held members' ``evidence`` and of the members whose
+    statements are not held (``OutsideMembers.study_minutes`` over the ``CHECK_IN_DAYS``
+    before ``as_of``: a statement's minutes in one sum rather than its KPs' shares)."""
+    extra = outside.study_minutes(as_of - pd.Timedelta(days=CHECK_IN_DAYS), as_of)
+    return pd.concat(
+        [
+            evidence[["logged_minutes"]],
+            extra.set_index(MEMBER_KEY)[["logged_minutes"]].astype(float),
+        ]
     )
 
 
@@ -576,9 +622,11 @@ class Snapshot:
             stand_in_rate=stand_in_rate,
             profiled=profile_keys,
         )
+        if data.outside is not None:
+            _add_outside(catalogue, state, data.outside.launch_pairs(as_of_ts), as_of_ts)
 
         roles = catalogue.member_role
-        binary = state.launched > 0
+        binary = state.launched  # bool already: no copy
         format_counts = np.asarray(_launch_matrix(state.launched) @ catalogue.format_onehot)
         role_popularity = np.zeros((len(catalogue.roles), len(catalogue.items)))
         role_totals = np.ones((len(catalogue.roles), len(FORMATS)))
@@ -586,7 +634,7 @@ class Snapshot:
             mask = roles == role
             role_popularity[role] = state.recent_seen[mask].mean(axis=0)
             role_totals[role] += format_counts[mask].sum(axis=0)
-        completed_recent = state.completed & (state.launched > 0)
+        completed_recent = state.completed & binary
         engagement = np.zeros((2, len(catalogue.items)))
         for group in (False, True):
             mask = catalogue.shift_worker == group
@@ -612,11 +660,14 @@ class Snapshot:
             )
             evidence = _check_in_evidence(mastery, profiled_events, state.profiles, as_of_ts)
             # the threshold reads every member's logged minutes (no model needed)
-            threshold = high_time_minutes(
+            everyone = (
                 evidence
                 if profile_keys is None
                 else _check_in_evidence(None, past_events, state.profiles, as_of_ts)
             )
+            if data.outside is not None:
+                everyone = _with_outside_minutes(everyone, data.outside, as_of_ts)
+            threshold = high_time_minutes(everyone)
         else:
             check_in_source = "time_ratio"
         given = (

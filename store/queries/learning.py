@@ -177,3 +177,72 @@ def members_of_branch(store: StoreReader, branch_key: str) -> list[str]:
     """The member keys of the branch."""
     found = store.query("SELECT member_key FROM members WHERE branch_key = ?", [branch_key])
     return [str(key) for key in found["member_key"]]
+
+
+def newest_statement_time(store: StoreReader) -> pd.Timestamp | None:
+    """The time of the newest stored statement, any verb (None: there is none)."""
+    found = store.query("SELECT max(timestamp) AS last FROM statements")
+    value = found["last"].iloc[0] if len(found) else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def _naive(moment: pd.Timestamp) -> object:
+    """``moment`` as the store's naive UTC ``TIMESTAMP`` parameter."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
+
+
+def _outside(excluded: Sequence[str]) -> tuple[str, list[object]]:
+    """A condition keeping the statements of members not among ``excluded`` (a hash
+    anti-join on the keys bound as one list parameter)."""
+    return "member_key NOT IN (SELECT unnest(?::VARCHAR[]))", [[str(k) for k in excluded]]
+
+
+def launch_pairs(
+    store: StoreReader, before: pd.Timestamp, *, excluded: Sequence[str]
+) -> pd.DataFrame:
+    """``member_key, content_id, last_launch, completed``: per member (not among
+    ``excluded``) and item with a launch or a completion strictly before ``before``, the
+    time of the last launch (NaT: none) and whether it was ever completed (an aggregate:
+    one row per pair, whatever the number of statements)."""
+    keep, parameters = _outside(excluded)
+    return store.query(
+        "SELECT member_key, content_id, "
+        "max(timestamp) FILTER (WHERE verb = 'launched') AS last_launch, "
+        "bool_or(verb = 'completed') AS completed "
+        "FROM statements WHERE verb IN ('launched', 'completed') AND timestamp < ? "
+        f"AND {keep} GROUP BY member_key, content_id",
+        [_naive(before), *parameters],
+    )
+
+
+def launched_between(
+    store: StoreReader, start: pd.Timestamp, end: pd.Timestamp, *, excluded: Sequence[str]
+) -> pd.DataFrame:
+    """``member_key, content_id``: each pair (member not among ``excluded``) with a launch in
+    ``[start, end)``, once."""
+    keep, parameters = _outside(excluded)
+    return store.query(
+        "SELECT DISTINCT member_key, content_id FROM statements "
+        f"WHERE verb = 'launched' AND timestamp >= ? AND timestamp < ? AND {keep}",
+        [_naive(start), _naive(end), *parameters],
+    )
+
+
+def study_minutes(
+    store: StoreReader, start: pd.Timestamp, end: pd.Timestamp, *, excluded: Sequence[str]
+) -> pd.DataFrame:
+    """``member_key, logged_minutes``: per member (not among ``excluded``) the minutes of
+    their study statements in ``[start, end)`` (those ``build_events`` turns into study
+    events: ``experienced``, ``passed``, ``failed`` with a duration and a KP), members with
+    none left out."""
+    keep, parameters = _outside(excluded)
+    return store.query(
+        "SELECT member_key, sum(duration_seconds / 60.0) AS logged_minutes FROM statements "
+        "WHERE verb IN ('experienced', 'passed', 'failed') AND duration_seconds IS NOT NULL "
+        "AND len(knowledge_points) > 0 AND timestamp >= ? AND timestamp < ? "
+        f"AND {keep} GROUP BY member_key HAVING sum(duration_seconds) > 0 ORDER BY member_key",
+        [_naive(start), _naive(end), *parameters],
+    )

@@ -30,7 +30,7 @@ from training.mastery import (
     train,
 )
 from training.metrics.recsys import ranking_report
-from training.recommender import K, evaluate, model_lists, relevant_items
+from training.recommender import K, baseline_lists, evaluate, model_lists, relevant_items
 
 CUT = datetime(2025, 12, 1)
 
@@ -169,3 +169,54 @@ def test_recommender_evaluation_on_a_sample_is_the_full_one_restricted(
     assert metrics[f"model.ndcg@{K}"] == pytest.approx(expected[f"ndcg@{K}"], abs=1e-12)
     assert metrics[f"model.ndcg@{K}_se"] > 0
     assert isinstance(part, Snapshot)
+
+
+POPULATION = (
+    "recent_popularity",
+    "role_popularity",
+    "item_users",
+    "cooccurrence_weights",
+    "ease_weights",
+    "role_format_share",
+    "engagement",
+)
+
+
+def test_population_of_members_not_held_comes_from_the_store(small_store: Store) -> None:
+    """Statements read for some members only: everyone else's launches and completions,
+    study minutes and baseline launches are aggregates over the store, and the snapshot's
+    launch matrices and population equal those of a read of every statement."""
+    full = LearningData.from_store(small_store)
+    keys = sorted(full.members["member_key"].astype(str))
+    held = keys[::5]
+    some = LearningData.from_store(small_store, members=held)
+    assert some.outside is not None
+    assert full.outside is None
+    assert set(some.statements["member_key"].astype(str)) <= set(held)
+    assert len(some.statements) < len(full.statements) / 3
+    events = full.events()
+    mastery = MasteryModel(n_estimators=20, min_data_in_leaf=20).fit(
+        events[events[TIMESTAMP] < pd.Timestamp(CUT)]
+    )
+    moments = [(CUT, None), (CUT - pd.Timedelta(days=45), CUT - pd.Timedelta(days=30))]
+    for as_of, before in moments:
+        whole = full if before is None else full.before(before)
+        part = some if before is None else some.before(before)
+        a = Snapshot.build(whole, as_of, mastery=mastery, profiled=held)
+        b = Snapshot.build(part, as_of, mastery=mastery, profiled=held)
+        for name in ("launched", "ever_launched", "completed"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        for name in POPULATION:
+            np.testing.assert_array_equal(
+                getattr(a.population, name), getattr(b.population, name), err_msg=name
+            )
+        assert a.population.check_in_source == "detect_check_in"
+        assert b.population.check_in_minutes == pytest.approx(
+            a.population.check_in_minutes, rel=1e-12
+        )
+        rows = [a.member_index[key] for key in held]
+        np.testing.assert_array_equal(a.check_in[rows], b.check_in[rows])
+        np.testing.assert_array_equal(a.p_correct[rows], b.p_correct[rows])
+        assert baseline_lists(whole, a, days=90, k=K, members=held) == baseline_lists(
+            part, b, days=90, k=K, members=held
+        )
