@@ -44,12 +44,14 @@ def resolve_tracking_uri(settings: Settings, explicit: str | None = None) -> str
 
 
 def start_tracking(settings: Settings, explicit: str | None = None) -> tuple[str, Any]:
-    """Point MLflow at ``resolve_tracking_uri(settings, explicit)``; the URI and a client whose
-    tracking and registry stores are both that URI."""
+    """Point MLflow's tracking and registry at ``resolve_tracking_uri(settings, explicit)``
+    (both: a registry URI set earlier in the process, by a load, must not catch this job's
+    registrations); the URI and a client whose tracking and registry stores are both that URI."""
     import mlflow
 
     uri = resolve_tracking_uri(settings, explicit)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return uri, mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

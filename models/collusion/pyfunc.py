@@ -52,6 +52,7 @@ def load_detector(tracking_uri: str, version: str) -> CollusionDetector:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
     detector = getattr(loaded.unwrap_python_model(), "detector", None)
     if not isinstance(detector, CollusionDetector):

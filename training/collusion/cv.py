@@ -302,6 +302,7 @@ def log_to_mlflow(report: dict[str, Any], files: Sequence[Path], *, tracking_uri
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_experiment(EXPERIMENT)
